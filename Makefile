@@ -1,0 +1,28 @@
+# Two entry points (README): `make render` renders the built-in default scene and prints its
+# summary; `make test` runs the test suite. Each creates or refreshes .venv on its own.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: render test test-slow bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+render: $(STAMP)
+	$(VENV)/bin/twin render --out out/default
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow and not gpu"
+
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -m slow
+
+bench: $(STAMP)
+	$(VENV)/bin/twin bench
+
+clean:
+	rm -rf $(VENV) out

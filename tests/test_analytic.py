@@ -1,0 +1,199 @@
+"""The engine against independent analytic answers (physics.md 1.6, tests T1-T6)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import RTOL, build_transfer
+
+from twin import phantoms
+from twin.emitters import Emitters
+from twin.profiles import Isotropic, Lambertian, Tabulated
+from twin.surface import Surface
+
+PROFILES = {
+    "isotropic": Isotropic(),
+    "m=1": Lambertian(60.0),
+    "m=4.82": Lambertian(30.0),
+    "m=20": Lambertian(math.degrees(math.acos(2 ** (-1 / 20)))),
+}
+
+
+def plane_irradiance(xy_mm, source_xy_mm, h_mm, power_mw, m):
+    """E(rho) = I0 h^(m+1) / (h^2 + rho^2)^((m+3)/2), mW/cm^2 (physics.md 1.2, T2)."""
+    rho2 = ((xy_mm - source_xy_mm) ** 2).sum(axis=1)
+    i0 = power_mw / (4 * math.pi) if m is None else power_mw * (m + 1) / (2 * math.pi)
+    mm = 0.0 if m is None else m
+    return 100.0 * i0 * h_mm ** (mm + 1) / (h_mm**2 + rho2) ** ((mm + 3) / 2)
+
+
+def test_profile_exponents_match_physics_table():
+    # physics.md 1.1: full angle 120 -> m = 1, 60 -> 4.82, 30 -> 20.0.
+    np.testing.assert_allclose(Lambertian(60.0).m, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(Lambertian(30.0).m, 4.818841679, rtol=1e-9)
+    np.testing.assert_allclose(Lambertian(15.0).m, 19.99, atol=0.05)
+
+
+@pytest.mark.parametrize("name", list(PROFILES))
+def test_single_emitter_over_plane(backend, name):
+    profile = PROFILES[name]
+    surface = phantoms.plane(size_mm=200.0, divisions=64)
+    source, h, power = np.array([3.0, -2.0]), 50.0, 10.0
+    emitters = Emitters.create([[*source, h]], [[0.0, 0.0, -1.0]], power, profile=profile)
+    t = build_transfer(surface, emitters, backend, intensity_cutoff=0.0)
+    got = t.matrix.toarray()[:, 0] * power
+    m = None if isinstance(profile, Isotropic) else profile.m
+    want = plane_irradiance(surface.vertices_mm[:, :2], source, h, power, m)
+    np.testing.assert_allclose(got, want, rtol=RTOL[backend], atol=0)
+
+
+def test_inverse_square_on_axis(backend):
+    # T1: E = I0 / h^2 straight below the emitter; doubling h quarters it.
+    surface = phantoms.plane(size_mm=20.0, divisions=2)
+    centre = np.flatnonzero(np.all(surface.vertices_mm == 0.0, axis=1))[0]
+    values = []
+    for h in (40.0, 80.0):
+        emitters = Emitters.create([[0, 0, h]], [[0, 0, -1]], 1.0, profile=Lambertian(60.0))
+        values.append(build_transfer(surface, emitters, backend).matrix.toarray()[centre, 0])
+    np.testing.assert_allclose(values[0], 100 * (2 / (2 * math.pi)) / 40.0**2, rtol=RTOL[backend])
+    np.testing.assert_allclose(values[0] / values[1], 4.0, rtol=RTOL[backend])
+
+
+@pytest.mark.parametrize("name", ["isotropic", "m=1", "m=4.82"])
+def test_flux_conservation_closed_sphere(backend, name):
+    # T3: every watt leaving emitters inside a closed surface lands on it exactly once.
+    sphere = phantoms.sphere(radius_mm=50.0, subdivisions=5 if backend == "embree" else 4, inward=True)
+    rng = np.random.default_rng(7)
+    emitters = Emitters.create(
+        rng.uniform(-20, 20, (3, 3)), rng.normal(size=(3, 3)), [5.0, 10.0, 20.0], profile=PROFILES[name]
+    )
+    t = build_transfer(sphere, emitters, backend, intensity_cutoff=0.0)
+    landed = t.matrix.T @ sphere.vertex_areas_mm2 / 100.0  # mW per mW emitted
+    np.testing.assert_allclose(landed, 1.0, rtol=5e-3)
+
+
+def test_flux_conservation_torus_needs_occlusion(backend):
+    # Inside a torus tube, rays leave the tube, cross the hole and re-enter it: only the first
+    # hit counts. Without shadow rays the far wall is counted too.
+    n_major, n_minor = (192, 96) if backend == "embree" else (144, 72)
+    torus = phantoms.torus(major_mm=50.0, minor_mm=20.0, n_major=n_major, n_minor=n_minor, inward=True)
+    positions = [[50.0, 0.0, 0.0], [-45.0, -10.0, 0.0], [0.0, 50.0, 5.0]]
+    axes = [[0.0, 1.0, 0.0], [0.3, -1.0, 0.0], [1.0, 0.0, 0.0]]
+    emitters = Emitters.create(positions, axes, 1.0, profile=Lambertian(60.0))
+    landed = build_transfer(torus, emitters, backend, intensity_cutoff=0.0).matrix.T @ torus.vertex_areas_mm2 / 100
+    np.testing.assert_allclose(landed, 1.0, rtol=5e-3)
+    unshadowed = build_transfer(torus, emitters, backend, intensity_cutoff=0.0, occlusion=False)
+    assert (unshadowed.matrix.T @ torus.vertex_areas_mm2 / 100).max() > 1.02
+
+
+def test_disk_occluder_casts_the_analytic_shadow(backend):
+    # Emitter 60 mm above a plane, a disk of radius 15 mm at 30 mm: the shadow on the plane is
+    # the disk scaled by 60 / (60 - 30), radius 30 mm; outside it, light is unchanged.
+    plane = phantoms.plane(size_mm=160.0, divisions=80)
+    segments = 256
+    disk = phantoms.disk(radius_mm=15.0, center_mm=(0.0, 0.0, 30.0), segments=segments)
+    emitters = Emitters.create([[0, 0, 60.0]], [[0, 0, -1]], 10.0, profile=Lambertian(60.0))
+    e = build_transfer(plane, emitters, backend, occluders=[disk]).matrix.toarray()[:, 0] * 10.0
+    rho = np.linalg.norm(plane.vertices_mm[:, :2], axis=1)
+    scale = 60.0 / 30.0
+    inner = 15.0 * math.cos(math.pi / segments) * scale  # the polygon's inscribed circle
+    outer = 15.0 * scale
+    want = plane_irradiance(plane.vertices_mm[:, :2], np.zeros(2), 60.0, 10.0, 1.0)
+    assert (rho < inner).sum() > 500
+    np.testing.assert_array_equal(e[rho < inner], 0.0)
+    np.testing.assert_allclose(e[rho > outer], want[rho > outer], rtol=RTOL[backend])
+
+
+def test_back_facing_points_get_zero(backend):
+    plane = phantoms.plane(size_mm=100.0, divisions=10)
+    emitters = Emitters.create([[0, 0, 30.0]], [[0, 0, -1]], 1.0, profile=Isotropic())
+    lit = build_transfer(plane, emitters, backend).matrix
+    dark = build_transfer(plane.flipped(), emitters, backend).matrix
+    assert lit.nnz == len(plane.vertices_mm)
+    assert dark.nnz == 0
+
+
+@pytest.mark.parametrize("tilt_deg", [0.0, 30.0, 60.0, 85.0])
+def test_tilted_plane_follows_cos_alpha(backend, tilt_deg):
+    # T6: an isotropic source 40 mm above the centre of a plane tilted by alpha.
+    flat = phantoms.plane(size_mm=40.0, divisions=4)
+    a = math.radians(tilt_deg)
+    rotation = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+    plane = Surface(flat.vertices_mm @ rotation.T, flat.faces)
+    centre = np.flatnonzero(np.all(np.abs(plane.vertices_mm) < 1e-9, axis=1))[0]
+    emitters = Emitters.create([[0, 0, 40.0]], [[0, 0, -1]], 1.0, profile=Isotropic())
+    got = build_transfer(plane, emitters, backend).matrix.toarray()[centre, 0]
+    np.testing.assert_allclose(got, 100 / (4 * math.pi) / 40.0**2 * math.cos(a), rtol=RTOL[backend])
+
+
+def test_tabulated_profile_matches_lambertian_and_conserves_flux():
+    m = Lambertian(30.0).m
+    angles = np.linspace(0.0, 90.0, 721)
+    table = Tabulated(tuple(angles), tuple(7.3 * np.cos(np.radians(angles)) ** m), source="cos-m table")
+    cos_t = np.cos(np.radians(np.linspace(0.0, 80.0, 50)))
+    # Linear interpolation on a 0.125-degree grid: relative error below 1e-4 where it matters.
+    np.testing.assert_allclose(
+        table.intensity_per_mw(cos_t), Lambertian(30.0).intensity_per_mw(cos_t), rtol=2e-4, atol=1e-9
+    )
+    sphere = phantoms.sphere(radius_mm=40.0, subdivisions=5, inward=True)
+    emitters = Emitters.create([[5.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]], 1.0, profile=table)
+    landed = build_transfer(sphere, emitters, "embree", intensity_cutoff=0.0).matrix.T @ sphere.vertex_areas_mm2
+    np.testing.assert_allclose(landed / 100.0, 1.0, rtol=5e-3)
+
+
+def test_periodic_array_gives_density_times_power():
+    # T4: an array of LEDs with density n per cm^2, far from its edges, gives E = n P.
+    pitch, h, power = 5.0, 10.0, 2.0
+    grid = np.arange(-200.0, 200.0 + 1e-9, pitch)
+    x, y = np.meshgrid(grid, grid)
+    positions = np.column_stack([x.ravel(), y.ravel(), np.full(x.size, h)])
+    emitters = Emitters.create(positions, [0, 0, -1], power, profile=Lambertian(60.0))
+    patch = phantoms.plane(size_mm=20.0, divisions=8)
+    e = build_transfer(patch, emitters, "embree").matrix @ np.full(len(emitters), power)
+    density_per_cm2 = 100.0 / pitch**2
+    edge_loss = h**2 / (h**2 + 200.0**2)  # flux of an m = 1 array beyond 200 mm
+    np.testing.assert_allclose(e, density_per_cm2 * power * (1 - edge_loss), rtol=2e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_backends_agree_on_random_scenes(seed):
+    # A bumpy surface that shadows itself, lit by randomly placed and aimed emitters.
+    rng = np.random.default_rng(seed)
+    flat = phantoms.plane(size_mm=120.0, divisions=40)
+    v = flat.vertices_mm.copy()
+    for cx, cy, height, width in rng.uniform([-50, -50, 5, 5], [50, 50, 25, 15], (6, 4)):
+        v[:, 2] += height * np.exp(-((v[:, 0] - cx) ** 2 + (v[:, 1] - cy) ** 2) / (2 * width**2))
+    surface = Surface(v, flat.faces)
+    positions = np.column_stack([rng.uniform(-60, 60, (12, 2)), rng.uniform(30, 60, 12)])
+    axes = np.column_stack([rng.normal(0, 0.5, (12, 2)), -np.ones(12)])
+    emitters = Emitters.create(positions, axes, rng.uniform(1, 5, 12), profile=Lambertian(40.0))
+    ref = build_transfer(surface, emitters, "reference")
+    fast = build_transfer(surface, emitters, "embree")
+    assert ref.rays_cast == fast.rays_cast
+    assert ref.matrix.nnz < ref.rays_cast  # some points are in shadow
+    np.testing.assert_allclose(fast.matrix.toarray(), ref.matrix.toarray(), rtol=1e-4, atol=0)
+
+
+@pytest.mark.parametrize("cutoff", [1e-4, 1e-2, 0.2])
+def test_culling_never_drops_a_contribution_above_its_cutoff(cutoff):
+    head = phantoms.head(subdivisions=4)
+    face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks")])
+    rng = np.random.default_rng(3)
+    pick = rng.choice(face, 40, replace=False)
+    positions = head.vertices_mm[pick] + 12.0 * head.vertex_normals[pick]
+    axes = -head.vertex_normals[pick] + rng.normal(0, 0.3, (40, 3))
+    profile = Lambertian(30.0)
+    emitters = Emitters.create(positions, axes, 1.0, profile=profile)
+    full = build_transfer(head, emitters, "embree", intensity_cutoff=0.0).matrix.toarray()
+    culled = build_transfer(head, emitters, "embree", intensity_cutoff=cutoff, max_distance_mm=80.0).matrix.toarray()
+    kept = culled > 0
+    np.testing.assert_array_equal(culled[kept], full[kept])
+    dropped_p, dropped_e = np.nonzero((full > 0) & ~kept)
+    assert dropped_p.size > 0
+    d = head.vertices_mm[dropped_p] - positions[dropped_e]
+    r = np.linalg.norm(d, axis=1)
+    unit_axes = emitters.axes[dropped_e]
+    relative = np.einsum("ij,ij->i", d / r[:, None], unit_axes) ** profile.m
+    assert np.all((relative < cutoff) | (r > 80.0))

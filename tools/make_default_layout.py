@@ -1,0 +1,28 @@
+"""Regenerate arrays/phantom_mask_1026.csv, the emitters of the default scene.
+
+1026 LEDs (the reference face mask's count) spread evenly over the face of the head phantom
+(eyes cut out), 10 mm out along the skin normal and pointing back at it; red 633 nm and NIR
+830 nm interleaved 1:1; 3 mW radiant flux each; half-angle 30 degrees.
+
+    python tools/make_default_layout.py
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from twin import phantoms
+from twin.emitters import Emitters, emitter_csv_text
+from twin.layout import offset_shell_layout
+from twin.profiles import Lambertian
+
+head = phantoms.head(subdivisions=6)
+face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks", "chin")])
+positions, axes = offset_shell_layout(head, count=1026, standoff_mm=10.0, vertices=face)
+channel = np.where(np.arange(1026) % 2 == 0, "red", "nir")
+emitters = Emitters.create(
+    positions, axes, 3.0, profile=Lambertian(30.0), channel=channel,
+    wavelength_nm={"red": 633.0, "nir": 830.0},
+)
+out = Path(__file__).resolve().parent.parent / "arrays" / "phantom_mask_1026.csv"
+out.write_text(emitter_csv_text(emitters))

@@ -1,0 +1,120 @@
+"""The engine benchmark behind ``twin bench`` (issue 2, item 10). Numbers are reported, never asserted.
+
+Scene: the head phantom at ``subdivisions`` (level 7: 163,842 sample points), 1026 emitters
+spread over its face on an offset shell 10 mm out, half-angle 30 degrees. Three timings:
+
+1. twin: the full transfer matrix with the embree backend (culling, geometry, shadow rays).
+2. bare Embree: exactly the shadow rays twin cast, through embreex alone, on as many threads.
+3. naive: what a user writes without twin, trimesh's Embree ray queries one emitter at a
+   time over every facing point; timed on a few emitters and scaled to all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import trimesh
+
+from twin import phantoms
+from twin.emitters import Emitters
+from twin.layout import offset_shell_layout
+from twin.profiles import Lambertian
+from twin.raycast import make_tracer
+from twin.transfer import ray_offset_mm, scene_triangles, transfer_matrix
+
+
+def _best(fn, repeat: int) -> tuple[float, object]:
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: int = 3) -> str:
+    """Run the benchmark and return a Markdown report."""
+    head = phantoms.head(subdivisions=subdivisions)
+    face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks", "chin")])
+    positions, axes = offset_shell_layout(head, count=1026, standoff_mm=10.0, vertices=face)
+    emitters = Emitters.create(positions, axes, 1.0, profile=Lambertian(30.0))
+    samples = head.samples()
+    triangles = scene_triangles(head)
+    offset = ray_offset_mm(triangles)
+    workers = os.cpu_count() or 1
+
+    t_build, tracer = _best(lambda: make_tracer("embree", triangles), 1)
+    transfer_matrix(samples, emitters, tracer, offset_mm=offset)  # warm-up
+    t_twin, result = _best(lambda: transfer_matrix(samples, emitters, tracer, offset_mm=offset), repeat)
+
+    # The same shadow rays, through embreex alone.
+    free = transfer_matrix(samples, emitters, tracer, offset_mm=offset, occlusion=False).matrix.tocoo()
+    origin = samples.positions_mm[free.row] + offset * samples.normals[free.row]
+    to_emitter = emitters.positions_mm[free.col] - origin
+    length = np.linalg.norm(to_emitter, axis=1)
+    o32 = origin.astype(np.float32)
+    d32 = (to_emitter / length[:, None]).astype(np.float32)
+    l32 = (length - offset).astype(np.float32)
+    scene = tracer._scene  # the same BVH twin used
+    chunks = np.array_split(np.arange(len(o32)), 8 * workers)
+
+    def bare() -> None:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda c: scene.run(o32[c], d32[c], query="OCCLUDED", dists=l32[c]), chunks))
+
+    t_bare, _ = _best(bare, repeat)
+
+    # The naive way: trimesh + its Embree ray queries, one emitter at a time.
+    mesh = trimesh.Trimesh(head.vertices_mm, head.faces, process=False)
+    m = Lambertian(30.0).m
+    naive_map = np.zeros(len(samples))
+
+    def naive() -> None:
+        p, n = samples.positions_mm, samples.normals
+        for i in range(naive_emitters):
+            d = emitters.positions_mm[i] - p
+            r = np.linalg.norm(d, axis=1)
+            d /= r[:, None]
+            cos_a = np.einsum("ij,ij->i", d, n)
+            cos_t = -d @ emitters.axes[i]
+            facing = np.flatnonzero((cos_a > 0) & (cos_t > 0))
+            origins = p[facing] + offset * n[facing]
+            _, ray, loc = mesh.ray.intersects_id(origins, d[facing], multiple_hits=False, return_locations=True)
+            blocked = np.zeros(len(facing), dtype=bool)
+            blocked[ray] = np.linalg.norm(loc - origins[ray], axis=1) < r[facing][ray] - offset
+            keep = facing[~blocked]
+            naive_map[keep] += (m + 1) / (2 * np.pi) * cos_t[keep] ** m * cos_a[keep] / r[keep] ** 2 * 100
+
+    t_naive_part, _ = _best(naive, 1)
+    t_naive = t_naive_part * len(emitters) / naive_emitters
+
+    rays = result.rays_cast
+    rows = [
+        ("twin (embree backend), full map", t_twin, rays),
+        ("bare embreex, same rays", t_bare, rays),
+        (f"naive trimesh, per emitter (from {naive_emitters} emitters, scaled)", t_naive, None),
+    ]
+    lines = [
+        f"# twin bench — {time.strftime('%Y-%m-%d')}",
+        "",
+        f"machine: {platform.machine()}, {workers} CPUs, {platform.processor() or platform.platform()}",
+        f"scene: head phantom level {subdivisions}: {len(samples)} sample points, {len(head.faces)} "
+        f"triangles; 1026 emitters 10 mm out, half-angle 30 deg; BVH build {t_build * 1e3:.0f} ms",
+        f"pairs after culling: {result.candidate_pairs} candidates, {rays} shadow rays, "
+        f"{result.matrix.nnz} non-zeros; best of {repeat} runs after a warm-up",
+        "",
+        "| method | seconds | rays | Mrays/s |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, t, r in rows:
+        rate = f"{r / t / 1e6:.2f}" if r else "-"
+        lines.append(f"| {name} | {t:.3f} | {r if r else '-'} | {rate} |")
+    lines += [
+        "",
+        f"twin / bare Embree: {t_twin / t_bare:.2f}x; naive / twin: {t_naive / t_twin:.1f}x",
+    ]
+    return "\n".join(lines)

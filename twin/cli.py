@@ -1,0 +1,141 @@
+"""Command line: ``twin render``, ``twin info``, ``twin bench``. A thin layer over the API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from twin import __version__
+from twin._data import default_scene_path
+from twin.errors import TwinError
+from twin.raycast import CHOICES, backend_status
+
+
+class ProgressBar:
+    """A one-line progress bar on a stream, shown only once the work has taken a second."""
+
+    def __init__(self, label: str, *, stream: TextIO, delay_s: float = 1.0) -> None:
+        self.label = label
+        self.stream = stream
+        self.delay_s = delay_s
+        self.start = time.perf_counter()
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.start
+        if elapsed < self.delay_s and not self.shown:
+            return
+        self.shown = True
+        width = 30
+        filled = int(width * done / max(total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} emitters {elapsed:5.1f} s")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _summary_table(metrics: dict) -> str:
+    """A short table of the headline metrics, per channel and total, over the treated skin."""
+    roi = metrics["roi"]
+    rows = [("channel", "E mean", "E min", "E max", "H mean", "U0", "CV", "in window")]
+    units = ("", "mW/cm2", "mW/cm2", "mW/cm2", "J/cm2", "", "", "% area")
+    entries = [*roi["channels"].items(), ("total", roi["total"])]
+    for name, m in entries:
+        e = m["irradiance_mw_cm2"]
+
+        def fmt(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3g}"
+
+        rows.append((
+            name, fmt(e["mean"]), fmt(e["min"]), fmt(e["max"]), fmt(m["fluence_j_cm2"]["mean"]),
+            fmt(m["u0_min_over_mean"]), fmt(m["cv"]), f"{100 * m['in_window_area_fraction']:.1f}",
+        ))
+    rows.insert(1, units)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
+    eng = metrics["engine"]
+    head = (
+        f"scene {metrics['scene']}: {eng['sample_points']} skin points, {eng['emitters']} emitters, "
+        f"treated area {roi['area_cm2']:.1f} cm2, exposure {metrics['exposure_s']:g} s"
+    )
+    tail = [
+        f"engine {eng['backend']}: {eng['rays_cast']} shadow rays in {eng['seconds']:.2f} s "
+        f"({eng['rays_cast'] / max(eng['seconds'], 1e-9) / 1e6:.2f} Mrays/s)"
+    ]
+    eye = metrics.get("eye_safety")
+    if eye:
+        verdict = "within" if eye["ir_within_limit"] else "ABOVE"
+        tail.append(
+            f"eyes: IR irradiance max {eye['ir_irradiance_mw_cm2']['max']:.3g} mW/cm2, {verdict} "
+            f"the {eye['ir_limit_mw_cm2']:g} mW/cm2 IEC 62471 IR-eye limit"
+        )
+    return "\n".join([head, *lines, *tail])
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from twin.render import render
+    from twin.scene import load_scene
+
+    scene = load_scene(args.scene or default_scene_path())
+    result = render(scene, backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr))
+    paths = result.write(args.out)
+    print(_summary_table(result.metrics))
+    print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
+    return 0
+
+
+def _cmd_info(_: argparse.Namespace) -> int:
+    print(f"twin {__version__} (Python {sys.version.split()[0]})")
+    print("backends:")
+    for name, reason in backend_status().items():
+        print(f"  {name:10s} {'usable' if reason is None else 'unusable: ' + reason}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from twin.bench import run_benchmark
+
+    print(run_benchmark(subdivisions=args.subdivisions, naive_emitters=args.naive_emitters, repeat=args.repeat))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="twin", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"twin {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("render", help="render a scene: dose maps, metrics and result files")
+    p.add_argument("scene", nargs="?", type=Path, help="scene YAML file (default: the built-in default scene)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--backend", choices=CHOICES, help="ray engine (default: the scene's, else auto)")
+    p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("info", help="version and the ray engines usable here")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("bench", help="benchmark the engine on a head phantom (numbers printed)")
+    p.add_argument("--subdivisions", type=int, default=7, help="head phantom level (7: 163,842 points)")
+    p.add_argument("--naive-emitters", type=int, default=16, help="emitters timed for the naive baseline")
+    p.add_argument("--repeat", type=int, default=3, help="timed runs; the best is reported")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``twin`` console script."""
+    logging.basicConfig(level=logging.WARNING, format="twin: %(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TwinError as exc:
+        print(f"twin: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

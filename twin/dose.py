@@ -1,0 +1,104 @@
+"""Dose maps from the transfer matrix: irradiance, fluence and photon flux per channel.
+
+With T the transfer matrix ((mW/cm^2) per mW) and w the radiant power each emitter runs at
+(its full power times its channel's drive level, mW), the irradiance map is E = T w. Changing
+drive levels, modes or exposure time never needs a new ray cast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twin.emitters import Emitters
+from twin.transfer import TransferMatrix
+from twin.units import fluence_j_cm2, photons_per_s_per_mw
+
+
+@dataclass(frozen=True)
+class DoseSettings:
+    """Therapeutic window and safety limits the metrics are judged against.
+
+    Attributes
+    ----------
+    fluence_window_j_cm2 : (float, float), J/cm^2
+        Target fluence window (physics.md 2.2: 4-10 J/cm^2, Zein et al. 2018).
+    irradiance_limit_mw_cm2 : float, mW/cm^2
+        Above this, skin counts as a hot spot (100 mW/cm^2, the usual athermal guard).
+    eye_ir_limit_mw_cm2 : float, mW/cm^2
+        IEC 62471 long-term IR-eye limit, 780-3000 nm (10 mW/cm^2; physics.md 4.1).
+    """
+
+    fluence_window_j_cm2: tuple[float, float] = (4.0, 10.0)
+    irradiance_limit_mw_cm2: float = 100.0
+    eye_ir_limit_mw_cm2: float = 10.0
+
+
+@dataclass(frozen=True)
+class DoseMaps:
+    """Per-sample dose maps.
+
+    Attributes
+    ----------
+    irradiance_mw_cm2 : dict of str to (k,) float64, mW/cm^2
+        One map per channel, in channel order.
+    exposure_s : float, s
+    wavelength_nm : dict of str to float
+        Wavelength of each channel that has one, nm.
+    """
+
+    irradiance_mw_cm2: dict[str, NDArray[np.float64]]
+    exposure_s: float
+    wavelength_nm: dict[str, float]
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.irradiance_mw_cm2)
+
+    @property
+    def total_irradiance_mw_cm2(self) -> NDArray[np.float64]:
+        """(k,) float64, mW/cm^2: the sum over channels."""
+        return np.sum(list(self.irradiance_mw_cm2.values()), axis=0)
+
+    def fluence_j_cm2(self, channel: str | None = None) -> NDArray[np.float64]:
+        """(k,) float64, J/cm^2, of one channel or (``None``) of all together."""
+        e = self.total_irradiance_mw_cm2 if channel is None else self.irradiance_mw_cm2[channel]
+        return fluence_j_cm2(e, self.exposure_s)
+
+    def photon_flux_per_s_cm2(self, channel: str) -> NDArray[np.float64]:
+        """(k,) float64, photons s^-1 cm^-2, of a channel with a known wavelength."""
+        return self.irradiance_mw_cm2[channel] * photons_per_s_per_mw(self.wavelength_nm[channel])
+
+
+def emitter_power_mw(emitters: Emitters, drive: dict[str, float]) -> NDArray[np.float64]:
+    """(n,) float64, mW: each emitter's radiant power at its channel's drive level."""
+    level = np.array([drive.get(str(c), 0.0) for c in emitters.channel])
+    return emitters.power_mw * level
+
+
+def dose_maps(
+    transfer: TransferMatrix, emitters: Emitters, *, drive: dict[str, float], exposure_s: float
+) -> DoseMaps:
+    """Irradiance per channel for the given drive levels.
+
+    Parameters
+    ----------
+    transfer : TransferMatrix
+        (k, n) matrix for ``emitters``.
+    emitters : Emitters
+    drive : dict of str to float
+        Drive level (fraction of full power) of each channel; channels not named are off.
+    exposure_s : float, s
+
+    Returns
+    -------
+    DoseMaps
+    """
+    power = emitter_power_mw(emitters, drive)
+    maps = {}
+    for channel in emitters.channels:
+        w = np.where(emitters.channel == channel, power, 0.0)
+        maps[channel] = np.asarray(transfer.matrix @ w, dtype=np.float64)
+    return DoseMaps(maps, float(exposure_s), dict(emitters.wavelength_nm))

@@ -1,0 +1,254 @@
+"""LED emitters: where they are, where they point, how much they emit, on which channel.
+
+The emitter CSV (design.md "File contracts") has a header row and one emitter per row:
+``x,y,z,dx,dy,dz,power_mw`` required; ``channel``, ``wavelength_nm``, ``half_angle_deg`` and
+``id`` optional. Positions are in the stated length unit (mm by default).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from twin._validation import as_points, as_unit_vectors, check_finite
+from twin.errors import InputError
+from twin.profiles import Lambertian, Profile
+from twin.units import mm_per_unit
+
+REQUIRED_COLUMNS = ("x", "y", "z", "dx", "dy", "dz", "power_mw")
+OPTIONAL_COLUMNS = ("channel", "wavelength_nm", "half_angle_deg", "id")
+DEFAULT_CHANNEL = "led"
+
+
+@dataclass(frozen=True)
+class Emitters:
+    """A set of ``n`` LEDs.
+
+    Attributes
+    ----------
+    positions_mm : (n, 3) float64, mm, scene frame
+    axes : (n, 3) float64 unit vectors, emission direction
+    power_mw : (n,) float64, mW radiant flux at full drive (> 0)
+    channel : (n,) str, channel name of each emitter (for example ``"red"``)
+    wavelength_nm : dict of str to float
+        Peak wavelength of each channel that has one, nm.
+    profiles : tuple of Profile
+        The distinct angular profiles.
+    profile_index : (n,) int, index into ``profiles`` for each emitter
+    ids : (n,) str
+    """
+
+    positions_mm: NDArray[np.float64]
+    axes: NDArray[np.float64]
+    power_mw: NDArray[np.float64]
+    channel: NDArray[np.str_]
+    wavelength_nm: dict[str, float]
+    profiles: tuple[Profile, ...]
+    profile_index: NDArray[np.int64]
+    ids: NDArray[np.str_]
+
+    def __len__(self) -> int:
+        return len(self.positions_mm)
+
+    @property
+    def channels(self) -> list[str]:
+        """Channel names in order of first appearance."""
+        _, first = np.unique(self.channel, return_index=True)
+        return [str(self.channel[i]) for i in sorted(first)]
+
+    @classmethod
+    def create(
+        cls,
+        positions_mm: ArrayLike,
+        axes: ArrayLike,
+        power_mw: ArrayLike,
+        *,
+        profile: Profile | list[Profile],
+        channel: str | ArrayLike = DEFAULT_CHANNEL,
+        wavelength_nm: dict[str, float] | None = None,
+        ids: ArrayLike | None = None,
+        name: str = "emitters",
+    ) -> Emitters:
+        """Check and build an emitter set.
+
+        Parameters
+        ----------
+        positions_mm : (n, 3) array_like of float, mm
+        axes : (n, 3) array_like of float
+            Emission directions; normalised here, zero length is an error.
+        power_mw : float or (n,) array_like of float, mW
+            Radiant flux of each LED at full drive, > 0.
+        profile : Profile or list of n Profile
+            Angular profile shared by all LEDs, or one per LED.
+        channel : str or (n,) array_like of str, default: "led"
+        wavelength_nm : dict of str to float, optional
+            Peak wavelength per channel, nm.
+        ids : (n,) array_like of str, optional
+            Defaults to ``"0", "1", ...``.
+        name : str
+            Where the emitters came from, for error messages.
+        """
+        pos = as_points(positions_mm, name=f"{name}: positions")
+        n = len(pos)
+        if n == 0:
+            msg = f"{name}: expected at least one emitter, found none"
+            raise InputError(msg)
+        ax = as_unit_vectors(np.broadcast_to(np.asarray(axes, dtype=np.float64), (n, 3)), name=f"{name}: axes (dx, dy, dz)")
+        power = np.array(np.broadcast_to(np.asarray(power_mw, dtype=np.float64), (n,)))
+        check_finite(power, name=f"{name}: power_mw")
+        bad = np.flatnonzero(power <= 0)
+        if bad.size:
+            msg = f"{name}: power_mw must be > 0 mW, found {power[bad[0]]:g} (emitter {int(bad[0])})"
+            raise InputError(msg)
+        chan = np.array(np.broadcast_to(np.asarray(channel, dtype=str), (n,)))
+        wl = dict(wavelength_nm or {})
+        for key, value in wl.items():
+            if not (np.isfinite(value) and 100.0 <= value <= 20000.0):
+                msg = f"{name}: wavelength_nm of channel {key!r} must be in 100..20000 nm, got {value!r}"
+                raise InputError(msg)
+        per_led = profile if isinstance(profile, list) else [profile] * n
+        keys: dict[str, int] = {}
+        unique: list[Profile] = []
+        index = np.empty(n, dtype=np.int64)
+        for i, p in enumerate(per_led):
+            if p.key not in keys:
+                keys[p.key] = len(unique)
+                unique.append(p)
+            index[i] = keys[p.key]
+        id_arr = np.arange(n).astype(str) if ids is None else np.asarray(ids, dtype=str)
+        return cls(pos, ax, power, chan, wl, tuple(unique), index, id_arr)
+
+    def per_emitter_profiles(self) -> list[Profile]:
+        """The profile of each emitter, (n,) list."""
+        return [self.profiles[i] for i in self.profile_index]
+
+
+def read_emitter_csv(
+    path: Path,
+    *,
+    units: str = "mm",
+    half_angle_deg: float | None = None,
+    profile: Profile | None = None,
+    channel: str = DEFAULT_CHANNEL,
+    wavelength_nm: float | None = None,
+) -> Emitters:
+    """Read an emitter CSV.
+
+    Parameters
+    ----------
+    path : Path
+    units : {"mm", "cm", "dm", "m"}, default: "mm"
+        Length unit of the x, y, z columns.
+    half_angle_deg : float, optional
+        Generalized-Lambertian half-angle for rows without a ``half_angle_deg`` value.
+    profile : Profile, optional
+        Profile for rows without a ``half_angle_deg`` value (instead of ``half_angle_deg``).
+    channel, wavelength_nm
+        Defaults for rows without these columns.
+
+    Raises
+    ------
+    InputError
+        Naming the file, row and column of the first problem.
+    """
+    scale = mm_per_unit(units, name=f"{path}: units")
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        msg = f"{path}: cannot read emitter CSV ({exc.strerror})"
+        raise InputError(msg) from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        msg = f"{path}: expected columns {','.join(REQUIRED_COLUMNS)}; missing {','.join(missing)}"
+        raise InputError(msg)
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        msg = f"{path}: unknown column {unknown[0]!r}; allowed: {','.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+        raise InputError(msg)
+    rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    if not rows:
+        msg = f"{path}: expected at least one emitter row, found none"
+        raise InputError(msg)
+
+    def number(row: dict[str, str], col: str, line: int) -> float:
+        try:
+            value = float(row[col])
+        except (ValueError, KeyError):
+            msg = f"{path}: line {line}, column {col}: expected a number, got {row.get(col)!r}"
+            raise InputError(msg) from None
+        if not np.isfinite(value):
+            msg = f"{path}: line {line}, column {col}: expected a finite number, got {row[col]!r}"
+            raise InputError(msg)
+        return value
+
+    table = np.array(
+        [[number(row, c, i + 2) for c in REQUIRED_COLUMNS] for i, row in enumerate(rows)]
+    )
+    for i, row in enumerate(rows):
+        if np.linalg.norm(table[i, 3:6]) == 0.0:
+            msg = f"{path}: line {i + 2}: emission axis (dx, dy, dz) has zero length"
+            raise InputError(msg)
+        if table[i, 6] <= 0.0:
+            msg = f"{path}: line {i + 2}, column power_mw: expected a radiant power > 0 mW, got {row['power_mw']}"
+            raise InputError(msg)
+
+    profiles: list[Profile] = []
+    for i, row in enumerate(rows):
+        if row.get("half_angle_deg"):
+            profiles.append(Lambertian(number(row, "half_angle_deg", i + 2)))
+        elif profile is not None:
+            profiles.append(profile)
+        elif half_angle_deg is not None:
+            profiles.append(Lambertian(half_angle_deg))
+        else:
+            msg = (
+                f"{path}: line {i + 2}: no half_angle_deg for this emitter and no default "
+                "(set emitters.half_angle_deg or emitters.profile in the scene)"
+            )
+            raise InputError(msg)
+
+    channels = [row.get("channel") or channel for row in rows]
+    wavelengths: dict[str, float] = {}
+    for i, (row, ch) in enumerate(zip(rows, channels, strict=True)):
+        if row.get("wavelength_nm"):
+            wl = number(row, "wavelength_nm", i + 2)
+        elif wavelength_nm is not None:
+            wl = wavelength_nm
+        else:
+            continue
+        if wavelengths.setdefault(ch, wl) != wl:
+            msg = (
+                f"{path}: line {i + 2}: channel {ch!r} has wavelength {wl:g} nm here but "
+                f"{wavelengths[ch]:g} nm earlier; one channel has one wavelength"
+            )
+            raise InputError(msg)
+    ids = [row.get("id") or str(i) for i, row in enumerate(rows)]
+    return Emitters.create(
+        table[:, 0:3] * scale, table[:, 3:6], table[:, 6],
+        profile=profiles, channel=channels, wavelength_nm=wavelengths, ids=ids, name=str(path),
+    )
+
+
+def emitter_csv_text(emitters: Emitters) -> str:
+    """The emitters as emitter-CSV text (mm), every optional column filled where known."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS])
+    for i in range(len(emitters)):
+        prof = emitters.profiles[emitters.profile_index[i]]
+        half = f"{prof.half_angle_deg:.12g}" if isinstance(prof, Lambertian) else ""
+        ch = str(emitters.channel[i])
+        wl = emitters.wavelength_nm.get(ch)
+        writer.writerow([
+            *(f"{v:.9g}" for v in emitters.positions_mm[i]),
+            *(f"{v:.9g}" for v in emitters.axes[i]),
+            f"{emitters.power_mw[i]:.9g}", ch, "" if wl is None else f"{wl:g}", half, emitters.ids[i],
+        ])
+    return out.getvalue()

@@ -1,0 +1,85 @@
+"""Ray engines: which backends exist, which can run here, and how to get one.
+
+A tracer answers two questions about a fixed set of triangles (in mm):
+
+- ``occluded(origins, directions, distances)``: is anything hit strictly between each origin
+  and ``distances`` along its unit direction? (k,) bool.
+- ``first_hit(origins, directions)``: distance to the nearest hit, ``inf`` where none, and the
+  index of the triangle hit, ``-1`` where none.
+
+Backends: ``reference`` (exact NumPy float64 brute force, small scenes and tests), ``embree``
+(Intel Embree through embreex, float32, thread-safe) and ``auto``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twin.errors import BackendUnavailableError, InputError
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("reference", "embree", "cuda")
+CHOICES = ("auto", *BACKENDS)
+
+
+class Tracer(Protocol):
+    """What a backend provides; see the module docstring."""
+
+    name: str
+    dtype: type  # float type the tracer computes in; callers may pass arrays of it as they are
+
+    def occluded(
+        self, origins: NDArray[np.float64], directions: NDArray[np.float64],
+        distances: NDArray[np.float64],
+    ) -> NDArray[np.bool_]: ...
+
+    def first_hit(
+        self, origins: NDArray[np.float64], directions: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]: ...
+
+
+def backend_status() -> dict[str, str | None]:
+    """Each backend mapped to ``None`` when it can run here, else the reason it cannot."""
+    status: dict[str, str | None] = {"reference": None}
+    status["embree"] = (
+        None if importlib.util.find_spec("embreex") is not None
+        else "the embreex package is not installed (pip install embreex)"
+    )
+    status["cuda"] = "not available in this version of twin: the GPU backend is planned (Part F)"
+    return status
+
+
+def resolve_backend(name: str) -> str:
+    """Turn ``auto`` into the fastest usable backend and check that ``name`` can run here."""
+    if name not in CHOICES:
+        msg = f"backend: expected one of {', '.join(CHOICES)}, got {name!r}"
+        raise InputError(msg)
+    status = backend_status()
+    if name == "auto":
+        if status["embree"] is None:
+            return "embree"
+        log.warning("embree backend unavailable (%s); using the slow reference backend", status["embree"])
+        return "reference"
+    reason = status[name]
+    if reason is not None:
+        msg = f"backend {name!r} cannot run here: {reason}"
+        raise BackendUnavailableError(msg)
+    return name
+
+
+def make_tracer(name: str, triangles_mm: NDArray[np.float64]) -> Tracer:
+    """Build a tracer of backend ``name`` (``auto`` allowed) over (f, 3, 3) triangles in mm."""
+    name = resolve_backend(name)
+    if name == "embree":
+        from twin.raycast._embree import EmbreeTracer
+
+        return EmbreeTracer(triangles_mm)
+    from twin.raycast._reference import ReferenceTracer
+
+    return ReferenceTracer(triangles_mm)

@@ -1,0 +1,153 @@
+"""Render a scene: sample the skin, build the transfer matrix, compute dose maps and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twin import __version__
+from twin.dose import DoseMaps, dose_maps
+from twin.emitters import Emitters
+from twin.metrics import dose_metrics, emitter_geometry
+from twin.raycast import Tracer, make_tracer, resolve_backend
+from twin.scene import EYE_REGION, Scene, load_scene
+from twin.surface import SamplePoints, Surface
+from twin.transfer import ProgressCallback, TransferMatrix, ray_offset_mm, scene_triangles, transfer_matrix
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """Everything a render produced.
+
+    Attributes
+    ----------
+    scene : Scene
+    samples : SamplePoints
+        The ``k`` skin points the maps are given at.
+    roi : (k,) bool
+        The treated skin (metrics region of interest).
+    transfer : TransferMatrix
+        (k, n) irradiance per mW of each emitter.
+    dose : DoseMaps
+        Irradiance per channel at the scene's drive levels and exposure.
+    gap_mm : (n,) float64, mm
+        Distance from each emitter along its axis to the skin; ``inf`` where it misses.
+    incidence_deg : (n,) float64, degrees
+        Angle between each emitter's axis and the skin normal where the axis lands.
+    metrics : dict
+        JSON-ready metrics (see :mod:`twin.metrics`).
+    """
+
+    scene: Scene
+    samples: SamplePoints
+    roi: NDArray[np.bool_]
+    transfer: TransferMatrix
+    dose: DoseMaps
+    gap_mm: NDArray[np.float64]
+    incidence_deg: NDArray[np.float64]
+    metrics: dict[str, Any]
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write the result files into ``out_dir`` (see :func:`twin.outputs.write_result`)."""
+        from twin.outputs import write_result
+
+        return write_result(self, Path(out_dir))
+
+
+def axis_landing(
+    emitters: Emitters, target: Surface, tracer: Tracer
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Where each emitter's axis first meets the skin: gap (mm) and incidence angle (degrees).
+
+    An axis that misses, or first meets an occluder, gets ``inf`` and ``nan``.
+    """
+    distance, face = tracer.first_hit(emitters.positions_mm, emitters.axes)
+    on_skin = (face >= 0) & (face < len(target.faces))
+    gap = np.where(on_skin, distance, np.inf)
+    cos_inc = np.full(len(emitters), np.nan)
+    normals = target.face_normals[face[on_skin]]
+    cos_inc[on_skin] = np.abs(np.einsum("ij,ij->i", -emitters.axes[on_skin], normals))
+    return gap, np.degrees(np.arccos(np.clip(cos_inc, 0.0, 1.0)))
+
+
+def region_of_interest(scene: Scene, samples: SamplePoints) -> NDArray[np.bool_]:
+    """(k,) bool: the treated regions (all samples when none are named) minus the excluded ones."""
+    if scene.treat is None:
+        roi = np.ones(len(samples), dtype=bool)
+    else:
+        roi = np.any([samples.regions[r] for r in scene.treat], axis=0)
+    for region in scene.exclude:
+        roi &= ~samples.regions[region]
+    return roi
+
+
+def render(
+    scene: Scene | str | Path,
+    *,
+    backend: str | None = None,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> RenderResult:
+    """Compute dose maps and metrics for a scene.
+
+    Parameters
+    ----------
+    scene : Scene or path
+        A loaded scene or a scene file.
+    backend : {"auto", "reference", "embree", "cuda"}, optional
+        Overrides the scene's ``engine.backend``.
+    workers : int, optional
+        Threads for ray casting; defaults to the number of CPUs.
+    progress : callable(done, total), optional
+        Called as emitters are finished.
+
+    Returns
+    -------
+    RenderResult
+    """
+    if not isinstance(scene, Scene):
+        scene = load_scene(scene)
+    name = resolve_backend(backend or scene.engine.backend)
+    samples = scene.target.samples(at=scene.samples)
+    roi = region_of_interest(scene, samples)
+    triangles = scene_triangles(scene.target, scene.occluders)
+    tracer = make_tracer(name, triangles)
+    transfer = transfer_matrix(
+        samples, scene.emitters, tracer, offset_mm=ray_offset_mm(triangles),
+        intensity_cutoff=scene.engine.intensity_cutoff, max_distance_mm=scene.engine.max_distance_mm,
+        workers=workers, progress=progress,
+    )
+    maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
+    gap, incidence = axis_landing(scene.emitters, scene.target, tracer)
+    metrics = {
+        "twin_version": __version__,
+        "scene": scene.name,
+        "exposure_s": scene.exposure_s,
+        "drive": scene.drive,
+        "window": {
+            "fluence_j_cm2": list(scene.dose.fluence_window_j_cm2),
+            "irradiance_limit_mw_cm2": scene.dose.irradiance_limit_mw_cm2,
+        },
+        "roi_regions": {"treat": list(scene.treat) if scene.treat else "all", "exclude": list(scene.exclude)},
+        **dose_metrics(
+            maps, samples.areas_mm2, roi=roi, regions=samples.regions,
+            eye_region=EYE_REGION if EYE_REGION in samples.regions else None, dose=scene.dose,
+        ),
+        "emitters": emitter_geometry(gap, incidence),
+        "engine": {
+            "backend": transfer.backend,
+            "sample_points": len(samples),
+            "emitters": len(scene.emitters),
+            "candidate_pairs": transfer.candidate_pairs,
+            "rays_cast": transfer.rays_cast,
+            "nonzeros": int(transfer.matrix.nnz),
+            "seconds": transfer.seconds,
+            "intensity_cutoff": transfer.intensity_cutoff,
+            "max_distance_mm": None if np.isinf(transfer.max_distance_mm) else transfer.max_distance_mm,
+        },
+    }
+    return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, metrics)

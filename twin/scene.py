@@ -1,0 +1,386 @@
+"""Scene files: the YAML that ties a target mesh, emitters, a mode and an exposure together.
+
+Minimal form (design.md "File contracts")::
+
+    name: example
+    target:
+      mesh: path/to/head.ply        # or builtin:phantom-head
+      units: mm
+    emitters:
+      file: path/to/leds.csv
+      half_angle_deg: 30
+    exposure_s: 1200
+
+Every key, with its default, is listed in ``SCHEMA`` below and documented in README.md.
+Paths are relative to the scene file. Unknown keys are errors naming the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from scipy.spatial import cKDTree
+
+from twin import phantoms
+from twin._validation import as_positive, check_keys
+from twin.dose import DoseSettings
+from twin.emitters import Emitters, read_emitter_csv
+from twin.errors import InputError
+from twin.meshio import check_target_size, load_surface
+from twin.profiles import Isotropic, Profile, Tabulated
+from twin.raycast import CHOICES
+from twin.surface import Surface
+from twin.transfer import DEFAULT_INTENSITY_CUTOFF
+from twin.units import MM_PER_UNIT
+
+TOP_KEYS = ("name", "description", "target", "occluders", "emitters", "mode", "exposure_s", "dose", "engine")
+TARGET_KEYS = ("mesh", "units", "subdivisions", "flip_normals", "samples", "treat", "exclude")
+OCCLUDER_KEYS = ("mesh", "units", "flip_normals")
+EMITTER_KEYS = ("file", "units", "half_angle_deg", "profile", "channel", "wavelength_nm")
+DOSE_KEYS = ("fluence_window_j_cm2", "irradiance_limit_mw_cm2", "eye_ir_limit_mw_cm2")
+ENGINE_KEYS = ("backend", "intensity_cutoff", "max_distance_mm")
+
+BUILTIN_TARGETS = ("builtin:phantom-head",)
+EYE_REGION = "eyes"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Ray-casting settings (see :func:`twin.transfer.transfer_matrix`)."""
+
+    backend: str = "auto"
+    intensity_cutoff: float = DEFAULT_INTENSITY_CUTOFF
+    max_distance_mm: float = math.inf
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A validated scene, every file loaded and every default filled in.
+
+    Attributes
+    ----------
+    name : str
+    path : Path or None
+        The scene file, when loaded from one.
+    target : Surface
+        The skin, mm, with its regions.
+    occluders : tuple of Surface
+        Extra surfaces that block light (eye shields, carrier shell).
+    emitters : Emitters
+    drive : dict of str to float
+        Drive level of each channel, a fraction of full power in [0, 1].
+    exposure_s : float, s
+    samples : {"vertices", "centroids"}
+    treat : tuple of str or None
+        Regions that make up the treated skin (``None``: the whole target).
+    exclude : tuple of str
+        Regions left out of the treated skin.
+    dose : DoseSettings
+    engine : EngineSettings
+    spec : dict
+        The scene as data with every default filled and every path absolute (what
+        ``scene.resolved.yaml`` holds).
+    """
+
+    name: str
+    path: Path | None
+    target: Surface
+    occluders: tuple[Surface, ...]
+    emitters: Emitters
+    drive: dict[str, float]
+    exposure_s: float
+    samples: str = "vertices"
+    treat: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    dose: DoseSettings = field(default_factory=DoseSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+def _mapping(value: Any, *, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        msg = f"{name}: expected a mapping of keys to values, got {type(value).__name__}"
+        raise InputError(msg)
+    return value
+
+
+def _string(value: Any, *, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        msg = f"{name}: expected a non-empty string, got {value!r}"
+        raise InputError(msg)
+    return value
+
+
+def _bool(value: Any, *, name: str) -> bool:
+    if not isinstance(value, bool):
+        msg = f"{name}: expected true or false, got {value!r}"
+        raise InputError(msg)
+    return value
+
+
+def _region_list(value: Any, *, name: str, surface: Surface) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        msg = f"{name}: expected a list of region names, got {value!r}"
+        raise InputError(msg)
+    for region in value:
+        if region not in surface.regions:
+            have = ", ".join(surface.regions) or "none"
+            msg = f"{name}: unknown region {region!r}; the target has: {have}"
+            raise InputError(msg)
+    return tuple(value)
+
+
+def _path(value: Any, *, name: str, base: Path) -> Path:
+    path = Path(_string(value, name=name))
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _load_target(spec: dict[str, Any], *, where: str, base: Path) -> tuple[Surface, dict[str, Any]]:
+    check_keys(spec, TARGET_KEYS, name=where)
+    if "mesh" not in spec:
+        msg = f"{where}: missing required key 'mesh' (a mesh file or one of {', '.join(BUILTIN_TARGETS)})"
+        raise InputError(msg)
+    mesh = _string(spec["mesh"], name=f"{where}.mesh")
+    flip = _bool(spec.get("flip_normals", False), name=f"{where}.flip_normals")
+    resolved: dict[str, Any] = {}
+    if mesh.startswith("builtin:"):
+        if mesh not in BUILTIN_TARGETS:
+            msg = f"{where}.mesh: unknown built-in {mesh!r}; available: {', '.join(BUILTIN_TARGETS)}"
+            raise InputError(msg)
+        units = spec.get("units", "mm")
+        if units != "mm":
+            msg = f"{where}.units: built-in targets are in mm, got {units!r}"
+            raise InputError(msg)
+        level = spec.get("subdivisions", 5)
+        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 8:
+            msg = f"{where}.subdivisions: expected an integer in 1..8, got {level!r}"
+            raise InputError(msg)
+        surface = phantoms.head(subdivisions=level)
+        surface = surface.flipped() if flip else surface
+        resolved = {"mesh": mesh, "units": "mm", "subdivisions": level}
+    else:
+        if "subdivisions" in spec:
+            msg = f"{where}.subdivisions: only built-in targets take subdivisions"
+            raise InputError(msg)
+        if "units" not in spec:
+            msg = f"{where}.units: missing; a mesh file has no units of its own, state one of {', '.join(MM_PER_UNIT)}"
+            raise InputError(msg)
+        units = spec["units"]
+        path = _path(mesh, name=f"{where}.mesh", base=base)
+        surface = load_surface(path, units=units, flip_normals=flip)
+        check_target_size(surface, units=units)
+        resolved = {"mesh": str(path), "units": units}
+    resolved["flip_normals"] = flip
+    return surface, resolved
+
+
+def _load_occluder(spec: Any, *, where: str, base: Path) -> tuple[Surface, dict[str, Any]]:
+    spec = _mapping(spec, name=where)
+    check_keys(spec, OCCLUDER_KEYS, name=where)
+    for key in ("mesh", "units"):
+        if key not in spec:
+            msg = f"{where}: missing required key {key!r}"
+            raise InputError(msg)
+    path = _path(spec["mesh"], name=f"{where}.mesh", base=base)
+    flip = _bool(spec.get("flip_normals", False), name=f"{where}.flip_normals")
+    surface = load_surface(path, units=spec["units"], flip_normals=flip)
+    return surface, {"mesh": str(path), "units": spec["units"], "flip_normals": flip}
+
+
+def _load_emitters(spec: dict[str, Any], *, where: str, base: Path) -> tuple[Emitters, dict[str, Any]]:
+    check_keys(spec, EMITTER_KEYS, name=where)
+    if "file" not in spec:
+        msg = f"{where}: missing required key 'file' (an emitter CSV)"
+        raise InputError(msg)
+    if "half_angle_deg" in spec and "profile" in spec:
+        msg = f"{where}: give either half_angle_deg or profile, not both"
+        raise InputError(msg)
+    path = _path(spec["file"], name=f"{where}.file", base=base)
+    if not path.is_file():
+        msg = f"{where}.file: emitter CSV not found: {path}"
+        raise InputError(msg)
+    resolved: dict[str, Any] = {"file": str(path), "units": spec.get("units", "mm")}
+    profile: Profile | None = None
+    half = None
+    if "half_angle_deg" in spec:
+        half = as_positive(spec["half_angle_deg"], name=f"{where}.half_angle_deg")
+        resolved["half_angle_deg"] = half
+    if "profile" in spec:
+        if spec["profile"] == "isotropic":
+            profile = Isotropic()
+            resolved["profile"] = "isotropic"
+        else:
+            table = _path(spec["profile"], name=f"{where}.profile", base=base)
+            profile = Tabulated.from_csv(table)
+            resolved["profile"] = str(table)
+    channel = _string(spec.get("channel", "led"), name=f"{where}.channel")
+    resolved["channel"] = channel
+    wavelength = None
+    if "wavelength_nm" in spec:
+        wavelength = as_positive(spec["wavelength_nm"], name=f"{where}.wavelength_nm")
+        resolved["wavelength_nm"] = wavelength
+    emitters = read_emitter_csv(
+        path, units=resolved["units"], half_angle_deg=half, profile=profile,
+        channel=channel, wavelength_nm=wavelength,
+    )
+    return emitters, resolved
+
+
+def check_emitters_outside(emitters: Emitters, target: Surface, *, name: str) -> None:
+    """Raise if an emitter lies inside the skin (behind the target surface at its nearest point)."""
+    samples = target.samples()
+    _, nearest = cKDTree(samples.positions_mm).query(emitters.positions_mm)
+    depth = np.einsum(
+        "ij,ij->i", emitters.positions_mm - samples.positions_mm[nearest], samples.normals[nearest]
+    )
+    inside = np.flatnonzero(depth <= 0.0)
+    if inside.size:
+        i = int(inside[0])
+        where = ", ".join(f"{v:.4g}" for v in emitters.positions_mm[i])
+        msg = (
+            f"{name}: emitter {emitters.ids[i]!r} at ({where}) mm lies inside the skin "
+            f"({-depth[i]:.3g} mm behind the target surface); {inside.size} emitters in all"
+        )
+        raise InputError(msg)
+
+
+def _drive(spec: Any, emitters: Emitters) -> dict[str, float]:
+    channels = emitters.channels
+    if spec is None:
+        return dict.fromkeys(channels, 1.0)
+    spec = _mapping(spec, name="mode")
+    drive = dict.fromkeys(channels, 0.0)
+    for key, level in spec.items():
+        if key not in channels:
+            msg = f"mode: unknown channel {key!r}; the emitters have: {', '.join(channels)}"
+            raise InputError(msg)
+        ok = isinstance(level, (int, float)) and not isinstance(level, bool) and 0.0 <= level <= 1.0
+        if not ok:
+            msg = f"mode.{key}: expected a drive level in [0, 1] (fraction of full power), got {level!r}"
+            raise InputError(msg)
+        drive[key] = float(level)
+    return drive
+
+
+def _dose(spec: Any) -> DoseSettings:
+    spec = _mapping(spec or {}, name="dose")
+    check_keys(spec, DOSE_KEYS, name="dose")
+    window = spec.get("fluence_window_j_cm2", [4.0, 10.0])
+    ok = (
+        isinstance(window, list) and len(window) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
+        and 0 <= window[0] < window[1]
+    )
+    if not ok:
+        msg = f"dose.fluence_window_j_cm2: expected [low, high] with 0 <= low < high, got {window!r}"
+        raise InputError(msg)
+    return DoseSettings(
+        fluence_window_j_cm2=(float(window[0]), float(window[1])),
+        irradiance_limit_mw_cm2=as_positive(spec.get("irradiance_limit_mw_cm2", 100.0), name="dose.irradiance_limit_mw_cm2"),
+        eye_ir_limit_mw_cm2=as_positive(spec.get("eye_ir_limit_mw_cm2", 10.0), name="dose.eye_ir_limit_mw_cm2"),
+    )
+
+
+def _engine(spec: Any) -> EngineSettings:
+    spec = _mapping(spec or {}, name="engine")
+    check_keys(spec, ENGINE_KEYS, name="engine")
+    backend = spec.get("backend", "auto")
+    if backend not in CHOICES:
+        msg = f"engine.backend: expected one of {', '.join(CHOICES)}, got {backend!r}"
+        raise InputError(msg)
+    cutoff = as_positive(spec.get("intensity_cutoff", DEFAULT_INTENSITY_CUTOFF), name="engine.intensity_cutoff", allow_zero=True)
+    if cutoff >= 1.0:
+        msg = f"engine.intensity_cutoff: expected a fraction in [0, 1), got {cutoff!r}"
+        raise InputError(msg)
+    max_d = spec.get("max_distance_mm")
+    max_d = math.inf if max_d is None else as_positive(max_d, name="engine.max_distance_mm")
+    return EngineSettings(backend=backend, intensity_cutoff=cutoff, max_distance_mm=max_d)
+
+
+def load_scene(path: str | Path) -> Scene:
+    """Read, validate and load a scene file.
+
+    Every mesh and emitter file is read and checked here, so a bad scene fails before any
+    computation, with one message naming the file and key.
+
+    Raises
+    ------
+    InputError
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        msg = f"{path}: cannot read scene file ({exc.strerror})"
+        raise InputError(msg) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        msg = f"{path}: invalid YAML{where}: {problem}"
+        raise InputError(msg) from None
+    return scene_from_dict(_mapping(data, name=str(path)), base=path.resolve().parent, path=path)
+
+
+def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = None) -> Scene:
+    """Validate and load a scene given as data; relative paths are taken from ``base``."""
+    where = str(path) if path else "scene"
+    check_keys(data, TOP_KEYS, name=where)
+    for key in ("target", "emitters", "exposure_s"):
+        if key not in data:
+            msg = f"{where}: missing required key {key!r}"
+            raise InputError(msg)
+    name = _string(data.get("name", path.stem if path else "scene"), name="name")
+    target, target_spec = _load_target(_mapping(data["target"], name="target"), where="target", base=base)
+    occluder_specs = data.get("occluders", [])
+    if not isinstance(occluder_specs, list):
+        msg = f"occluders: expected a list of meshes, got {type(occluder_specs).__name__}"
+        raise InputError(msg)
+    loaded = [_load_occluder(o, where=f"occluders[{i}]", base=base) for i, o in enumerate(occluder_specs)]
+    emitters, emitter_spec = _load_emitters(_mapping(data["emitters"], name="emitters"), where="emitters", base=base)
+    check_emitters_outside(emitters, target, name=emitter_spec["file"])
+    target_data = data["target"]
+    samples = target_data.get("samples", "vertices")
+    if samples not in ("vertices", "centroids"):
+        msg = f"target.samples: expected 'vertices' or 'centroids', got {samples!r}"
+        raise InputError(msg)
+    treat = None
+    if "treat" in target_data:
+        treat = _region_list(target_data["treat"], name="target.treat", surface=target)
+    default_exclude = [EYE_REGION] if EYE_REGION in target.regions else []
+    exclude = _region_list(target_data.get("exclude", default_exclude), name="target.exclude", surface=target)
+    exposure = as_positive(data["exposure_s"], name="exposure_s")
+    drive = _drive(data.get("mode"), emitters)
+    dose = _dose(data.get("dose"))
+    engine = _engine(data.get("engine"))
+    spec = {
+        "name": name,
+        **({"description": data["description"]} if "description" in data else {}),
+        "target": {**target_spec, "samples": samples, **({"treat": list(treat)} if treat else {}), "exclude": list(exclude)},
+        "occluders": [s for _, s in loaded],
+        "emitters": emitter_spec,
+        "mode": drive,
+        "exposure_s": exposure,
+        "dose": {
+            "fluence_window_j_cm2": list(dose.fluence_window_j_cm2),
+            "irradiance_limit_mw_cm2": dose.irradiance_limit_mw_cm2,
+            "eye_ir_limit_mw_cm2": dose.eye_ir_limit_mw_cm2,
+        },
+        "engine": {
+            "backend": engine.backend,
+            "intensity_cutoff": engine.intensity_cutoff,
+            "max_distance_mm": None if math.isinf(engine.max_distance_mm) else engine.max_distance_mm,
+        },
+    }
+    return Scene(
+        name=name, path=path, target=target, occluders=tuple(s for s, _ in loaded), emitters=emitters,
+        drive=drive, exposure_s=exposure, samples=samples, treat=treat, exclude=exclude,
+        dose=dose, engine=engine, spec=spec,
+    )
