@@ -16,9 +16,10 @@ from twin.raycast import CHOICES, backend_status
 
 
 class ProgressBar:
-    """A one-line progress bar on a stream, shown only once the work has taken a second."""
+    """A one-line progress bar on a terminal, shown only once the work has taken a second."""
 
     def __init__(self, label: str, *, stream: TextIO, delay_s: float = 1.0) -> None:
+        self.enabled = stream.isatty()
         self.label = label
         self.stream = stream
         self.delay_s = delay_s
@@ -27,7 +28,7 @@ class ProgressBar:
 
     def __call__(self, done: int, total: int) -> None:
         elapsed = time.perf_counter() - self.start
-        if elapsed < self.delay_s and not self.shown:
+        if not self.enabled or (elapsed < self.delay_s and not self.shown):
             return
         self.shown = True
         width = 30
@@ -78,7 +79,7 @@ def _summary_table(metrics: dict) -> str:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from twin.render import render
+    from twin.rendering import render
     from twin.scene import load_scene
 
     scene = load_scene(args.scene or default_scene_path())

@@ -202,7 +202,11 @@ def read_emitter_csv(
     profiles: list[Profile] = []
     for i, row in enumerate(rows):
         if row.get("half_angle_deg"):
-            profiles.append(Lambertian(number(row, "half_angle_deg", i + 2)))
+            half = number(row, "half_angle_deg", i + 2)
+            if not 0.0 < half < 90.0:
+                msg = f"{path}: line {i + 2}, column half_angle_deg: expected (0, 90) degrees, got {row['half_angle_deg']}"
+                raise InputError(msg)
+            profiles.append(Lambertian(half))
         elif profile is not None:
             profiles.append(profile)
         elif half_angle_deg is not None:

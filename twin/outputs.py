@@ -12,7 +12,7 @@ import io
 import json
 import math
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ from twin.errors import InputError
 from twin.profiles import Isotropic, Tabulated
 
 if TYPE_CHECKING:
-    from twin.render import RenderResult
+    from twin.rendering import RenderResult
 
 RESULT_FILES = ("metrics.json", "samples.csv", "surface.ply", "emitters.csv", "scene.resolved.yaml")
 
@@ -129,13 +129,13 @@ def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
     staged: list[tuple[str, Path]] = []
     try:
         for name, blob in contents.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+            tmp = out_dir / f".{name}.{uuid.uuid4().hex}.partial"
             staged.append((tmp, out_dir / name))
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "xb") as fh:
                 fh.write(blob)
     except OSError as exc:
         for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         msg = f"--out {out_dir}: cannot write results ({exc.strerror})"
         raise InputError(msg) from None
     for tmp, final in staged:

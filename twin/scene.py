@@ -209,6 +209,9 @@ def _load_emitters(spec: dict[str, Any], *, where: str, base: Path) -> tuple[Emi
     half = None
     if "half_angle_deg" in spec:
         half = as_positive(spec["half_angle_deg"], name=f"{where}.half_angle_deg")
+        if half >= 90.0:
+            msg = f"{where}.half_angle_deg: expected a half-intensity half-angle in (0, 90) degrees, got {half:g}"
+            raise InputError(msg)
         resolved["half_angle_deg"] = half
     if "profile" in spec:
         if spec["profile"] == "isotropic":
@@ -243,33 +246,34 @@ def check_emitters_outside(emitters: Emitters, target: Surface, *, name: str) ->
         i = int(inside[0])
         where = ", ".join(f"{v:.4g}" for v in emitters.positions_mm[i])
         msg = (
-            f"{name}: emitter {emitters.ids[i]!r} at ({where}) mm lies inside the skin "
-            f"({-depth[i]:.3g} mm behind the target surface); {inside.size} emitters in all"
+            f"{name}: emitter {str(emitters.ids[i])!r} at ({where}) mm lies inside the skin "
+            f"({-depth[i]:.3g} mm behind the target surface); {inside.size} of {len(emitters)} "
+            "emitters are inside"
         )
         raise InputError(msg)
 
 
-def _drive(spec: Any, emitters: Emitters) -> dict[str, float]:
+def _drive(spec: Any, emitters: Emitters, *, where: str) -> dict[str, float]:
     channels = emitters.channels
     if spec is None:
         return dict.fromkeys(channels, 1.0)
-    spec = _mapping(spec, name="mode")
+    spec = _mapping(spec, name=where)
     drive = dict.fromkeys(channels, 0.0)
     for key, level in spec.items():
         if key not in channels:
-            msg = f"mode: unknown channel {key!r}; the emitters have: {', '.join(channels)}"
+            msg = f"{where}: unknown channel {key!r}; the emitters have: {', '.join(channels)}"
             raise InputError(msg)
         ok = isinstance(level, (int, float)) and not isinstance(level, bool) and 0.0 <= level <= 1.0
         if not ok:
-            msg = f"mode.{key}: expected a drive level in [0, 1] (fraction of full power), got {level!r}"
+            msg = f"{where}.{key}: expected a drive level in [0, 1] (fraction of full power), got {level!r}"
             raise InputError(msg)
         drive[key] = float(level)
     return drive
 
 
-def _dose(spec: Any) -> DoseSettings:
-    spec = _mapping(spec or {}, name="dose")
-    check_keys(spec, DOSE_KEYS, name="dose")
+def _dose(spec: Any, *, where: str) -> DoseSettings:
+    spec = _mapping(spec or {}, name=where)
+    check_keys(spec, DOSE_KEYS, name=where)
     window = spec.get("fluence_window_j_cm2", [4.0, 10.0])
     ok = (
         isinstance(window, list) and len(window) == 2
@@ -277,28 +281,28 @@ def _dose(spec: Any) -> DoseSettings:
         and 0 <= window[0] < window[1]
     )
     if not ok:
-        msg = f"dose.fluence_window_j_cm2: expected [low, high] with 0 <= low < high, got {window!r}"
+        msg = f"{where}.fluence_window_j_cm2: expected [low, high] with 0 <= low < high, got {window!r}"
         raise InputError(msg)
     return DoseSettings(
         fluence_window_j_cm2=(float(window[0]), float(window[1])),
-        irradiance_limit_mw_cm2=as_positive(spec.get("irradiance_limit_mw_cm2", 100.0), name="dose.irradiance_limit_mw_cm2"),
-        eye_ir_limit_mw_cm2=as_positive(spec.get("eye_ir_limit_mw_cm2", 10.0), name="dose.eye_ir_limit_mw_cm2"),
+        irradiance_limit_mw_cm2=as_positive(spec.get("irradiance_limit_mw_cm2", 100.0), name=f"{where}.irradiance_limit_mw_cm2"),
+        eye_ir_limit_mw_cm2=as_positive(spec.get("eye_ir_limit_mw_cm2", 10.0), name=f"{where}.eye_ir_limit_mw_cm2"),
     )
 
 
-def _engine(spec: Any) -> EngineSettings:
-    spec = _mapping(spec or {}, name="engine")
-    check_keys(spec, ENGINE_KEYS, name="engine")
+def _engine(spec: Any, *, where: str) -> EngineSettings:
+    spec = _mapping(spec or {}, name=where)
+    check_keys(spec, ENGINE_KEYS, name=where)
     backend = spec.get("backend", "auto")
     if backend not in CHOICES:
-        msg = f"engine.backend: expected one of {', '.join(CHOICES)}, got {backend!r}"
+        msg = f"{where}.backend: expected one of {', '.join(CHOICES)}, got {backend!r}"
         raise InputError(msg)
-    cutoff = as_positive(spec.get("intensity_cutoff", DEFAULT_INTENSITY_CUTOFF), name="engine.intensity_cutoff", allow_zero=True)
+    cutoff = as_positive(spec.get("intensity_cutoff", DEFAULT_INTENSITY_CUTOFF), name=f"{where}.intensity_cutoff", allow_zero=True)
     if cutoff >= 1.0:
-        msg = f"engine.intensity_cutoff: expected a fraction in [0, 1), got {cutoff!r}"
+        msg = f"{where}.intensity_cutoff: expected a fraction in [0, 1), got {cutoff!r}"
         raise InputError(msg)
     max_d = spec.get("max_distance_mm")
-    max_d = math.inf if max_d is None else as_positive(max_d, name="engine.max_distance_mm")
+    max_d = math.inf if max_d is None else as_positive(max_d, name=f"{where}.max_distance_mm")
     return EngineSettings(backend=backend, intensity_cutoff=cutoff, max_distance_mm=max_d)
 
 
@@ -331,35 +335,36 @@ def load_scene(path: str | Path) -> Scene:
 
 def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = None) -> Scene:
     """Validate and load a scene given as data; relative paths are taken from ``base``."""
-    where = str(path) if path else "scene"
-    check_keys(data, TOP_KEYS, name=where)
+    src = str(path) if path else "scene"
+    check_keys(data, TOP_KEYS, name=src)
     for key in ("target", "emitters", "exposure_s"):
         if key not in data:
-            msg = f"{where}: missing required key {key!r}"
+            msg = f"{src}: missing required key {key!r}"
             raise InputError(msg)
-    name = _string(data.get("name", path.stem if path else "scene"), name="name")
-    target, target_spec = _load_target(_mapping(data["target"], name="target"), where="target", base=base)
+    name = _string(data.get("name", path.stem if path else "scene"), name=f"{src}: name")
+    target_data = _mapping(data["target"], name=f"{src}: target")
+    target, target_spec = _load_target(target_data, where=f"{src}: target", base=base)
     occluder_specs = data.get("occluders", [])
     if not isinstance(occluder_specs, list):
-        msg = f"occluders: expected a list of meshes, got {type(occluder_specs).__name__}"
+        msg = f"{src}: occluders: expected a list of meshes, got {type(occluder_specs).__name__}"
         raise InputError(msg)
-    loaded = [_load_occluder(o, where=f"occluders[{i}]", base=base) for i, o in enumerate(occluder_specs)]
-    emitters, emitter_spec = _load_emitters(_mapping(data["emitters"], name="emitters"), where="emitters", base=base)
+    loaded = [_load_occluder(o, where=f"{src}: occluders[{i}]", base=base) for i, o in enumerate(occluder_specs)]
+    emitter_data = _mapping(data["emitters"], name=f"{src}: emitters")
+    emitters, emitter_spec = _load_emitters(emitter_data, where=f"{src}: emitters", base=base)
     check_emitters_outside(emitters, target, name=emitter_spec["file"])
-    target_data = data["target"]
     samples = target_data.get("samples", "vertices")
     if samples not in ("vertices", "centroids"):
-        msg = f"target.samples: expected 'vertices' or 'centroids', got {samples!r}"
+        msg = f"{src}: target.samples: expected 'vertices' or 'centroids', got {samples!r}"
         raise InputError(msg)
     treat = None
     if "treat" in target_data:
-        treat = _region_list(target_data["treat"], name="target.treat", surface=target)
+        treat = _region_list(target_data["treat"], name=f"{src}: target.treat", surface=target)
     default_exclude = [EYE_REGION] if EYE_REGION in target.regions else []
-    exclude = _region_list(target_data.get("exclude", default_exclude), name="target.exclude", surface=target)
-    exposure = as_positive(data["exposure_s"], name="exposure_s")
-    drive = _drive(data.get("mode"), emitters)
-    dose = _dose(data.get("dose"))
-    engine = _engine(data.get("engine"))
+    exclude = _region_list(target_data.get("exclude", default_exclude), name=f"{src}: target.exclude", surface=target)
+    exposure = as_positive(data["exposure_s"], name=f"{src}: exposure_s")
+    drive = _drive(data.get("mode"), emitters, where=f"{src}: mode")
+    dose = _dose(data.get("dose"), where=f"{src}: dose")
+    engine = _engine(data.get("engine"), where=f"{src}: engine")
     spec = {
         "name": name,
         **({"description": data["description"]} if "description" in data else {}),
