@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
+from twin import _kernels
 from twin._validation import as_positive
 from twin.emitters import Emitters
 from twin.errors import InputError
@@ -42,7 +43,6 @@ DEFAULT_INTENSITY_CUTOFF = 1e-4
 _POINTS_PER_CELL = 64
 _PAIRS_PER_CHUNK = 1 << 19
 _CELL_TESTS_PER_BATCH = 1 << 21
-_SLACK = 1e-9  # keeps the cell tests conservative under rounding
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -95,13 +95,14 @@ def ray_offset_mm(triangles_mm: NDArray[np.float64]) -> float:
 class _Cells:
     """Sample points grouped into grid cells, each with a bounding sphere and normal cone."""
 
-    order: NDArray[np.int64]  # sample index of each sorted position
+    order: NDArray[np.int32]  # sample index of each sorted position
     start: NDArray[np.int64]  # (c,) first sorted position of each cell
     count: NDArray[np.int64]  # (c,)
     centre: NDArray[np.float64]  # (c, 3) mm
     radius: NDArray[np.float64]  # (c,) mm
     normal: NDArray[np.float64]  # (c, 3) unit mean normal
-    cone: NDArray[np.float64]  # (c,) rad, half-angle of the normals around ``normal``
+    cos_cone: NDArray[np.float64]  # (c,) cos of the half-angle of the normals around ``normal``
+    sin_cone: NDArray[np.float64]  # (c,)
 
 
 def _make_cells(samples: SamplePoints) -> _Cells:
@@ -110,7 +111,7 @@ def _make_cells(samples: SamplePoints) -> _Cells:
     ijk = np.floor((p - p.min(axis=0)) / size).astype(np.int64)
     dims = ijk.max(axis=0) + 1
     key = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key, kind="stable").astype(np.int32)
     _, start, count = np.unique(key[order], return_index=True, return_counts=True)
     ps, ns = p[order], n[order]
     centre = np.add.reduceat(ps, start) / count[:, None]
@@ -120,75 +121,9 @@ def _make_cells(samples: SamplePoints) -> _Cells:
     length = np.linalg.norm(mean_n, axis=1)
     normal = mean_n / np.maximum(length, 1e-300)[:, None]
     cos_dev = np.minimum.reduceat(np.einsum("ij,ij->i", ns, normal[cell_of]), start)
-    cone = np.where(length > 1e-9, np.arccos(np.clip(cos_dev, -1.0, 1.0)), np.pi)
-    return _Cells(order, start, count, centre, radius, normal, cone)
-
-
-def _cell_candidates(
-    cells: _Cells, pos: NDArray[np.float64], axis: NDArray[np.float64],
-    cos_cut: NDArray[np.float64], max_distance_mm: float,
-) -> NDArray[np.bool_]:
-    """(b, c) bool: may cell c hold a point that emitter b reaches? Conservative.
-
-    Written with cosines only (no inverse trigonometry): this runs for every emitter and cell.
-    """
-    v = cells.centre[None, :, :] - pos[:, None, :]  # emitter -> cell centre
-    dist = np.sqrt(np.einsum("bck,bck->bc", v, v))
-    r = cells.radius[None, :]
-    inside = dist <= r
-    inv = 1.0 / np.where(inside, 1.0, dist)
-    keep = inside.copy()
-    # Emission cone of half-angle tc: the sphere spans g = asin(r / dist) around the direction
-    # phi to its centre. Reached when phi <= tc + g, always when tc + g >= pi.
-    sin_g = np.minimum(r * inv, 1.0)
-    cos_g = np.sqrt(1.0 - sin_g * sin_g)
-    c = cos_cut[:, None]
-    s = np.sqrt(np.maximum(1.0 - c * c, 0.0))
-    cos_phi = np.einsum("bck,bk->bc", v, axis) * inv
-    keep |= (cos_phi >= c * cos_g - s * sin_g - _SLACK) | ((c < 0.0) & (cos_g <= -c))
-    # Facing: for every point, n . (e - p) <= |e - c| cos(max(0, psi - cone)) + r.
-    cos_psi = -np.einsum("bck,ck->bc", v, cells.normal) * inv
-    sin_psi = np.sqrt(np.maximum(1.0 - cos_psi * cos_psi, 0.0))
-    cb, sb = np.cos(cells.cone)[None, :], np.sin(cells.cone)[None, :]
-    cos_dev = np.where(cos_psi > cb, 1.0, cos_psi * cb + sin_psi * sb)
-    keep &= inside | (dist * (cos_dev + _SLACK) + r > 0.0)
-    if max_distance_mm < math.inf:
-        keep &= dist - r <= max_distance_mm
-    return keep
-
-
-class _Columns:
-    """Structure-of-arrays copies for fast gathers: x, y, z of positions and of vectors."""
-
-    def __init__(self, positions: NDArray[np.float64], vectors: NDArray[np.float64]) -> None:
-        self.x, self.y, self.z = (np.ascontiguousarray(positions[:, i]) for i in range(3))
-        self.u, self.v, self.w = (np.ascontiguousarray(vectors[:, i]) for i in range(3))
-
-
-def _shade_pairs(
-    pts: _Columns, ems: _Columns, pos: NDArray[np.int64], emi: NDArray[np.int64],
-    cos_cut: NDArray[np.float64], max_distance_mm: float,
-) -> tuple[NDArray[np.int64], NDArray[np.int64], tuple[NDArray[np.float64], ...]]:
-    """Exact facing, cone and range tests on candidate pairs.
-
-    ``pts`` holds the sample points (positions, normals) and ``ems`` the emitters (positions,
-    axes). Returns the surviving ``(pos, emi, (dx, dy, dz, r, r_cos_alpha, r_cos_theta))``,
-    with ``d`` the vector from point to emitter (mm) and ``r`` its length.
-    """
-    dx = ems.x[emi] - pts.x[pos]
-    dy = ems.y[emi] - pts.y[pos]
-    dz = ems.z[emi] - pts.z[pos]
-    r_cos_a = dx * pts.u[pos] + dy * pts.v[pos] + dz * pts.w[pos]
-    keep = np.flatnonzero(r_cos_a > 0.0)
-    pos, emi, dx, dy, dz, r_cos_a = pos[keep], emi[keep], dx[keep], dy[keep], dz[keep], r_cos_a[keep]
-    r = np.sqrt(dx * dx + dy * dy + dz * dz)
-    r_cos_t = -(dx * ems.u[emi] + dy * ems.v[emi] + dz * ems.w[emi])
-    ok = r_cos_t >= cos_cut[emi] * r
-    if max_distance_mm < math.inf:
-        ok &= r <= max_distance_mm
-    keep = np.flatnonzero(ok)
-    geometry = tuple(a[keep] for a in (dx, dy, dz, r, r_cos_a, r_cos_t))
-    return pos[keep], emi[keep], geometry
+    cos_cone = np.where(length > 1e-9, np.clip(cos_dev, -1.0, 1.0), -1.0)
+    sin_cone = np.sqrt(1.0 - cos_cone**2)
+    return _Cells(order, start.astype(np.int64), count.astype(np.int64), centre, radius, normal, cos_cone, sin_cone)
 
 
 def _transfer_values(
@@ -263,42 +198,43 @@ def transfer_matrix(
     cos_cut = cos_cut_profile[emitters.profile_index]
     cells = _make_cells(samples)
     # Samples in cell order, so the points of one cell are contiguous.
-    pts = _Columns(samples.positions_mm[cells.order], samples.normals[cells.order])
-    ems = _Columns(emitters.positions_mm, emitters.axes)
+    points = np.ascontiguousarray(np.hstack([samples.positions_mm, samples.normals])[cells.order])
+    ems = np.ascontiguousarray(np.hstack([emitters.positions_mm, emitters.axes]))
     n = len(emitters)
     workers = workers or os.cpu_count() or 1
     per_batch = max(1, min(_CELL_TESTS_PER_BATCH // len(cells.start), math.ceil(n / (16 * workers))))
-    batches = [np.arange(i, min(i + per_batch, n)) for i in range(0, n, per_batch)]
+    batches = [np.arange(i, min(i + per_batch, n), dtype=np.int32) for i in range(0, n, per_batch)]
 
-    def run_batch(batch: NDArray[np.int64]) -> tuple[list[tuple[NDArray, NDArray, NDArray]], int, int]:
-        near = _cell_candidates(cells, emitters.positions_mm[batch], emitters.axes[batch], cos_cut[batch], max_d)
-        b_idx, c_idx = np.nonzero(near)  # sorted by emitter, then cell
-        sizes = cells.count[c_idx]
-        cum = np.cumsum(sizes)
-        cuts = np.searchsorted(cum, np.arange(_PAIRS_PER_CHUNK, cum[-1] if len(cum) else 0, _PAIRS_PER_CHUNK))
-        splits = np.unique(np.concatenate([[0], cuts, [len(c_idx)]]))
+    def run_batch(batch: NDArray[np.int32]) -> tuple[list[tuple[NDArray, NDArray, NDArray]], int, int]:
+        size = len(batch) * len(cells.start)
+        pair_e, pair_c = np.empty(size, np.int32), np.empty(size, np.int32)
+        k = _kernels.near_cells(
+            ems, batch, cos_cut, cells.centre, cells.radius, cells.normal, cells.cos_cone,
+            cells.sin_cone, max_d, pair_e, pair_c,
+        )
+        pair_e, pair_c = pair_e[:k], pair_c[:k]
+        cum = np.cumsum(cells.count[pair_c])
+        cuts = np.searchsorted(cum, np.arange(_PAIRS_PER_CHUNK, cum[-1] if k else 0, _PAIRS_PER_CHUNK))
+        splits = np.unique(np.concatenate([[0], cuts, [k]]))
         parts = []
         candidates = rays = 0
         for lo, hi in zip(splits[:-1], splits[1:], strict=True):
-            cnt = sizes[lo:hi]
-            total = int(cnt.sum())
-            first = np.cumsum(cnt) - cnt
-            pos = np.repeat(cells.start[c_idx[lo:hi]] - first, cnt) + np.arange(total)
-            emi = batch[np.repeat(b_idx[lo:hi], cnt)]
+            total = int(cells.count[pair_c[lo:hi]].sum())
             candidates += total
-            pos, emi, (dx, dy, dz, r, r_cos_a, r_cos_t) = _shade_pairs(pts, ems, pos, emi, cos_cut, max_d)
-            if occlusion and len(pos):
-                origin = np.empty((len(pos), 3), dtype=tracer.dtype)
-                direction = np.empty((len(pos), 3), dtype=tracer.dtype)
-                for k, (p, nrm, d) in enumerate(((pts.x, pts.u, dx), (pts.y, pts.v, dy), (pts.z, pts.w, dz))):
-                    origin[:, k] = p[pos] + offset_mm * nrm[pos]
-                    direction[:, k] = d / r
-                blocked = tracer.occluded(origin, direction, r - 2.0 * offset_mm)
-                rays += len(pos)
+            pos, emi, geometry, origin, direction = _kernels.empty_pair_buffers(total, tracer.dtype)
+            m = _kernels.shade_pairs(
+                pair_e[lo:hi], pair_c[lo:hi], cells.start, cells.count, points, ems, cos_cut,
+                max_d, offset_mm, pos, emi, geometry, origin, direction,
+            )
+            pos, emi, geometry = pos[:m], emi[:m], geometry[:m]
+            if occlusion and m:
+                blocked = tracer.occluded(origin[:m], direction[:m], geometry[:, 0] - 2.0 * offset_mm)
+                rays += m
                 free = np.flatnonzero(~blocked)
-                pos, emi, r, r_cos_a, r_cos_t = pos[free], emi[free], r[free], r_cos_a[free], r_cos_t[free]
-            value = _transfer_values(emitters, emi, r, r_cos_a, r_cos_t)
-            parts.append((cells.order[pos], emi, value))
+                pos, emi, geometry = pos[free], emi[free], geometry[free]
+            value = _transfer_values(emitters, emi, *geometry.T)
+            live = np.flatnonzero(value > 0.0)  # cos(theta) = 0 exactly, with no cut-off
+            parts.append((cells.order[pos[live]], emi[live], value[live]))
         return parts, candidates, rays
 
     results: dict[int, list] = {}
@@ -317,12 +253,11 @@ def transfer_matrix(
     # Pairs come sorted by emitter within each batch and batches cover emitters in order,
     # so the columns of a CSC matrix can be laid down directly.
     ordered = [part for i in range(len(batches)) for part in results[i]]
-    point = np.concatenate([p for p, _, _ in ordered]) if ordered else np.zeros(0, np.int64)
-    emitter = np.concatenate([e for _, e, _ in ordered]) if ordered else np.zeros(0, np.int64)
+    point = np.concatenate([p for p, _, _ in ordered]) if ordered else np.zeros(0, np.int32)
+    emitter = np.concatenate([e for _, e, _ in ordered]) if ordered else np.zeros(0, np.int32)
     value = np.concatenate([v for _, _, v in ordered]) if ordered else np.zeros(0)
-    live = value > 0.0
-    point, emitter, value = point[live], emitter[live], value[live]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(emitter, minlength=n))])
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(emitter, minlength=n), out=indptr[1:])
     matrix = scipy.sparse.csc_array((value, point, indptr), shape=(len(samples), n))
     return TransferMatrix(
         matrix=matrix, backend=tracer.name, candidate_pairs=candidates, rays_cast=rays,
