@@ -27,6 +27,17 @@ from twin.raycast import make_tracer
 from twin.transfer import ray_offset_mm, scene_triangles, transfer_matrix
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _best(fn, repeat: int) -> tuple[float, object]:
     best, out = np.inf, None
     for _ in range(repeat):
@@ -101,7 +112,7 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
     lines = [
         f"# twin bench — {time.strftime('%Y-%m-%d')}",
         "",
-        f"machine: {platform.machine()}, {workers} CPUs, {platform.processor() or platform.platform()}",
+        f"machine: {_cpu_name()}, {workers} CPUs, {platform.platform()}",
         f"scene: head phantom level {subdivisions}: {len(samples)} sample points, {len(head.faces)} "
         f"triangles; 1026 emitters 10 mm out, half-angle 30 deg; BVH build {t_build * 1e3:.0f} ms",
         f"pairs after culling: {result.candidate_pairs} candidates, {rays} shadow rays, "
