@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: render test test-slow bench clean
+.PHONY: render test lint test-slow bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 render: $(STAMP)
 	$(VENV)/bin/twin render --out out/default
 
-test: $(STAMP)
+test: lint
 	$(VENV)/bin/python -m pytest -m "not slow and not gpu"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check twin tests tools
+	$(VENV)/bin/ruff format --check twin tests tools
 
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -m slow

@@ -64,10 +64,15 @@ def test_inverse_square_on_axis(backend):
 @pytest.mark.parametrize("name", ["isotropic", "m=1", "m=4.82"])
 def test_flux_conservation_closed_sphere(backend, name):
     # T3: every watt leaving emitters inside a closed surface lands on it exactly once.
-    sphere = phantoms.sphere(radius_mm=50.0, subdivisions=5 if backend == "embree" else 4, inward=True)
+    sphere = phantoms.sphere(
+        radius_mm=50.0, subdivisions=5 if backend == "embree" else 4, inward=True
+    )
     rng = np.random.default_rng(7)
     emitters = Emitters.create(
-        rng.uniform(-20, 20, (3, 3)), rng.normal(size=(3, 3)), [5.0, 10.0, 20.0], profile=PROFILES[name]
+        rng.uniform(-20, 20, (3, 3)),
+        rng.normal(size=(3, 3)),
+        [5.0, 10.0, 20.0],
+        profile=PROFILES[name],
     )
     t = build_transfer(sphere, emitters, backend, intensity_cutoff=0.0)
     landed = t.matrix.T @ sphere.vertex_areas_mm2 / 100.0  # mW per mW emitted
@@ -78,11 +83,17 @@ def test_flux_conservation_torus_needs_occlusion(backend):
     # Inside a torus tube, rays leave the tube, cross the hole and re-enter it: only the first
     # hit counts. Without shadow rays the far wall is counted too.
     n_major, n_minor = (192, 96) if backend == "embree" else (144, 72)
-    torus = phantoms.torus(major_mm=50.0, minor_mm=20.0, n_major=n_major, n_minor=n_minor, inward=True)
+    torus = phantoms.torus(
+        major_mm=50.0, minor_mm=20.0, n_major=n_major, n_minor=n_minor, inward=True
+    )
     positions = [[50.0, 0.0, 0.0], [-45.0, -10.0, 0.0], [0.0, 50.0, 5.0]]
     axes = [[0.0, 1.0, 0.0], [0.3, -1.0, 0.0], [1.0, 0.0, 0.0]]
     emitters = Emitters.create(positions, axes, 1.0, profile=Lambertian(60.0))
-    landed = build_transfer(torus, emitters, backend, intensity_cutoff=0.0).matrix.T @ torus.vertex_areas_mm2 / 100
+    landed = (
+        build_transfer(torus, emitters, backend, intensity_cutoff=0.0).matrix.T
+        @ torus.vertex_areas_mm2
+        / 100
+    )
     np.testing.assert_allclose(landed, 1.0, rtol=5e-3)
     unshadowed = build_transfer(torus, emitters, backend, intensity_cutoff=0.0, occlusion=False)
     assert (unshadowed.matrix.T @ torus.vertex_areas_mm2 / 100).max() > 1.02
@@ -125,21 +136,31 @@ def test_tilted_plane_follows_cos_alpha(backend, tilt_deg):
     centre = np.flatnonzero(np.all(np.abs(plane.vertices_mm) < 1e-9, axis=1))[0]
     emitters = Emitters.create([[0, 0, 40.0]], [[0, 0, -1]], 1.0, profile=Isotropic())
     got = build_transfer(plane, emitters, backend).matrix.toarray()[centre, 0]
-    np.testing.assert_allclose(got, 100 / (4 * math.pi) / 40.0**2 * math.cos(a), rtol=RTOL[backend])
+    np.testing.assert_allclose(
+        got, 100 / (4 * math.pi) / 40.0**2 * math.cos(a), rtol=RTOL[backend]
+    )
 
 
 def test_tabulated_profile_matches_lambertian_and_conserves_flux():
     m = Lambertian(30.0).m
     angles = np.linspace(0.0, 90.0, 721)
-    table = Tabulated(tuple(angles), tuple(7.3 * np.cos(np.radians(angles)) ** m), source="cos-m table")
+    table = Tabulated(
+        tuple(angles), tuple(7.3 * np.cos(np.radians(angles)) ** m), source="cos-m table"
+    )
     cos_t = np.cos(np.radians(np.linspace(0.0, 80.0, 50)))
     # Linear interpolation on a 0.125-degree grid: relative error below 1e-4 where it matters.
     np.testing.assert_allclose(
-        table.intensity_per_mw(cos_t), Lambertian(30.0).intensity_per_mw(cos_t), rtol=2e-4, atol=1e-9
+        table.intensity_per_mw(cos_t),
+        Lambertian(30.0).intensity_per_mw(cos_t),
+        rtol=2e-4,
+        atol=1e-9,
     )
     sphere = phantoms.sphere(radius_mm=40.0, subdivisions=5, inward=True)
     emitters = Emitters.create([[5.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]], 1.0, profile=table)
-    landed = build_transfer(sphere, emitters, "embree", intensity_cutoff=0.0).matrix.T @ sphere.vertex_areas_mm2
+    landed = (
+        build_transfer(sphere, emitters, "embree", intensity_cutoff=0.0).matrix.T
+        @ sphere.vertex_areas_mm2
+    )
     np.testing.assert_allclose(landed / 100.0, 1.0, rtol=5e-3)
 
 
@@ -187,7 +208,9 @@ def test_culling_never_drops_a_contribution_above_its_cutoff(cutoff):
     profile = Lambertian(30.0)
     emitters = Emitters.create(positions, axes, 1.0, profile=profile)
     full = build_transfer(head, emitters, "embree", intensity_cutoff=0.0).matrix.toarray()
-    culled = build_transfer(head, emitters, "embree", intensity_cutoff=cutoff, max_distance_mm=80.0).matrix.toarray()
+    culled = build_transfer(
+        head, emitters, "embree", intensity_cutoff=cutoff, max_distance_mm=80.0
+    ).matrix.toarray()
     kept = culled > 0
     np.testing.assert_array_equal(culled[kept], full[kept])
     dropped_p, dropped_e = np.nonzero((full > 0) & ~kept)

@@ -1,4 +1,5 @@
-"""The built-in data folders reach users who install a built wheel, not only an editable install."""
+"""The built-in data folders reach users who install a built wheel, not only an editable "
+"install."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_wheel_carries_the_data_folders(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
         check=True,
     )
     (wheel,) = tmp_path.glob("twin-*.whl")

@@ -32,7 +32,11 @@ def scene_dir(tmp_path_factory):
     positions, axes = offset_shell_layout(head, count=60, standoff_mm=10.0, vertices=face)
     channel = np.where(np.arange(60) % 2 == 0, "red", "nir")
     emitters = Emitters.create(
-        positions, axes, 4.0, profile=Lambertian(30.0), channel=channel,
+        positions,
+        axes,
+        4.0,
+        profile=Lambertian(30.0),
+        channel=channel,
         wavelength_nm={"red": 633.0, "nir": 830.0},
     )
     (root / "leds.csv").write_text(emitter_csv_text(emitters))
@@ -50,7 +54,9 @@ def scene_dir(tmp_path_factory):
 def test_python_api_render_maps_and_metrics(scene_dir):
     result = twin.render(scene_dir / "scene.yaml", backend="reference")
     t = result.transfer.matrix
-    power = result.scene.emitters.power_mw * np.where(result.scene.emitters.channel == "red", 1.0, 0.5)
+    power = result.scene.emitters.power_mw * np.where(
+        result.scene.emitters.channel == "red", 1.0, 0.5
+    )
     np.testing.assert_allclose(result.dose.total_irradiance_mw_cm2, t @ power, rtol=1e-12)
     red = result.dose.irradiance_mw_cm2["red"]
     np.testing.assert_allclose(result.dose.fluence_j_cm2("red"), red * 1.2, rtol=1e-12)
@@ -61,7 +67,8 @@ def test_python_api_render_maps_and_metrics(scene_dir):
     a = result.samples.areas_mm2
     np.testing.assert_allclose(
         m["total"]["irradiance_mw_cm2"]["mean"],
-        np.average(result.dose.total_irradiance_mw_cm2, weights=a), rtol=1e-12,
+        np.average(result.dose.total_irradiance_mw_cm2, weights=a),
+        rtol=1e-12,
     )
     np.testing.assert_allclose(m["area_cm2"] * 100, a.sum(), rtol=1e-12)
     # The mesh was in cm: the surface is head-sized in mm.
@@ -73,7 +80,9 @@ def test_python_api_render_maps_and_metrics(scene_dir):
 def test_drive_levels_scale_irradiance_linearly(scene_dir):
     scene = twin.load_scene(scene_dir / "scene.yaml")
     result = twin.render(scene)
-    half = twin.dose_maps(result.transfer, scene.emitters, drive={"red": 0.5, "nir": 0.25}, exposure_s=60.0)
+    half = twin.dose_maps(
+        result.transfer, scene.emitters, drive={"red": 0.5, "nir": 0.25}, exposure_s=60.0
+    )
     np.testing.assert_allclose(
         half.total_irradiance_mw_cm2, 0.5 * result.dose.total_irradiance_mw_cm2, rtol=1e-12
     )
@@ -85,8 +94,16 @@ def test_render_files_follow_the_contract(scene_dir, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(RESULT_FILES)
     rows = list(csv.reader(io.StringIO((out / "samples.csv").read_text())))
     assert rows[0] == [
-        "x_mm", "y_mm", "z_mm", "nx", "ny", "nz", "area_mm2", "irradiance_mw_cm2",
-        "irradiance_red_mw_cm2", "irradiance_nir_mw_cm2",
+        "x_mm",
+        "y_mm",
+        "z_mm",
+        "nx",
+        "ny",
+        "nz",
+        "area_mm2",
+        "irradiance_mw_cm2",
+        "irradiance_red_mw_cm2",
+        "irradiance_nir_mw_cm2",
     ]
     table = np.array(rows[1:], dtype=float)
     head = twin.load_surface(scene_dir / "head.ply", units="cm")
@@ -107,11 +124,16 @@ def test_render_files_follow_the_contract(scene_dir, tmp_path):
 
 def test_resolved_scene_renders_the_same_metrics(scene_dir, tmp_path):
     assert main(["render", str(scene_dir / "scene.yaml"), "--out", str(tmp_path / "a")]) == 0
-    assert main(["render", str(tmp_path / "a" / "scene.resolved.yaml"), "--out", str(tmp_path / "b")]) == 0
+    assert (
+        main(["render", str(tmp_path / "a" / "scene.resolved.yaml"), "--out", str(tmp_path / "b")])
+        == 0
+    )
     a = json.loads((tmp_path / "a" / "metrics.json").read_text())
     b = json.loads((tmp_path / "b" / "metrics.json").read_text())
     np.testing.assert_allclose(
-        b["roi"]["total"]["irradiance_mw_cm2"]["mean"], a["roi"]["total"]["irradiance_mw_cm2"]["mean"], rtol=1e-7
+        b["roi"]["total"]["irradiance_mw_cm2"]["mean"],
+        a["roi"]["total"]["irradiance_mw_cm2"]["mean"],
+        rtol=1e-7,
     )
     assert a["drive"] == b["drive"] == {"red": 1.0, "nir": 0.5}
 
@@ -167,7 +189,9 @@ def test_metrics_of_a_uniform_map():
     x = np.random.default_rng(0).random(1001)
     for q in (0.05, 0.5, 0.95):
         np.testing.assert_allclose(
-            weighted_percentile(x, np.ones_like(x), q), np.percentile(x, 100 * q, method="hazen"), rtol=1e-12
+            weighted_percentile(x, np.ones_like(x), q),
+            np.percentile(x, 100 * q, method="hazen"),
+            rtol=1e-12,
         )
     # Hot spots and the window, by area.
     e = np.array([10.0, 50.0, 150.0])

@@ -21,7 +21,11 @@ face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks", "
 positions, axes = offset_shell_layout(head, count=1026, standoff_mm=10.0, vertices=face)
 channel = np.where(np.arange(1026) % 2 == 0, "red", "nir")
 emitters = Emitters.create(
-    positions, axes, 3.0, profile=Lambertian(30.0), channel=channel,
+    positions,
+    axes,
+    3.0,
+    profile=Lambertian(30.0),
+    channel=channel,
     wavelength_nm={"red": 633.0, "nir": 830.0},
 )
 out = Path(__file__).resolve().parent.parent / "arrays" / "phantom_mask_1026.csv"

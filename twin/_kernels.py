@@ -18,8 +18,17 @@ _SLACK = 1e-9  # keeps the cell tests conservative under rounding
 
 @numba.njit(nogil=True, cache=True)
 def near_cells(
-    emitters, batch, cos_cut, cell_centre, cell_radius, cell_normal, cell_cos_cone, cell_sin_cone,
-    max_distance_mm, out_emitter, out_cell,
+    emitters,
+    batch,
+    cos_cut,
+    cell_centre,
+    cell_radius,
+    cell_normal,
+    cell_cos_cone,
+    cell_sin_cone,
+    max_distance_mm,
+    out_emitter,
+    out_cell,
 ):  # pragma: no cover - compiled
     """List the (emitter, cell) pairs where the cell may hold a point the emitter reaches.
 
@@ -54,7 +63,10 @@ def near_cells(
                 if not wraps and cos_phi < c * cos_g - s * sin_g - _SLACK:
                     continue
                 # Facing: n . (e - p) <= |e - c| cos(max(0, psi - cone)) + r for its points.
-                cos_psi = -(vx * cell_normal[j, 0] + vy * cell_normal[j, 1] + vz * cell_normal[j, 2]) / dist
+                cos_psi = (
+                    -(vx * cell_normal[j, 0] + vy * cell_normal[j, 1] + vz * cell_normal[j, 2])
+                    / dist
+                )
                 if cos_psi > cell_cos_cone[j]:
                     cos_dev = 1.0
                 else:
@@ -70,8 +82,20 @@ def near_cells(
 
 @numba.njit(nogil=True, cache=True)
 def shade_pairs(
-    pair_emitter, pair_cell, cell_start, cell_count, points, emitters, cos_cut, max_distance_mm,
-    offset_mm, out_point, out_emitter, out_geometry, out_origin, out_direction,
+    pair_emitter,
+    pair_cell,
+    cell_start,
+    cell_count,
+    points,
+    emitters,
+    cos_cut,
+    max_distance_mm,
+    offset_mm,
+    out_point,
+    out_emitter,
+    out_geometry,
+    out_origin,
+    out_direction,
 ):  # pragma: no cover - compiled
     """Exact facing, cone and range tests on every point of the listed cells.
 
@@ -119,6 +143,9 @@ def shade_pairs(
 def empty_pair_buffers(size: int, dtype: type) -> tuple[np.ndarray, ...]:
     """Output arrays for :func:`shade_pairs` with room for ``size`` pairs."""
     return (
-        np.empty(size, np.int32), np.empty(size, np.int32), np.empty((size, 3)),
-        np.empty((size, 3), dtype), np.empty((size, 3), dtype),
+        np.empty(size, np.int32),
+        np.empty(size, np.int32),
+        np.empty((size, 3)),
+        np.empty((size, 3), dtype),
+        np.empty((size, 3), dtype),
     )

@@ -73,6 +73,8 @@ def check_keys(mapping: Mapping[str, Any], allowed: Iterable[str], *, name: str)
     for key in mapping:
         if key not in allowed:
             near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
-            hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(allowed)}"
+            hint = (
+                f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(allowed)}"
+            )
             msg = f"{name}: unknown key {key!r}{hint}"
             raise InputError(msg)

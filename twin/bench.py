@@ -1,4 +1,4 @@
-"""The engine benchmark behind ``twin bench`` (issue 2, item 10). Numbers are reported, never asserted.
+"""The engine benchmark behind ``twin bench`` (issue 2, item 10): numbers reported, not asserted.
 
 Scene: the head phantom at ``subdivisions`` (level 7: 163,842 sample points), 1026 emitters
 spread over its face on an offset shell 10 mm out, half-angle 30 degrees. Three timings:
@@ -60,10 +60,14 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
 
     t_build, tracer = _best(lambda: make_tracer("embree", triangles), 1)
     transfer_matrix(samples, emitters, tracer, offset_mm=offset)  # warm-up
-    t_twin, result = _best(lambda: transfer_matrix(samples, emitters, tracer, offset_mm=offset), repeat)
+    t_twin, result = _best(
+        lambda: transfer_matrix(samples, emitters, tracer, offset_mm=offset), repeat
+    )
 
     # The same shadow rays, through embreex alone.
-    free = transfer_matrix(samples, emitters, tracer, offset_mm=offset, occlusion=False).matrix.tocoo()
+    free = transfer_matrix(
+        samples, emitters, tracer, offset_mm=offset, occlusion=False
+    ).matrix.tocoo()
     origin = samples.positions_mm[free.row] + offset * samples.normals[free.row]
     to_emitter = emitters.positions_mm[free.col] - origin
     length = np.linalg.norm(to_emitter, axis=1)
@@ -75,7 +79,11 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
 
     def bare() -> None:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda c: scene.run(o32[c], d32[c], query="OCCLUDED", dists=l32[c]), chunks))
+            list(
+                pool.map(
+                    lambda c: scene.run(o32[c], d32[c], query="OCCLUDED", dists=l32[c]), chunks
+                )
+            )
 
     t_bare, _ = _best(bare, repeat)
 
@@ -94,11 +102,15 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
             cos_t = -d @ emitters.axes[i]
             facing = np.flatnonzero((cos_a > 0) & (cos_t > 0))
             origins = p[facing] + offset * n[facing]
-            _, ray, loc = mesh.ray.intersects_id(origins, d[facing], multiple_hits=False, return_locations=True)
+            _, ray, loc = mesh.ray.intersects_id(
+                origins, d[facing], multiple_hits=False, return_locations=True
+            )
             blocked = np.zeros(len(facing), dtype=bool)
             blocked[ray] = np.linalg.norm(loc - origins[ray], axis=1) < r[facing][ray] - offset
             keep = facing[~blocked]
-            naive_map[keep] += (m + 1) / (2 * np.pi) * cos_t[keep] ** m * cos_a[keep] / r[keep] ** 2 * 100
+            naive_map[keep] += (
+                (m + 1) / (2 * np.pi) * cos_t[keep] ** m * cos_a[keep] / r[keep] ** 2 * 100
+            )
 
     t_naive_part, _ = _best(naive, 1)
     t_naive = t_naive_part * len(emitters) / naive_emitters
@@ -113,7 +125,8 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
         f"# twin bench — {time.strftime('%Y-%m-%d')}",
         "",
         f"machine: {_cpu_name()}, {workers} CPUs, {platform.platform()}",
-        f"scene: head phantom level {subdivisions}: {len(samples)} sample points, {len(head.faces)} "
+        f"scene: head phantom level {subdivisions}: {len(samples)} sample points, "
+        f"{len(head.faces)} "
         f"triangles; 1026 emitters 10 mm out, half-angle 30 deg; BVH build {t_build * 1e3:.0f} ms",
         f"pairs after culling: {result.candidate_pairs} candidates, {rays} shadow rays, "
         f"{result.matrix.nnz} non-zeros; best of {repeat} runs after a warm-up",

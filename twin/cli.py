@@ -52,16 +52,30 @@ def _summary_table(metrics: dict) -> str:
         def fmt(v: float | None) -> str:
             return "-" if v is None else f"{v:.3g}"
 
-        rows.append((
-            name, fmt(e["mean"]), fmt(e["min"]), fmt(e["max"]), fmt(m["fluence_j_cm2"]["mean"]),
-            fmt(m["u0_min_over_mean"]), fmt(m["cv"]), f"{100 * m['in_window_area_fraction']:.1f}",
-        ))
+        rows.append(
+            (
+                name,
+                fmt(e["mean"]),
+                fmt(e["min"]),
+                fmt(e["max"]),
+                fmt(m["fluence_j_cm2"]["mean"]),
+                fmt(m["u0_min_over_mean"]),
+                fmt(m["cv"]),
+                f"{100 * m['in_window_area_fraction']:.1f}",
+            )
+        )
     rows.insert(1, units)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
+    lines = [
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     eng = metrics["engine"]
     head = (
-        f"scene {metrics['scene']}: {eng['sample_points']} skin points, {eng['emitters']} emitters, "
+        f"scene {metrics['scene']}: {eng['sample_points']} skin points, {eng['emitters']} "
+        "emitters, "
         f"treated area {roi['area_cm2']:.1f} cm2, exposure {metrics['exposure_s']:g} s"
     )
     tail = [
@@ -83,7 +97,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from twin.scene import load_scene
 
     scene = load_scene(args.scene or default_scene_path())
-    result = render(scene, backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr))
+    result = render(
+        scene, backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr)
+    )
     paths = result.write(args.out)
     print(_summary_table(result.metrics))
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
@@ -101,7 +117,11 @@ def _cmd_info(_: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from twin.bench import run_benchmark
 
-    print(run_benchmark(subdivisions=args.subdivisions, naive_emitters=args.naive_emitters, repeat=args.repeat))
+    print(
+        run_benchmark(
+            subdivisions=args.subdivisions, naive_emitters=args.naive_emitters, repeat=args.repeat
+        )
+    )
     return 0
 
 
@@ -111,17 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("render", help="render a scene: dose maps, metrics and result files")
-    p.add_argument("scene", nargs="?", type=Path, help="scene YAML file (default: the built-in default scene)")
+    p.add_argument(
+        "scene", nargs="?", type=Path, help="scene YAML file (default: the built-in default scene)"
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--backend", choices=CHOICES, help="ray engine (default: the scene's, else auto)")
+    p.add_argument(
+        "--backend", choices=CHOICES, help="ray engine (default: the scene's, else auto)"
+    )
     p.set_defaults(func=_cmd_render)
 
     p = sub.add_parser("info", help="version and the ray engines usable here")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("bench", help="benchmark the engine on a head phantom (numbers printed)")
-    p.add_argument("--subdivisions", type=int, default=7, help="head phantom level (7: 163,842 points)")
-    p.add_argument("--naive-emitters", type=int, default=16, help="emitters timed for the naive baseline")
+    p.add_argument(
+        "--subdivisions", type=int, default=7, help="head phantom level (7: 163,842 points)"
+    )
+    p.add_argument(
+        "--naive-emitters", type=int, default=16, help="emitters timed for the naive baseline"
+    )
     p.add_argument("--repeat", type=int, default=3, help="timed runs; the best is reported")
     p.set_defaults(func=_cmd_bench)
     return parser

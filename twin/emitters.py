@@ -98,18 +98,26 @@ class Emitters:
         if n == 0:
             msg = f"{name}: expected at least one emitter, found none"
             raise InputError(msg)
-        ax = as_unit_vectors(np.broadcast_to(np.asarray(axes, dtype=np.float64), (n, 3)), name=f"{name}: axes (dx, dy, dz)")
+        ax = as_unit_vectors(
+            np.broadcast_to(np.asarray(axes, dtype=np.float64), (n, 3)),
+            name=f"{name}: axes (dx, dy, dz)",
+        )
         power = np.array(np.broadcast_to(np.asarray(power_mw, dtype=np.float64), (n,)))
         check_finite(power, name=f"{name}: power_mw")
         bad = np.flatnonzero(power <= 0)
         if bad.size:
-            msg = f"{name}: power_mw must be > 0 mW, found {power[bad[0]]:g} (emitter {int(bad[0])})"
+            msg = (
+                f"{name}: power_mw must be > 0 mW, found {power[bad[0]]:g} (emitter {int(bad[0])})"
+            )
             raise InputError(msg)
         chan = np.array(np.broadcast_to(np.asarray(channel, dtype=str), (n,)))
         wl = dict(wavelength_nm or {})
         for key, value in wl.items():
             if not (np.isfinite(value) and 100.0 <= value <= 20000.0):
-                msg = f"{name}: wavelength_nm of channel {key!r} must be in 100..20000 nm, got {value!r}"
+                msg = (
+                    f"{name}: wavelength_nm of channel {key!r} must be in 100..20000 nm, got "
+                    f"{value!r}"
+                )
                 raise InputError(msg)
         per_led = profile if isinstance(profile, list) else [profile] * n
         keys: dict[str, int] = {}
@@ -170,9 +178,14 @@ def read_emitter_csv(
         raise InputError(msg)
     unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
-        msg = f"{path}: unknown column {unknown[0]!r}; allowed: {','.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+        msg = (
+            f"{path}: unknown column {unknown[0]!r}; allowed: "
+            f"{','.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+        )
         raise InputError(msg)
-    rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    rows = [
+        {k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader
+    ]
     if not rows:
         msg = f"{path}: expected at least one emitter row, found none"
         raise InputError(msg)
@@ -196,7 +209,10 @@ def read_emitter_csv(
             msg = f"{path}: line {i + 2}: emission axis (dx, dy, dz) has zero length"
             raise InputError(msg)
         if table[i, 6] <= 0.0:
-            msg = f"{path}: line {i + 2}, column power_mw: expected a radiant power > 0 mW, got {row['power_mw']}"
+            msg = (
+                f"{path}: line {i + 2}, column power_mw: expected a radiant power > 0 mW, got "
+                f"{row['power_mw']}"
+            )
             raise InputError(msg)
 
     profiles: list[Profile] = []
@@ -204,7 +220,10 @@ def read_emitter_csv(
         if row.get("half_angle_deg"):
             half = number(row, "half_angle_deg", i + 2)
             if not 0.0 < half < 90.0:
-                msg = f"{path}: line {i + 2}, column half_angle_deg: expected (0, 90) degrees, got {row['half_angle_deg']}"
+                msg = (
+                    f"{path}: line {i + 2}, column half_angle_deg: expected (0, 90) degrees, got "
+                    f"{row['half_angle_deg']}"
+                )
                 raise InputError(msg)
             profiles.append(Lambertian(half))
         elif profile is not None:
@@ -235,8 +254,14 @@ def read_emitter_csv(
             raise InputError(msg)
     ids = [row.get("id") or str(i) for i, row in enumerate(rows)]
     return Emitters.create(
-        table[:, 0:3] * scale, table[:, 3:6], table[:, 6],
-        profile=profiles, channel=channels, wavelength_nm=wavelengths, ids=ids, name=str(path),
+        table[:, 0:3] * scale,
+        table[:, 3:6],
+        table[:, 6],
+        profile=profiles,
+        channel=channels,
+        wavelength_nm=wavelengths,
+        ids=ids,
+        name=str(path),
     )
 
 
@@ -250,9 +275,15 @@ def emitter_csv_text(emitters: Emitters) -> str:
         half = f"{prof.half_angle_deg:.12g}" if isinstance(prof, Lambertian) else ""
         ch = str(emitters.channel[i])
         wl = emitters.wavelength_nm.get(ch)
-        writer.writerow([
-            *(f"{v:.9g}" for v in emitters.positions_mm[i]),
-            *(f"{v:.9g}" for v in emitters.axes[i]),
-            f"{emitters.power_mw[i]:.9g}", ch, "" if wl is None else f"{wl:g}", half, emitters.ids[i],
-        ])
+        writer.writerow(
+            [
+                *(f"{v:.9g}" for v in emitters.positions_mm[i]),
+                *(f"{v:.9g}" for v in emitters.axes[i]),
+                f"{emitters.power_mw[i]:.9g}",
+                ch,
+                "" if wl is None else f"{wl:g}",
+                half,
+                emitters.ids[i],
+            ]
+        )
     return out.getvalue()

@@ -20,7 +20,9 @@ from twin.units import MM2_PER_CM2
 IR_EYE_BAND_NM = (780.0, 3000.0)
 
 
-def weighted_percentile(values: NDArray[np.float64], weights: NDArray[np.float64], q: float) -> float:
+def weighted_percentile(
+    values: NDArray[np.float64], weights: NDArray[np.float64], q: float
+) -> float:
     """Value below which a fraction ``q`` (0..1) of the total weight lies.
 
     The weight of each value is centred on it (midpoint rule), so with equal weights this is
@@ -37,8 +39,11 @@ def summary(values: NDArray[np.float64], areas: NDArray[np.float64]) -> dict[str
     mean = float(np.average(values, weights=areas))
     std = float(np.sqrt(np.average((values - mean) ** 2, weights=areas)))
     return {
-        "mean": mean, "min": float(values.min()), "max": float(values.max()),
-        "p5": weighted_percentile(values, areas, 0.05), "p95": weighted_percentile(values, areas, 0.95),
+        "mean": mean,
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "p5": weighted_percentile(values, areas, 0.05),
+        "p95": weighted_percentile(values, areas, 0.95),
         "std": std,
     }
 
@@ -48,14 +53,19 @@ def _ratio(a: float, b: float) -> float | None:
 
 
 def map_metrics(
-    irradiance_mw_cm2: NDArray[np.float64], areas_mm2: NDArray[np.float64], *,
-    exposure_s: float, dose: DoseSettings,
+    irradiance_mw_cm2: NDArray[np.float64],
+    areas_mm2: NDArray[np.float64],
+    *,
+    exposure_s: float,
+    dose: DoseSettings,
 ) -> dict[str, Any]:
     """Metrics of one irradiance map over the samples given (already restricted to a region)."""
     fluence = irradiance_mw_cm2 * (exposure_s / 1000.0)
     e = summary(irradiance_mw_cm2, areas_mm2)
     lo, hi = dose.fluence_window_j_cm2
-    in_window = (fluence >= lo) & (fluence <= hi) & (irradiance_mw_cm2 <= dose.irradiance_limit_mw_cm2)
+    in_window = (
+        (fluence >= lo) & (fluence <= hi) & (irradiance_mw_cm2 <= dose.irradiance_limit_mw_cm2)
+    )
     hot = irradiance_mw_cm2 > dose.irradiance_limit_mw_cm2
     return {
         "irradiance_mw_cm2": e,
@@ -69,12 +79,17 @@ def map_metrics(
 
 
 def _channel_block(
-    dose_maps: DoseMaps, mask: NDArray[np.bool_], areas_mm2: NDArray[np.float64], dose: DoseSettings
+    dose_maps: DoseMaps,
+    mask: NDArray[np.bool_],
+    areas_mm2: NDArray[np.float64],
+    dose: DoseSettings,
 ) -> dict[str, Any]:
     a = areas_mm2[mask]
     block: dict[str, Any] = {
         "area_cm2": float(a.sum() / MM2_PER_CM2),
-        "total": map_metrics(dose_maps.total_irradiance_mw_cm2[mask], a, exposure_s=dose_maps.exposure_s, dose=dose),
+        "total": map_metrics(
+            dose_maps.total_irradiance_mw_cm2[mask], a, exposure_s=dose_maps.exposure_s, dose=dose
+        ),
         "channels": {},
     }
     for channel, e in dose_maps.irradiance_mw_cm2.items():
@@ -82,31 +97,55 @@ def _channel_block(
         if channel in dose_maps.wavelength_nm:
             entry["wavelength_nm"] = dose_maps.wavelength_nm[channel]
             flux = dose_maps.photon_flux_per_s_cm2(channel)[mask]
-            entry["photon_flux_per_s_cm2"] = {"mean": float(np.average(flux, weights=a)), "max": float(flux.max())}
+            entry["photon_flux_per_s_cm2"] = {
+                "mean": float(np.average(flux, weights=a)),
+                "max": float(flux.max()),
+            }
         block["channels"][channel] = entry
     return block
 
 
 def eye_safety(
-    dose_maps: DoseMaps, eye_mask: NDArray[np.bool_], areas_mm2: NDArray[np.float64], dose: DoseSettings
+    dose_maps: DoseMaps,
+    eye_mask: NDArray[np.bool_],
+    areas_mm2: NDArray[np.float64],
+    dose: DoseSettings,
 ) -> dict[str, Any]:
     """Irradiance of the IR channels (780-3000 nm) on the eye region against the IR-eye limit."""
     lo, hi = IR_EYE_BAND_NM
-    ir = [c for c, wl in dose_maps.wavelength_nm.items() if lo <= wl <= hi and c in dose_maps.irradiance_mw_cm2]
-    e_ir = np.sum([dose_maps.irradiance_mw_cm2[c][eye_mask] for c in ir], axis=0) if ir else np.zeros(int(eye_mask.sum()))
+    ir = [
+        c
+        for c, wl in dose_maps.wavelength_nm.items()
+        if lo <= wl <= hi and c in dose_maps.irradiance_mw_cm2
+    ]
+    e_ir = (
+        np.sum([dose_maps.irradiance_mw_cm2[c][eye_mask] for c in ir], axis=0)
+        if ir
+        else np.zeros(int(eye_mask.sum()))
+    )
     peak = float(e_ir.max())
     return {
         "ir_channels": ir,
-        "ir_irradiance_mw_cm2": {"mean": float(np.average(e_ir, weights=areas_mm2[eye_mask])), "max": peak},
+        "ir_irradiance_mw_cm2": {
+            "mean": float(np.average(e_ir, weights=areas_mm2[eye_mask])),
+            "max": peak,
+        },
         "ir_limit_mw_cm2": dose.eye_ir_limit_mw_cm2,
         "ir_within_limit": peak <= dose.eye_ir_limit_mw_cm2,
-        "total_irradiance_mw_cm2": {"max": float(dose_maps.total_irradiance_mw_cm2[eye_mask].max())},
+        "total_irradiance_mw_cm2": {
+            "max": float(dose_maps.total_irradiance_mw_cm2[eye_mask].max())
+        },
     }
 
 
 def dose_metrics(
-    dose_maps: DoseMaps, areas_mm2: NDArray[np.float64], *, roi: NDArray[np.bool_],
-    regions: dict[str, NDArray[np.bool_]], eye_region: str | None, dose: DoseSettings,
+    dose_maps: DoseMaps,
+    areas_mm2: NDArray[np.float64],
+    *,
+    roi: NDArray[np.bool_],
+    regions: dict[str, NDArray[np.bool_]],
+    eye_region: str | None,
+    dose: DoseSettings,
 ) -> dict[str, Any]:
     """All dose metrics: over the region of interest, per region, and for the eyes.
 
@@ -131,11 +170,16 @@ def dose_metrics(
         if mask.any():
             out["regions"][name] = _channel_block(dose_maps, mask, areas_mm2, dose)
     if eye_region is not None and regions.get(eye_region, np.zeros(0, bool)).any():
-        out["eye_safety"] = {"region": eye_region, **eye_safety(dose_maps, regions[eye_region], areas_mm2, dose)}
+        out["eye_safety"] = {
+            "region": eye_region,
+            **eye_safety(dose_maps, regions[eye_region], areas_mm2, dose),
+        }
     return out
 
 
-def emitter_geometry(gap_mm: NDArray[np.float64], incidence_deg: NDArray[np.float64]) -> dict[str, Any]:
+def emitter_geometry(
+    gap_mm: NDArray[np.float64], incidence_deg: NDArray[np.float64]
+) -> dict[str, Any]:
     """Distributions of the emitters' gap to the skin along their axes and incidence angle.
 
     Parameters

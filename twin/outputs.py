@@ -26,7 +26,13 @@ from twin.profiles import Isotropic, Tabulated
 if TYPE_CHECKING:
     from twin.rendering import RenderResult
 
-RESULT_FILES = ("metrics.json", "samples.csv", "surface.ply", "emitters.csv", "scene.resolved.yaml")
+RESULT_FILES = (
+    "metrics.json",
+    "samples.csv",
+    "surface.ply",
+    "emitters.csv",
+    "scene.resolved.yaml",
+)
 
 
 def _check_finite_json(value: Any, where: str = "metrics") -> None:
@@ -70,7 +76,10 @@ def surface_ply(result: RenderResult) -> bytes:
     target = result.scene.target
     s = result.samples
     data = {
-        "nx": s.normals[:, 0], "ny": s.normals[:, 1], "nz": s.normals[:, 2], "area_mm2": s.areas_mm2,
+        "nx": s.normals[:, 0],
+        "ny": s.normals[:, 1],
+        "nz": s.normals[:, 2],
+        "area_mm2": s.areas_mm2,
         **_map_columns(result),
         "fluence_j_cm2": result.dose.fluence_j_cm2(),
         "roi": result.roi.astype(np.float64),
@@ -89,8 +98,12 @@ def surface_ply(result: RenderResult) -> bytes:
     faces["v"] = target.faces
     for k, v in data.items():
         (vertices if on_vertices else faces)[k] = v
-    lines = ["ply", "format binary_little_endian 1.0", "comment twin dose maps; lengths in mm",
-             f"element vertex {len(vertices)}"]
+    lines = [
+        "ply",
+        "format binary_little_endian 1.0",
+        "comment twin dose maps; lengths in mm",
+        f"element vertex {len(vertices)}",
+    ]
     lines += [f"property float {name}" for name, *_ in vertex_fields]
     lines += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
     lines += [f"property float {name}" for name, *_ in face_fields[2:]]

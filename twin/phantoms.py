@@ -14,7 +14,9 @@ from numpy.typing import ArrayLike
 from twin.surface import Surface
 
 
-def _grid_faces(rows: int, cols: int, *, wrap_cols: bool = False, wrap_rows: bool = False) -> np.ndarray:
+def _grid_faces(
+    rows: int, cols: int, *, wrap_cols: bool = False, wrap_rows: bool = False
+) -> np.ndarray:
     """Two triangles per cell of a rows x cols vertex grid (index = row * cols + col)."""
     r_max = rows if wrap_rows else rows - 1
     c_max = cols if wrap_cols else cols - 1
@@ -44,7 +46,11 @@ def sphere(*, radius_mm: float = 50.0, subdivisions: int = 4, inward: bool = Fal
 
 
 def torus(
-    *, major_mm: float = 50.0, minor_mm: float = 20.0, n_major: int = 192, n_minor: int = 96,
+    *,
+    major_mm: float = 50.0,
+    minor_mm: float = 20.0,
+    n_major: int = 192,
+    n_minor: int = 96,
     inward: bool = False,
 ) -> Surface:
     """Torus around the z axis; ``inward`` turns the normals into the tube."""
@@ -52,14 +58,19 @@ def torus(
     v = np.linspace(0, 2 * np.pi, n_minor, endpoint=False)
     uu, vv = np.meshgrid(u, v, indexing="ij")
     ring = major_mm + minor_mm * np.cos(vv)
-    vertices = np.stack([ring * np.cos(uu), ring * np.sin(uu), minor_mm * np.sin(vv)], -1).reshape(-1, 3)
+    vertices = np.stack([ring * np.cos(uu), ring * np.sin(uu), minor_mm * np.sin(vv)], -1).reshape(
+        -1, 3
+    )
     faces = _grid_faces(n_major, n_minor, wrap_cols=True, wrap_rows=True)
     faces = faces if inward else faces[:, ::-1]
     return Surface(vertices, faces, name="phantom:torus")
 
 
 def disk(
-    *, radius_mm: float, center_mm: ArrayLike = (0.0, 0.0, 0.0), segments: int = 256,
+    *,
+    radius_mm: float,
+    center_mm: ArrayLike = (0.0, 0.0, 0.0),
+    segments: int = 256,
     facing_up: bool = True,
 ) -> Surface:
     """Flat regular polygon (inscribed in the circle) in a z = const plane, as a fan."""
@@ -96,8 +107,8 @@ def head(*, subdivisions: int = 5) -> Surface:
     base = unit.vertices * _HEAD_AXES_MM
     x, y = base[:, 0], base[:, 1]
     front = np.clip(unit.vertices[:, 2], 0.0, None)
-    nose = 24.0 * np.exp(-(x / 11.0) ** 2 - ((y + 5.0) / 24.0) ** 2) * front**4
-    brow = 6.0 * np.exp(-((y - 42.0) / 8.0) ** 2) * np.exp(-(x / 55.0) ** 2) * front**2
+    nose = 24.0 * np.exp(-((x / 11.0) ** 2) - ((y + 5.0) / 24.0) ** 2) * front**4
+    brow = 6.0 * np.exp(-(((y - 42.0) / 8.0) ** 2)) * np.exp(-((x / 55.0) ** 2)) * front**2
     eyes = sum(
         -8.0 * np.exp(-((x - ex) ** 2 + (y - ey) ** 2) / (2 * 8.0**2)) * front**2
         for ex, ey in _EYES_MM

@@ -30,7 +30,10 @@ class Lambertian:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.half_angle_deg < 90.0:
-            msg = f"half_angle_deg: expected a half-intensity half-angle in (0, 90) degrees, got {self.half_angle_deg!r}"
+            msg = (
+                "half_angle_deg: expected a half-intensity half-angle in (0, 90) degrees, got "
+                f"{self.half_angle_deg!r}"
+            )
             raise InputError(msg)
 
     @property
@@ -65,7 +68,7 @@ class Isotropic:
     def intensity_per_mw(self, cos_theta: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.full(np.shape(cos_theta), 1.0 / (4.0 * math.pi))
 
-    def cos_cutoff(self, relative_intensity: float) -> float:  # noqa: ARG002 - same for all
+    def cos_cutoff(self, relative_intensity: float) -> float:
         return -1.0
 
 
@@ -102,7 +105,10 @@ class Tabulated:
             msg = f"{where}: expected finite numbers in the profile table"
             raise InputError(msg)
         if a[0] != 0.0 or a[-1] > 180.0 or np.any(np.diff(a) <= 0):
-            msg = f"{where}: expected angles strictly increasing from 0 to at most 180 degrees, got {a[0]:g}..{a[-1]:g}"
+            msg = (
+                f"{where}: expected angles strictly increasing from 0 to at most 180 degrees, "
+                f"got {a[0]:g}..{a[-1]:g}"
+            )
             raise InputError(msg)
         if np.any(i < 0) or not np.any(i > 0):
             msg = f"{where}: expected non-negative intensities, not all zero"
@@ -150,7 +156,9 @@ class Tabulated:
             msg = f"{path}: expected the header 'angle_deg,intensity', found {found!r}"
             raise InputError(msg)
         try:
-            values = np.array([[float(c) for c in row] for row in rows[1:] if row], dtype=np.float64)
+            values = np.array(
+                [[float(c) for c in row] for row in rows[1:] if row], dtype=np.float64
+            )
         except ValueError as exc:
             msg = f"{path}: expected numbers in every row ({exc})"
             raise InputError(msg) from None

@@ -16,7 +16,13 @@ from twin.metrics import dose_metrics, emitter_geometry
 from twin.raycast import Tracer, make_tracer, resolve_backend
 from twin.scene import EYE_REGION, Scene, load_scene
 from twin.surface import SamplePoints, Surface
-from twin.transfer import ProgressCallback, TransferMatrix, ray_offset_mm, scene_triangles, transfer_matrix
+from twin.transfer import (
+    ProgressCallback,
+    TransferMatrix,
+    ray_offset_mm,
+    scene_triangles,
+    transfer_matrix,
+)
 
 
 @dataclass(frozen=True)
@@ -117,9 +123,14 @@ def render(
     triangles = scene_triangles(scene.target, scene.occluders)
     tracer = make_tracer(name, triangles)
     transfer = transfer_matrix(
-        samples, scene.emitters, tracer, offset_mm=ray_offset_mm(triangles),
-        intensity_cutoff=scene.engine.intensity_cutoff, max_distance_mm=scene.engine.max_distance_mm,
-        workers=workers, progress=progress,
+        samples,
+        scene.emitters,
+        tracer,
+        offset_mm=ray_offset_mm(triangles),
+        intensity_cutoff=scene.engine.intensity_cutoff,
+        max_distance_mm=scene.engine.max_distance_mm,
+        workers=workers,
+        progress=progress,
     )
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
     gap, incidence = axis_landing(scene.emitters, scene.target, tracer)
@@ -132,10 +143,17 @@ def render(
             "fluence_j_cm2": list(scene.dose.fluence_window_j_cm2),
             "irradiance_limit_mw_cm2": scene.dose.irradiance_limit_mw_cm2,
         },
-        "roi_regions": {"treat": list(scene.treat) if scene.treat else "all", "exclude": list(scene.exclude)},
+        "roi_regions": {
+            "treat": list(scene.treat) if scene.treat else "all",
+            "exclude": list(scene.exclude),
+        },
         **dose_metrics(
-            maps, samples.areas_mm2, roi=roi, regions=samples.regions,
-            eye_region=EYE_REGION if EYE_REGION in samples.regions else None, dose=scene.dose,
+            maps,
+            samples.areas_mm2,
+            roi=roi,
+            regions=samples.regions,
+            eye_region=EYE_REGION if EYE_REGION in samples.regions else None,
+            dose=scene.dose,
         ),
         "emitters": emitter_geometry(gap, incidence),
         "engine": {
@@ -147,7 +165,9 @@ def render(
             "nonzeros": int(transfer.matrix.nnz),
             "seconds": transfer.seconds,
             "intensity_cutoff": transfer.intensity_cutoff,
-            "max_distance_mm": None if np.isinf(transfer.max_distance_mm) else transfer.max_distance_mm,
+            "max_distance_mm": None
+            if np.isinf(transfer.max_distance_mm)
+            else transfer.max_distance_mm,
         },
     }
     return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, metrics)

@@ -38,7 +38,17 @@ from twin.surface import Surface
 from twin.transfer import DEFAULT_INTENSITY_CUTOFF
 from twin.units import MM_PER_UNIT
 
-TOP_KEYS = ("name", "description", "target", "occluders", "emitters", "mode", "exposure_s", "dose", "engine")
+TOP_KEYS = (
+    "name",
+    "description",
+    "target",
+    "occluders",
+    "emitters",
+    "mode",
+    "exposure_s",
+    "dose",
+    "engine",
+)
 TARGET_KEYS = ("mesh", "units", "subdivisions", "flip_normals", "samples", "treat", "exclude")
 OCCLUDER_KEYS = ("mesh", "units", "flip_normals")
 EMITTER_KEYS = ("file", "units", "half_angle_deg", "profile", "channel", "wavelength_nm")
@@ -140,17 +150,24 @@ def _path(value: Any, *, name: str, base: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def _load_target(spec: dict[str, Any], *, where: str, base: Path) -> tuple[Surface, dict[str, Any]]:
+def _load_target(
+    spec: dict[str, Any], *, where: str, base: Path
+) -> tuple[Surface, dict[str, Any]]:
     check_keys(spec, TARGET_KEYS, name=where)
     if "mesh" not in spec:
-        msg = f"{where}: missing required key 'mesh' (a mesh file or one of {', '.join(BUILTIN_TARGETS)})"
+        msg = (
+            f"{where}: missing required key 'mesh' (a mesh file or one of "
+            f"{', '.join(BUILTIN_TARGETS)})"
+        )
         raise InputError(msg)
     mesh = _string(spec["mesh"], name=f"{where}.mesh")
     flip = _bool(spec.get("flip_normals", False), name=f"{where}.flip_normals")
     resolved: dict[str, Any] = {}
     if mesh.startswith("builtin:"):
         if mesh not in BUILTIN_TARGETS:
-            msg = f"{where}.mesh: unknown built-in {mesh!r}; available: {', '.join(BUILTIN_TARGETS)}"
+            msg = (
+                f"{where}.mesh: unknown built-in {mesh!r}; available: {', '.join(BUILTIN_TARGETS)}"
+            )
             raise InputError(msg)
         units = spec.get("units", "mm")
         if units != "mm":
@@ -168,7 +185,10 @@ def _load_target(spec: dict[str, Any], *, where: str, base: Path) -> tuple[Surfa
             msg = f"{where}.subdivisions: only built-in targets take subdivisions"
             raise InputError(msg)
         if "units" not in spec:
-            msg = f"{where}.units: missing; a mesh file has no units of its own, state one of {', '.join(MM_PER_UNIT)}"
+            msg = (
+                f"{where}.units: missing; a mesh file has no units of its own, state one of "
+                f"{', '.join(MM_PER_UNIT)}"
+            )
             raise InputError(msg)
         units = spec["units"]
         path = _path(mesh, name=f"{where}.mesh", base=base)
@@ -192,7 +212,9 @@ def _load_occluder(spec: Any, *, where: str, base: Path) -> tuple[Surface, dict[
     return surface, {"mesh": str(path), "units": spec["units"], "flip_normals": flip}
 
 
-def _load_emitters(spec: dict[str, Any], *, where: str, base: Path) -> tuple[Emitters, dict[str, Any]]:
+def _load_emitters(
+    spec: dict[str, Any], *, where: str, base: Path
+) -> tuple[Emitters, dict[str, Any]]:
     check_keys(spec, EMITTER_KEYS, name=where)
     if "file" not in spec:
         msg = f"{where}: missing required key 'file' (an emitter CSV)"
@@ -210,7 +232,10 @@ def _load_emitters(spec: dict[str, Any], *, where: str, base: Path) -> tuple[Emi
     if "half_angle_deg" in spec:
         half = as_positive(spec["half_angle_deg"], name=f"{where}.half_angle_deg")
         if half >= 90.0:
-            msg = f"{where}.half_angle_deg: expected a half-intensity half-angle in (0, 90) degrees, got {half:g}"
+            msg = (
+                f"{where}.half_angle_deg: expected a half-intensity half-angle in (0, 90) "
+                f"degrees, got {half:g}"
+            )
             raise InputError(msg)
         resolved["half_angle_deg"] = half
     if "profile" in spec:
@@ -228,14 +253,19 @@ def _load_emitters(spec: dict[str, Any], *, where: str, base: Path) -> tuple[Emi
         wavelength = as_positive(spec["wavelength_nm"], name=f"{where}.wavelength_nm")
         resolved["wavelength_nm"] = wavelength
     emitters = read_emitter_csv(
-        path, units=resolved["units"], half_angle_deg=half, profile=profile,
-        channel=channel, wavelength_nm=wavelength,
+        path,
+        units=resolved["units"],
+        half_angle_deg=half,
+        profile=profile,
+        channel=channel,
+        wavelength_nm=wavelength,
     )
     return emitters, resolved
 
 
 def check_emitters_outside(emitters: Emitters, target: Surface, *, name: str) -> None:
-    """Raise if an emitter lies inside the skin (behind the target surface at its nearest point)."""
+    """Raise if an emitter lies inside the skin (behind the target surface at its nearest "
+    "point)."""
     samples = target.samples()
     _, nearest = cKDTree(samples.positions_mm).query(emitters.positions_mm)
     depth = np.einsum(
@@ -263,9 +293,14 @@ def _drive(spec: Any, emitters: Emitters, *, where: str) -> dict[str, float]:
         if key not in channels:
             msg = f"{where}: unknown channel {key!r}; the emitters have: {', '.join(channels)}"
             raise InputError(msg)
-        ok = isinstance(level, (int, float)) and not isinstance(level, bool) and 0.0 <= level <= 1.0
+        ok = (
+            isinstance(level, (int, float)) and not isinstance(level, bool) and 0.0 <= level <= 1.0
+        )
         if not ok:
-            msg = f"{where}.{key}: expected a drive level in [0, 1] (fraction of full power), got {level!r}"
+            msg = (
+                f"{where}.{key}: expected a drive level in [0, 1] (fraction of full power), got "
+                f"{level!r}"
+            )
             raise InputError(msg)
         drive[key] = float(level)
     return drive
@@ -276,17 +311,25 @@ def _dose(spec: Any, *, where: str) -> DoseSettings:
     check_keys(spec, DOSE_KEYS, name=where)
     window = spec.get("fluence_window_j_cm2", [4.0, 10.0])
     ok = (
-        isinstance(window, list) and len(window) == 2
+        isinstance(window, list)
+        and len(window) == 2
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
         and 0 <= window[0] < window[1]
     )
     if not ok:
-        msg = f"{where}.fluence_window_j_cm2: expected [low, high] with 0 <= low < high, got {window!r}"
+        msg = (
+            f"{where}.fluence_window_j_cm2: expected [low, high] with 0 <= low < high, got "
+            f"{window!r}"
+        )
         raise InputError(msg)
     return DoseSettings(
         fluence_window_j_cm2=(float(window[0]), float(window[1])),
-        irradiance_limit_mw_cm2=as_positive(spec.get("irradiance_limit_mw_cm2", 100.0), name=f"{where}.irradiance_limit_mw_cm2"),
-        eye_ir_limit_mw_cm2=as_positive(spec.get("eye_ir_limit_mw_cm2", 10.0), name=f"{where}.eye_ir_limit_mw_cm2"),
+        irradiance_limit_mw_cm2=as_positive(
+            spec.get("irradiance_limit_mw_cm2", 100.0), name=f"{where}.irradiance_limit_mw_cm2"
+        ),
+        eye_ir_limit_mw_cm2=as_positive(
+            spec.get("eye_ir_limit_mw_cm2", 10.0), name=f"{where}.eye_ir_limit_mw_cm2"
+        ),
     )
 
 
@@ -297,7 +340,11 @@ def _engine(spec: Any, *, where: str) -> EngineSettings:
     if backend not in CHOICES:
         msg = f"{where}.backend: expected one of {', '.join(CHOICES)}, got {backend!r}"
         raise InputError(msg)
-    cutoff = as_positive(spec.get("intensity_cutoff", DEFAULT_INTENSITY_CUTOFF), name=f"{where}.intensity_cutoff", allow_zero=True)
+    cutoff = as_positive(
+        spec.get("intensity_cutoff", DEFAULT_INTENSITY_CUTOFF),
+        name=f"{where}.intensity_cutoff",
+        allow_zero=True,
+    )
     if cutoff >= 1.0:
         msg = f"{where}.intensity_cutoff: expected a fraction in [0, 1), got {cutoff!r}"
         raise InputError(msg)
@@ -348,7 +395,10 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
     if not isinstance(occluder_specs, list):
         msg = f"{src}: occluders: expected a list of meshes, got {type(occluder_specs).__name__}"
         raise InputError(msg)
-    loaded = [_load_occluder(o, where=f"{src}: occluders[{i}]", base=base) for i, o in enumerate(occluder_specs)]
+    loaded = [
+        _load_occluder(o, where=f"{src}: occluders[{i}]", base=base)
+        for i, o in enumerate(occluder_specs)
+    ]
     emitter_data = _mapping(data["emitters"], name=f"{src}: emitters")
     emitters, emitter_spec = _load_emitters(emitter_data, where=f"{src}: emitters", base=base)
     check_emitters_outside(emitters, target, name=emitter_spec["file"])
@@ -360,7 +410,9 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
     if "treat" in target_data:
         treat = _region_list(target_data["treat"], name=f"{src}: target.treat", surface=target)
     default_exclude = [EYE_REGION] if EYE_REGION in target.regions else []
-    exclude = _region_list(target_data.get("exclude", default_exclude), name=f"{src}: target.exclude", surface=target)
+    exclude = _region_list(
+        target_data.get("exclude", default_exclude), name=f"{src}: target.exclude", surface=target
+    )
     exposure = as_positive(data["exposure_s"], name=f"{src}: exposure_s")
     drive = _drive(data.get("mode"), emitters, where=f"{src}: mode")
     dose = _dose(data.get("dose"), where=f"{src}: dose")
@@ -368,7 +420,12 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
     spec = {
         "name": name,
         **({"description": data["description"]} if "description" in data else {}),
-        "target": {**target_spec, "samples": samples, **({"treat": list(treat)} if treat else {}), "exclude": list(exclude)},
+        "target": {
+            **target_spec,
+            "samples": samples,
+            **({"treat": list(treat)} if treat else {}),
+            "exclude": list(exclude),
+        },
         "occluders": [s for _, s in loaded],
         "emitters": emitter_spec,
         "mode": drive,
@@ -381,11 +438,23 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         "engine": {
             "backend": engine.backend,
             "intensity_cutoff": engine.intensity_cutoff,
-            "max_distance_mm": None if math.isinf(engine.max_distance_mm) else engine.max_distance_mm,
+            "max_distance_mm": None
+            if math.isinf(engine.max_distance_mm)
+            else engine.max_distance_mm,
         },
     }
     return Scene(
-        name=name, path=path, target=target, occluders=tuple(s for s, _ in loaded), emitters=emitters,
-        drive=drive, exposure_s=exposure, samples=samples, treat=treat, exclude=exclude,
-        dose=dose, engine=engine, spec=spec,
+        name=name,
+        path=path,
+        target=target,
+        occluders=tuple(s for s, _ in loaded),
+        emitters=emitters,
+        drive=drive,
+        exposure_s=exposure,
+        samples=samples,
+        treat=treat,
+        exclude=exclude,
+        dose=dose,
+        engine=engine,
+        spec=spec,
     )

@@ -54,7 +54,10 @@ class Surface:
         vertices = as_points(vertices_mm, name=f"{name}: vertices")
         faces_arr = np.asarray(faces)
         if faces_arr.ndim != 2 or faces_arr.shape[1] != 3 or faces_arr.shape[0] == 0:
-            msg = f"{name}: expected at least one triangle, faces of shape (f, 3), got {faces_arr.shape}"
+            msg = (
+                f"{name}: expected at least one triangle, faces of shape (f, 3), got "
+                f"{faces_arr.shape}"
+            )
             raise InputError(msg)
         if not np.issubdtype(faces_arr.dtype, np.integer):
             msg = f"{name}: expected integer face indices, got {faces_arr.dtype}"
@@ -149,7 +152,8 @@ class Surface:
     def vertex_areas_mm2(self) -> NDArray[np.float64]:
         """(v,) float64, mm^2: a third of the area of each adjacent triangle."""
         areas = np.bincount(
-            self.faces.ravel(), weights=np.repeat(self.face_areas_mm2 / 3.0, 3),
+            self.faces.ravel(),
+            weights=np.repeat(self.face_areas_mm2 / 3.0, 3),
             minlength=len(self.vertices_mm),
         )
         return _read_only(areas)
@@ -169,7 +173,9 @@ class Surface:
     @cached_property
     def is_closed(self) -> bool:
         """True when every edge is shared by exactly two triangles with opposite directions."""
-        directed = np.concatenate([self.faces[:, [0, 1]], self.faces[:, [1, 2]], self.faces[:, [2, 0]]])
+        directed = np.concatenate(
+            [self.faces[:, [0, 1]], self.faces[:, [1, 2]], self.faces[:, [2, 0]]]
+        )
         n = len(self.vertices_mm)
         forward = directed[:, 0] * n + directed[:, 1]
         backward = directed[:, 1] * n + directed[:, 0]
@@ -189,7 +195,9 @@ class Surface:
 
     def flipped(self) -> Surface:
         """The same surface with every triangle's winding, and so its normals, reversed."""
-        return Surface(self.vertices_mm, self.faces[:, ::-1], regions=dict(self.regions), name=self.name)
+        return Surface(
+            self.vertices_mm, self.faces[:, ::-1], regions=dict(self.regions), name=self.name
+        )
 
     def samples(self, *, at: SampleKind = "vertices") -> SamplePoints:
         """The points where irradiance is evaluated.

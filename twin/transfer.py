@@ -16,6 +16,7 @@ intensity is at or above ``intensity_cutoff``:
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -123,12 +124,24 @@ def _make_cells(samples: SamplePoints) -> _Cells:
     cos_dev = np.minimum.reduceat(np.einsum("ij,ij->i", ns, normal[cell_of]), start)
     cos_cone = np.where(length > 1e-9, np.clip(cos_dev, -1.0, 1.0), -1.0)
     sin_cone = np.sqrt(1.0 - cos_cone**2)
-    return _Cells(order, start.astype(np.int64), count.astype(np.int64), centre, radius, normal, cos_cone, sin_cone)
+    return _Cells(
+        order,
+        start.astype(np.int64),
+        count.astype(np.int64),
+        centre,
+        radius,
+        normal,
+        cos_cone,
+        sin_cone,
+    )
 
 
 def _transfer_values(
-    emitters: Emitters, emi: NDArray[np.int64], r: NDArray[np.float64],
-    r_cos_a: NDArray[np.float64], r_cos_t: NDArray[np.float64],
+    emitters: Emitters,
+    emi: NDArray[np.int64],
+    r: NDArray[np.float64],
+    r_cos_a: NDArray[np.float64],
+    r_cos_t: NDArray[np.float64],
 ) -> NDArray[np.float64]:
     """I(theta)/P * cos(alpha) / r^2 in (mW/cm^2) per mW, for each pair."""
     cos_t = r_cos_t / r
@@ -192,7 +205,10 @@ def transfer_matrix(
         raise InputError(msg)
     max_d = float(max_distance_mm)
     if not max_d > 0.0:
-        msg = f"max_distance_mm: expected a distance > 0 mm (inf for no limit), got {max_distance_mm!r}"
+        msg = (
+            "max_distance_mm: expected a distance > 0 mm (inf for no limit), got "
+            f"{max_distance_mm!r}"
+        )
         raise InputError(msg)
     cos_cut_profile = np.array([p.cos_cutoff(cutoff) for p in emitters.profiles])
     cos_cut = cos_cut_profile[emitters.profile_index]
@@ -202,33 +218,64 @@ def transfer_matrix(
     ems = np.ascontiguousarray(np.hstack([emitters.positions_mm, emitters.axes]))
     n = len(emitters)
     workers = workers or os.cpu_count() or 1
-    per_batch = max(1, min(_CELL_TESTS_PER_BATCH // len(cells.start), math.ceil(n / (16 * workers))))
+    per_batch = max(
+        1, min(_CELL_TESTS_PER_BATCH // len(cells.start), math.ceil(n / (16 * workers)))
+    )
     batches = [np.arange(i, min(i + per_batch, n), dtype=np.int32) for i in range(0, n, per_batch)]
 
-    def run_batch(batch: NDArray[np.int32]) -> tuple[list[tuple[NDArray, NDArray, NDArray]], int, int]:
+    def run_batch(
+        batch: NDArray[np.int32],
+    ) -> tuple[list[tuple[NDArray, NDArray, NDArray]], int, int]:
         size = len(batch) * len(cells.start)
         pair_e, pair_c = np.empty(size, np.int32), np.empty(size, np.int32)
         k = _kernels.near_cells(
-            ems, batch, cos_cut, cells.centre, cells.radius, cells.normal, cells.cos_cone,
-            cells.sin_cone, max_d, pair_e, pair_c,
+            ems,
+            batch,
+            cos_cut,
+            cells.centre,
+            cells.radius,
+            cells.normal,
+            cells.cos_cone,
+            cells.sin_cone,
+            max_d,
+            pair_e,
+            pair_c,
         )
         pair_e, pair_c = pair_e[:k], pair_c[:k]
         cum = np.cumsum(cells.count[pair_c])
-        cuts = np.searchsorted(cum, np.arange(_PAIRS_PER_CHUNK, cum[-1] if k else 0, _PAIRS_PER_CHUNK))
+        cuts = np.searchsorted(
+            cum, np.arange(_PAIRS_PER_CHUNK, cum[-1] if k else 0, _PAIRS_PER_CHUNK)
+        )
         splits = np.unique(np.concatenate([[0], cuts, [k]]))
         parts = []
         candidates = rays = 0
-        for lo, hi in zip(splits[:-1], splits[1:], strict=True):
+        for lo, hi in itertools.pairwise(splits):
             total = int(cells.count[pair_c[lo:hi]].sum())
             candidates += total
-            pos, emi, geometry, origin, direction = _kernels.empty_pair_buffers(total, tracer.dtype)
+            pos, emi, geometry, origin, direction = _kernels.empty_pair_buffers(
+                total, tracer.dtype
+            )
             m = _kernels.shade_pairs(
-                pair_e[lo:hi], pair_c[lo:hi], cells.start, cells.count, points, ems, cos_cut,
-                max_d, offset_mm, pos, emi, geometry, origin, direction,
+                pair_e[lo:hi],
+                pair_c[lo:hi],
+                cells.start,
+                cells.count,
+                points,
+                ems,
+                cos_cut,
+                max_d,
+                offset_mm,
+                pos,
+                emi,
+                geometry,
+                origin,
+                direction,
             )
             pos, emi, geometry = pos[:m], emi[:m], geometry[:m]
             if occlusion and m:
-                blocked = tracer.occluded(origin[:m], direction[:m], geometry[:, 0] - 2.0 * offset_mm)
+                blocked = tracer.occluded(
+                    origin[:m], direction[:m], geometry[:, 0] - 2.0 * offset_mm
+                )
                 rays += m
                 free = np.flatnonzero(~blocked)
                 pos, emi, geometry = pos[free], emi[free], geometry[free]
@@ -260,6 +307,11 @@ def transfer_matrix(
     np.cumsum(np.bincount(emitter, minlength=n), out=indptr[1:])
     matrix = scipy.sparse.csc_array((value, point, indptr), shape=(len(samples), n))
     return TransferMatrix(
-        matrix=matrix, backend=tracer.name, candidate_pairs=candidates, rays_cast=rays,
-        seconds=time.perf_counter() - start_time, intensity_cutoff=cutoff, max_distance_mm=max_d,
+        matrix=matrix,
+        backend=tracer.name,
+        candidate_pairs=candidates,
+        rays_cast=rays,
+        seconds=time.perf_counter() - start_time,
+        intensity_cutoff=cutoff,
+        max_distance_mm=max_d,
     )

@@ -35,7 +35,9 @@ class Tracer(Protocol):
     dtype: type  # float type the tracer computes in; callers may pass arrays of it as they are
 
     def occluded(
-        self, origins: NDArray[np.float64], directions: NDArray[np.float64],
+        self,
+        origins: NDArray[np.float64],
+        directions: NDArray[np.float64],
         distances: NDArray[np.float64],
     ) -> NDArray[np.bool_]: ...
 
@@ -48,7 +50,8 @@ def backend_status() -> dict[str, str | None]:
     """Each backend mapped to ``None`` when it can run here, else the reason it cannot."""
     status: dict[str, str | None] = {"reference": None}
     status["embree"] = (
-        None if importlib.util.find_spec("embreex") is not None
+        None
+        if importlib.util.find_spec("embreex") is not None
         else "the embreex package is not installed (pip install embreex)"
     )
     status["cuda"] = "not available in this version of twin: the GPU backend is planned (Part F)"
@@ -64,7 +67,9 @@ def resolve_backend(name: str) -> str:
     if name == "auto":
         if status["embree"] is None:
             return "embree"
-        log.warning("embree backend unavailable (%s); using the slow reference backend", status["embree"])
+        log.warning(
+            "embree backend unavailable (%s); using the slow reference backend", status["embree"]
+        )
         return "reference"
     reason = status[name]
     if reason is not None:

@@ -22,7 +22,9 @@ class EmbreeTracer:
         TriangleMesh(self._scene, np.ascontiguousarray(triangles_mm, dtype=np.float32))
 
     def occluded(
-        self, origins: NDArray[np.float64], directions: NDArray[np.float64],
+        self,
+        origins: NDArray[np.float64],
+        directions: NDArray[np.float64],
         distances: NDArray[np.float64],
     ) -> NDArray[np.bool_]:
         if len(origins) == 0:

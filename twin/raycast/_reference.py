@@ -25,7 +25,9 @@ class ReferenceTracer:
     def __init__(self, triangles_mm: NDArray[np.float64]) -> None:
         tri = np.asarray(triangles_mm, dtype=np.float64)
         centroid = tri.mean(axis=1)
-        cell = np.ptp(centroid, axis=0).max() / max(1.0, (len(tri) / _TRIANGLES_PER_LEAF) ** (1 / 3))
+        cell = np.ptp(centroid, axis=0).max() / max(
+            1.0, (len(tri) / _TRIANGLES_PER_LEAF) ** (1 / 3)
+        )
         ijk = np.floor((centroid - centroid.min(axis=0)) / max(cell, 1e-300)).astype(np.int64)
         self._order = np.lexsort((ijk[:, 2], ijk[:, 1], ijk[:, 0]))
         tri = tri[self._order]
@@ -41,18 +43,20 @@ class ReferenceTracer:
         self._leaf_hi = np.maximum.reduceat(self._hi, starts)
 
     def _segment_hits(
-        self, origins: NDArray[np.float64], directions: NDArray[np.float64],
+        self,
+        origins: NDArray[np.float64],
+        directions: NDArray[np.float64],
         lengths: NDArray[np.float64],
     ):
         """Yield ``(ray, triangle, t)`` for every hit with 0 < t < length, block by block."""
         n_tri = len(self._v0)
         for r0 in range(0, len(origins), _RAYS_PER_BLOCK):
-            o = origins[r0:r0 + _RAYS_PER_BLOCK]
-            d = directions[r0:r0 + _RAYS_PER_BLOCK]
-            end = o + d * lengths[r0:r0 + _RAYS_PER_BLOCK, None]
+            o = origins[r0 : r0 + _RAYS_PER_BLOCK]
+            d = directions[r0 : r0 + _RAYS_PER_BLOCK]
+            end = o + d * lengths[r0 : r0 + _RAYS_PER_BLOCK, None]
             seg_lo, seg_hi = np.minimum(o, end), np.maximum(o, end)
             ray, leaf = np.nonzero(
-                _pierces(o, d, lengths[r0:r0 + _RAYS_PER_BLOCK], self._leaf_lo, self._leaf_hi)
+                _pierces(o, d, lengths[r0 : r0 + _RAYS_PER_BLOCK], self._leaf_lo, self._leaf_hi)
             )
             ray = np.repeat(ray, _TRIANGLES_PER_LEAF)
             k = (leaf[:, None] * _TRIANGLES_PER_LEAF + np.arange(_TRIANGLES_PER_LEAF)).ravel()
@@ -82,11 +86,15 @@ class ReferenceTracer:
         return np.where(hit, t, np.inf)
 
     def occluded(
-        self, origins: NDArray[np.float64], directions: NDArray[np.float64],
+        self,
+        origins: NDArray[np.float64],
+        directions: NDArray[np.float64],
         distances: NDArray[np.float64],
     ) -> NDArray[np.bool_]:
         out = np.zeros(len(origins), dtype=bool)
-        for ray, _, _ in self._segment_hits(origins, directions, np.asarray(distances, dtype=np.float64)):
+        for ray, _, _ in self._segment_hits(
+            origins, directions, np.asarray(distances, dtype=np.float64)
+        ):
             out[ray] = True
         return out
 
@@ -129,4 +137,9 @@ def _pierces(o, d, length, lo, hi):
     enter = np.nanmax(np.where(np.isnan(near), -np.inf, near), axis=2)
     leave = np.nanmin(np.where(np.isnan(far), np.inf, far), axis=2)
     slack = 1e-9 * (1.0 + length[:, None])
-    return (enter <= leave + slack) & (leave >= -slack) & (enter <= length[:, None] + slack) & ~parallel_out.any(axis=2)
+    return (
+        (enter <= leave + slack)
+        & (leave >= -slack)
+        & (enter <= length[:, None] + slack)
+        & ~parallel_out.any(axis=2)
+    )
