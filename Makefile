@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: render test lint test-slow bench clean
+.PHONY: render test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,6 @@ test: lint
 lint: $(STAMP)
 	$(VENV)/bin/ruff check twin tests tools
 	$(VENV)/bin/ruff format --check twin tests tools
-
-test-slow: $(STAMP)
-	$(VENV)/bin/python -m pytest -m slow
 
 bench: $(STAMP)
 	$(VENV)/bin/twin bench

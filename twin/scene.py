@@ -417,6 +417,8 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
     drive = _drive(data.get("mode"), emitters, where=f"{src}: mode")
     dose = _dose(data.get("dose"), where=f"{src}: dose")
     engine = _engine(data.get("engine"), where=f"{src}: engine")
+    if "description" in data:
+        _string(data["description"], name=f"{src}: description")
     spec = {
         "name": name,
         **({"description": data["description"]} if "description" in data else {}),
