@@ -13,6 +13,7 @@ from twin import __version__
 from twin.dose import DoseMaps, dose_maps
 from twin.emitters import Emitters
 from twin.metrics import dose_metrics, emitter_geometry
+from twin.outputs import write_result
 from twin.raycast import Tracer, make_tracer, resolve_backend
 from twin.scene import EYE_REGION, Scene, load_scene
 from twin.surface import SamplePoints, Surface
@@ -59,8 +60,6 @@ class RenderResult:
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write the result files into ``out_dir`` (see :func:`twin.outputs.write_result`)."""
-        from twin.outputs import write_result
-
         return write_result(self, Path(out_dir))
 
 
