@@ -125,6 +125,31 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_anatomy_list(_: argparse.Namespace) -> int:
+    from twin import anatomy
+
+    for name in anatomy.ANATOMIES:
+        surface = anatomy.builtin(name)
+        size = " x ".join(f"{v / 10:.1f}" for v in surface.extent_mm)
+        print(
+            f"{name:7s} {size} cm, {surface.area_mm2 / 100:.0f} cm2, {len(surface.vertices_mm)} "
+            f"points (edges <= {anatomy.DEFAULT_MAX_EDGE_MM[name]:g} mm)"
+        )
+        print(f"        regions: {', '.join(surface.regions)}")
+    return 0
+
+
+def _cmd_anatomy_export(args: argparse.Namespace) -> int:
+    from twin import anatomy
+    from twin.outputs import export_surface
+
+    surface = anatomy.builtin(args.name, max_edge_mm=args.max_edge_mm)
+    export_surface(surface, args.out)
+    size = " x ".join(f"{v / 10:.1f}" for v in surface.extent_mm)
+    print(f"wrote {args.out}: {args.name}, {len(surface.vertices_mm)} points, {size} cm, in mm")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description=__doc__)
     parser.add_argument("--version", action="version", version=f"twin {__version__}")
@@ -142,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="version and the ray engines usable here")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("anatomy", help="the built-in anatomy: list, export")
+    anatomy_sub = p.add_subparsers(dest="anatomy_command", required=True)
+    q = anatomy_sub.add_parser("list", help="names, sizes and regions of the built-in anatomy")
+    q.set_defaults(func=_cmd_anatomy_list)
+    q = anatomy_sub.add_parser("export", help="write a built-in anatomy to a mesh file (mm)")
+    q.add_argument("name", choices=("face", "scalp", "pelvis", "head"))
+    q.add_argument("--out", type=Path, required=True, help="file; its suffix picks the format")
+    q.add_argument("--max-edge-mm", type=float, help="refine to this edge length (mm)")
+    q.set_defaults(func=_cmd_anatomy_export)
 
     p = sub.add_parser("bench", help="benchmark the engine on a head phantom (numbers printed)")
     p.add_argument(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from twin.errors import InputError
 from twin.surface import Surface
@@ -37,7 +38,8 @@ def offset_shell_layout(
     count : int
     standoff_mm : float, mm
     vertices : (m,) int, optional
-        Candidate vertices (default: all).
+        Candidate vertices (default: all). Those whose offset point would lie closer than
+        0.9 standoff to the skin, or behind it, are left out.
 
     Returns
     -------
@@ -45,6 +47,14 @@ def offset_shell_layout(
     axes : (count, 3) float64, unit vectors (the inward normals)
     """
     idx = np.arange(len(surface.vertices_mm)) if vertices is None else np.asarray(vertices)
+    # In folds (beside the nose, under the lip) a point offset along the normal comes closer
+    # to other skin than the standoff, or passes behind it: those candidates are dropped.
+    offset = surface.vertices_mm[idx] + standoff_mm * surface.vertex_normals[idx]
+    distance, nearest = cKDTree(surface.vertices_mm).query(offset)
+    in_front = np.einsum(
+        "ij,ij->i", offset - surface.vertices_mm[nearest], surface.vertex_normals[nearest]
+    )
+    idx = idx[(distance >= 0.9 * standoff_mm) & (in_front > 0.0)]
     pick = idx[farthest_point_indices(surface.vertices_mm[idx], count)]
     normals = surface.vertex_normals[pick]
     return surface.vertices_mm[pick] + standoff_mm * normals, -normals

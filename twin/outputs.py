@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import trimesh
 import yaml
 
 from twin.emitters import emitter_csv_text
 from twin.errors import InputError
 from twin.profiles import Isotropic, Tabulated
+from twin.surface import Surface
 
 if TYPE_CHECKING:
     from twin.rendering import RenderResult
@@ -67,13 +69,49 @@ def samples_csv(result: RenderResult) -> str:
     return out.getvalue()
 
 
+def ply_bytes(
+    surface: Surface,
+    *,
+    vertex_data: dict[str, np.ndarray],
+    face_data: dict[str, np.ndarray],
+    comments: list[str],
+) -> bytes:
+    """Binary little-endian PLY of ``surface`` (mm) with extra per-vertex and per-face data.
+
+    Float data is written as ``float``, integer data as ``int``.
+    """
+
+    def fields(data: dict[str, np.ndarray]) -> list[tuple[str, str]]:
+        return [
+            (k, "<i4" if np.issubdtype(v.dtype, np.integer) else "<f4") for k, v in data.items()
+        ]
+
+    vertex_fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), *fields(vertex_data)]
+    vertices = np.empty(len(surface.vertices_mm), dtype=vertex_fields)
+    vertices["x"], vertices["y"], vertices["z"] = surface.vertices_mm.T
+    face_fields = [("n", "u1"), ("v", "<i4", (3,)), *fields(face_data)]
+    faces = np.empty(len(surface.faces), dtype=face_fields)
+    faces["n"] = 3
+    faces["v"] = surface.faces
+    for table, data in ((vertices, vertex_data), (faces, face_data)):
+        for k, v in data.items():
+            table[k] = v
+    ply_type = {"<f4": "float", "<i4": "int"}
+    lines = ["ply", "format binary_little_endian 1.0", *(f"comment {c}" for c in comments)]
+    lines.append(f"element vertex {len(vertices)}")
+    lines += [f"property {ply_type[t]} {name}" for name, t in vertex_fields]
+    lines += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
+    lines += [f"property {ply_type[t]} {name}" for name, t, *_ in face_fields[2:]]
+    lines.append("end_header")
+    return ("\n".join(lines) + "\n").encode() + vertices.tobytes() + faces.tobytes()
+
+
 def surface_ply(result: RenderResult) -> bytes:
     """Binary PLY of the target with the maps as vertex (or face, for centroid samples) data.
 
     Properties: normals, ``area_mm2``, ``irradiance_mw_cm2``, ``fluence_j_cm2``, one
     ``irradiance_<channel>_mw_cm2`` per channel, and ``roi`` (1 on the treated skin).
     """
-    target = result.scene.target
     s = result.samples
     data = {
         "nx": s.normals[:, 0],
@@ -85,30 +123,12 @@ def surface_ply(result: RenderResult) -> bytes:
         "roi": result.roi.astype(np.float64),
     }
     on_vertices = result.scene.samples == "vertices"
-    vertex_fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
-    if on_vertices:
-        vertex_fields += [(k, "<f4") for k in data]
-    vertices = np.empty(len(target.vertices_mm), dtype=vertex_fields)
-    vertices["x"], vertices["y"], vertices["z"] = target.vertices_mm.T
-    face_fields = [("n", "u1"), ("v", "<i4", (3,))]
-    if not on_vertices:
-        face_fields += [(k, "<f4") for k in data]
-    faces = np.empty(len(target.faces), dtype=face_fields)
-    faces["n"] = 3
-    faces["v"] = target.faces
-    for k, v in data.items():
-        (vertices if on_vertices else faces)[k] = v
-    lines = [
-        "ply",
-        "format binary_little_endian 1.0",
-        "comment twin dose maps; lengths in mm",
-        f"element vertex {len(vertices)}",
-    ]
-    lines += [f"property float {name}" for name, *_ in vertex_fields]
-    lines += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
-    lines += [f"property float {name}" for name, *_ in face_fields[2:]]
-    lines.append("end_header")
-    return ("\n".join(lines) + "\n").encode() + vertices.tobytes() + faces.tobytes()
+    return ply_bytes(
+        result.scene.target,
+        vertex_data=data if on_vertices else {},
+        face_data={} if on_vertices else data,
+        comments=["twin dose maps; lengths in mm"],
+    )
 
 
 def resolved_scene_yaml(result: RenderResult) -> str:
@@ -154,3 +174,46 @@ def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
     for tmp, final in staged:
         os.replace(tmp, final)
     return [final for _, final in staged]
+
+
+#: Mesh formats ``twin anatomy export`` writes (by file suffix).
+EXPORT_FORMATS = ("ply", "obj", "stl", "off", "glb")
+
+
+def export_surface(surface: Surface, path: Path) -> None:
+    """Write ``surface`` (mm) in the format its suffix names (see ``EXPORT_FORMATS``).
+
+    PLY files also carry a per-vertex ``region`` label: the index of the vertex's region in
+    the names listed by the ``comment regions:`` header line, -1 for none. Written under a
+    temporary name, then renamed.
+    """
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in EXPORT_FORMATS:
+        msg = (
+            f"--out {path}: unknown mesh format {suffix!r}; "
+            f"expected one of {', '.join(EXPORT_FORMATS)}"
+        )
+        raise InputError(msg)
+    if suffix == "ply":
+        label = np.full(len(surface.vertices_mm), -1, dtype=np.int32)
+        for i, idx in enumerate(surface.regions.values()):
+            label[idx] = i
+        data = ply_bytes(
+            surface,
+            vertex_data={"region": label},
+            face_data={},
+            comments=["lengths in mm", "regions: " + " ".join(surface.regions)],
+        )
+    else:
+        mesh = trimesh.Trimesh(surface.vertices_mm, surface.faces, process=False)
+        blob = trimesh.exchange.export.export_mesh(mesh, file_obj=None, file_type=suffix)
+        data = blob.encode() if isinstance(blob, str) else blob
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        msg = f"--out {path}: cannot write ({exc.strerror})"
+        raise InputError(msg) from None
+    os.replace(tmp, path)

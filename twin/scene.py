@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 from scipy.spatial import cKDTree
 
-from twin import phantoms
+from twin import anatomy, phantoms
 from twin._validation import as_positive, check_keys
 from twin.dose import DoseSettings
 from twin.emitters import Emitters, read_emitter_csv
@@ -49,13 +49,13 @@ TOP_KEYS = (
     "dose",
     "engine",
 )
-TARGET_KEYS = ("mesh", "units", "subdivisions", "flip_normals", "samples", "treat", "exclude")
+TARGET_KEYS = ("mesh", "units", "max_edge_mm", "flip_normals", "samples", "treat", "exclude")
 OCCLUDER_KEYS = ("mesh", "units", "flip_normals")
 EMITTER_KEYS = ("file", "units", "half_angle_deg", "profile", "channel", "wavelength_nm")
 DOSE_KEYS = ("fluence_window_j_cm2", "irradiance_limit_mw_cm2", "eye_ir_limit_mw_cm2")
 ENGINE_KEYS = ("backend", "intensity_cutoff", "max_distance_mm")
 
-BUILTIN_TARGETS = ("builtin:phantom-head",)
+BUILTIN_TARGETS = tuple(f"builtin:{n}" for n in (*anatomy.ANATOMIES, "phantom-head"))
 EYE_REGION = "eyes"
 
 
@@ -150,6 +150,22 @@ def _path(value: Any, *, name: str, base: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
+def builtin_surface(name: str, *, max_edge_mm: float | None = None) -> Surface:
+    """A built-in target by name (without ``builtin:``), refined to ``max_edge_mm``.
+
+    The head phantom takes the first icosphere level whose edges are all at most
+    ``max_edge_mm`` (default 4 mm); the anatomies use :func:`twin.anatomy.builtin`.
+    """
+    if name != "phantom-head":
+        return anatomy.builtin(name, max_edge_mm=max_edge_mm)
+    limit = 4.0 if max_edge_mm is None else max_edge_mm
+    for level in range(1, 8):
+        head = phantoms.head(subdivisions=level)
+        if head.max_edge_mm <= limit:
+            break
+    return head
+
+
 def _load_target(
     spec: dict[str, Any], *, where: str, base: Path
 ) -> tuple[Surface, dict[str, Any]]:
@@ -173,16 +189,17 @@ def _load_target(
         if units != "mm":
             msg = f"{where}.units: built-in targets are in mm, got {units!r}"
             raise InputError(msg)
-        level = spec.get("subdivisions", 5)
-        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 8:
-            msg = f"{where}.subdivisions: expected an integer in 1..8, got {level!r}"
-            raise InputError(msg)
-        surface = phantoms.head(subdivisions=level)
+        max_edge = spec.get("max_edge_mm")
+        if max_edge is not None:
+            max_edge = as_positive(max_edge, name=f"{where}.max_edge_mm")
+        surface = builtin_surface(mesh.removeprefix("builtin:"), max_edge_mm=max_edge)
         surface = surface.flipped() if flip else surface
-        resolved = {"mesh": mesh, "units": "mm", "subdivisions": level}
+        resolved = {"mesh": mesh, "units": "mm", "max_edge_mm": max_edge}
     else:
-        if "subdivisions" in spec:
-            msg = f"{where}.subdivisions: only built-in targets take subdivisions"
+        if "max_edge_mm" in spec:
+            msg = (
+                f"{where}.max_edge_mm: only built-in targets are refined; refine a file beforehand"
+            )
             raise InputError(msg)
         if "units" not in spec:
             msg = (

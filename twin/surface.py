@@ -164,11 +164,19 @@ class Surface:
         return _read_only(np.ptp(self.vertices_mm, axis=0))
 
     @cached_property
+    def _edge_lengths_mm(self) -> NDArray[np.float64]:
+        t = self.triangles_mm
+        return np.linalg.norm(t - np.roll(t, 1, axis=1), axis=2)
+
+    @property
     def mean_edge_mm(self) -> float:
         """Mean triangle edge length, mm."""
-        t = self.triangles_mm
-        edges = np.linalg.norm(t - np.roll(t, 1, axis=1), axis=2)
-        return float(edges.mean())
+        return float(self._edge_lengths_mm.mean())
+
+    @property
+    def max_edge_mm(self) -> float:
+        """Longest triangle edge, mm."""
+        return float(self._edge_lengths_mm.max())
 
     @cached_property
     def is_closed(self) -> bool:

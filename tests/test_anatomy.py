@@ -1,0 +1,150 @@
+"""Built-in anatomy: cuts, regions, landmarks and refinement against anatomy.md."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+import yaml
+
+import twin
+from twin import anatomy
+from twin.cli import main
+from twin.layout import offset_shell_layout
+from twin.refine import refine_to_edge
+from twin.surface import Surface
+
+#: anatomy.md "Region cuts": (vertices, triangles, area cm2, extent cm) before refinement.
+EXPECTED = {
+    "face": (2051, 3932, 409.0, (14.5, 20.6, 10.6)),
+    "scalp": (241, 426, 516.0, None),
+    "pelvis": (746, 1390, 3210.0, (39.0, 38.0, 25.0)),
+}
+
+
+def boundary_loops(surface: Surface) -> int:
+    mesh = trimesh.Trimesh(surface.vertices_mm, surface.faces, process=False)
+    edges = mesh.edges[trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1)]
+    return len(trimesh.graph.connected_components(edges))
+
+
+def test_body_matches_the_source_facts():
+    body = anatomy.body()
+    assert len(body.vertices_mm) == 13380 and len(body.faces) == 26756
+    assert body.is_closed
+    np.testing.assert_allclose(body.area_mm2 / 1e6, 1.61, rtol=0.01)  # m2
+    np.testing.assert_allclose(body.signed_volume_mm3 / 1e6, 54.9, rtol=0.01)  # L
+    np.testing.assert_allclose(body.extent_mm[1], 1666.0, rtol=0.005)  # 16.66 dm tall
+    for eye in anatomy.eyeballs():
+        assert eye.is_closed
+        np.testing.assert_allclose(eye.extent_mm, 28.0, rtol=0.1)  # 2.9 cm across
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_cuts_agree_with_anatomy_md_within_10_percent(name):
+    surface = anatomy.builtin(name, max_edge_mm=0)
+    vertices, triangles, area_cm2, extent_cm = EXPECTED[name]
+    np.testing.assert_allclose(len(surface.vertices_mm), vertices, rtol=0.1)
+    np.testing.assert_allclose(len(surface.faces), triangles, rtol=0.1)
+    np.testing.assert_allclose(surface.area_mm2 / 100, area_cm2, rtol=0.1)
+    if extent_cm:
+        np.testing.assert_allclose(surface.extent_mm / 10, extent_cm, rtol=0.1)
+
+
+def test_face_is_one_piece_with_outline_eyes_and_lips():
+    face = anatomy.builtin("face", max_edge_mm=0)
+    labels = trimesh.graph.connected_component_labels(
+        trimesh.graph.face_adjacency(face.faces), node_count=len(face.faces)
+    )
+    assert labels.max() == 0
+    assert boundary_loops(face) == 4
+
+
+@pytest.mark.parametrize("name", anatomy.ANATOMIES)
+def test_refinement_meets_the_edge_limit_and_keeps_regions(name):
+    base = anatomy.builtin(name, max_edge_mm=0)
+    fine = anatomy.builtin(name)
+    assert fine.max_edge_mm <= anatomy.DEFAULT_MAX_EDGE_MM[name] + 1e-9
+    assert tuple(fine.regions) == anatomy.REGIONS[name]
+    assert all(len(idx) > 0 for idx in fine.regions.values())  # Surface forbids overlaps
+    # Refinement follows the smooth skin: the area moves by the polyhedral deficit only,
+    # under 1 % except on the coarse scalp (18 mm edges on a 9 cm radius: +1.1 %).
+    change = fine.area_mm2 / base.area_mm2 - 1
+    assert 0 <= change < (0.015 if name == "scalp" else 0.01)
+    assert boundary_loops(fine) == boundary_loops(base)
+
+
+def test_refinement_recovers_the_smooth_sphere():
+    coarse = trimesh.creation.icosphere(subdivisions=2, radius=90.0)
+    sphere = Surface(coarse.vertices, coarse.faces)
+    vertices, _, faces, _ = refine_to_edge(
+        sphere.vertices_mm,
+        sphere.vertex_normals,
+        sphere.faces,
+        np.zeros(len(sphere.vertices_mm), int),
+        max_edge_mm=2.0,
+    )
+    fine = Surface(vertices, faces)
+    exact = 4 * np.pi * 90.0**2
+    assert sphere.area_mm2 / exact - 1 < -0.018  # the polyhedron's deficit
+    np.testing.assert_allclose(fine.area_mm2, exact, rtol=5e-4)
+    assert fine.is_closed and fine.max_edge_mm <= 2.0
+
+
+def test_landmarks_sit_where_anatomy_md_says():
+    lm = anatomy.landmarks()
+    assert (
+        lm["vertex"][1] > lm["trichion"][1] > lm["nasion"][1] > lm["nose_tip"][1] > lm["menton"][1]
+    )
+    assert lm["nose_tip"][2] == max(v[2] for k, v in lm.items() if k not in ("navel", "pubis"))
+    np.testing.assert_allclose(lm["tragion_left"][0], -lm["tragion_right"][0], rtol=1e-6)
+    assert lm["perineum"][1] < lm["pubis"][1] < lm["navel"][1]
+
+
+def test_regions_are_vertex_sets_that_hold_through_refinement():
+    face = anatomy.builtin("face")
+    centre = {k: face.vertices_mm[idx].mean(axis=0) for k, idx in face.regions.items()}
+    assert centre["forehead"][1] > centre["eyes"][1] > centre["nose"][1] > centre["chin"][1]
+    assert centre["cheek_left"][0] > 0 > centre["cheek_right"][0]
+    assert centre["periorbital_left"][0] > 0 > centre["periorbital_right"][0]
+
+
+def test_builtin_face_renders_end_to_end(tmp_path):
+    face = anatomy.builtin("face", max_edge_mm=5.0)
+    keep = np.setdiff1d(np.arange(len(face.vertices_mm)), face.regions["eyes"])
+    positions, axes = offset_shell_layout(face, count=80, standoff_mm=12.0, vertices=keep)
+    emitters = twin.Emitters.create(positions, axes, 5.0, profile=twin.Lambertian(30.0))
+    (tmp_path / "leds.csv").write_text(twin.emitters.emitter_csv_text(emitters))
+    scene = {
+        "target": {"mesh": "builtin:face", "max_edge_mm": 5.0},
+        "emitters": {"file": "leds.csv"},
+        "exposure_s": 600,
+    }
+    (tmp_path / "scene.yaml").write_text(yaml.safe_dump(scene))
+    result = twin.render(tmp_path / "scene.yaml")
+    assert set(result.metrics["regions"]) == set(anatomy.REGIONS["face"])
+    assert result.metrics["roi_regions"]["exclude"] == ["eyes"]
+    assert result.metrics["roi"]["total"]["irradiance_mw_cm2"]["mean"] > 0
+    assert "eye_safety" in result.metrics
+
+
+def test_anatomy_cli_lists_and_exports(tmp_path, capsys):
+    assert main(["anatomy", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in anatomy.ANATOMIES:
+        assert out.count(f"{name} ") >= 1
+    assert main(["anatomy", "export", "face", "--out", str(tmp_path / "face.ply")]) == 0
+    mesh = trimesh.load(tmp_path / "face.ply", process=False)
+    np.testing.assert_allclose(np.ptp(mesh.vertices, axis=0) / 10, (14.5, 20.6, 10.6), rtol=0.1)
+    region = mesh.metadata["_ply_raw"]["vertex"]["data"]["region"]
+    assert set(np.unique(region)) == set(range(len(anatomy.REGIONS["face"])))
+    for suffix in ("obj", "stl", "off", "glb"):
+        path = tmp_path / f"scalp.{suffix}"
+        assert main(["anatomy", "export", "scalp", "--out", str(path)]) == 0
+        again = twin.load_surface(path, units="mm")
+        np.testing.assert_allclose(again.area_mm2, anatomy.builtin("scalp").area_mm2, rtol=1e-4)
+    assert main(["anatomy", "export", "scalp", "--out", str(tmp_path / "scalp.xyz")]) == 2
+    assert capsys.readouterr().err == (
+        f"twin: error: --out {tmp_path}/scalp.xyz: unknown mesh format 'xyz'; "
+        "expected one of ply, obj, stl, off, glb\n"
+    )
