@@ -93,6 +93,10 @@ class _Body:
     eyes: tuple[Surface, Surface]  # left, right eyeballs
     landmarks: dict[str, int]  # name -> vertex index
 
+    @property
+    def landmark_mm(self) -> dict[str, NDArray[np.float64]]:
+        return {name: self.vertices_mm[i] for name, i in self.landmarks.items()}
+
 
 def _quads_to_triangles(quads: NDArray) -> NDArray[np.int64]:
     q = quads.astype(np.int64)
@@ -135,8 +139,7 @@ def eyeballs() -> tuple[Surface, Surface]:
 
 def landmarks() -> dict[str, NDArray[np.float64]]:
     """Named landmark positions on the base body, mm."""
-    b = _body()
-    return {name: b.vertices_mm[i].copy() for name, i in b.landmarks.items()}
+    return {name: point.copy() for name, point in _body().landmark_mm.items()}
 
 
 def _plane_side(points, a, b, c, positive_at) -> NDArray[np.float64]:
@@ -209,48 +212,48 @@ class _Cut:
     regions: tuple[str, ...]
 
 
-def _face_cut(b: _Body, surface: Surface) -> NDArray[np.bool_]:
-    p, lm = b.vertices_mm, {k: b.vertices_mm[i] for k, i in b.landmarks.items()}
-    below_hair = (
-        _plane_side(
-            p,
-            lm["trichion"],
-            lm["supra_auricular_left"],
-            lm["supra_auricular_right"],
-            lm["vertex"],
-        )
-        < 0
+def _above_hairline(b: _Body) -> NDArray[np.float64]:
+    """Signed distance above the plane through the trichion and supra-auricular points, mm."""
+    lm = b.landmark_mm
+    return _plane_side(
+        b.vertices_mm,
+        lm["trichion"],
+        lm["supra_auricular_left"],
+        lm["supra_auricular_right"],
+        lm["vertex"],
     )
+
+
+def _without_cavities(
+    b: _Body, surface: Surface, keep: NDArray[np.bool_], seed: str
+) -> NDArray[np.bool_]:
+    """``keep`` less the eye sockets and mouth, as one piece holding landmark ``seed``."""
+    kept = np.flatnonzero(keep)
+    keep = keep.copy()
+    keep[kept[_cavity_faces(surface, kept)]] = False
+    return _component(b.faces, keep, b.landmarks[seed])
+
+
+def _face_cut(b: _Body, surface: Surface) -> NDArray[np.bool_]:
+    p, lm = b.vertices_mm, b.landmark_mm
+    below_hair = _above_hairline(b) < 0
     above_jaw = (
         _plane_side(p, lm["menton"], lm["gonion_left"], lm["gonion_right"], lm["nose_tip"]) > 0
     )
     up = lm["tragion_left"] + np.array([0.0, 10.0, 0.0])
     in_front = _plane_side(p, lm["tragion_left"], lm["tragion_right"], up, lm["nose_tip"]) > 0
     vertex_ok = below_hair & above_jaw & in_front & ~b.ears
-    keep = vertex_ok[b.faces].all(axis=1)
-    cavity = _cavity_faces(surface, np.flatnonzero(keep))
-    keep[np.flatnonzero(keep)[cavity]] = False
-    return _component(b.faces, keep, b.landmarks["nose_tip"])
+    return _without_cavities(b, surface, vertex_ok[b.faces].all(axis=1), "nose_tip")
 
 
 def _scalp_cut(b: _Body) -> NDArray[np.bool_]:
-    p, lm = b.vertices_mm, {k: b.vertices_mm[i] for k, i in b.landmarks.items()}
-    above_hair = (
-        _plane_side(
-            p,
-            lm["trichion"],
-            lm["supra_auricular_left"],
-            lm["supra_auricular_right"],
-            lm["vertex"],
-        )
-        > 0
-    )
+    above_hair = _above_hairline(b) > 0
     keep = (above_hair & ~b.ears)[b.faces].all(axis=1)
     return _component(b.faces, keep, b.landmarks["vertex"])
 
 
 def _head_cut(b: _Body, surface: Surface) -> NDArray[np.bool_]:
-    p, lm = b.vertices_mm, {k: b.vertices_mm[i] for k, i in b.landmarks.items()}
+    p, lm = b.vertices_mm, b.landmark_mm
     side = lm["menton"] + np.array([10.0, 0.0, 0.0])
     above_neck = (
         _plane_side(
@@ -258,14 +261,11 @@ def _head_cut(b: _Body, surface: Surface) -> NDArray[np.bool_]:
         )
         > 0
     )
-    keep = above_neck[b.faces].all(axis=1)
-    cavity = _cavity_faces(surface, np.flatnonzero(keep))
-    keep[np.flatnonzero(keep)[cavity]] = False
-    return _component(b.faces, keep, b.landmarks["vertex"])
+    return _without_cavities(b, surface, above_neck[b.faces].all(axis=1), "vertex")
 
 
 def _pelvis_cut(b: _Body) -> NDArray[np.bool_]:
-    p, lm = b.vertices_mm, {k: b.vertices_mm[i] for k, i in b.landmarks.items()}
+    p, lm = b.vertices_mm, b.landmark_mm
     navel = lm["navel"]
     waist = np.abs(p[:, 1] - navel[1]) < 30.0
     back_z = p[waist & (np.abs(p[:, 0]) < 60.0), 2].min()
@@ -288,7 +288,7 @@ def _assign(
 
 
 def _face_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> list:
-    lm = {k: b.vertices_mm[i] for k, i in b.landmarks.items()}
+    lm = b.landmark_mm
     eye_l, eye_r = (e.vertices_mm.mean(axis=0) for e in b.eyes)
     # The mouth: centre of the face's boundary loop around the lips.
     patch = trimesh.Trimesh(b.vertices_mm, b.faces[cut], process=False)
@@ -323,7 +323,7 @@ def _face_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> lis
 
 
 def _scalp_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> list:
-    lm = {k: b.vertices_mm[i] for k, i in b.landmarks.items()}
+    lm = b.landmark_mm
     used = b.vertices_mm[np.unique(b.faces[cut])]
     half_width = np.abs(used[:, 0]).max()
     z_mid, depth = 0.5 * (used[:, 2].max() + used[:, 2].min()), np.ptp(used[:, 2])
@@ -339,7 +339,7 @@ def _scalp_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> li
 
 
 def _pelvis_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> list:
-    lm = {k: b.vertices_mm[i] for k, i in b.landmarks.items()}
+    lm = b.landmark_mm
     used = b.vertices_mm[np.unique(b.faces[cut])]
     z_mid = 0.5 * (used[:, 2].max() + used[:, 2].min())
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
