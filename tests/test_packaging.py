@@ -29,7 +29,7 @@ def test_wheel_carries_the_data_folders(tmp_path):
     )
     (wheel,) = tmp_path.glob("twin-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder in ("scenes", "arrays"):
+    for folder in ("scenes", "arrays", "geometry"):
         for path in (ROOT / folder).rglob("*"):
             if path.is_file():
                 assert f"twin/data/{path.relative_to(ROOT)}" in names
