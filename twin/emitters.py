@@ -131,10 +131,6 @@ class Emitters:
         id_arr = np.arange(n).astype(str) if ids is None else np.asarray(ids, dtype=str)
         return cls(pos, ax, power, chan, wl, tuple(unique), index, id_arr)
 
-    def per_emitter_profiles(self) -> list[Profile]:
-        """The profile of each emitter, (n,) list."""
-        return [self.profiles[i] for i in self.profile_index]
-
 
 def read_emitter_csv(
     path: Path,
