@@ -138,7 +138,7 @@ def _make_cells(samples: SamplePoints) -> _Cells:
 
 def _transfer_values(
     emitters: Emitters,
-    emi: NDArray[np.int64],
+    emi: NDArray[np.int32],
     r: NDArray[np.float64],
     r_cos_a: NDArray[np.float64],
     r_cos_t: NDArray[np.float64],
