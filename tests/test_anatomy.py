@@ -11,7 +11,7 @@ import twin
 from twin import anatomy
 from twin.cli import main
 from twin.layout import offset_shell_layout
-from twin.refine import refine_to_edge
+from twin.refine import plan_refinement
 from twin.surface import Surface
 
 #: anatomy.md "Region cuts": (vertices, triangles, area cm2, extent cm) before refinement.
@@ -77,14 +77,11 @@ def test_refinement_meets_the_edge_limit_and_keeps_regions(name):
 def test_refinement_recovers_the_smooth_sphere():
     coarse = trimesh.creation.icosphere(subdivisions=2, radius=90.0)
     sphere = Surface(coarse.vertices, coarse.faces)
-    vertices, _, faces, _ = refine_to_edge(
-        sphere.vertices_mm,
-        sphere.vertex_normals,
-        sphere.faces,
-        np.zeros(len(sphere.vertices_mm), int),
-        max_edge_mm=2.0,
+    plan = plan_refinement(
+        sphere.vertices_mm, sphere.vertex_normals, sphere.faces, max_edge_mm=2.0
     )
-    fine = Surface(vertices, faces)
+    vertices, _ = plan.apply(sphere.vertices_mm, sphere.vertex_normals)
+    fine = Surface(vertices, plan.faces)
     exact = 4 * np.pi * 90.0**2
     assert sphere.area_mm2 / exact - 1 < -0.018  # the polyhedron's deficit
     np.testing.assert_allclose(fine.area_mm2, exact, rtol=5e-4)

@@ -18,9 +18,10 @@ from twin.errors import BackendUnavailableError, InputError, TwinError
 from twin.meshio import load_surface
 from twin.profiles import Isotropic, Lambertian, Tabulated
 from twin.rendering import RenderResult, render
-from twin.scene import Scene, load_scene
+from twin.scene import Scene, load_scene, load_scenes
 from twin.surface import SamplePoints, Surface
 from twin.transfer import TransferMatrix, transfer_matrix
+from twin.variants import Variant, population
 
 __all__ = [
     "BackendUnavailableError",
@@ -37,10 +38,13 @@ __all__ = [
     "Tabulated",
     "TransferMatrix",
     "TwinError",
+    "Variant",
     "__version__",
     "dose_maps",
     "load_scene",
+    "load_scenes",
     "load_surface",
+    "population",
     "read_emitter_csv",
     "render",
     "transfer_matrix",

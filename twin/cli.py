@@ -92,17 +92,47 @@ def _summary_table(metrics: dict) -> str:
     return "\n".join([head, *lines, *tail])
 
 
-def _cmd_render(args: argparse.Namespace) -> int:
-    from twin.rendering import render
-    from twin.scene import load_scene
-
-    scene = load_scene(args.scene or default_scene_path())
-    result = render(
-        scene, backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr)
+def _population_table(summary: dict) -> str:
+    """The spread of the headline metrics across a population's members."""
+    rows = [("metric", "min", "p5", "median", "p95", "max")]
+    for key, q in summary["summary"].items():
+        rows.append((key, *(f"{q[k]:.3g}" for k in ("min", "p5", "median", "p95", "max"))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
     )
-    paths = result.write(args.out)
-    print(_summary_table(result.metrics))
-    print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from twin.outputs import population_summary, write_population
+    from twin.rendering import render
+    from twin.scene import load_scenes
+
+    scenes = load_scenes(args.scene or default_scene_path())
+    if len(scenes) == 1:
+        result = render(
+            scenes[0], backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr)
+        )
+        paths = result.write(args.out)
+        print(_summary_table(result.metrics))
+        print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
+        return 0
+    members = []
+    for i, scene in enumerate(scenes, 1):
+        label = f"{scene.name} ({scene.variant.label}, {i}/{len(scenes)})"
+        result = render(
+            scene, backend=args.backend, progress=ProgressBar(label, stream=sys.stderr)
+        )
+        result.write(args.out / scene.name)
+        members.append((scene, result.metrics))
+    summary = population_summary(members)
+    write_population(summary, args.out)
+    print(f"population of {len(scenes)} ({scenes[0].name} ... {scenes[-1].name})")
+    print(_population_table(summary))
+    print(f"wrote one result folder per member, population.json and population.csv to {args.out}")
     return 0
 
 

@@ -1,9 +1,10 @@
 """Result files of ``twin render`` (design.md "File contracts").
 
 ``metrics.json``, ``samples.csv``, ``surface.ply``, ``emitters.csv`` and
-``scene.resolved.yaml``. Every file is first written under a temporary name in the output
-folder and renamed into place only when all of them are written, so a failure leaves no
-half-written result.
+``scene.resolved.yaml``; for a population scene, one such folder per member plus
+``population.json`` and ``population.csv``. Every file is first written under a temporary
+name in the output folder and renamed into place only when all of them are written, so a
+failure leaves no half-written result.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from twin.surface import Surface
 
 if TYPE_CHECKING:
     from twin.rendering import RenderResult
+    from twin.scene import Scene
 
 RESULT_FILES = (
     "metrics.json",
@@ -217,3 +219,90 @@ def export_surface(surface: Surface, path: Path) -> None:
         msg = f"--out {path}: cannot write ({exc.strerror})"
         raise InputError(msg) from None
     os.replace(tmp, path)
+
+
+#: Metrics summarised across a population: column name and path in ``metrics.json``.
+POPULATION_METRICS = (
+    ("mean_irradiance_mw_cm2", ("roi", "total", "irradiance_mw_cm2", "mean")),
+    ("p5_irradiance_mw_cm2", ("roi", "total", "irradiance_mw_cm2", "p5")),
+    ("max_irradiance_mw_cm2", ("roi", "total", "irradiance_mw_cm2", "max")),
+    ("mean_fluence_j_cm2", ("roi", "total", "fluence_j_cm2", "mean")),
+    ("u0", ("roi", "total", "u0_min_over_mean")),
+    ("cv", ("roi", "total", "cv")),
+    ("in_window_area_fraction", ("roi", "total", "in_window_area_fraction")),
+    ("eye_ir_max_mw_cm2", ("eye_safety", "ir_irradiance_mw_cm2", "max")),
+    ("gap_min_mm", ("emitters", "gap_mm", "min")),
+    ("gap_mean_mm", ("emitters", "gap_mm", "mean")),
+)
+
+
+def _lookup(metrics: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    for key in path:
+        if not isinstance(metrics, dict) or key not in metrics:
+            return None
+        metrics = metrics[key]
+    return metrics
+
+
+def population_summary(members: list[tuple[Scene, dict[str, Any]]]) -> dict[str, Any]:
+    """Each member's variant and headline metrics, and their spread across the population.
+
+    Parameters
+    ----------
+    members : list of (Scene, dict)
+        Each member's scene and its ``metrics.json`` content.
+
+    Returns
+    -------
+    dict
+        ``members``: one entry per result (name, variant parameters, ``POPULATION_METRICS``);
+        ``summary``: for each metric its min, 5th percentile, median, 95th percentile and max
+        over the members that have it.
+    """
+    rows = []
+    for scene, metrics in members:
+        variant = scene.variant
+        rows.append(
+            {
+                "name": scene.name,
+                "variant": {} if variant is None else variant.to_dict(),
+                "label": "" if variant is None else variant.label,
+                "metrics": {k: _lookup(metrics, p) for k, p in POPULATION_METRICS},
+            }
+        )
+    summary = {}
+    for key, _ in POPULATION_METRICS:
+        values = np.array([m["metrics"][key] for m in rows if m["metrics"][key] is not None])
+        if values.size:
+            q = np.percentile(values, [0, 5, 50, 95, 100])
+            summary[key] = dict(
+                zip(("min", "p5", "median", "p95", "max"), q.tolist(), strict=True)
+            )
+    return {"members": rows, "summary": summary}
+
+
+def population_csv(summary: dict[str, Any]) -> str:
+    """One row per member: name, sex, age_years, then the ``POPULATION_METRICS`` columns."""
+    keys = [k for k, _ in POPULATION_METRICS]
+    lines = [",".join(["name", "sex", "age_years", *keys])]
+    for m in summary["members"]:
+        variant = m["variant"]
+        cells = [m["name"], f"{variant.get('sex', 0.5):g}", f"{variant.get('age_years', 25.0):g}"]
+        cells += ["" if m["metrics"][k] is None else f"{m['metrics'][k]:.6g}" for k in keys]
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def write_population(summary: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Write ``population.json`` and ``population.csv`` (see :func:`population_summary`)."""
+    _check_finite_json(summary, "population")
+    paths = []
+    for name, text in (
+        ("population.json", json.dumps(summary, indent=2) + "\n"),
+        ("population.csv", population_csv(summary)),
+    ):
+        tmp = out_dir / f".{name}.{uuid.uuid4().hex}.partial"
+        tmp.write_text(text)
+        os.replace(tmp, out_dir / name)
+        paths.append(out_dir / name)
+    return paths

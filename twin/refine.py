@@ -9,63 +9,111 @@ no edge exceeds the limit.
 
 Because a new point depends only on the two end points of its edge and their normals, refining
 a cut with the normals of the closed body it came from gives the same points as refining the
-closed body and cutting afterwards.
+closed body and cutting afterwards. A refinement is planned once (:func:`plan_refinement`) and
+replayed (:meth:`Refinement.apply`) on every shape variant, so all variants share one topology.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 
-def refine_to_edge(
+@dataclass(frozen=True)
+class Refinement:
+    """A recorded refinement: the edges each round split and the triangles it ended with.
+
+    Replaying it on another shape with the same vertex numbering (a body variant) gives the
+    same topology, so vertex-indexed regions carry over.
+
+    Attributes
+    ----------
+    splits : tuple of (k, 2) int64 arrays
+        Per round, the end points of each split edge (lower index first); the midpoints are
+        numbered after the vertices that exist before the round, in this order.
+    faces : (f, 3) int64
+        The refined triangles.
+    """
+
+    splits: tuple[NDArray[np.int64], ...]
+    faces: NDArray[np.int64]
+
+    def apply(
+        self, vertices_mm: NDArray[np.float64], normals: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Refined vertices and normals of a shape with the planned vertex numbering.
+
+        Parameters
+        ----------
+        vertices_mm : (v, 3) float64, mm
+        normals : (v, 3) float64, unit vertex normals of the smooth surface
+
+        Returns
+        -------
+        vertices_mm, normals
+            (v + new, 3) each; the first ``v`` rows are the inputs, unchanged.
+        """
+        vertices, normals = vertices_mm, normals
+        for edges in self.splits:
+            a, b = vertices[edges[:, 0]], vertices[edges[:, 1]]
+            na, nb = normals[edges[:, 0]], normals[edges[:, 1]]
+            mean_n = na + nb
+            mean_n /= np.linalg.norm(mean_n, axis=1)[:, None]
+            sagitta = -np.einsum("ij,ij->i", na - nb, b - a) / 8.0
+            vertices = np.vstack([vertices, 0.5 * (a + b) + sagitta[:, None] * mean_n])
+            normals = np.vstack([normals, mean_n])
+        return vertices, normals
+
+    def labels(self, labels: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Per-vertex labels of the refined mesh: a midpoint takes its edge's lower end's."""
+        for edges in self.splits:
+            labels = np.concatenate([labels, labels[edges[:, 0]]])
+        return labels
+
+
+def plan_refinement(
     vertices_mm: NDArray[np.float64],
     normals: NDArray[np.float64],
     faces: NDArray[np.int64],
-    labels: NDArray[np.int64],
     *,
     max_edge_mm: float,
     max_rounds: int = 12,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
-    """Split edges until none is longer than ``max_edge_mm``.
+) -> Refinement:
+    """Plan the edge splits that leave no edge longer than ``max_edge_mm``.
 
     Parameters
     ----------
     vertices_mm : (v, 3) float64, mm
     normals : (v, 3) float64, unit vertex normals (of the smooth surface)
     faces : (f, 3) int
-    labels : (v,) int
-        A region label per vertex; a midpoint takes the label of its edge's lower-index end.
     max_edge_mm : float, mm
     max_rounds : int
         Each round at most halves the longest edge.
 
     Returns
     -------
-    vertices_mm, normals, faces, labels
-        The refined mesh; the first ``v`` vertices are the input vertices, unchanged.
+    Refinement
+        ``apply(vertices_mm, normals)`` gives the refined points.
     """
-    vertices, normals, faces, labels = vertices_mm, normals, np.asarray(faces), labels
+    vertices, faces, splits = vertices_mm, np.asarray(faces), []
     for _ in range(max_rounds):
         corner = faces[:, [0, 1, 2, 1, 2, 0]].reshape(-1, 3, 2)  # edges (0,1), (1,2), (2,0)
         key = np.sort(corner, axis=2).reshape(-1, 2)
         unique, inverse = np.unique(key, axis=0, return_inverse=True)
-        a, b = vertices[unique[:, 0]], vertices[unique[:, 1]]
-        long_edge = np.linalg.norm(b - a, axis=1) > max_edge_mm
+        long_edge = (
+            np.linalg.norm(vertices[unique[:, 1]] - vertices[unique[:, 0]], axis=1) > max_edge_mm
+        )
         if not long_edge.any():
             break
-        na, nb = normals[unique[long_edge, 0]], normals[unique[long_edge, 1]]
-        mean_n = na + nb
-        mean_n /= np.linalg.norm(mean_n, axis=1)[:, None]
-        sagitta = -np.einsum("ij,ij->i", na - nb, b[long_edge] - a[long_edge]) / 8.0
-        midpoint = 0.5 * (a[long_edge] + b[long_edge]) + sagitta[:, None] * mean_n
+        step = Refinement((unique[long_edge],), faces)
+        vertices, normals = step.apply(vertices, normals)
         mid_index = np.full(len(unique), -1)
-        mid_index[long_edge] = len(vertices) + np.arange(long_edge.sum())
-        vertices = np.vstack([vertices, midpoint])
-        normals = np.vstack([normals, mean_n])
-        labels = np.concatenate([labels, labels[unique[long_edge, 0]]])
+        mid_index[long_edge] = len(vertices) - long_edge.sum() + np.arange(long_edge.sum())
         faces = _split_faces(faces, mid_index[inverse.reshape(-1, 3)])
-    return vertices, normals, faces, labels
+        splits.append(unique[long_edge])
+    return Refinement(tuple(splits), faces)
 
 
 def _split_faces(faces: NDArray[np.int64], mid: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -37,6 +37,7 @@ from twin.raycast import CHOICES
 from twin.surface import Surface
 from twin.transfer import DEFAULT_INTENSITY_CUTOFF
 from twin.units import MM_PER_UNIT
+from twin.variants import Variant, population
 
 TOP_KEYS = (
     "name",
@@ -49,7 +50,20 @@ TOP_KEYS = (
     "dose",
     "engine",
 )
-TARGET_KEYS = ("mesh", "units", "max_edge_mm", "flip_normals", "samples", "treat", "exclude")
+TARGET_KEYS = (
+    "mesh",
+    "units",
+    "max_edge_mm",
+    "variant",
+    "population",
+    "flip_normals",
+    "align",
+    "regions_from",
+    "samples",
+    "treat",
+    "exclude",
+)
+POPULATION_KEYS = ("size", "seed", "age_years")
 OCCLUDER_KEYS = ("mesh", "units", "flip_normals")
 EMITTER_KEYS = ("file", "units", "half_angle_deg", "profile", "channel", "wavelength_nm")
 DOSE_KEYS = ("fluence_window_j_cm2", "irradiance_limit_mw_cm2", "eye_ir_limit_mw_cm2")
@@ -79,6 +93,8 @@ class Scene:
         The scene file, when loaded from one.
     target : Surface
         The skin, mm, with its regions.
+    variant : Variant or None
+        The body shape of a built-in anatomy target (``None``: the base mesh, or a file).
     occluders : tuple of Surface
         Extra surfaces that block light (eye shields, carrier shell).
     emitters : Emitters
@@ -104,6 +120,7 @@ class Scene:
     emitters: Emitters
     drive: dict[str, float]
     exposure_s: float
+    variant: Variant | None = None
     samples: str = "vertices"
     treat: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
@@ -150,14 +167,20 @@ def _path(value: Any, *, name: str, base: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def builtin_surface(name: str, *, max_edge_mm: float | None = None) -> Surface:
+def builtin_surface(
+    name: str, *, max_edge_mm: float | None = None, variant: Variant | None = None
+) -> Surface:
     """A built-in target by name (without ``builtin:``), refined to ``max_edge_mm``.
 
     The head phantom takes the first icosphere level whose edges are all at most
-    ``max_edge_mm`` (default 4 mm); the anatomies use :func:`twin.anatomy.builtin`.
+    ``max_edge_mm`` (default 4 mm) and has no variants; the anatomies use
+    :func:`twin.anatomy.builtin`.
     """
     if name != "phantom-head":
-        return anatomy.builtin(name, max_edge_mm=max_edge_mm)
+        return anatomy.builtin(name, max_edge_mm=max_edge_mm, variant=variant)
+    if variant is not None:
+        msg = "target.variant: builtin:phantom-head has no shape variants"
+        raise InputError(msg)
     limit = 4.0 if max_edge_mm is None else max_edge_mm
     for level in range(1, 8):
         head = phantoms.head(subdivisions=level)
@@ -168,8 +191,14 @@ def builtin_surface(name: str, *, max_edge_mm: float | None = None) -> Surface:
 
 def _load_target(
     spec: dict[str, Any], *, where: str, base: Path
-) -> tuple[Surface, dict[str, Any]]:
+) -> tuple[Surface, Variant | None, dict[str, Any]]:
     check_keys(spec, TARGET_KEYS, name=where)
+    if "population" in spec:
+        msg = (
+            f"{where}.population: this scene is a population; load it with "
+            "twin.load_scenes (twin render renders every member)"
+        )
+        raise InputError(msg)
     if "mesh" not in spec:
         msg = (
             f"{where}: missing required key 'mesh' (a mesh file or one of "
@@ -192,15 +221,25 @@ def _load_target(
         max_edge = spec.get("max_edge_mm")
         if max_edge is not None:
             max_edge = as_positive(max_edge, name=f"{where}.max_edge_mm")
-        surface = builtin_surface(mesh.removeprefix("builtin:"), max_edge_mm=max_edge)
+        variant = None
+        if "variant" in spec:
+            variant = Variant.from_dict(spec["variant"], name=f"{where}.variant")
+        surface = builtin_surface(
+            mesh.removeprefix("builtin:"), max_edge_mm=max_edge, variant=variant
+        )
         surface = surface.flipped() if flip else surface
         resolved = {"mesh": mesh, "units": "mm", "max_edge_mm": max_edge}
+        if variant is not None:
+            resolved["variant"] = variant.to_dict()
     else:
-        if "max_edge_mm" in spec:
-            msg = (
-                f"{where}.max_edge_mm: only built-in targets are refined; refine a file beforehand"
-            )
-            raise InputError(msg)
+        variant = None
+        for key, why in (
+            ("max_edge_mm", "only built-in targets are refined; refine a file beforehand"),
+            ("variant", "only built-in targets have shape variants"),
+        ):
+            if key in spec:
+                msg = f"{where}.{key}: {why}"
+                raise InputError(msg)
         if "units" not in spec:
             msg = (
                 f"{where}.units: missing; a mesh file has no units of its own, state one of "
@@ -213,7 +252,7 @@ def _load_target(
         check_target_size(surface, units=units)
         resolved = {"mesh": str(path), "units": units}
     resolved["flip_normals"] = flip
-    return surface, resolved
+    return surface, variant, resolved
 
 
 def _load_occluder(spec: Any, *, where: str, base: Path) -> tuple[Surface, dict[str, Any]]:
@@ -374,13 +413,78 @@ def load_scene(path: str | Path) -> Scene:
     """Read, validate and load a scene file.
 
     Every mesh and emitter file is read and checked here, so a bad scene fails before any
-    computation, with one message naming the file and key.
+    computation, with one message naming the file and key. A population scene holds many
+    scenes: load it with :func:`load_scenes`.
 
     Raises
     ------
     InputError
     """
     path = Path(path)
+    return scene_from_dict(_read_yaml(path), base=path.resolve().parent, path=path)
+
+
+def load_scenes(path: str | Path) -> tuple[Scene, ...]:
+    """The scenes of a scene file: one, or one per member of its ``target.population``.
+
+    Member ``i`` is named ``<name>-p<i>`` and its ``target.variant`` is the member's shape, so
+    its ``scene.resolved.yaml`` renders that member alone.
+
+    Raises
+    ------
+    InputError
+    """
+    path = Path(path)
+    data = _read_yaml(path)
+    target = data.get("target")
+    if not isinstance(target, dict) or "population" not in target:
+        return (scene_from_dict(data, base=path.resolve().parent, path=path),)
+    src = f"{path}: target.population"
+    if "variant" in target:
+        msg = f"{src}: give either a variant or a population, not both"
+        raise InputError(msg)
+    members = _population(target["population"], where=src)
+    name = _string(data.get("name", path.stem), name=f"{path}: name")
+    scenes = []
+    for i, variant in enumerate(members):
+        member = {key: value for key, value in target.items() if key != "population"}
+        member["variant"] = variant.to_dict()
+        scenes.append(
+            scene_from_dict(
+                {**data, "name": f"{name}-p{i:02d}", "target": member},
+                base=path.resolve().parent,
+                path=path,
+            )
+        )
+    return tuple(scenes)
+
+
+def _population(spec: Any, *, where: str) -> tuple[Variant, ...]:
+    spec = _mapping(spec, name=where)
+    check_keys(spec, POPULATION_KEYS, name=where)
+    if "size" not in spec:
+        msg = f"{where}: missing required key 'size' (the number of people)"
+        raise InputError(msg)
+    seed = spec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        msg = f"{where}.seed: expected a whole number >= 0, got {seed!r}"
+        raise InputError(msg)
+    ages = spec.get("age_years", [18, 70])
+    ok = (
+        isinstance(ages, list)
+        and len(ages) == 2
+        and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in ages)
+    )
+    if not ok or ages[0] > ages[1]:
+        msg = f"{where}.age_years: expected [youngest, oldest], got {ages!r}"
+        raise InputError(msg)
+    try:
+        return population(spec["size"], seed=seed, age_years=(ages[0], ages[1]))
+    except InputError as exc:
+        raise InputError(str(exc).replace("population.", f"{where}.", 1)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
@@ -394,7 +498,7 @@ def load_scene(path: str | Path) -> Scene:
         problem = getattr(exc, "problem", None) or str(exc)
         msg = f"{path}: invalid YAML{where}: {problem}"
         raise InputError(msg) from None
-    return scene_from_dict(_mapping(data, name=str(path)), base=path.resolve().parent, path=path)
+    return _mapping(data, name=str(path))
 
 
 def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = None) -> Scene:
@@ -407,7 +511,7 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
             raise InputError(msg)
     name = _string(data.get("name", path.stem if path else "scene"), name=f"{src}: name")
     target_data = _mapping(data["target"], name=f"{src}: target")
-    target, target_spec = _load_target(target_data, where=f"{src}: target", base=base)
+    target, variant, target_spec = _load_target(target_data, where=f"{src}: target", base=base)
     occluder_specs = data.get("occluders", [])
     if not isinstance(occluder_specs, list):
         msg = f"{src}: occluders: expected a list of meshes, got {type(occluder_specs).__name__}"
@@ -470,6 +574,7 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         emitters=emitters,
         drive=drive,
         exposure_s=exposure,
+        variant=variant,
         samples=samples,
         treat=treat,
         exclude=exclude,

@@ -1,0 +1,227 @@
+"""Shape variants and populations: MakeHuman's check values, shared topology, scenes, CLI."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import trimesh
+import yaml
+
+import twin
+from twin import anatomy
+from twin.cli import main
+from twin.errors import InputError
+from twin.variants import Variant, offsets_mm, population, target_weights
+
+FEMALE, MALE = Variant(sex=0.0), Variant(sex=1.0)
+
+
+def height_cm(variant: Variant) -> float:
+    return float(anatomy.body(variant).extent_mm[1] / 10)
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected_cm"), [(FEMALE, 159.0), (MALE, 173.0), (Variant(), 165.9)]
+)
+def test_heights_match_makehuman(variant, expected_cm):
+    # anatomy.md: a 25-year-old female 159.0 cm, a male 173.0 cm, the default human 165.9 cm.
+    assert abs(height_cm(variant) - expected_cm) < 0.5
+
+
+def test_macro_weights_are_a_partition_of_unity():
+    # Each universal target stands for one corner of sex x age x muscle x weight: MakeHuman's
+    # weights of those corners sum to one for every variant, and so do the race weights.
+    for variant in population(12, seed=3, age_years=(10, 90)):
+        weights = target_weights(variant)
+        universal = sum(w for k, w in weights.items() if "/universal-" in k)
+        race = sum(w for k, w in weights.items() if re.search(r"/(african|asian|caucasian)-", k))
+        np.testing.assert_allclose([universal, race], 1.0, rtol=1e-12)
+
+
+def test_bigger_parameters_move_the_body_the_expected_way():
+    assert height_cm(Variant(height=1.0)) > height_cm(Variant()) > height_cm(Variant(height=0.0))
+    heavy = anatomy.body(Variant(weight=1.0)).signed_volume_mm3
+    thin = anatomy.body(Variant(weight=0.0)).signed_volume_mm3
+    assert heavy > 1.2 * thin  # 61 L against 48 L
+    tip, big, small = (
+        anatomy.landmarks(Variant(nose=v), anchor="nasion")["nose_tip"] for v in (0.0, 1.0, -1.0)
+    )
+    assert big[2] > tip[2] > small[2]  # a bigger nose reaches further forward
+
+
+@pytest.mark.parametrize(
+    "parameter", ["head_oval", "head_round", "head_square", "nose", "chin", "cheeks", "forehead"]
+)
+def test_local_shapes_move_only_the_head(parameter):
+    skin = anatomy.body().vertices_mm
+    change = offsets_mm(Variant(**{parameter: 1.0})) - offsets_mm(Variant())
+    moved = np.linalg.norm(change[: len(skin)], axis=1) > 1e-6
+    assert moved.sum() > 50
+    assert skin[moved, 1].min() > anatomy.landmarks()["menton"][1] - 40.0  # above the neck
+
+
+def test_ear_size_moves_mostly_the_ears():
+    change = offsets_mm(Variant(ears=1.0)) - offsets_mm(Variant())
+    ears = np.zeros(len(change), dtype=bool)
+    ears[: len(anatomy._body().ears)] = anatomy._body().ears
+    moved = np.linalg.norm(change, axis=1)
+    assert moved[ears].sum() > 0.8 * moved.sum()
+
+
+@pytest.mark.parametrize("name", anatomy.ANATOMIES)
+def test_variants_share_topology_regions_and_anchor(name):
+    base = anatomy.builtin(name)
+    for variant in (FEMALE, MALE, Variant(age_years=70, weight=0.9, head_round=1.0, chin=-1)):
+        shaped = anatomy.builtin(name, variant=variant)
+        np.testing.assert_array_equal(shaped.faces, base.faces)
+        assert shaped.regions.keys() == base.regions.keys()
+        for region, idx in base.regions.items():
+            np.testing.assert_array_equal(shaped.regions[region], idx)
+        anchor = anatomy.ANCHORS[name]
+        np.testing.assert_allclose(
+            anatomy.landmarks(variant, anchor=anchor)[anchor], anatomy.landmarks()[anchor]
+        )
+        assert not np.allclose(shaped.vertices_mm, base.vertices_mm, atol=1.0)
+
+
+@pytest.mark.parametrize(
+    ("variant", "face_cm", "pelvis_cm"),
+    [
+        (FEMALE, (13.2, 19.1, 9.8), (37.0, 39.5, 23.5)),
+        (MALE, (13.5, 21.0, 11.5), (38.5, 37.3, 23.4)),
+    ],
+)
+def test_variant_cut_sizes_agree_with_anatomy_md(variant, face_cm, pelvis_cm):
+    face = anatomy.builtin("face", max_edge_mm=0, variant=variant)
+    pelvis = anatomy.builtin("pelvis", max_edge_mm=0, variant=variant)
+    np.testing.assert_allclose(face.extent_mm / 10, face_cm, rtol=0.1)
+    np.testing.assert_allclose(pelvis.extent_mm / 10, pelvis_cm, rtol=0.1)
+
+
+def test_eyes_move_with_the_variant_face():
+    face = anatomy.builtin("face", variant=MALE)
+    for eye in anatomy.eyeballs(MALE):
+        centre = eye.vertices_mm.mean(axis=0)
+        # The eyeball sits just behind the skin of the eye region it belongs to.
+        nearest = np.linalg.norm(face.vertices_mm[face.regions["eyes"]] - centre, axis=1).min()
+        assert nearest < 16.0
+
+
+def test_population_is_seeded_balanced_and_in_range():
+    people = population(50, seed=7)
+    assert people == population(50, seed=7)
+    assert people != population(50, seed=8)
+    assert sum(p.sex for p in people) == 25
+    ages = [p.age_years for p in people]
+    assert 18 <= min(ages) and max(ages) <= 70 and max(ages) - min(ages) > 40
+    weights = [p.weight for p in people]
+    assert np.std(weights) > 0.1
+    heights = [height_cm(p) for p in people[:10]]
+    assert np.ptp(heights) > 10.0
+
+
+def test_variant_arguments_are_checked():
+    with pytest.raises(
+        InputError, match=re.escape("variant.age_years: expected a number in [10, 90], got 5")
+    ):
+        Variant(age_years=5)
+    with pytest.raises(InputError, match=re.escape("v.nose: expected a number in [-1, 1], got 2")):
+        Variant.from_dict({"nose": 2}, name="v")
+    with pytest.raises(
+        InputError, match=re.escape("v: unknown key 'wieght'; did you mean 'weight'?")
+    ):
+        Variant.from_dict({"wieght": 0.3}, name="v")
+    with pytest.raises(
+        InputError, match=re.escape("v.sex: expected female, male or a number in [0, 1], got 'f'")
+    ):
+        Variant.from_dict({"sex": "f"}, name="v")
+    assert Variant.from_dict({"sex": "male", "age_years": 40}) == Variant(sex=1.0, age_years=40)
+    with pytest.raises(
+        InputError, match=re.escape("population.size: expected a whole number >= 1, got 0")
+    ):
+        population(0, seed=1)
+
+
+def _panel(tmp_path, count=60, distance_mm=120.0) -> None:
+    """LEDs on a flat panel well in front of every face variant, pointing back at it."""
+    x, y = np.meshgrid(np.linspace(-60, 60, 10), np.linspace(-80, 80, count // 10))
+    nasion = anatomy.landmarks()["nasion"]
+    positions = np.column_stack(
+        [x.ravel(), nasion[1] + y.ravel(), np.full(x.size, nasion[2] + distance_mm)]
+    )
+    axes = np.tile([0.0, 0.0, -1.0], (len(positions), 1))
+    emitters = twin.Emitters.create(positions, axes, 5.0, profile=twin.Lambertian(30.0))
+    (tmp_path / "panel.csv").write_text(twin.emitters.emitter_csv_text(emitters))
+
+
+def test_variant_and_population_scenes_render(tmp_path, capsys):
+    _panel(tmp_path)
+    scene = {
+        "name": "pop",
+        "target": {"mesh": "builtin:face", "max_edge_mm": 6.0, "population": {"size": 3}},
+        "emitters": {"file": "panel.csv"},
+        "exposure_s": 600,
+    }
+    (tmp_path / "pop.yaml").write_text(yaml.safe_dump(scene))
+    members = twin.load_scenes(tmp_path / "pop.yaml")
+    assert [m.name for m in members] == ["pop-p00", "pop-p01", "pop-p02"]
+    assert [m.variant for m in members] == list(population(3, seed=0))
+    with pytest.raises(
+        InputError, match=re.escape("target.population: this scene is a population")
+    ):
+        twin.load_scene(tmp_path / "pop.yaml")
+
+    assert main(["render", str(tmp_path / "pop.yaml"), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "population of 3" in out and "u0" in out
+    table = (tmp_path / "out" / "population.csv").read_text().splitlines()
+    assert len(table) == 4 and table[0].startswith("name,sex,age_years,mean_irradiance_mw_cm2")
+    # A member's resolved scene renders that member alone, with the same maps.
+    member = tmp_path / "out" / "pop-p01"
+    again = twin.render(member / "scene.resolved.yaml")
+    assert again.scene.variant == members[1].variant
+    written = trimesh.load(member / "surface.ply", process=False)
+    e = written.metadata["_ply_raw"]["vertex"]["data"]["irradiance_mw_cm2"]
+    np.testing.assert_allclose(again.dose.total_irradiance_mw_cm2, e, rtol=1e-5, atol=1e-9)
+
+
+def test_bad_variant_and_population_scenes(tmp_path):
+    _panel(tmp_path)
+
+    def fails(target: dict, message: str, *, loader=twin.load_scene) -> None:
+        scene = {"target": target, "emitters": {"file": "panel.csv"}, "exposure_s": 60}
+        (tmp_path / "s.yaml").write_text(yaml.safe_dump(scene))
+        expected = message.format(root=tmp_path)
+        with pytest.raises(InputError, match=f"^{re.escape(expected)}$"):
+            loader(tmp_path / "s.yaml")
+
+    fails(
+        {"mesh": "builtin:face", "variant": {"age_years": 95}},
+        "{root}/s.yaml: target.variant.age_years: expected a number in [10, 90], got 95",
+    )
+    fails(
+        {"mesh": "builtin:phantom-head", "variant": {"sex": "male"}},
+        "target.variant: builtin:phantom-head has no shape variants",
+    )
+    fails(
+        {"mesh": "builtin:face", "variant": {}, "population": {"size": 2}},
+        "{root}/s.yaml: target.population: give either a variant or a population, not both",
+        loader=twin.load_scenes,
+    )
+    fails(
+        {"mesh": "builtin:face", "population": {"size": 0}},
+        "{root}/s.yaml: target.population.size: expected a whole number >= 1, got 0",
+        loader=twin.load_scenes,
+    )
+    fails(
+        {"mesh": "builtin:face", "population": {"size": 2, "age_years": [30, 20]}},
+        "{root}/s.yaml: target.population.age_years: expected [youngest, oldest], got [30, 20]",
+        loader=twin.load_scenes,
+    )
+    fails(
+        {"mesh": "builtin:face", "population": {"size": 2, "seeds": 1}},
+        "{root}/s.yaml: target.population: unknown key 'seeds'; did you mean 'seed'?",
+        loader=twin.load_scenes,
+    )
