@@ -13,7 +13,7 @@ import twin
 from twin import anatomy
 from twin.cli import main
 from twin.errors import InputError
-from twin.variants import Variant, offsets_mm, population, target_weights
+from twin.variants import HEIGHT_CM_PER_UNIT, Variant, offsets_mm, population, target_weights
 
 FEMALE, MALE = Variant(sex=0.0), Variant(sex=1.0)
 
@@ -224,4 +224,41 @@ def test_bad_variant_and_population_scenes(tmp_path):
         {"mesh": "builtin:face", "population": {"size": 2, "seeds": 1}},
         "{root}/s.yaml: target.population: unknown key 'seeds'; did you mean 'seed'?",
         loader=twin.load_scenes,
+    )
+
+
+def test_height_slider_rates_match_the_targets():
+    low, high = (height_cm(Variant(sex=1.0, height=h)) for h in (0.0, 1.0))
+    per_unit = (173.0 - low) / 0.5, (high - 173.0) / 0.5
+    np.testing.assert_allclose(per_unit, HEIGHT_CM_PER_UNIT, rtol=0.01)
+    people = population(40, seed=1)
+    for sex in (0.0, 1.0):
+        heights = [height_cm(p) for p in people if p.sex == sex]
+        assert 4.0 < np.std(heights) < 10.0  # HEIGHT_SD_CM = 7, plus age and weight
+
+
+def test_anatomy_cli_population_and_variant_export(tmp_path, capsys):
+    assert main(["anatomy", "population", "3", "--seed", "4", "--out", str(tmp_path)]) == 0
+    rows = (tmp_path / "population.csv").read_text().splitlines()
+    assert rows[0].startswith("file,sex,age_years,muscle,weight") and len(rows) == 4
+    meshes = [twin.load_surface(tmp_path / f"p{i:02d}.ply", units="mm") for i in range(3)]
+    for mesh, variant in zip(meshes, population(3, seed=4), strict=True):
+        expected = anatomy.builtin("face", variant=variant)
+        np.testing.assert_array_equal(mesh.faces, expected.faces)
+        np.testing.assert_allclose(mesh.vertices_mm, expected.vertices_mm, atol=1e-4)
+    capsys.readouterr()
+    out = tmp_path / "male.ply"
+    assert (
+        main(["anatomy", "export", "face", "--sex", "male", "--nose", "0.5", "--out", str(out)])
+        == 0
+    )
+    assert "face (male 25 y)" in capsys.readouterr().out
+    np.testing.assert_allclose(
+        twin.load_surface(out, units="mm").vertices_mm,
+        anatomy.builtin("face", variant=Variant(sex=1.0, nose=0.5)).vertices_mm,
+        atol=1e-4,
+    )
+    assert main(["anatomy", "export", "face", "--age-years", "3", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "twin: error: --age-years: expected a number in [10, 90], got 3.0\n"
     )

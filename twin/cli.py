@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -11,8 +13,9 @@ from typing import TextIO
 
 from twin import __version__
 from twin._data import default_scene_path
-from twin.errors import TwinError
+from twin.errors import InputError, TwinError
 from twin.raycast import CHOICES, backend_status
+from twin.variants import Variant
 
 
 class ProgressBar:
@@ -169,14 +172,69 @@ def _cmd_anatomy_list(_: argparse.Namespace) -> int:
     return 0
 
 
+def _variant_from_args(args: argparse.Namespace) -> Variant | None:
+    """The variant the ``--sex``, ``--age-years`` ... options describe (None: the base mesh)."""
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(Variant)
+        if getattr(args, f.name) is not None
+    }
+    if not given:
+        return None
+    if "sex" in given and given["sex"] not in ("female", "male"):
+        try:
+            given["sex"] = float(given["sex"])
+        except ValueError:
+            pass  # Variant.from_dict names the bad value
+    try:
+        return Variant.from_dict(given, name="variant")
+    except InputError as exc:
+        option = re.match(r"variant\.(\w+)", str(exc))
+        flag = "--" + option.group(1).replace("_", "-") if option else "variant"
+        raise InputError(re.sub(r"^variant(\.\w+)?", flag, str(exc))) from None
+
+
+def _add_variant_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "shape variant", "any of these builds a variant instead of the base mesh"
+    )
+    group.add_argument("--sex", help="female, male or a number in [0, 1]")
+    for f in dataclasses.fields(Variant):
+        if f.name != "sex":
+            group.add_argument(
+                f"--{f.name.replace('_', '-')}", type=float, metavar="X", dest=f.name
+            )
+
+
 def _cmd_anatomy_export(args: argparse.Namespace) -> int:
     from twin import anatomy
     from twin.outputs import export_surface
 
-    surface = anatomy.builtin(args.name, max_edge_mm=args.max_edge_mm)
+    variant = _variant_from_args(args)
+    surface = anatomy.builtin(args.name, max_edge_mm=args.max_edge_mm, variant=variant)
     export_surface(surface, args.out)
     size = " x ".join(f"{v / 10:.1f}" for v in surface.extent_mm)
-    print(f"wrote {args.out}: {args.name}, {len(surface.vertices_mm)} points, {size} cm, in mm")
+    shape = "" if variant is None else f" ({variant.label})"
+    print(
+        f"wrote {args.out}: {args.name}{shape}, {len(surface.vertices_mm)} points, {size} cm, "
+        "in mm"
+    )
+    return 0
+
+
+def _cmd_anatomy_population(args: argparse.Namespace) -> int:
+    from twin.outputs import export_population
+
+    paths = export_population(
+        args.size,
+        seed=args.seed,
+        age_years=tuple(args.age_years),
+        name=args.anatomy,
+        max_edge_mm=args.max_edge_mm,
+        suffix=args.format,
+        out_dir=args.out,
+    )
+    print(f"wrote {len(paths) - 1} {args.anatomy} meshes and population.csv to {args.out}")
     return 0
 
 
@@ -198,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="version and the ray engines usable here")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("anatomy", help="the built-in anatomy: list, export")
+    p = sub.add_parser("anatomy", help="the built-in anatomy: list, export, population")
     anatomy_sub = p.add_subparsers(dest="anatomy_command", required=True)
     q = anatomy_sub.add_parser("list", help="names, sizes and regions of the built-in anatomy")
     q.set_defaults(func=_cmd_anatomy_list)
@@ -206,7 +264,31 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name", choices=("face", "scalp", "pelvis", "head"))
     q.add_argument("--out", type=Path, required=True, help="file; its suffix picks the format")
     q.add_argument("--max-edge-mm", type=float, help="refine to this edge length (mm)")
+    _add_variant_options(q)
     q.set_defaults(func=_cmd_anatomy_export)
+    q = anatomy_sub.add_parser(
+        "population", help="write a seeded population of one anatomy as mesh files (mm)"
+    )
+    q.add_argument("size", type=int, help="number of people")
+    q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    q.add_argument("--out", type=Path, required=True, help="output folder")
+    q.add_argument(
+        "--anatomy",
+        choices=("face", "scalp", "pelvis", "head"),
+        default="face",
+        help="which built-in anatomy to write (default face)",
+    )
+    q.add_argument(
+        "--age-years",
+        type=float,
+        nargs=2,
+        default=(18.0, 70.0),
+        metavar=("MIN", "MAX"),
+        help="age range (default 18 70)",
+    )
+    q.add_argument("--format", default="ply", help="mesh format: ply, obj, stl, off or glb")
+    q.add_argument("--max-edge-mm", type=float, help="refine to this edge length (mm)")
+    q.set_defaults(func=_cmd_anatomy_population)
 
     p = sub.add_parser("bench", help="benchmark the engine on a head phantom (numbers printed)")
     p.add_argument(

@@ -9,6 +9,7 @@ failure leaves no half-written result.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -306,3 +307,45 @@ def write_population(summary: dict[str, Any], out_dir: Path) -> list[Path]:
         os.replace(tmp, out_dir / name)
         paths.append(out_dir / name)
     return paths
+
+
+def export_population(
+    size: int,
+    *,
+    seed: int,
+    age_years: tuple[float, float],
+    name: str,
+    max_edge_mm: float | None,
+    suffix: str,
+    out_dir: Path,
+) -> list[Path]:
+    """Write one built-in anatomy per member of a seeded population, and ``population.csv``.
+
+    The meshes are ``p00.<suffix>``, ``p01.<suffix>`` ... (mm, same vertices and regions for
+    every member); ``population.csv`` has one row per member: file, every
+    :class:`~twin.variants.Variant` parameter, body height and the anatomy's extent (mm).
+    """
+    from twin import anatomy
+    from twin.variants import Variant, population
+
+    if suffix not in EXPORT_FORMATS:
+        msg = f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {suffix!r}"
+        raise InputError(msg)
+    members = population(size, seed=seed, age_years=age_years)
+    parameters = [f.name for f in dataclasses.fields(Variant)]
+    header = ["file", *parameters, "height_mm", "extent_x_mm", "extent_y_mm", "extent_z_mm"]
+    rows = [",".join(header)]
+    paths = []
+    for i, variant in enumerate(members):
+        surface = anatomy.builtin(name, max_edge_mm=max_edge_mm, variant=variant)
+        path = out_dir / f"p{i:02d}.{suffix}"
+        export_surface(surface, path)
+        paths.append(path)
+        height = anatomy.body(variant).extent_mm[1]
+        values = [getattr(variant, p) for p in parameters] + [height, *surface.extent_mm]
+        rows.append(",".join([path.name, *(f"{v:.6g}" for v in values)]))
+    table = out_dir / "population.csv"
+    tmp = out_dir / f".population.csv.{uuid.uuid4().hex}.partial"
+    tmp.write_text("\n".join(rows) + "\n")
+    os.replace(tmp, table)
+    return [*paths, table]

@@ -53,6 +53,11 @@ _OUTLINES = {
     "head_square": "head/head-square",
 }
 _SEX_WORDS = {"female": 0.0, "male": 1.0}
+#: How much taller the body grows per unit of the height slider below and above 0.5, cm
+#: (MakeHuman's min and max height targets; tested).
+HEIGHT_CM_PER_UNIT = (73.4, 144.6)
+#: Standard deviation of adult body height within one sex, cm (the population sampler's).
+HEIGHT_SD_CM = 7.0
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,8 @@ class Variant:
     head_oval, head_round, head_square : float in [0, 1]
         Head outline shapes, 0 none.
     nose, chin, cheeks, forehead, ears : float in [-1, 1]
-        Nose projection (depth), chin prominence, cheek-bone prominence, forehead slope (+1 forward) and ear
-        size; 0 the base shape.
+        Nose projection (depth), chin prominence, cheek-bone prominence, forehead slope (+1
+        forward) and ear size; 0 the base shape.
     """
 
     sex: float = 0.5
@@ -241,16 +246,25 @@ def offsets_mm(variant: Variant) -> NDArray[np.float64]:
     )
 
 
+def _height_slider(deviation_cm: float) -> float:
+    """The height slider that makes a body ``deviation_cm`` taller than average."""
+    per_unit = HEIGHT_CM_PER_UNIT[1] if deviation_cm > 0 else HEIGHT_CM_PER_UNIT[0]
+    return float(np.clip(0.5 + deviation_cm / per_unit, 0.0, 1.0))
+
+
 def population(
     size: int, *, seed: int, age_years: tuple[float, float] = (18.0, 70.0)
 ) -> tuple[Variant, ...]:
     """A reproducible sample of adult variants.
 
     Half female and half male (the odd one drawn at random), ages uniform over ``age_years``,
-    BMI-like weight, muscle, height and proportions normal around MakeHuman's average (standard
-    deviations 0.2, 0.15, 0.2, 0.15, clipped to [0, 1]), one head outline of random strength
-    and local face shapes normal around the base (standard deviation 0.35, clipped to
-    [-1, 1]).
+    body height normal around the sex's average with a standard deviation of ``HEIGHT_SD_CM``,
+    BMI-like weight, muscle and proportions normal around MakeHuman's average (standard
+    deviations 0.2, 0.15, 0.15, clipped to [0, 1]), one head outline of random strength and
+    local face shapes normal around the base (standard deviation 0.35, clipped to [-1, 1]).
+
+    MakeHuman blends child shapes into ages under 25 (a 18-year-old female is 143 cm tall at
+    average height), so the youngest members of a population are smaller than real adults.
 
     Parameters
     ----------
@@ -294,7 +308,7 @@ def population(
                 age_years=float(rng.uniform(lo, hi)),
                 muscle=normal(0.5, 0.15, 0.0, 1.0),
                 weight=normal(0.5, 0.2, 0.0, 1.0),
-                height=normal(0.5, 0.2, 0.0, 1.0),
+                height=_height_slider(rng.normal(0.0, HEIGHT_SD_CM)),
                 proportions=normal(0.5, 0.15, 0.0, 1.0),
                 **outline,
                 **{p: normal(0.0, 0.35, -1.0, 1.0) for p in _SIGNED},
