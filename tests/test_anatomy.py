@@ -143,5 +143,5 @@ def test_anatomy_cli_lists_and_exports(tmp_path, capsys):
     assert main(["anatomy", "export", "scalp", "--out", str(tmp_path / "scalp.xyz")]) == 2
     assert capsys.readouterr().err == (
         f"twin: error: --out {tmp_path}/scalp.xyz: unknown mesh format 'xyz'; "
-        "expected one of ply, obj, stl, off, glb\n"
+        "expected one of ply, obj, stl, off, glb, gltf\n"
     )

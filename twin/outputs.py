@@ -180,7 +180,7 @@ def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
 
 
 #: Mesh formats ``twin anatomy export`` writes (by file suffix).
-EXPORT_FORMATS = ("ply", "obj", "stl", "off", "glb")
+EXPORT_FORMATS = ("ply", "obj", "stl", "off", "glb", "gltf")
 
 
 def export_surface(surface: Surface, path: Path) -> None:
@@ -207,6 +207,10 @@ def export_surface(surface: Surface, path: Path) -> None:
             face_data={},
             comments=["lengths in mm", "regions: " + " ".join(surface.regions)],
         )
+    elif suffix == "gltf":  # one self-contained file: the buffer embedded as a data URI
+        mesh = trimesh.Trimesh(surface.vertices_mm, surface.faces, process=False)
+        files = trimesh.exchange.gltf.export_gltf(trimesh.Scene(mesh), embed_buffers=True)
+        data = files["model.gltf"]
     else:
         mesh = trimesh.Trimesh(surface.vertices_mm, surface.faces, process=False)
         blob = trimesh.exchange.export.export_mesh(mesh, file_obj=None, file_type=suffix)

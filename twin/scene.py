@@ -17,6 +17,7 @@ Paths are relative to the scene file. Unknown keys are errors naming the nearest
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,17 +28,27 @@ import yaml
 from scipy.spatial import cKDTree
 
 from twin import anatomy, phantoms
-from twin._validation import as_positive, check_keys
+from twin._validation import as_points, as_positive, check_keys
 from twin.dose import DoseSettings
 from twin.emitters import Emitters, read_emitter_csv
 from twin.errors import InputError
 from twin.meshio import check_target_size, load_surface
 from twin.profiles import Isotropic, Profile, Tabulated
 from twin.raycast import CHOICES
+from twin.scans import (
+    Alignment,
+    check_rigid,
+    icp_alignment,
+    landmark_alignment,
+    single_body,
+    transfer_regions,
+)
 from twin.surface import Surface
 from twin.transfer import DEFAULT_INTENSITY_CUTOFF
 from twin.units import MM_PER_UNIT
 from twin.variants import Variant, population
+
+logger = logging.getLogger(__name__)
 
 TOP_KEYS = (
     "name",
@@ -64,6 +75,9 @@ TARGET_KEYS = (
     "exclude",
 )
 POPULATION_KEYS = ("size", "seed", "age_years")
+ALIGN_KEYS = ("landmarks", "icp", "reference", "matrix")
+#: A landmark fit worse than this means wrong names or units, not a different person.
+MAX_LANDMARK_RMS_MM = 20.0
 OCCLUDER_KEYS = ("mesh", "units", "flip_normals")
 EMITTER_KEYS = ("file", "units", "half_angle_deg", "profile", "channel", "wavelength_nm")
 DOSE_KEYS = ("fluence_window_j_cm2", "irradiance_limit_mw_cm2", "eye_ir_limit_mw_cm2")
@@ -207,52 +221,133 @@ def _load_target(
         raise InputError(msg)
     mesh = _string(spec["mesh"], name=f"{where}.mesh")
     flip = _bool(spec.get("flip_normals", False), name=f"{where}.flip_normals")
-    resolved: dict[str, Any] = {}
     if mesh.startswith("builtin:"):
-        if mesh not in BUILTIN_TARGETS:
-            msg = (
-                f"{where}.mesh: unknown built-in {mesh!r}; available: {', '.join(BUILTIN_TARGETS)}"
-            )
-            raise InputError(msg)
-        units = spec.get("units", "mm")
-        if units != "mm":
-            msg = f"{where}.units: built-in targets are in mm, got {units!r}"
-            raise InputError(msg)
-        max_edge = spec.get("max_edge_mm")
-        if max_edge is not None:
-            max_edge = as_positive(max_edge, name=f"{where}.max_edge_mm")
-        variant = None
-        if "variant" in spec:
-            variant = Variant.from_dict(spec["variant"], name=f"{where}.variant")
-        surface = builtin_surface(
-            mesh.removeprefix("builtin:"), max_edge_mm=max_edge, variant=variant
-        )
+        surface, variant, resolved = _builtin_target(mesh, spec, where=where)
         surface = surface.flipped() if flip else surface
-        resolved = {"mesh": mesh, "units": "mm", "max_edge_mm": max_edge}
-        if variant is not None:
-            resolved["variant"] = variant.to_dict()
     else:
+        surface, resolved = _scan_target(mesh, spec, where=where, base=base, flip=flip)
         variant = None
-        for key, why in (
-            ("max_edge_mm", "only built-in targets are refined; refine a file beforehand"),
-            ("variant", "only built-in targets have shape variants"),
-        ):
-            if key in spec:
-                msg = f"{where}.{key}: {why}"
-                raise InputError(msg)
-        if "units" not in spec:
-            msg = (
-                f"{where}.units: missing; a mesh file has no units of its own, state one of "
-                f"{', '.join(MM_PER_UNIT)}"
-            )
-            raise InputError(msg)
-        units = spec["units"]
-        path = _path(mesh, name=f"{where}.mesh", base=base)
-        surface = load_surface(path, units=units, flip_normals=flip)
-        check_target_size(surface, units=units)
-        resolved = {"mesh": str(path), "units": units}
     resolved["flip_normals"] = flip
     return surface, variant, resolved
+
+
+def _builtin_target(
+    mesh: str, spec: dict[str, Any], *, where: str
+) -> tuple[Surface, Variant | None, dict[str, Any]]:
+    if mesh not in BUILTIN_TARGETS:
+        msg = f"{where}.mesh: unknown built-in {mesh!r}; available: {', '.join(BUILTIN_TARGETS)}"
+        raise InputError(msg)
+    for key, why in (
+        ("align", "built-in targets are in the anatomy frame already"),
+        ("regions_from", "built-in targets have their own regions"),
+    ):
+        if key in spec:
+            msg = f"{where}.{key}: {why}"
+            raise InputError(msg)
+    units = spec.get("units", "mm")
+    if units != "mm":
+        msg = f"{where}.units: built-in targets are in mm, got {units!r}"
+        raise InputError(msg)
+    max_edge = spec.get("max_edge_mm")
+    if max_edge is not None:
+        max_edge = as_positive(max_edge, name=f"{where}.max_edge_mm")
+    variant = None
+    if "variant" in spec:
+        variant = Variant.from_dict(spec["variant"], name=f"{where}.variant")
+    surface = builtin_surface(mesh.removeprefix("builtin:"), max_edge_mm=max_edge, variant=variant)
+    resolved = {"mesh": mesh, "units": "mm", "max_edge_mm": max_edge}
+    if variant is not None:
+        resolved["variant"] = variant.to_dict()
+    return surface, variant, resolved
+
+
+def _scan_target(
+    mesh: str, spec: dict[str, Any], *, where: str, base: Path, flip: bool
+) -> tuple[Surface, dict[str, Any]]:
+    for key, why in (
+        ("max_edge_mm", "only built-in targets are refined; refine a file beforehand"),
+        ("variant", "only built-in targets have shape variants"),
+    ):
+        if key in spec:
+            msg = f"{where}.{key}: {why}"
+            raise InputError(msg)
+    if "units" not in spec:
+        msg = (
+            f"{where}.units: missing; a mesh file has no units of its own, state one of "
+            f"{', '.join(MM_PER_UNIT)}"
+        )
+        raise InputError(msg)
+    units = spec["units"]
+    path = _path(mesh, name=f"{where}.mesh", base=base)
+    surface = load_surface(path, units=units, flip_normals=flip)
+    check_target_size(surface, units=units)
+    surface = single_body(surface)
+    resolved: dict[str, Any] = {"mesh": str(path), "units": units}
+    regions_from = spec.get("regions_from")
+    if regions_from is not None and regions_from not in anatomy.ANATOMIES:
+        msg = (
+            f"{where}.regions_from: expected a built-in anatomy "
+            f"({', '.join(anatomy.ANATOMIES)}), got {regions_from!r}"
+        )
+        raise InputError(msg)
+    if "align" in spec:
+        alignment = _alignment(
+            spec["align"], surface, where=f"{where}.align", units=units, default=regions_from
+        )
+        surface = alignment.apply(surface)
+        logger.info("%s: aligned to the anatomy frame, fit RMS %.3g mm", where, alignment.rms_mm)
+        resolved["align"] = {"matrix": alignment.matrix.tolist()}
+    if regions_from is not None:
+        surface = transfer_regions(surface, anatomy.builtin(regions_from))
+        resolved["regions_from"] = regions_from
+    return surface, resolved
+
+
+def _alignment(
+    spec: Any, surface: Surface, *, where: str, units: str, default: str | None
+) -> Alignment:
+    """The rigid transform ``target.align`` asks for (see README "Scans")."""
+    spec = {"icp": True} if spec == "icp" else _mapping(spec, name=where)
+    check_keys(spec, ALIGN_KEYS, name=where)
+    if "matrix" in spec:
+        if len(spec) > 1:
+            msg = f"{where}: a matrix is the whole alignment; give no other keys with it"
+            raise InputError(msg)
+        return Alignment(check_rigid(spec["matrix"], name=f"{where}.matrix"), 0.0)
+    reference_name = spec.get("reference", default or "head")
+    if reference_name not in anatomy.ANATOMIES:
+        msg = (
+            f"{where}.reference: expected a built-in anatomy ({', '.join(anatomy.ANATOMIES)}), "
+            f"got {reference_name!r}"
+        )
+        raise InputError(msg)
+    use_icp = _bool(spec.get("icp", "landmarks" not in spec), name=f"{where}.icp")
+    initial = None
+    if "landmarks" in spec:
+        picked = _mapping(spec["landmarks"], name=f"{where}.landmarks")
+        scale = MM_PER_UNIT[units]
+        points = {
+            key: np.asarray(as_points([value], name=f"{where}.landmarks.{key}")[0]) * scale
+            for key, value in picked.items()
+        }
+        try:
+            fit = landmark_alignment(points, anatomy.landmarks(anchor=None))
+        except InputError as exc:
+            raise InputError(str(exc).replace("align.landmarks", f"{where}.landmarks")) from None
+        if fit.rms_mm > MAX_LANDMARK_RMS_MM:
+            msg = (
+                f"{where}.landmarks: they fit the built-in landmarks with an RMS error of "
+                f"{fit.rms_mm:.3g} mm (more than {MAX_LANDMARK_RMS_MM:g} mm); check their "
+                f"names and that they are in {units}"
+            )
+            raise InputError(msg)
+        if not use_icp:
+            return fit
+        initial = fit.matrix
+    if not use_icp:
+        msg = f"{where}: give landmarks, icp: true, or a matrix"
+        raise InputError(msg)
+    return icp_alignment(surface, anatomy.builtin(reference_name), initial=initial)
 
 
 def _load_occluder(spec: Any, *, where: str, base: Path) -> tuple[Surface, dict[str, Any]]:
