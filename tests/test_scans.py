@@ -66,6 +66,7 @@ def test_every_format_round_trips_into_the_anatomy_frame(tmp_path, face, suffix)
     }
     write_scene(tmp_path, target)
     scene = twin.load_scene(tmp_path / "scene.yaml")
+    assert twin.render(scene).metrics["roi"]["total"]["irradiance_mw_cm2"]["mean"] > 0
     # Back where the built-in face is, to float32 precision of the file (STL and GLB).
     assert nearest_mm(scene.target.vertices_mm, face.vertices_mm).max() < 0.05
     np.testing.assert_allclose(scene.target.area_mm2, face.area_mm2, rtol=1e-4)
