@@ -95,7 +95,8 @@ def test_landmarks_sit_where_anatomy_md_says():
     )
     assert lm["nose_tip"][2] == max(v[2] for k, v in lm.items() if k not in ("navel", "pubis"))
     np.testing.assert_allclose(lm["tragion_left"][0], -lm["tragion_right"][0], rtol=1e-6)
-    assert lm["perineum"][1] < lm["pubis"][1] < lm["navel"][1]
+    assert lm["perineum"][1] < lm["pubis"][1] < lm["sacrum"][1] < lm["navel"][1]
+    assert lm["sacrum"][2] < lm["perineum"][2] < lm["pubis"][2]  # back, below, front
 
 
 def test_regions_are_vertex_sets_that_hold_through_refinement():

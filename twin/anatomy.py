@@ -56,6 +56,7 @@ _NEAREST_LANDMARKS_DM = {
     "supra_auricular_right": (-0.73, 7.42, 0.45),
     "gonion_left": (0.56, 6.55, 0.55),
     "gonion_right": (-0.56, 6.55, 0.55),
+    "sacrum": (0.0, 0.80, -0.78),  # back midline over S2, above the gluteal cleft
 }
 
 ANATOMIES = ("face", "scalp", "pelvis", "head")
