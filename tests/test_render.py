@@ -144,6 +144,10 @@ def test_default_scene_renders_with_regions_and_eye_check(tmp_path, capsys):
     assert "scene default:" in printed and "total" in printed and "IR-eye limit" in printed
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["engine"]["emitters"] == 1026
+    assert metrics["layout"]["design"] == "mask-rigid-1026"
+    assert metrics["layout"]["channels"] == {"red": 342, "nir": 342, "blue": 342}
+    assert metrics["drive"] == {"red": 1.0, "nir": 1.0, "blue": 0.0}  # red mode
+    assert metrics["emitters"]["inside_skin"] == 0
     assert tuple(metrics["regions"]) == anatomy.REGIONS["face"]
     eye = metrics["eye_safety"]
     assert eye["ir_channels"] == ["nir"]

@@ -7,7 +7,8 @@ message says where to look, what was expected and what was found.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -78,3 +79,14 @@ def check_keys(mapping: Mapping[str, Any], allowed: Iterable[str], *, name: str)
             )
             msg = f"{name}: unknown key {key!r}{hint}"
             raise InputError(msg)
+
+
+@contextmanager
+def prefixed(prefix: str) -> Iterator[None]:
+    """Re-raise an InputError from the block with ``prefix`` before its message (the caller
+    knows where the value came from, the callee what was wrong with it)."""
+    try:
+        yield
+    except InputError as exc:
+        message = f"{prefix}{exc}"
+        raise InputError(message) from None

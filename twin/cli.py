@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+import yaml
+
 from twin import __version__
 from twin._data import default_scene_path
 from twin.errors import InputError, TwinError
@@ -139,6 +141,42 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_layout(args: argparse.Namespace) -> int:
+    from twin.designs import builtin_designs
+    from twin.emitters import emitter_csv_text
+    from twin.scene import load_scene
+
+    if args.list:
+        for name, path in builtin_designs().items():
+            spec = yaml.safe_load(path.read_text())
+            print(f"{name:20s} {spec.get('description', '')}")
+        return 0
+    if args.scene is None or args.out is None:
+        msg = "twin layout: give a SCENE and --out FILE, or --list"
+        raise InputError(msg)
+    scene = load_scene(args.scene)
+    text = emitter_csv_text(scene.emitters)
+    tmp = args.out.with_name(f".{args.out.name}.partial")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        msg = f"--out {args.out}: cannot write ({exc.strerror})"
+        raise InputError(msg) from None
+    tmp.replace(args.out)
+    counts = ", ".join(
+        f"{c} {int((scene.emitters.channel == c).sum())}" for c in scene.emitters.channels
+    )
+    where = ""
+    if scene.layout is not None:
+        where = f" on a {scene.layout.carrier.kind} carrier"
+        if scene.layout.push_mm > 0:
+            where += f" (moved out {scene.layout.push_mm:.2f} mm to clear the skin)"
+    print(f"wrote {args.out}: {len(scene.emitters)} emitters{where} ({counts}), mm")
+    return 0
+
+
 def _cmd_info(_: argparse.Namespace) -> int:
     print(f"twin {__version__} (Python {sys.version.split()[0]})")
     print("backends:")
@@ -252,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend", choices=CHOICES, help="ray engine (default: the scene's, else auto)"
     )
     p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("layout", help="resolve a scene's LED layout into an emitter CSV")
+    p.add_argument("scene", nargs="?", type=Path, help="scene YAML file")
+    p.add_argument("--out", type=Path, help="emitter CSV to write (mm)")
+    p.add_argument("--list", action="store_true", help="list the built-in designs")
+    p.set_defaults(func=_cmd_layout)
 
     p = sub.add_parser("info", help="version and the ray engines usable here")
     p.set_defaults(func=_cmd_info)

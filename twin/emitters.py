@@ -283,3 +283,20 @@ def emitter_csv_text(emitters: Emitters) -> str:
             ]
         )
     return out.getvalue()
+
+
+def replace_profiles(emitters: Emitters, profiles: dict[str, Profile]) -> Emitters:
+    """``emitters`` with every emitter of each named channel given that channel's profile."""
+    per_led = [
+        profiles.get(str(c), emitters.profiles[i])
+        for c, i in zip(emitters.channel, emitters.profile_index, strict=True)
+    ]
+    return Emitters.create(
+        emitters.positions_mm,
+        emitters.axes,
+        emitters.power_mw,
+        profile=per_led,
+        channel=emitters.channel,
+        wavelength_nm=emitters.wavelength_nm,
+        ids=emitters.ids,
+    )

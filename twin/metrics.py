@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 from numpy.typing import NDArray
 
 from twin.dose import DoseMaps, DoseSettings
@@ -177,20 +178,93 @@ def dose_metrics(
     return out
 
 
-def emitter_geometry(
-    gap_mm: NDArray[np.float64], incidence_deg: NDArray[np.float64]
+#: An emitter closer than this to the skin (and not behind it) is touching it, mm.
+TOUCH_MM = 0.5
+#: An emitter reaches a skin point where it gives at least this fraction of its own peak.
+REACH_FRACTION = 0.1
+
+
+def _values(values: NDArray[np.float64]) -> list[float | None]:
+    return [float(f"{v:.6g}") if np.isfinite(v) else None for v in values]
+
+
+def _histogram(values: NDArray[np.float64], edges: NDArray[np.float64]) -> dict[str, list]:
+    counts, _ = np.histogram(values[np.isfinite(values)], bins=edges)
+    return {"edges": _values(edges), "counts": counts.tolist()}
+
+
+def emitter_fit(
+    *,
+    ids: NDArray[np.str_],
+    gap_mm: NDArray[np.float64],
+    incidence_deg: NDArray[np.float64],
+    clearance_mm: NDArray[np.float64],
+    carrier: str | None,
 ) -> dict[str, Any]:
-    """Distributions of the emitters' gap to the skin along their axes and incidence angle.
+    """How the emitters sit on the skin.
 
     Parameters
     ----------
-    gap_mm : (n,) float64, mm; ``inf`` where the axis misses the skin
-    incidence_deg : (n,) float64, degrees between the axis and the skin normal where it lands
+    ids : (n,) str
+    gap_mm : (n,) float64, mm
+        Distance along each emitter's axis to the skin; ``inf`` where the axis misses it.
+    incidence_deg : (n,) float64, degrees
+        Angle between the axis and the skin normal where it lands (``nan`` on a miss).
+    clearance_mm : (n,) float64, mm
+        Signed distance from each emitter to the nearest skin point: negative inside the skin.
+    carrier : str or None
+        The carrier kind of a generated layout.
+
+    Returns
+    -------
+    dict
+        Summaries and histograms of the axial gap, the clearance and the incidence angle;
+        counts of emitters inside the skin and touching it (closer than ``TOUCH_MM``); and
+        every emitter's values, in emitter order (``per_emitter``).
     """
     hit = np.isfinite(gap_mm)
-    out: dict[str, Any] = {"count": len(gap_mm), "axis_misses_skin": int((~hit).sum())}
+    out: dict[str, Any] = {
+        "count": len(gap_mm),
+        "carrier": carrier,
+        "axis_misses_skin": int((~hit).sum()),
+        "inside_skin": int((clearance_mm < 0).sum()),
+        "touching_skin": int(((clearance_mm >= 0) & (clearance_mm < TOUCH_MM)).sum()),
+        "clearance_mm": summary(clearance_mm, np.ones(len(clearance_mm))),
+    }
     if hit.any():
         ones = np.ones(int(hit.sum()))
         out["gap_mm"] = summary(gap_mm[hit], ones)
         out["incidence_deg"] = summary(incidence_deg[hit], ones)
+        top = max(float(np.ceil(gap_mm[hit].max())), 1.0)
+        out["gap_histogram_mm"] = _histogram(gap_mm, np.linspace(0.0, top, 21))
+        out["incidence_histogram_deg"] = _histogram(incidence_deg, np.arange(0.0, 91.0, 5.0))
+    out["per_emitter"] = {
+        "id": [str(i) for i in ids],
+        "gap_mm": _values(gap_mm),
+        "clearance_mm": _values(clearance_mm),
+        "incidence_deg": _values(incidence_deg),
+    }
     return out
+
+
+def coverage(
+    matrix: scipy.sparse.sparray,
+    areas_mm2: NDArray[np.float64],
+    roi: NDArray[np.bool_],
+    *,
+    k_max: int = 4,
+) -> dict[str, float]:
+    """Fraction of the treated area within reach of at least k emitters, k = 1..k_max.
+
+    An emitter reaches a point where it delivers at least ``REACH_FRACTION`` of the
+    irradiance it delivers at its brightest point (its footprint).
+    """
+    csc = scipy.sparse.csc_array(matrix)
+    peak = csc.max(axis=0).toarray().ravel()
+    scaled = csc @ scipy.sparse.diags_array(np.divide(1.0, peak, where=peak > 0, out=peak * 0))
+    reached = np.asarray((scaled >= REACH_FRACTION).sum(axis=1)).ravel()
+    total = float(areas_mm2[roi].sum())
+    return {
+        f"at_least_{k}": float(areas_mm2[roi & (reached >= k)].sum() / total) if total else 0.0
+        for k in range(1, k_max + 1)
+    }

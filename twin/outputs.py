@@ -135,13 +135,29 @@ def surface_ply(result: RenderResult) -> bytes:
 
 
 def resolved_scene_yaml(result: RenderResult) -> str:
-    """The scene with every default filled, rendering the emitters from ``emitters.csv``."""
-    spec = dict(result.scene.spec)
-    emitters = {"file": "emitters.csv", "units": "mm", "channel": spec["emitters"]["channel"]}
-    profiles = result.scene.emitters.profiles
-    others = [p for p in profiles if isinstance(p, (Isotropic, Tabulated))]
-    if others:
-        emitters["profile"] = "isotropic" if isinstance(others[0], Isotropic) else others[0].source
+    """The scene with every default filled, rendering the emitters from ``emitters.csv``.
+
+    Lambertian LEDs carry their half-angle in the CSV; tabulated and isotropic profiles are
+    named per channel (``profiles``), extended emitters per channel (``apertures``).
+    """
+    scene = result.scene
+    spec = dict(scene.spec)
+    emitters: dict[str, Any] = {"file": "emitters.csv", "units": "mm"}
+    profiles = {}
+    for channel in scene.emitters.channels:
+        index = scene.emitters.profile_index[scene.emitters.channel == channel][0]
+        profile = scene.emitters.profiles[index]
+        if isinstance(profile, Isotropic):
+            profiles[channel] = "isotropic"
+        elif isinstance(profile, Tabulated):
+            profiles[channel] = profile.source
+    if profiles:
+        emitters["profiles"] = profiles
+    if scene.apertures:
+        emitters["apertures"] = {
+            c: {"shape": a.shape, "size_mm": a.size_mm, "samples": a.samples}
+            for c, a in scene.apertures.items()
+        }
     spec["emitters"] = emitters
     spec["engine"] = {**spec["engine"], "backend": result.transfer.backend}
     return yaml.safe_dump(spec, sort_keys=False)

@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse
+import trimesh
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from twin import __version__
+from twin.aperture import extended_transfer
 from twin.dose import DoseMaps, dose_maps
 from twin.emitters import Emitters
-from twin.metrics import dose_metrics, emitter_geometry
+from twin.metrics import coverage, dose_metrics, emitter_fit
 from twin.outputs import write_result
 from twin.raycast import Tracer, make_tracer, resolve_backend
 from twin.scene import EYE_REGION, Scene, load_scene
@@ -79,6 +83,52 @@ def axis_landing(
     return gap, np.degrees(np.arccos(np.clip(cos_inc, 0.0, 1.0)))
 
 
+def skin_clearance_mm(points_mm: NDArray[np.float64], target: Surface) -> NDArray[np.float64]:
+    """Signed distance from each point to the nearest point of the skin, mm (negative inside).
+
+    Exact point-to-triangle distances over the triangles around the 16 nearest vertices.
+    """
+    _, near = cKDTree(target.vertices_mm).query(points_mm, k=min(16, len(target.vertices_mm)))
+    near = near.reshape(len(points_mm), -1)
+    incident = scipy.sparse.csr_array(
+        (
+            np.ones(target.faces.size),
+            (target.faces.ravel(), np.repeat(np.arange(len(target.faces)), 3)),
+        ),
+        shape=(len(target.vertices_mm), len(target.faces)),
+    )
+    rows, faces = [], []
+    for i, vertices in enumerate(near):
+        candidate = np.unique(incident[vertices].indices)
+        rows.append(np.full(len(candidate), i))
+        faces.append(candidate)
+    row, face = np.concatenate(rows), np.concatenate(faces)
+    closest = trimesh.triangles.closest_point(target.triangles_mm[face], points_mm[row])
+    distance = np.linalg.norm(points_mm[row] - closest, axis=1)
+    best = np.full(len(points_mm), np.inf)
+    np.minimum.at(best, row, distance)
+    pick = np.flatnonzero(distance == best[row])
+    pick = pick[np.unique(row[pick], return_index=True)[1]]
+    side = np.einsum(
+        "ij,ij->i", points_mm[row[pick]] - closest[pick], target.face_normals[face[pick]]
+    )
+    return np.where(side < 0, -1.0, 1.0) * best
+
+
+def _layout_summary(scene: Scene) -> dict[str, Any]:
+    layout = scene.layout
+    return {
+        "design": layout.spec.get("design"),
+        "carrier": layout.carrier.kind,
+        "pattern": layout.spec.get("pattern"),
+        "count": len(scene.emitters),
+        "channels": {c: int((scene.emitters.channel == c).sum()) for c in scene.emitters.channels},
+        "standoff_mm": layout.carrier.standoff_mm,
+        "push_out_mm": layout.push_mm,
+        "extended": bool(scene.apertures),
+    }
+
+
 def region_of_interest(scene: Scene, samples: SamplePoints) -> NDArray[np.bool_]:
     """(k,) bool: the treated regions (all samples when none are named) minus the excluded ones."""
     if scene.treat is None:
@@ -121,16 +171,19 @@ def render(
     roi = region_of_interest(scene, samples)
     triangles = scene_triangles(scene.target, scene.occluders)
     tracer = make_tracer(name, triangles)
-    transfer = transfer_matrix(
-        samples,
-        scene.emitters,
-        tracer,
-        offset_mm=ray_offset_mm(triangles),
-        intensity_cutoff=scene.engine.intensity_cutoff,
-        max_distance_mm=scene.engine.max_distance_mm,
-        workers=workers,
-        progress=progress,
-    )
+    options = {
+        "offset_mm": ray_offset_mm(triangles),
+        "intensity_cutoff": scene.engine.intensity_cutoff,
+        "max_distance_mm": scene.engine.max_distance_mm,
+        "workers": workers,
+        "progress": progress,
+    }
+    if scene.apertures:
+        transfer = extended_transfer(
+            samples, scene.emitters, tracer, apertures=scene.apertures, **options
+        )
+    else:
+        transfer = transfer_matrix(samples, scene.emitters, tracer, **options)
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
     gap, incidence = axis_landing(scene.emitters, scene.target, tracer)
     metrics = {
@@ -154,7 +207,15 @@ def render(
             eye_region=EYE_REGION if EYE_REGION in samples.regions else None,
             dose=scene.dose,
         ),
-        "emitters": emitter_geometry(gap, incidence),
+        "emitters": emitter_fit(
+            ids=scene.emitters.ids,
+            gap_mm=gap,
+            incidence_deg=incidence,
+            clearance_mm=skin_clearance_mm(scene.emitters.positions_mm, scene.target),
+            carrier=None if scene.layout is None else scene.layout.carrier.kind,
+        ),
+        "coverage": coverage(transfer.matrix, samples.areas_mm2, roi),
+        **({} if scene.layout is None else {"layout": _layout_summary(scene)}),
         "engine": {
             "backend": transfer.backend,
             "sample_points": len(samples),

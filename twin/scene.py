@@ -29,11 +29,14 @@ from scipy.spatial import cKDTree
 
 from twin import anatomy, phantoms
 from twin._validation import as_points, as_positive, check_keys
+from twin.aperture import Aperture
+from twin.designs import DEFAULT_APERTURE_SAMPLES, Layout, builtin_modes, generate
 from twin.dose import DoseSettings
-from twin.emitters import Emitters, read_emitter_csv
+from twin.emitters import Emitters, read_emitter_csv, replace_profiles
 from twin.errors import InputError
 from twin.meshio import check_target_size, load_surface
-from twin.profiles import Isotropic, Profile, Tabulated
+from twin.photometry import read_profile
+from twin.profiles import Isotropic, Profile
 from twin.raycast import CHOICES
 from twin.scans import (
     Alignment,
@@ -79,11 +82,22 @@ ALIGN_KEYS = ("landmarks", "icp", "reference", "matrix")
 #: A landmark fit worse than this means wrong names or units, not a different person.
 MAX_LANDMARK_RMS_MM = 20.0
 OCCLUDER_KEYS = ("mesh", "units", "flip_normals")
-EMITTER_KEYS = ("file", "units", "half_angle_deg", "profile", "channel", "wavelength_nm")
+EMITTER_KEYS = (
+    "file",
+    "units",
+    "half_angle_deg",
+    "profile",
+    "profiles",
+    "channel",
+    "wavelength_nm",
+    "apertures",
+)
+APERTURE_KEYS = ("shape", "size_mm", "samples")
 DOSE_KEYS = ("fluence_window_j_cm2", "irradiance_limit_mw_cm2", "eye_ir_limit_mw_cm2")
 ENGINE_KEYS = ("backend", "intensity_cutoff", "max_distance_mm")
 
-BUILTIN_TARGETS = tuple(f"builtin:{n}" for n in (*anatomy.ANATOMIES, "phantom-head"))
+BUILTIN_ANATOMIES = tuple(f"builtin:{n}" for n in anatomy.ANATOMIES)
+BUILTIN_TARGETS = (*BUILTIN_ANATOMIES, "builtin:phantom-head")
 EYE_REGION = "eyes"
 
 
@@ -109,6 +123,10 @@ class Scene:
         The skin, mm, with its regions.
     variant : Variant or None
         The body shape of a built-in anatomy target (``None``: the base mesh, or a file).
+    layout : Layout or None
+        The design the emitters were generated from (``None`` for an emitter CSV).
+    apertures : dict of str to Aperture
+        Channels whose LEDs are extended emitters (their package aperture sampled).
     occluders : tuple of Surface
         Extra surfaces that block light (eye shields, carrier shell).
     emitters : Emitters
@@ -135,6 +153,8 @@ class Scene:
     drive: dict[str, float]
     exposure_s: float
     variant: Variant | None = None
+    layout: Layout | None = None
+    apertures: dict[str, Aperture] = field(default_factory=dict)
     samples: str = "vertices"
     treat: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
@@ -364,12 +384,16 @@ def _load_occluder(spec: Any, *, where: str, base: Path) -> tuple[Surface, dict[
 
 
 def _load_emitters(
-    spec: dict[str, Any], *, where: str, base: Path
-) -> tuple[Emitters, dict[str, Any]]:
-    check_keys(spec, EMITTER_KEYS, name=where)
+    spec: dict[str, Any], *, where: str, base: Path, target: Surface, anatomy_name: str | None
+) -> tuple[Emitters, dict[str, Any], Layout | None, dict[str, Aperture]]:
+    """The scene's emitters: an emitter CSV (``file``) or a design (every other form)."""
     if "file" not in spec:
-        msg = f"{where}: missing required key 'file' (an emitter CSV)"
-        raise InputError(msg)
+        if not any(key in spec for key in ("design", "carrier")):
+            msg = f"{where}: missing required key 'file' (an emitter CSV), 'design' or 'carrier'"
+            raise InputError(msg)
+        layout = generate(spec, target=target, anatomy_name=anatomy_name, where=where, base=base)
+        return layout.emitters, layout.spec, layout, layout.apertures
+    check_keys(spec, EMITTER_KEYS, name=where)
     if "half_angle_deg" in spec and "profile" in spec:
         msg = f"{where}: give either half_angle_deg or profile, not both"
         raise InputError(msg)
@@ -390,13 +414,9 @@ def _load_emitters(
             raise InputError(msg)
         resolved["half_angle_deg"] = half
     if "profile" in spec:
-        if spec["profile"] == "isotropic":
-            profile = Isotropic()
-            resolved["profile"] = "isotropic"
-        else:
-            table = _path(spec["profile"], name=f"{where}.profile", base=base)
-            profile = Tabulated.from_csv(table)
-            resolved["profile"] = str(table)
+        profile, resolved["profile"] = _profile(
+            spec["profile"], where=f"{where}.profile", base=base
+        )
     channel = _string(spec.get("channel", "led"), name=f"{where}.channel")
     resolved["channel"] = channel
     wavelength = None
@@ -411,7 +431,58 @@ def _load_emitters(
         channel=channel,
         wavelength_nm=wavelength,
     )
-    return emitters, resolved
+    if "profiles" in spec:
+        per_channel = _mapping(spec["profiles"], name=f"{where}.profiles")
+        loaded = {
+            key: _profile(value, where=f"{where}.profiles.{key}", base=base)
+            for key, value in per_channel.items()
+        }
+        _known_channels(loaded, emitters, where=f"{where}.profiles")
+        emitters = replace_profiles(emitters, {k: v[0] for k, v in loaded.items()})
+        resolved["profiles"] = {k: v[1] for k, v in loaded.items()}
+    apertures = _apertures(spec.get("apertures"), emitters, where=f"{where}.apertures")
+    if apertures:
+        resolved["apertures"] = {k: _aperture_spec(a) for k, a in apertures.items()}
+    return emitters, resolved, None, apertures
+
+
+def _profile(value: Any, *, where: str, base: Path) -> tuple[Profile, str]:
+    if value == "isotropic":
+        return Isotropic(), "isotropic"
+    path = _path(value, name=where, base=base)
+    return read_profile(path), str(path)
+
+
+def _known_channels(mapping: dict[str, Any], emitters: Emitters, *, where: str) -> None:
+    for key in mapping:
+        if key not in emitters.channels:
+            have = ", ".join(emitters.channels)
+            msg = f"{where}: unknown channel {key!r}; the emitters have: {have}"
+            raise InputError(msg)
+
+
+def _aperture_spec(aperture: Aperture) -> dict[str, Any]:
+    return {"shape": aperture.shape, "size_mm": aperture.size_mm, "samples": aperture.samples}
+
+
+def _apertures(spec: Any, emitters: Emitters, *, where: str) -> dict[str, Aperture]:
+    if spec is None:
+        return {}
+    spec = _mapping(spec, name=where)
+    _known_channels(spec, emitters, where=where)
+    out = {}
+    for key, value in spec.items():
+        value = _mapping(value, name=f"{where}.{key}")
+        check_keys(value, APERTURE_KEYS, name=f"{where}.{key}")
+        try:
+            out[key] = Aperture(
+                value.get("shape", "disk"),
+                value.get("size_mm", 3.0),
+                value.get("samples", DEFAULT_APERTURE_SAMPLES),
+            )
+        except InputError as exc:
+            raise InputError(str(exc).replace("aperture.", f"{where}.{key}.", 1)) from None
+    return out
 
 
 def check_emitters_outside(emitters: Emitters, target: Surface, *, name: str) -> None:
@@ -434,10 +505,26 @@ def check_emitters_outside(emitters: Emitters, target: Surface, *, name: str) ->
         raise InputError(msg)
 
 
-def _drive(spec: Any, emitters: Emitters, *, where: str) -> dict[str, float]:
+def _drive(
+    spec: Any, emitters: Emitters, layout: Layout | None, *, where: str
+) -> dict[str, float]:
+    """Drive levels per channel: a mapping, or the name of a mode (the design's, else the
+    built-in ``arrays/modes.yaml``); by default the design's mode, else every channel full."""
     channels = emitters.channels
+    if spec is None and layout is not None and layout.mode is not None:
+        spec = layout.mode
     if spec is None:
         return dict.fromkeys(channels, 1.0)
+    if isinstance(spec, str):
+        modes = layout.modes if layout is not None else builtin_modes()
+        usable = {k: v for k, v in modes.items() if set(v) <= set(channels)}
+        if spec not in usable:
+            have = ", ".join(usable) or "none"
+            msg = (
+                f"{where}: unknown mode {spec!r} for channels {', '.join(channels)}; modes: {have}"
+            )
+            raise InputError(msg)
+        spec = usable[spec]
     spec = _mapping(spec, name=where)
     drive = dict.fromkeys(channels, 0.0)
     for key, level in spec.items():
@@ -616,8 +703,16 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         for i, o in enumerate(occluder_specs)
     ]
     emitter_data = _mapping(data["emitters"], name=f"{src}: emitters")
-    emitters, emitter_spec = _load_emitters(emitter_data, where=f"{src}: emitters", base=base)
-    check_emitters_outside(emitters, target, name=emitter_spec["file"])
+    mesh = target_spec["mesh"]
+    emitters, emitter_spec, layout, apertures = _load_emitters(
+        emitter_data,
+        where=f"{src}: emitters",
+        base=base,
+        target=target,
+        anatomy_name=mesh.removeprefix("builtin:") if mesh in BUILTIN_ANATOMIES else None,
+    )
+    if layout is None or not layout.carrier.conforming:
+        check_emitters_outside(emitters, target, name=emitter_spec.get("file", f"{src}: emitters"))
     samples = target_data.get("samples", "vertices")
     if samples not in ("vertices", "centroids"):
         msg = f"{src}: target.samples: expected 'vertices' or 'centroids', got {samples!r}"
@@ -630,7 +725,7 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         target_data.get("exclude", default_exclude), name=f"{src}: target.exclude", surface=target
     )
     exposure = as_positive(data["exposure_s"], name=f"{src}: exposure_s")
-    drive = _drive(data.get("mode"), emitters, where=f"{src}: mode")
+    drive = _drive(data.get("mode"), emitters, layout, where=f"{src}: mode")
     dose = _dose(data.get("dose"), where=f"{src}: dose")
     engine = _engine(data.get("engine"), where=f"{src}: engine")
     if "description" in data:
@@ -670,6 +765,8 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         drive=drive,
         exposure_s=exposure,
         variant=variant,
+        layout=layout,
+        apertures=apertures,
         samples=samples,
         treat=treat,
         exclude=exclude,
