@@ -78,9 +78,8 @@ class Chart:
         d = d / np.linalg.norm(d, axis=1)[:, None]
         polar = np.arccos(np.clip(d @ self.axis, -1.0, 1.0))
         azimuth = np.arctan2(d @ e2, d @ e1)
-        return (
-            self.radius_mm * polar[:, None] * np.column_stack([np.cos(azimuth), np.sin(azimuth)])
-        )
+        r = 2.0 * self.radius_mm * np.sin(polar / 2.0)
+        return r[:, None] * np.column_stack([np.cos(azimuth), np.sin(azimuth)])
 
     def rays(self, uv: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Origins and unit directions of the rays that meet the carrier at chart points uv."""

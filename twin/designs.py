@@ -220,7 +220,8 @@ def load_led(value: Any, *, where: str, base: Path) -> LEDModel:
 
 
 def design_spec(spec: dict[str, Any], *, where: str, base: Path) -> tuple[dict[str, Any], Path]:
-    """``spec`` on top of the design it names (if any), and the folder its paths are from."""
+    """``spec`` on top of the design it names (if any), and the folder the design's relative
+    paths are from (the scene's own keys are read from ``base``)."""
     check_keys(spec, DESIGN_KEYS, name=where)
     if "design" not in spec:
         return dict(spec), base
@@ -337,7 +338,9 @@ def generate(
     base : Path
         Folder that relative paths in ``spec`` are taken from.
     """
+    overrides = set(spec)
     spec, design_base = design_spec(spec, where=where, base=base)
+    channel_base = base if "channels" in overrides else design_base
     kind = spec.get("carrier")
     anatomy_name_design = spec.get("anatomy", ANATOMY_OF.get(kind, anatomy_name))
     if anatomy_name is not None and anatomy_name_design != anatomy_name:
@@ -367,7 +370,7 @@ def generate(
             raise InputError(msg)
         check_keys(entry, CHANNEL_KEYS, name=f"{where}.channels.{name}")
         models[name] = load_led(
-            entry.get("led"), where=f"{where}.channels.{name}.led", base=design_base
+            entry.get("led"), where=f"{where}.channels.{name}.led", base=channel_base
         )
         ratio = entry.get("ratio", 1)
         if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
@@ -402,6 +405,8 @@ def generate(
             apertures[name] = Aperture(model.package_shape, model.package_mm, k)
     modes = _modes(spec, list(models), where=where)
     mode = spec.get("mode")
+    if mode is not None and mode not in modes and "mode" not in overrides:
+        mode = None  # the design's default does not fit channels the scene replaced
     if mode is not None and mode not in modes:
         msg = f"{where}.mode: unknown mode {mode!r}; the design has: {', '.join(modes)}"
         raise InputError(msg)

@@ -109,9 +109,24 @@ def skin_clearance_mm(points_mm: NDArray[np.float64], target: Surface) -> NDArra
     np.minimum.at(best, row, distance)
     pick = np.flatnonzero(distance == best[row])
     pick = pick[np.unique(row[pick], return_index=True)[1]]
-    side = np.einsum(
-        "ij,ij->i", points_mm[row[pick]] - closest[pick], target.face_normals[face[pick]]
+    # The side comes from the vertex normals interpolated at the closest point: a smooth
+    # pseudo-normal that stays outward at edges, corners and the border of an open mesh.
+    triangle = target.triangles_mm[face[pick]]
+    a, b, c = triangle[:, 0], triangle[:, 1], triangle[:, 2]
+    total = np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    q = closest[pick]
+    weights = (
+        np.column_stack(
+            [
+                np.linalg.norm(np.cross(b - q, c - q), axis=1),
+                np.linalg.norm(np.cross(c - q, a - q), axis=1),
+                np.linalg.norm(np.cross(a - q, b - q), axis=1),
+            ]
+        )
+        / total[:, None]
     )
+    normal = np.einsum("kj,kjd->kd", weights, target.vertex_normals[target.faces[face[pick]]])
+    side = np.einsum("ij,ij->i", points_mm[row[pick]] - q, normal)
     return np.where(side < 0, -1.0, 1.0) * best
 
 
