@@ -322,3 +322,22 @@ def test_bad_designs_get_one_clear_message(tmp_path):
     message = str(caught.value)
     assert message.startswith(f"{tmp_path}/scene.yaml: mode: unknown mode 'sunset' for channels ")
     assert message.endswith("; modes: red, blue, pink, nir")
+
+
+def test_a_rigid_mask_shaped_on_a_variant_fits_that_variant(tmp_path):
+    wearer = population(1, seed=4)[0]
+    target = {"mesh": "builtin:face", "variant": wearer.to_dict()}
+    own = twin.load_scene(
+        scene_file(
+            tmp_path,
+            {"design": "mask-rigid-1026", "shaped_on": wearer.to_dict(), "count": 300},
+            target=target,
+        )
+    )
+    generic = twin.load_scene(
+        scene_file(tmp_path, {"design": "mask-rigid-1026", "count": 300}, target=target)
+    )
+    fitted = skin_clearance_mm(own.emitters.positions_mm, own.target)
+    assert own.layout.push_mm == 0.0 and np.median(fitted) > 9.5
+    worn = skin_clearance_mm(generic.emitters.positions_mm, generic.target)
+    assert np.std(worn) > 2 * np.std(fitted)

@@ -33,6 +33,7 @@ from scipy.spatial import cKDTree
 from twin import anatomy
 from twin.errors import InputError
 from twin.surface import Surface
+from twin.variants import Variant
 
 CARRIER_KINDS = ("rigid", "flexible", "helmet", "pad", "panel")
 #: Cut-outs a face mask can have: eye openings (the eye region and 4 mm around it), the
@@ -164,13 +165,18 @@ def _shell(
     return shell, -normals[used], faces
 
 
-def _face_keep(face: Surface, cutouts: tuple[str, ...]) -> NDArray[np.bool_]:
+def _landmarks(name: str, variant: Variant | None) -> dict[str, NDArray[np.float64]]:
+    return anatomy.landmarks(variant, anchor=anatomy.ANCHORS[name])
+
+
+def _face_keep(
+    face: Surface, cutouts: tuple[str, ...], lm: dict[str, NDArray[np.float64]]
+) -> NDArray[np.bool_]:
     """Face vertices outside the cut-outs."""
     unknown = [c for c in cutouts if c not in FACE_CUTOUTS]
     if unknown:
         msg = f"cutouts: unknown cut-out {unknown[0]!r}; available: {', '.join(FACE_CUTOUTS)}"
         raise InputError(msg)
-    lm = anatomy.landmarks()
     p = face.vertices_mm
     keep = np.ones(len(p), dtype=bool)
     if "eyes" in cutouts:
@@ -180,29 +186,26 @@ def _face_keep(face: Surface, cutouts: tuple[str, ...]) -> NDArray[np.bool_]:
         under_tip = lm["nose_tip"] + np.array([0.0, -12.0, -8.0])
         keep &= np.linalg.norm(p - under_tip, axis=1) > 9.0
     if "mouth" in cutouts:
-        lips = face.vertices_mm[_lip_loop(face)]
+        lips = face.vertices_mm[_lip_loop(face, lm)]
         centre = lips.mean(axis=0)
         keep &= np.hypot(p[:, 0] - centre[0], p[:, 1] - centre[1]) > 13.0
     return keep
 
 
-def _lip_loop(face: Surface) -> NDArray[np.int64]:
+def _lip_loop(face: Surface, lm: dict[str, NDArray[np.float64]]) -> NDArray[np.int64]:
     """Vertices of the face's boundary loop around the lips (the one nearest the mouth)."""
     mesh = trimesh.Trimesh(face.vertices_mm, face.faces, process=False)
     edges = mesh.edges[trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1)]
-    lm = anatomy.landmarks()
     guess = np.array([0.0, 0.5 * (lm["nose_tip"][1] + lm["menton"][1]), lm["nose_tip"][2]])
     loops = [np.array(sorted(c)) for c in trimesh.graph.connected_components(edges)]
     return min(loops, key=lambda c: np.linalg.norm(face.vertices_mm[c].mean(axis=0) - guess))
 
 
-def _head_centre() -> NDArray[np.float64]:
-    lm = anatomy.landmarks()
+def _head_centre(lm: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
     return 0.5 * (lm["tragion_left"] + lm["tragion_right"])
 
 
-def _pelvic_centre() -> NDArray[np.float64]:
-    lm = anatomy.landmarks()
+def _pelvic_centre(lm: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
     return np.array([0.0, lm["pubis"][1] + 20.0, 0.5 * (lm["pubis"][2] + lm["sacrum"][2])])
 
 
@@ -212,9 +215,13 @@ def _radial_chart(shell: Surface, centre: NDArray[np.float64], axis: NDArray[np.
 
 
 def face_mask(
-    kind: str, *, standoff_mm: float, cutouts: tuple[str, ...] = FACE_CUTOUTS
+    kind: str,
+    *,
+    standoff_mm: float,
+    cutouts: tuple[str, ...] = FACE_CUTOUTS,
+    variant: Variant | None = None,
 ) -> Carrier:
-    """A ``rigid`` or ``flexible`` face mask over the base built-in face.
+    """A ``rigid`` or ``flexible`` face mask over the built-in face (or a variant's).
 
     Parameters
     ----------
@@ -223,16 +230,19 @@ def face_mask(
         Shell distance from the skin (rigid: along normals smoothed over this distance).
     cutouts : tuple of str
         Openings, from ``FACE_CUTOUTS``.
+    variant : Variant, optional
+        The face it is shaped on (default: the base face).
     """
-    face = anatomy.builtin("face")
-    keep = _face_keep(face, tuple(cutouts))
+    face = anatomy.builtin("face", variant=variant)
+    lm = _landmarks("face", variant)
+    keep = _face_keep(face, tuple(cutouts), lm)
     rigid = kind == "rigid"
     shell, axes, skin_faces = _shell(
         face, keep, standoff_mm=standoff_mm, smooth_mm=standoff_mm if rigid else 0.0
     )
     if rigid:
         axes = -shell.vertex_normals
-    chart = _radial_chart(shell, _head_centre(), np.array([0.0, 0.0, 1.0]))
+    chart = _radial_chart(shell, _head_centre(lm), np.array([0.0, 0.0, 1.0]))
     return Carrier(
         kind,
         shell,
@@ -246,16 +256,16 @@ def face_mask(
     )
 
 
-def helmet(*, standoff_mm: float) -> Carrier:
-    """A rigid shell over the base built-in scalp."""
+def helmet(*, standoff_mm: float, variant: Variant | None = None) -> Carrier:
+    """A rigid shell over the built-in scalp (or a variant's)."""
     if not 5.0 <= standoff_mm <= 20.0:
         msg = f"standoff_mm: a helmet sits 5-20 mm off the scalp, got {standoff_mm:g}"
         raise InputError(msg)
-    scalp = anatomy.builtin("scalp")
+    scalp = anatomy.builtin("scalp", variant=variant)
     keep = np.ones(len(scalp.vertices_mm), dtype=bool)
     shell, _, skin_faces = _shell(scalp, keep, standoff_mm=standoff_mm, smooth_mm=standoff_mm)
     up = np.array([0.0, 1.0, 0.0])
-    chart = _radial_chart(shell, _head_centre(), up)
+    chart = _radial_chart(shell, _head_centre(_landmarks("scalp", variant)), up)
     return Carrier(
         "helmet",
         shell,
@@ -269,15 +279,16 @@ def helmet(*, standoff_mm: float) -> Carrier:
     )
 
 
-def pad(shape: str, *, standoff_mm: float) -> Carrier:
-    """A conforming pad over the base built-in pelvis: ``pelvic`` (mons, genital area and
-    perineum) or ``y`` (a Y-shaped piece over the sacrum and lower back, ``Y_STEM_MM`` and
-    ``Y_ARM_MM``)."""
+def pad(shape: str, *, standoff_mm: float, variant: Variant | None = None) -> Carrier:
+    """A conforming pad over the built-in pelvis (or a variant's): ``pelvic`` (mons, genital
+    area and perineum) or ``y`` (a Y-shaped piece over the sacrum and lower back,
+    ``Y_STEM_MM`` and ``Y_ARM_MM``)."""
     if shape not in PAD_SHAPES:
         msg = f"shape: expected one of {', '.join(PAD_SHAPES)}, got {shape!r}"
         raise InputError(msg)
-    pelvis = anatomy.builtin("pelvis")
-    centre = _pelvic_centre()
+    pelvis = anatomy.builtin("pelvis", variant=variant)
+    lm = _landmarks("pelvis", variant)
+    centre = _pelvic_centre(lm)
     if shape == "pelvic":
         keep = np.zeros(len(pelvis.vertices_mm), dtype=bool)
         for region in _PELVIC_REGIONS:
@@ -285,7 +296,7 @@ def pad(shape: str, *, standoff_mm: float) -> Carrier:
         axis = pelvis.vertices_mm[keep].mean(axis=0) - centre
     else:
         axis = np.array([0.0, 0.0, -1.0])
-        keep = _y_outline(pelvis, Chart("planar", centre, axis, 1.0))
+        keep = _y_outline(pelvis, Chart("planar", centre, axis, 1.0), lm["sacrum"])
     shell, axes, skin_faces = _shell(pelvis, keep, standoff_mm=standoff_mm, smooth_mm=0.0)
     chart = _radial_chart(shell, centre, axis)
     return Carrier(
@@ -293,11 +304,10 @@ def pad(shape: str, *, standoff_mm: float) -> Carrier:
     )
 
 
-def _y_outline(pelvis: Surface, chart: Chart) -> NDArray[np.bool_]:
+def _y_outline(pelvis: Surface, chart: Chart, sacrum_mm: NDArray[np.float64]) -> NDArray[np.bool_]:
     """Back-facing pelvis vertices inside the Y outline, seen from behind."""
-    lm = anatomy.landmarks()
     uv = chart.to_2d(pelvis.vertices_mm)
-    sacrum = chart.to_2d(lm["sacrum"][None])[0]
+    sacrum = chart.to_2d(sacrum_mm[None])[0]
     x, y = uv[:, 0] - sacrum[0], uv[:, 1] - sacrum[1]
     stem_w, stem_l = Y_STEM_MM
     in_stem = (np.abs(x) < stem_w / 2) & (y > -stem_w / 2) & (y < stem_l)

@@ -11,6 +11,7 @@ start from)::
     shape: y                       # pads: pelvic | y
     distance_mm: 150               # panel: distance in front of the anatomy; width_mm, height_mm
     clearance_mm: 1                # rigid carriers: minimum gap to any wearer's skin
+    shaped_on: {sex: male}         # the variant the carrier is shaped on (default: base body)
     count: 1026                    # exact number of emitters
     pattern: hex                   # hex | poisson | fibonacci | uniform
     seed: 0                        # poisson
@@ -51,6 +52,7 @@ from twin.layout import CarrierPoints, interleave, pattern_points, wear
 from twin.photometry import read_profile
 from twin.profiles import Lambertian, Profile
 from twin.surface import Surface
+from twin.variants import Variant
 
 DESIGN_KEYS = (
     "design",
@@ -65,6 +67,7 @@ DESIGN_KEYS = (
     "width_mm",
     "height_mm",
     "clearance_mm",
+    "shaped_on",
     "count",
     "pattern",
     "seed",
@@ -243,6 +246,9 @@ def _number(spec: dict, key: str, default: float, *, where: str, zero: bool = Fa
 
 
 def _carrier(spec: dict[str, Any], anatomy_name: str, *, where: str) -> Carrier:
+    variant = None
+    if "shaped_on" in spec:
+        variant = Variant.from_dict(spec["shaped_on"], name=f"{where}.shaped_on")
     kind = spec.get("carrier")
     if kind not in CARRIER_KINDS:
         msg = f"{where}.carrier: expected one of {', '.join(CARRIER_KINDS)}, got {kind!r}"
@@ -267,19 +273,25 @@ def _carrier(spec: dict[str, Any], anatomy_name: str, *, where: str) -> Carrier:
             msg = f"{where}.cutouts: expected a list of {', '.join(FACE_CUTOUTS)}, got {cutouts!r}"
             raise InputError(msg)
         with prefixed(f"{where}."):
-            return _face_mask(kind, standoff, tuple(cutouts))
+            return _face_mask(kind, standoff, tuple(cutouts), variant)
     with prefixed(f"{where}."):
         if kind == "helmet":
-            return _helmet(standoff)
-        return _pad(spec.get("shape", "pelvic"), standoff)
+            return _helmet(standoff, variant)
+        return _pad(spec.get("shape", "pelvic"), standoff, variant)
 
 
 # Carriers are shaped on the base anatomy and reused by every scene of a process.
 _face_mask = lru_cache(maxsize=8)(
-    lambda kind, standoff, cutouts: carriers.face_mask(kind, standoff_mm=standoff, cutouts=cutouts)
+    lambda kind, standoff, cutouts, variant: carriers.face_mask(
+        kind, standoff_mm=standoff, cutouts=cutouts, variant=variant
+    )
 )
-_helmet = lru_cache(maxsize=4)(lambda standoff: carriers.helmet(standoff_mm=standoff))
-_pad = lru_cache(maxsize=4)(lambda shape, standoff: carriers.pad(shape, standoff_mm=standoff))
+_helmet = lru_cache(maxsize=4)(
+    lambda standoff, variant: carriers.helmet(standoff_mm=standoff, variant=variant)
+)
+_pad = lru_cache(maxsize=4)(
+    lambda shape, standoff, variant: carriers.pad(shape, standoff_mm=standoff, variant=variant)
+)
 _panel = lru_cache(maxsize=4)(
     lambda anatomy_name, distance, width, height: carriers.panel(
         anatomy_name, distance_mm=distance, width_mm=width, height_mm=height
