@@ -22,7 +22,7 @@ start from)::
     modes: {red: {red: 1, nir: 1}} # drive levels per mode (default: arrays/modes.yaml)
     mode: red                      # the mode a scene uses unless it names one
     extended: false                # sample each LED's package aperture (physics.md 1.3)
-    aperture_samples: 37           # sample points per LED when extended
+    aperture_samples: 16           # sample points per LED when extended
 
 LED models (``arrays/leds/*.yaml``, or a mapping in place of the name) give the wavelength,
 radiant power at full drive, the angular profile (``half_angle_deg``, or ``profile``: an IES
@@ -82,7 +82,7 @@ LED_KEYS = ("name", "wavelength_nm", "power_mw", "half_angle_deg", "profile", "p
 CHANNEL_KEYS = ("led", "ratio")
 ANATOMY_OF = {"rigid": "face", "flexible": "face", "helmet": "scalp", "pad": "pelvis"}
 DEFAULT_STANDOFF_MM = {"rigid": 10.0, "flexible": 3.0, "helmet": 10.0, "pad": 3.0}
-DEFAULT_APERTURE_SAMPLES = 37
+DEFAULT_APERTURE_SAMPLES = 16
 
 
 @dataclass(frozen=True)
