@@ -194,6 +194,33 @@ def eyeballs(
     )
 
 
+#: Eye shields (goggles): a disk of this radius and thickness over each eye, its inner face
+#: this far in front of the eyelids (assumptions for a typical LED-mask goggle).
+EYE_SHIELD_MM = {"radius": 22.0, "thickness": 1.5, "gap": 2.0}
+
+
+def eye_shields(variant: Variant | None = None) -> Surface:
+    """Two closed disks over the eyes of the built-in face (or a variant's), mm.
+
+    Each is centred on the eyeball's axis, ``EYE_SHIELD_MM["gap"]`` in front of the most
+    forward eyelid point within its radius; used as an occluder in blue-light scenes.
+    """
+    face = builtin("face", variant=variant)
+    eyelids = face.vertices_mm[face.regions["eyes"]]
+    parts = []
+    for eye in eyeballs(variant):
+        centre = eye.vertices_mm.mean(axis=0)
+        near = np.hypot(*(eyelids[:, :2] - centre[:2]).T) < EYE_SHIELD_MM["radius"]
+        front = eyelids[near, 2].max() + EYE_SHIELD_MM["gap"]
+        disk = trimesh.creation.cylinder(
+            radius=EYE_SHIELD_MM["radius"], height=EYE_SHIELD_MM["thickness"], sections=48
+        )
+        disk.apply_translation([centre[0], centre[1], front + EYE_SHIELD_MM["thickness"] / 2])
+        parts.append(disk)
+    both = trimesh.util.concatenate(parts)
+    return Surface(both.vertices, both.faces, name="builtin:eye-shields")
+
+
 def landmarks(
     variant: Variant | None = None, *, anchor: str | None = None
 ) -> dict[str, NDArray[np.float64]]:

@@ -177,6 +177,38 @@ def _cmd_layout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from twin import check
+    from twin.cache import TransferCache
+
+    paths = check.discover(args.paths)
+    if not paths:
+        msg = f"twin check: no scene files in {', '.join(map(str, args.paths))}"
+        raise InputError(msg)
+    cache = None if args.no_cache else TransferCache(args.cache_dir)
+    start = time.perf_counter()
+    reports = check.run_checks(paths, cache=cache, jobs=args.jobs, update=args.update)
+    seconds = time.perf_counter() - start
+    print(check.table(reports))
+    for report in reports:
+        if report.error is not None:
+            print(f"twin: error: {report.error}", file=sys.stderr)
+    print(f"{check.summary_line(reports)} in {seconds:.1f} s")
+    if args.update:
+        written = [r for r in reports if r.error is None]
+        print(f"wrote {len(written)} baselines (the rows above show what changed)")
+    for option, text in ((args.junit, check.junit_xml), (args.summary, check.markdown)):
+        if option is not None:
+            option.parent.mkdir(parents=True, exist_ok=True)
+            option.write_text(text(reports))
+    code = check.exit_code(reports)
+    return (
+        code
+        if not args.update or code == 2
+        else int(any(not r.passed for rep in reports for r in rep.rows if r.kind == "rule"))
+    )
+
+
 def _cmd_info(_: argparse.Namespace) -> int:
     print(f"twin {__version__} (Python {sys.version.split()[0]})")
     print("backends:")
@@ -296,6 +328,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="emitter CSV to write (mm)")
     p.add_argument("--list", action="store_true", help="list the built-in designs")
     p.set_defaults(func=_cmd_layout)
+
+    p = sub.add_parser(
+        "check", help="render scenes and check them against their rules and baselines"
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        default=[Path("scenes")],
+        help="scene files or folders of them (default: scenes/)",
+    )
+    p.add_argument("--junit", type=Path, help="write a JUnit XML report here")
+    p.add_argument("--summary", type=Path, help="write a Markdown summary here")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="rewrite each scene's baseline with the current metrics (never implicit)",
+    )
+    p.add_argument("--jobs", type=int, help="worker processes (default: every CPU)")
+    p.add_argument("--cache-dir", type=Path, help="transfer-matrix cache folder")
+    p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("info", help="version and the ray engines usable here")
     p.set_defaults(func=_cmd_info)

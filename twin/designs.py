@@ -299,6 +299,31 @@ _panel = lru_cache(maxsize=4)(
 )
 
 
+_PATTERNS: dict[tuple, tuple[Carrier, CarrierPoints]] = {}
+_CHANNELS: dict[tuple, tuple[CarrierPoints, NDArray[np.str_]]] = {}
+
+
+def _pattern(carrier: Carrier, count: Any, pattern: Any, seed: Any) -> CarrierPoints:
+    """``pattern_points``, remembered per carrier: every wearer of a design shares it."""
+    key = (id(carrier), count, pattern, seed)
+    if key not in _PATTERNS or _PATTERNS[key][0] is not carrier:
+        _PATTERNS[key] = (
+            carrier,
+            pattern_points(carrier, count=count, pattern=pattern, seed=seed),
+        )
+    return _PATTERNS[key][1]
+
+
+def _interleave(
+    carrier: Carrier, points: CarrierPoints, ratios: dict[str, int]
+) -> NDArray[np.str_]:
+    """``interleave`` of the points on the carrier, remembered like ``_pattern``."""
+    key = (id(carrier), id(points), tuple(ratios.items()))
+    if key not in _CHANNELS or _CHANNELS[key][0] is not points:
+        _CHANNELS[key] = (points, interleave(points.positions(carrier.shell), ratios))
+    return _CHANNELS[key][1]
+
+
 def _tilted(axes: NDArray[np.float64], towards: NDArray[np.float64], tilt_deg: float):
     """Each axis turned by ``tilt_deg`` towards ``towards`` (never past it)."""
     if tilt_deg == 0.0:
@@ -366,7 +391,7 @@ def generate(
     pattern = spec.get("pattern", "hex")
     seed = spec.get("seed", 0)
     with prefixed(f"{where}."):
-        points = pattern_points(carrier, count=count, pattern=pattern, seed=seed)
+        points = _pattern(carrier, count, pattern, seed)
     channels = spec.get("channels")
     if not isinstance(channels, dict) or not channels:
         msg = (
@@ -393,7 +418,7 @@ def generate(
     positions, axes, push = wear(carrier, points, target, clearance_mm=clearance)
     tilt = _number(spec, "tilt_deg", 0.0, where=where, zero=True)
     axes = _tilted(axes, -carrier.push_axis, tilt)
-    channel = interleave(points.positions(carrier.shell), ratios)
+    channel = _interleave(carrier, points, ratios)
     emitters = Emitters.create(
         positions,
         axes,

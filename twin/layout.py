@@ -282,8 +282,8 @@ def wear(
     target with the reference's vertex numbering (any variant) the same barycentric point,
     otherwise the nearest target vertex; it sits ``standoff_mm`` out along the target's normal
     there and points back along it. Rigid carriers keep their shape and are moved out along
-    ``push_axis`` until every shell vertex and emitter is at least ``clearance_mm`` in front
-    of the skin.
+    ``push_axis`` until every emitter and shell point is at least ``clearance_mm`` in front
+    of the skin (the smallest such push, to 0.01 mm).
 
     Returns
     -------
@@ -306,17 +306,36 @@ def wear(
         return anchor + carrier.standoff_mm * normal, -normal, 0.0
     positions = points.positions(shell)
     axes = points.interpolate(shell, carrier.led_axes)
-    probe = np.vstack([shell.vertices_mm, positions])
-    tree = cKDTree(target.vertices_mm)
-    push = 0.0
-    for _ in range(50):
+    # Every LED and every fourth shell vertex (about 5 mm apart on the masks) must clear.
+    probe = np.vstack([shell.vertices_mm[::4], positions])
+    tree = cKDTree(target.vertices_mm, balanced_tree=False)
+    # Only points that start near the skin can end up too close to it.
+    _, nearest = tree.query(probe)
+    depth = np.einsum(
+        "ij,ij->i", probe - target.vertices_mm[nearest], target.vertex_normals[nearest]
+    )
+    probe = probe[depth < clearance_mm + carrier.standoff_mm]
+
+    def clear(push: float) -> bool:
         moved = probe + push * carrier.push_axis
-        _, nearest = tree.query(moved)
+        # Points 50 mm from any skin are clear (a shell is never that deep inside a face).
+        distance, nearest = tree.query(moved, distance_upper_bound=50.0)
+        near = np.isfinite(distance)
         depth = np.einsum(
-            "ij,ij->i", moved - target.vertices_mm[nearest], target.vertex_normals[nearest]
+            "ij,ij->i",
+            moved[near] - target.vertices_mm[nearest[near]],
+            target.vertex_normals[nearest[near]],
         )
-        worst = float(depth.min())
-        if worst >= clearance_mm - 1e-3:
-            break
-        push += clearance_mm - worst
+        return bool(depth.min(initial=np.inf) >= clearance_mm - 1e-3)
+
+    # The smallest push (to 0.01 mm) that clears: double until clear, then bisect.
+    push = 0.0
+    if not clear(0.0):
+        low, high = 0.0, 1.0
+        while not clear(high):
+            low, high = high, 2.0 * high
+        while high - low > 0.01:
+            mid = 0.5 * (low + high)
+            low, high = (low, mid) if clear(mid) else (mid, high)
+        push = high
     return positions + push * carrier.push_axis, axes, push

@@ -260,9 +260,12 @@ def coverage(
     irradiance it delivers at its brightest point (its footprint).
     """
     csc = scipy.sparse.csc_array(matrix)
-    peak = csc.max(axis=0).toarray().ravel()
-    scaled = csc @ scipy.sparse.diags_array(np.divide(1.0, peak, where=peak > 0, out=peak * 0))
-    reached = np.asarray((scaled >= REACH_FRACTION).sum(axis=1)).ravel()
+    counts = np.diff(csc.indptr)
+    column = np.repeat(np.arange(csc.shape[1]), counts)
+    peak = np.zeros(csc.shape[1])
+    np.maximum.at(peak, column, csc.data)
+    reaches = csc.data >= REACH_FRACTION * peak[column]
+    reached = np.bincount(csc.indices[reaches], minlength=csc.shape[0])
     total = float(areas_mm2[roi].sum())
     return {
         f"at_least_{k}": float(areas_mm2[roi & (reached >= k)].sum() / total) if total else 0.0

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 import trimesh
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from twin import __version__
 from twin.aperture import extended_transfer
+from twin.cache import TransferCache, transfer_key
 from twin.dose import DoseMaps, dose_maps
 from twin.emitters import Emitters
 from twin.metrics import coverage, dose_metrics, emitter_fit
@@ -90,19 +90,17 @@ def skin_clearance_mm(points_mm: NDArray[np.float64], target: Surface) -> NDArra
     """
     _, near = cKDTree(target.vertices_mm).query(points_mm, k=min(16, len(target.vertices_mm)))
     near = near.reshape(len(points_mm), -1)
-    incident = scipy.sparse.csr_array(
-        (
-            np.ones(target.faces.size),
-            (target.faces.ravel(), np.repeat(np.arange(len(target.faces)), 3)),
-        ),
-        shape=(len(target.vertices_mm), len(target.faces)),
-    )
-    rows, faces = [], []
-    for i, vertices in enumerate(near):
-        candidate = np.unique(incident[vertices].indices)
-        rows.append(np.full(len(candidate), i))
-        faces.append(candidate)
-    row, face = np.concatenate(rows), np.concatenate(faces)
+    # Vertex -> incident faces, then every (point, face) pair around the nearest vertices.
+    by_vertex = np.argsort(target.faces.ravel(), kind="stable")
+    start = np.searchsorted(target.faces.ravel()[by_vertex], np.arange(len(target.vertices_mm)))
+    count = np.diff(np.append(start, target.faces.size))
+    vertex = near.ravel()
+    owner = np.repeat(np.arange(len(points_mm)), near.shape[1])
+    per = count[vertex]
+    offsets = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
+    faces = by_vertex[np.repeat(start[vertex], per) + offsets] // 3
+    pairs = np.unique(np.repeat(owner, per) * len(target.faces) + faces)
+    row, face = pairs // len(target.faces), pairs % len(target.faces)
     closest = trimesh.triangles.closest_point(target.triangles_mm[face], points_mm[row])
     distance = np.linalg.norm(points_mm[row] - closest, axis=1)
     best = np.full(len(points_mm), np.inf)
@@ -161,6 +159,7 @@ def render(
     backend: str | None = None,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    cache: TransferCache | None = None,
 ) -> RenderResult:
     """Compute dose maps and metrics for a scene.
 
@@ -174,6 +173,9 @@ def render(
         Threads for ray casting; defaults to the number of CPUs.
     progress : callable(done, total), optional
         Called as emitters are finished.
+    cache : TransferCache, optional
+        Reuse a transfer matrix built before for the same geometry, layout and LED profiles
+        (see :mod:`twin.cache`), and store a new one.
 
     Returns
     -------
@@ -193,12 +195,27 @@ def render(
         "workers": workers,
         "progress": progress,
     }
-    if scene.apertures:
-        transfer = extended_transfer(
-            samples, scene.emitters, tracer, apertures=scene.apertures, **options
-        )
+
+    def build() -> TransferMatrix:
+        if scene.apertures:
+            return extended_transfer(
+                samples, scene.emitters, tracer, apertures=scene.apertures, **options
+            )
+        return transfer_matrix(samples, scene.emitters, tracer, **options)
+
+    if cache is None:
+        transfer = build()
     else:
-        transfer = transfer_matrix(samples, scene.emitters, tracer, **options)
+        settings = {k: options[k] for k in ("offset_mm", "intensity_cutoff", "max_distance_mm")}
+        key = transfer_key(
+            samples,
+            triangles,
+            scene.emitters,
+            apertures=scene.apertures,
+            backend=name,
+            settings=settings,
+        )
+        transfer = cache.get_or_build(key, build)
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
     gap, incidence = axis_landing(scene.emitters, scene.target, tracer)
     metrics = {

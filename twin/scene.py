@@ -38,6 +38,7 @@ from twin.meshio import check_target_size, load_surface
 from twin.photometry import read_profile
 from twin.profiles import Isotropic, Profile
 from twin.raycast import CHOICES
+from twin.rules import Checks, parse_checks
 from twin.scans import (
     Alignment,
     check_rigid,
@@ -63,6 +64,7 @@ TOP_KEYS = (
     "exposure_s",
     "dose",
     "engine",
+    "checks",
 )
 TARGET_KEYS = (
     "mesh",
@@ -98,6 +100,8 @@ ENGINE_KEYS = ("backend", "intensity_cutoff", "max_distance_mm")
 
 BUILTIN_ANATOMIES = tuple(f"builtin:{n}" for n in anatomy.ANATOMIES)
 BUILTIN_TARGETS = (*BUILTIN_ANATOMIES, "builtin:phantom-head")
+#: The built-in occluder: a pair of eye shields (goggles) over the built-in face's eyes.
+EYE_SHIELDS = "builtin:eye-shields"
 EYE_REGION = "eyes"
 
 
@@ -140,6 +144,8 @@ class Scene:
         Regions left out of the treated skin.
     dose : DoseSettings
     engine : EngineSettings
+    checks : Checks
+        Design rules and baseline tolerances for ``twin check`` (:mod:`twin.rules`).
     spec : dict
         The scene as data with every default filled and every path absolute (what
         ``scene.resolved.yaml`` holds).
@@ -160,6 +166,7 @@ class Scene:
     exclude: tuple[str, ...] = ()
     dose: DoseSettings = field(default_factory=DoseSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    checks: Checks = field(default_factory=Checks)
     spec: dict[str, Any] = field(default_factory=dict)
 
 
@@ -370,9 +377,16 @@ def _alignment(
     return icp_alignment(surface, anatomy.builtin(reference_name), initial=initial)
 
 
-def _load_occluder(spec: Any, *, where: str, base: Path) -> tuple[Surface, dict[str, Any]]:
+def _load_occluder(
+    spec: Any, *, where: str, base: Path, variant: Variant | None
+) -> tuple[Surface, dict[str, Any]]:
     spec = _mapping(spec, name=where)
     check_keys(spec, OCCLUDER_KEYS, name=where)
+    if spec.get("mesh") == EYE_SHIELDS:
+        if set(spec) - {"mesh", "units"} or spec.get("units", "mm") != "mm":
+            msg = f"{where}: {EYE_SHIELDS} takes no other keys (it is in mm)"
+            raise InputError(msg)
+        return anatomy.eye_shields(variant), {"mesh": EYE_SHIELDS, "units": "mm"}
     for key in ("mesh", "units"):
         if key not in spec:
             msg = f"{where}: missing required key {key!r}"
@@ -606,11 +620,11 @@ def load_scene(path: str | Path) -> Scene:
     return scene_from_dict(_read_yaml(path), base=path.resolve().parent, path=path)
 
 
-def load_scenes(path: str | Path) -> tuple[Scene, ...]:
+def load_scenes(path: str | Path, *, member: int | None = None) -> tuple[Scene, ...]:
     """The scenes of a scene file: one, or one per member of its ``target.population``.
 
     Member ``i`` is named ``<name>-p<i>`` and its ``target.variant`` is the member's shape, so
-    its ``scene.resolved.yaml`` renders that member alone.
+    its ``scene.resolved.yaml`` renders that member alone. ``member`` loads only that one.
 
     Raises
     ------
@@ -629,11 +643,13 @@ def load_scenes(path: str | Path) -> tuple[Scene, ...]:
     name = _string(data.get("name", path.stem), name=f"{path}: name")
     scenes = []
     for i, variant in enumerate(members):
-        member = {key: value for key, value in target.items() if key != "population"}
-        member["variant"] = variant.to_dict()
+        if member is not None and i != member:
+            continue
+        one = {key: value for key, value in target.items() if key != "population"}
+        one["variant"] = variant.to_dict()
         scenes.append(
             scene_from_dict(
-                {**data, "name": f"{name}-p{i:02d}", "target": member},
+                {**data, "name": f"{name}-p{i:02d}", "target": one},
                 base=path.resolve().parent,
                 path=path,
             )
@@ -664,6 +680,11 @@ def _population(spec: Any, *, where: str) -> tuple[Variant, ...]:
         return population(spec["size"], seed=seed, age_years=(ages[0], ages[1]))
     except InputError as exc:
         raise InputError(str(exc).replace("population.", f"{where}.", 1)) from None
+
+
+def read_scene_file(path: str | Path) -> dict[str, Any]:
+    """A scene file's YAML as data, unvalidated (raises on unreadable or non-mapping YAML)."""
+    return _read_yaml(Path(path))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -699,7 +720,7 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         msg = f"{src}: occluders: expected a list of meshes, got {type(occluder_specs).__name__}"
         raise InputError(msg)
     loaded = [
-        _load_occluder(o, where=f"{src}: occluders[{i}]", base=base)
+        _load_occluder(o, where=f"{src}: occluders[{i}]", base=base, variant=variant)
         for i, o in enumerate(occluder_specs)
     ]
     emitter_data = _mapping(data["emitters"], name=f"{src}: emitters")
@@ -728,6 +749,7 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
     drive = _drive(data.get("mode"), emitters, layout, where=f"{src}: mode")
     dose = _dose(data.get("dose"), where=f"{src}: dose")
     engine = _engine(data.get("engine"), where=f"{src}: engine")
+    checks = parse_checks(data.get("checks"), name=f"{src}: checks")
     if "description" in data:
         _string(data["description"], name=f"{src}: description")
     spec = {
@@ -772,5 +794,6 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         exclude=exclude,
         dose=dose,
         engine=engine,
+        checks=checks,
         spec=spec,
     )

@@ -1,0 +1,188 @@
+"""twin check: rules, baselines, reports, exit codes and the transfer-matrix cache (issue 5)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+import yaml
+
+import twin
+from twin import check
+from twin.cache import TransferCache
+from twin.cli import main
+
+RULES = [
+    {"metric": "roi.total.irradiance_mw_cm2.max", "max": 100},
+    {"metric": "emitters.inside_skin", "max": 0},
+]
+
+
+def helmet_scene(root, name="helmet", **emitters):
+    """The helmet on the scalp (fast: 300 LEDs, 11k points) with two rules."""
+    scene = {
+        "name": name,
+        "target": {"mesh": "builtin:scalp"},
+        "emitters": {"design": "helmet", **emitters},
+        "exposure_s": 1500,
+        "checks": {"rules": RULES},
+    }
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(scene))
+    return path
+
+
+def run(args, capsys):
+    code = main(["check", *map(str, args), "--jobs", "1"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_pass_regress_and_update(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    path = helmet_scene(tmp_path)
+    code, out, _ = run([path, "--cache-dir", cache], capsys)
+    assert code == 1 and "run twin check --update" in out  # no baseline yet: not a pass
+    code, out, _ = run([path, "--cache-dir", cache, "--update"], capsys)
+    assert code == 0 and "wrote 1 baselines" in out
+    baseline = json.loads(check.baseline_path(path).read_text())
+    assert baseline["scene"] == "helmet" and "roi.total.cv" in baseline["metrics"]
+    code, out, _ = run([path, "--cache-dir", cache], capsys)
+    assert code == 0 and "1 scenes passed, 0 failed" in out
+
+    # A one-line change: weaker red LEDs. The check turns red and says what moved.
+    weaker = {
+        "red": {"led": {"wavelength_nm": 660, "power_mw": 4.0, "half_angle_deg": 30}},
+        "nir": {"led": "nir-850"},
+        "nir2": {"led": "nir-940"},
+    }
+    helmet_scene(tmp_path, channels=weaker)
+    before = check.baseline_path(path).read_text()
+    junit, summary = tmp_path / "junit.xml", tmp_path / "summary.md"
+    code, out, _ = run(
+        [path, "--cache-dir", cache, "--junit", junit, "--summary", summary], capsys
+    )
+    assert code == 1
+    row = next(line for line in out.splitlines() if "roi.total.irradiance_mw_cm2.mean" in line)
+    assert row.split()[0] == "helmet" and row.endswith("FAIL") and "%" in row
+    assert check.baseline_path(path).read_text() == before  # never updated implicitly
+    suite = ElementTree.parse(junit).getroot()
+    assert suite.get("tests") == "1" and suite.get("failures") == "1"
+    failure = suite.find("testcase/failure")
+    assert "roi.total.irradiance_mw_cm2.mean" in failure.text
+    text = summary.read_text()
+    assert "| helmet |" in text and "## Failures" in text
+
+    # --update accepts the change and shows it.
+    code, out, _ = run([path, "--cache-dir", cache, "--update"], capsys)
+    assert code == 0 and "roi.total.irradiance_mw_cm2.mean" in out
+    assert check.baseline_path(path).read_text() != before
+
+
+def test_a_shifted_layout_fails_its_rule(tmp_path, capsys):
+    path = helmet_scene(tmp_path)
+    scene = twin.load_scene(path)
+    csv = twin.emitters.emitter_csv_text(scene.emitters)
+    (tmp_path / "leds.csv").write_text(csv)
+    data = yaml.safe_load(path.read_text())
+    data["emitters"] = {"file": "leds.csv"}
+    data["mode"] = {"red": 1.0, "nir": 1.0, "nir2": 1.0}
+    data["checks"]["rules"].append({"metric": "emitters.gap_mm.mean", "min": 8, "max": 11})
+    path.write_text(yaml.safe_dump(data))
+    assert run([path, "--update"], capsys)[0] == 0
+    # The helmet sits 8 mm higher: gaps grow beyond the rule, and the metrics move.
+    moved = twin.Emitters.create(
+        scene.emitters.positions_mm + np.array([0.0, 8.0, 0.0]),
+        scene.emitters.axes,
+        scene.emitters.power_mw,
+        profile=list(scene.emitters.profiles[i] for i in scene.emitters.profile_index),
+        channel=scene.emitters.channel,
+        wavelength_nm=scene.emitters.wavelength_nm,
+    )
+    (tmp_path / "leds.csv").write_text(twin.emitters.emitter_csv_text(moved))
+    code, out, _ = run([path], capsys)
+    assert code == 1
+    rule = next(line for line in out.splitlines() if "emitters.gap_mm.mean" in line)
+    assert "8 .. 11" in rule and rule.endswith("FAIL")
+
+
+def test_invalid_input_exits_2_with_one_clear_message(tmp_path, capsys):
+    path = helmet_scene(tmp_path)
+    check.baseline_path(path).write_text("{not json")
+    code, _, err = run([path], capsys)
+    assert code == 2
+    assert err.startswith(f"twin: error: {tmp_path}/helmet.baseline.json: not a readable baseline")
+    check.baseline_path(path).write_text(json.dumps({"metrics": {"roi.total.cv": "high"}}))
+    code, _, err = run([path], capsys)
+    assert code == 2 and 'expected a baseline {"metrics": {name: number}}' in err
+    check.baseline_path(path).unlink()
+    data = yaml.safe_load(path.read_text())
+    data["checks"]["rules"][0] = {"metric": "roi.total.cv", "min": 2, "max": 1}
+    path.write_text(yaml.safe_dump(data))
+    code, _, err = run([path], capsys)
+    assert code == 2
+    assert err == f"twin: error: {path}: checks.rules[0]: min 2 is above max 1\n"
+    data["checks"]["rules"][0] = {"metric": "roi.total.cv", "maximum": 1}
+    path.write_text(yaml.safe_dump(data))
+    code, _, err = run([path], capsys)
+    assert code == 2 and "checks.rules[0]: unknown key 'maximum'; did you mean 'max'?" in err
+    assert main(["check", str(tmp_path / "nope.yaml")]) == 2
+
+
+def test_rules_read_populations_at_the_worst_member_or_a_percentile():
+    rule_high = twin.rules.Rule("x", None, 10.0)
+    rule_low = twin.rules.Rule("x", 4.0, None)
+    runs = [{"x": v} for v in (5.0, 7.0, 12.0)]
+    high, low = check._rule_rows("s", [rule_high, rule_low], runs)
+    assert (high.now, high.passed) == (12.0, False) and (low.now, low.passed) == (5.0, True)
+    median = check._rule_rows("s", [twin.rules.Rule("x", None, 10.0, "median")], runs)[0]
+    assert (median.now, median.passed) == (7.0, True)
+    assert check._values(twin.rules.Checks(metrics=("x",)), runs) == {
+        "x@min": 5.0,
+        "x@median": 7.0,
+        "x@max": 12.0,
+    }
+
+
+def test_cache_is_reused_for_drive_changes_and_rebuilt_for_geometry(tmp_path, caplog):
+    cache = TransferCache(tmp_path / "cache")
+    path = helmet_scene(tmp_path)
+    first = twin.render(path, cache=cache)
+    assert (cache.hits, cache.misses) == (0, 1)
+    data = yaml.safe_load(path.read_text())
+    data["mode"] = "red"
+    data["exposure_s"] = 600
+    path.write_text(yaml.safe_dump(data))
+    again = twin.render(path, cache=cache)
+    assert (cache.hits, cache.misses) == (1, 1)
+    np.testing.assert_array_equal(again.transfer.matrix.toarray(), first.transfer.matrix.toarray())
+    red = np.asarray(first.scene.emitters.channel == "red")
+    power = first.scene.emitters.power_mw * red
+    np.testing.assert_allclose(again.dose.total_irradiance_mw_cm2, first.transfer.matrix @ power)
+    data["emitters"]["standoff_mm"] = 12.0  # geometry: a new matrix
+    path.write_text(yaml.safe_dump(data))
+    twin.render(path, cache=cache)
+    assert (cache.hits, cache.misses) == (1, 2)
+    # A damaged entry is detected, reported and rebuilt, never used.
+    entry = next(p for p in cache.folder.glob("*.npz"))
+    entry.write_bytes(entry.read_bytes()[:1000])
+    data["emitters"].pop("standoff_mm")
+    path.write_text(yaml.safe_dump(data))
+    with caplog.at_level(logging.WARNING, logger="twin.cache"):
+        for p in cache.folder.glob("*.npz"):
+            p.write_bytes(p.read_bytes()[:1000])
+        rebuilt = twin.render(path, cache=cache)
+    assert re.search(r"corrupt or stale cache entry .*; rebuilding it", caplog.text)
+    np.testing.assert_array_equal(
+        rebuilt.transfer.matrix.toarray(), first.transfer.matrix.toarray()
+    )
+
+
+def test_assert_scene_for_pytest(tmp_path):
+    path = helmet_scene(tmp_path)
+    with pytest.raises(AssertionError, match="run twin check --update"):
+        check.assert_scene(path, cache=TransferCache(tmp_path / "cache"))
