@@ -27,6 +27,7 @@ from functools import cache, lru_cache
 import numpy as np
 import trimesh
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from twin._data import data_dir
 from twin.errors import InputError
@@ -71,6 +72,7 @@ REGIONS = {
         "periorbital_right",
         "glabella",
         "forehead",
+        "lips",
         "upper_lip",
         "perioral",
         "chin",
@@ -386,10 +388,10 @@ def _face_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> lis
     open_edges = patch.edges[trimesh.grouping.group_rows(patch.edges_sorted, require_count=1)]
     loops = trimesh.graph.connected_components(open_edges)
     guess = np.array([0.0, 0.5 * (lm["nose_tip"][1] + lm["menton"][1]), lm["nose_tip"][2]])
-    mouth = min(
-        (b.vertices_mm[list(c)].mean(axis=0) for c in loops),
-        key=lambda c: np.linalg.norm(c - guess),
-    )
+    lip_loop = b.vertices_mm[
+        list(min(loops, key=lambda c: np.linalg.norm(b.vertices_mm[list(c)].mean(0) - guess)))
+    ]
+    mouth = lip_loop.mean(axis=0)
     x, y = p[:, 0], p[:, 1]
 
     def around(centre: NDArray[np.float64], radius: float) -> NDArray[np.bool_]:
@@ -404,6 +406,7 @@ def _face_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> lis
         ("periorbital_right", around(eye_r, 28.0)),
         ("glabella", (np.abs(x) < 15.0) & (y > lm["nasion"][1] - 8.0) & (y < brow + 6.0)),
         ("forehead", y >= brow),
+        ("lips", cKDTree(lip_loop).query(p)[0] < 7.0),  # the vermilion around the opening
         ("upper_lip", (np.abs(x) < 22.0) & (y > mouth[1] + 2.0) & (y <= subnasale)),
         ("perioral", around(mouth, 32.0)),
         ("chin", (np.abs(x) < 28.0) & (y < mouth[1] - 14.0)),

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 import yaml
 
 from twin import __version__
@@ -209,6 +210,76 @@ def _cmd_check(args: argparse.Namespace) -> int:
     )
 
 
+#: Headline metrics compared before and after optimisation: label, metrics.json path.
+_COMPARED = (
+    ("U0 (min / mean)", "roi.total.u0_min_over_mean"),
+    ("CV", "roi.total.cv"),
+    ("in-window area", "roi.total.in_window_area_fraction"),
+    ("mean fluence J/cm2", "roi.total.fluence_j_cm2.mean"),
+    ("p5 fluence J/cm2", "roi.total.fluence_j_cm2.p5"),
+    ("peak mW/cm2", "roi.total.irradiance_mw_cm2.max"),
+    ("eye IR max mW/cm2", "eye_safety.ir_irradiance_mw_cm2.max"),
+)
+
+
+def _cmd_optimise(args: argparse.Namespace) -> int:
+    import json
+
+    from twin.check import metric_value
+    from twin.optimise import optimise_drive, optimised_scene
+    from twin.rendering import render
+    from twin.scene import load_scene
+
+    scene = load_scene(args.scene)
+    before = render(scene, progress=ProgressBar("ray casting", stream=sys.stderr))
+    result = optimise_drive(
+        before, objective=args.objective, group=args.group, budget_mw=args.budget_mw
+    )
+    after = render(optimised_scene(scene, result.drive), backend=before.transfer.backend)
+    args.out.mkdir(parents=True, exist_ok=True)
+    before.write(args.out / "before")
+    after.write(args.out / "after")
+    for name in ("emitters.csv", "scene.resolved.yaml"):
+        target = "scene.yaml" if name.endswith(".yaml") else name
+        (args.out / target).write_text((args.out / "after" / name).read_text())
+    power = (
+        float(
+            (
+                scene.emitters.power_mw
+                * np.array([scene.drive.get(str(c), 0.0) for c in scene.emitters.channel])
+            ).sum()
+        ),
+        float(after.scene.emitters.power_mw.sum()),
+    )
+    rows, summary = [("metric", "before", "after", "change")], {}
+    for label, path in _COMPARED:
+        a, b = metric_value(before.metrics, path), metric_value(after.metrics, path)
+        if a is None or b is None:
+            continue
+        summary[path] = {"before": a, "after": b}
+        rows.append((label, f"{a:.4g}", f"{b:.4g}", f"{b - a:+.3g}"))
+    rows.append(
+        ("radiant power mW", f"{power[0]:.4g}", f"{power[1]:.4g}", f"{power[1] - power[0]:+.3g}")
+    )
+    summary["radiant_power_mw"] = {"before": power[0], "after": power[1]}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / "convergence.log").write_text("\n".join(result.log) + "\n")
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print(f"optimised {args.objective} by {result.solver} ({args.group} drive levels):")
+    for r in rows:
+        print(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+    print(
+        f"wrote emitters.csv, scene.yaml, summary.json, convergence.log, before/ and after/ to "
+        f"{args.out}"
+    )
+    return 0
+
+
 def _cmd_info(_: argparse.Namespace) -> int:
     print(f"twin {__version__} (Python {sys.version.split()[0]})")
     print("backends:")
@@ -350,6 +421,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, help="transfer-matrix cache folder")
     p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser(
+        "optimise", help="optimise drive levels on a scene's transfer matrix (before/after)"
+    )
+    p.add_argument("scene", type=Path, help="scene YAML file")
+    p.add_argument(
+        "--objective", choices=("uniformity", "coverage", "minmax"), default="uniformity"
+    )
+    p.add_argument(
+        "--vary", choices=("drive",), default="drive", help="what to optimise (drive levels)"
+    )
+    p.add_argument(
+        "--group",
+        choices=("emitter", "channel"),
+        default="emitter",
+        help="one drive level per emitter or per channel",
+    )
+    p.add_argument("--budget-mw", type=float, help="total radiant power allowed, mW")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(func=_cmd_optimise)
 
     p = sub.add_parser("info", help="version and the ray engines usable here")
     p.set_defaults(func=_cmd_info)

@@ -1,0 +1,184 @@
+"""Drive-level optimisation: known optima, symmetry, hard limits, infeasible windows, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import trimesh
+import yaml
+
+import twin
+from twin import phantoms
+from twin.cli import main
+from twin.errors import InputError
+from twin.layout import offset_shell_layout
+from twin.optimise import OBJECTIVES, optimise_drive
+
+
+def write(root, *, leds: twin.Emitters, target: dict, dose: dict | None = None, **extra):
+    (root / "leds.csv").write_text(twin.emitters.emitter_csv_text(leds))
+    scene = {"target": target, "emitters": {"file": "leds.csv"}, "exposure_s": 600, **extra}
+    if dose:
+        scene["dose"] = dose
+    (root / "scene.yaml").write_text(yaml.safe_dump(scene))
+    return root / "scene.yaml"
+
+
+@pytest.fixture
+def head_scene(tmp_path):
+    """Phantom head (eyes region) under 40 red and NIR LEDs 12 mm out."""
+    head = phantoms.head(subdivisions=3)
+    positions, axes = offset_shell_layout(head, count=40, standoff_mm=12.0)
+    channel = np.where(np.arange(40) % 2 == 0, "red", "nir")
+    leds = twin.Emitters.create(
+        positions,
+        axes,
+        20.0,
+        profile=twin.Lambertian(30.0),
+        channel=channel,
+        wavelength_nm={"red": 633.0, "nir": 830.0},
+    )
+    return lambda **kw: write(
+        tmp_path, leds=leds, target={"mesh": "builtin:phantom-head", "max_edge_mm": 8.0}, **kw
+    )
+
+
+def irradiance(result, drive):
+    return result.transfer.matrix @ (result.scene.emitters.power_mw * drive)
+
+
+def test_one_led_reaches_the_least_squares_optimum(tmp_path):
+    plane = phantoms.plane(size_mm=60.0, divisions=30)
+    leds = twin.Emitters.create(
+        [[0.0, 0.0, 20.0]], [[0.0, 0.0, -1.0]], 10.0, profile=twin.Lambertian(60.0)
+    )
+    plane_path = tmp_path / "plane.obj"
+    trimesh.Trimesh(plane.vertices_mm, plane.faces, process=False).export(plane_path)
+    path = write(
+        tmp_path,
+        leds=leds,
+        target={"mesh": "plane.obj", "units": "mm"},
+        dose={"fluence_window_j_cm2": [0.02, 0.1]},
+    )
+    result = twin.render(path)
+    res = optimise_drive(result, objective="uniformity")
+    # One variable: d* = sum w a t / sum w a^2 (every treated point is in the sample).
+    a = result.transfer.matrix.toarray()[:, 0] * 10.0 * 0.6
+    w = result.samples.areas_mm2 / result.samples.areas_mm2.sum()
+    expected = np.clip(np.sum(w * a * 0.06) / np.sum(w * a * a), 0.0, 1.0)  # 0.06: mid-window
+    np.testing.assert_allclose(res.drive[0], expected, rtol=1e-6)
+    assert res.solver == "lsq_linear"
+
+
+def test_symmetric_layouts_get_symmetric_drives(tmp_path):
+    plane = phantoms.plane(size_mm=80.0, divisions=40)
+    trimesh.Trimesh(plane.vertices_mm, plane.faces, process=False).export(tmp_path / "p.obj")
+    # Two LEDs at the Sparrow spacing d = sqrt(4 / (m + 4)) h (physics.md 1.4, with cos alpha),
+    # mirrored across the line y = x, which the plane's triangulation is symmetric about.
+    m, h = 1.0, 15.0
+    s = np.sqrt(4.0 / (m + 4.0)) * h / (2.0 * np.sqrt(2.0))
+    leds = twin.Emitters.create(
+        [[s, -s, h], [-s, s, h]],
+        [[0.0, 0.0, -1.0]] * 2,
+        10.0,
+        profile=twin.Lambertian(60.0),
+    )
+    path = write(
+        tmp_path,
+        leds=leds,
+        target={"mesh": "p.obj", "units": "mm"},
+        dose={"fluence_window_j_cm2": [0.01, 0.1]},
+    )
+    result = twin.render(path)
+    # Least squares has one optimum, so symmetric; a linear programme's optimum can be a
+    # whole edge, of which it returns a vertex: there the mirrored answer is as good.
+    drive = optimise_drive(result, objective="uniformity").drive
+    np.testing.assert_allclose(drive[0], drive[1], rtol=1e-6)
+    sample = result.roi
+    for objective in ("coverage", "minmax"):
+        d = optimise_drive(result, objective=objective).drive
+        h, mirrored = (irradiance(result, x)[sample] * 0.6 for x in (d, d[::-1]))
+        if objective == "minmax":
+            np.testing.assert_allclose(h.min(), mirrored.min(), rtol=1e-6, atol=1e-9)
+        else:
+            area = result.samples.areas_mm2[sample]
+            outside = [
+                np.sum(area * (np.clip(0.01 - x, 0, None) + np.clip(x - 0.1, 0, None)))
+                for x in (h, mirrored)
+            ]
+            np.testing.assert_allclose(outside[0], outside[1], rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_hard_limits_hold_in_every_answer(head_scene, objective):
+    limits = {
+        "irradiance_limit_mw_cm2": 6.0,
+        "eye_ir_limit_mw_cm2": 0.03,
+        "fluence_window_j_cm2": [0.1, 0.4],
+    }
+    result = twin.render(head_scene(dose=limits))
+    full = irradiance(result, np.ones(len(result.scene.emitters)))
+    nir = result.scene.emitters.channel == "nir"
+    eye = result.samples.regions["eyes"]
+    eye_full = result.transfer.matrix[eye] @ (result.scene.emitters.power_mw * nir)
+    assert full.max() > 6.0 and eye_full.max() > 0.03  # the limits bind
+    budget = 0.5 * result.scene.emitters.power_mw.sum()
+    res = optimise_drive(result, objective=objective, budget_mw=budget)
+    e = irradiance(result, res.drive)
+    assert e.max() <= 6.0 + 1e-6
+    eye_ir = result.transfer.matrix[eye] @ (result.scene.emitters.power_mw * res.drive * nir)
+    assert eye_ir.max() <= 0.03 + 1e-6
+    assert (result.scene.emitters.power_mw * res.drive).sum() <= budget + 1e-6
+    mean = np.average(e[result.roi], weights=result.samples.areas_mm2[result.roi]) * 0.6
+    assert 0.1 - 1e-6 <= mean <= 0.4 + 1e-6
+    assert np.all((res.drive >= 0) & (res.drive <= 1))
+
+
+def test_an_unreachable_window_says_by_how_much(head_scene):
+    result = twin.render(head_scene(dose={"fluence_window_j_cm2": [400.0, 500.0]}))
+    full = irradiance(result, np.ones(len(result.scene.emitters)))
+    top = np.average(full[result.roi], weights=result.samples.areas_mm2[result.roi]) * 0.6
+    message = (
+        f"dose window: the treated skin's mean fluence must reach 400 J/cm2, but full drive "
+        f"gives at most {top:.3g} J/cm2 ({400 - top:.3g} J/cm2 short); raise the exposure or "
+        "the LED power, or lower the window"
+    )
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        optimise_drive(result)
+    with pytest.raises(InputError, match=r"^objective: expected one of uniformity, coverage, "):
+        optimise_drive(result, objective="beauty")
+
+
+def test_cli_optimise_evens_the_map_and_writes_its_files(head_scene, tmp_path, capsys):
+    path = head_scene(dose={"fluence_window_j_cm2": [0.2, 1.0]})
+    out = tmp_path / "opt"
+    assert main(["optimise", str(path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "in-window area" in printed and "U0 (min / mean)" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) >= {"roi.total.u0_min_over_mean", "roi.total.in_window_area_fraction"}
+
+    def rms_to_target(result) -> float:  # the objective: fluence against mid-window, 0.6
+        h = result.dose.fluence_j_cm2()[result.roi]
+        return float(
+            np.sqrt(np.average((h - 0.6) ** 2, weights=result.samples.areas_mm2[result.roi]))
+        )
+
+    before = twin.render(path)
+    after = twin.render(out / "scene.yaml")
+    assert rms_to_target(after) < rms_to_target(before)
+    mean = np.average(
+        after.dose.fluence_j_cm2()[after.roi], weights=after.samples.areas_mm2[after.roi]
+    )
+    assert 0.2 - 1e-6 <= mean <= 1.0 + 1e-6
+    assert (out / "convergence.log").read_text().startswith("40 drive levels (emitter)")
+    # The written scene renders the optimised result again.
+    written = json.loads((out / "after" / "metrics.json").read_text())
+    np.testing.assert_allclose(
+        after.metrics["roi"]["total"]["in_window_area_fraction"],
+        written["roi"]["total"]["in_window_area_fraction"],
+        rtol=1e-9,
+    )

@@ -1,0 +1,348 @@
+"""Drive-level optimisation on the transfer matrix: ray-cast once, optimise many times.
+
+The irradiance of a layout is linear in its drive levels, ``E = T diag(P) d`` (design.md), so
+choosing the drive ``d`` in [0, 1] of every emitter (or every channel) is a linear or
+quadratic programme over the treated skin:
+
+- ``uniformity``: fluence as close as possible to the middle of the dose window everywhere —
+  bounded least squares (``scipy.optimize.lsq_linear``), or, when that answer breaks a hard
+  limit, the same target in L1 by linear programming with the limits as constraints;
+- ``coverage``: as much treated skin inside the window as possible — the convex surrogate
+  "least area-weighted distance outside the window" by linear programming (HiGHS);
+- ``minmax``: the largest minimum fluence (HiGHS), over the skin that full drive brings to at
+  least a tenth of the window's lower bound.
+
+Hard limits hold in every answer: no skin above the irradiance limit, the eye region's IR
+irradiance under the IEC 62471 limit, and an optional total radiant-power budget; the mean
+fluence of the treated skin must lie in the window, and a window no drive can reach is refused
+with the bound that cannot be met and by how much. Large treated areas are represented by an
+area-weighted sample of ``max_points`` points for the objective; the hard limits are imposed
+on every point that could break them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse
+from numpy.typing import NDArray
+
+from twin.emitters import Emitters
+from twin.errors import InputError
+from twin.metrics import IR_EYE_BAND_NM
+
+if TYPE_CHECKING:
+    from twin.rendering import RenderResult
+    from twin.scene import Scene
+
+OBJECTIVES = ("uniformity", "coverage", "minmax")
+GROUPS = ("emitter", "channel")
+
+
+@dataclass(frozen=True)
+class DriveResult:
+    """An optimised drive.
+
+    Attributes
+    ----------
+    drive : (n,) float64
+        Drive level of every emitter in [0, 1] (0 for emitters of channels that are off).
+    objective : str
+    solver : str
+        ``lsq_linear`` or ``highs``.
+    seconds : float
+    log : list of str
+        What the solver did, step by step.
+    """
+
+    drive: NDArray[np.float64]
+    objective: str
+    solver: str
+    seconds: float
+    log: list[str] = field(default_factory=list)
+
+
+def _sample(roi: NDArray[np.bool_], max_points: int, seed: int) -> NDArray[np.int64]:
+    idx = np.flatnonzero(roi)
+    if len(idx) <= max_points:
+        return idx
+    return np.sort(np.random.default_rng(seed).choice(idx, max_points, replace=False))
+
+
+def optimise_drive(
+    result: RenderResult,
+    *,
+    objective: str = "uniformity",
+    group: str = "emitter",
+    budget_mw: float | None = None,
+    max_points: int = 6000,
+    seed: int = 0,
+) -> DriveResult:
+    """Optimise the drive levels of ``result``'s emitters (its transfer matrix is reused).
+
+    Parameters
+    ----------
+    result : RenderResult
+        A render: its scene's mode says which channels are on (only they are driven), its
+        dose settings give the window and the limits.
+    objective : {"uniformity", "coverage", "minmax"}
+    group : {"emitter", "channel"}
+        One drive level per emitter, or one per channel.
+    budget_mw : float, optional, mW
+        Total radiant power allowed.
+    max_points : int
+        Treated-skin sample points the objective is evaluated on.
+    seed : int
+        For the sample.
+
+    Raises
+    ------
+    InputError
+        For an unknown objective or group, no channel on, or a window no drive within the
+        limits can reach (naming the bound and the best reachable value).
+    """
+    start = time.perf_counter()
+    if objective not in OBJECTIVES:
+        msg = f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}"
+        raise InputError(msg)
+    if group not in GROUPS:
+        msg = f"group: expected one of {', '.join(GROUPS)}, got {group!r}"
+        raise InputError(msg)
+    scene, dose = result.scene, result.scene.dose
+    emitters = scene.emitters
+    on = np.array([scene.drive.get(str(c), 0.0) > 0 for c in emitters.channel])
+    if not on.any():
+        msg = "mode: every channel is off; there is nothing to optimise"
+        raise InputError(msg)
+    active = np.flatnonzero(on)
+    if group == "emitter":
+        groups = scipy.sparse.identity(len(active), format="csc")
+        names = [str(i) for i in emitters.ids[active]]
+    else:
+        names = [c for c in emitters.channels if scene.drive.get(c, 0.0) > 0]
+        column = np.array([names.index(str(c)) for c in emitters.channel[active]])
+        groups = scipy.sparse.csc_array(
+            (np.ones(len(active)), (np.arange(len(active)), column)),
+            shape=(len(active), len(names)),
+        )
+    # Irradiance per unit drive of each group, mW/cm2.
+    per_group = (
+        scipy.sparse.csr_array(
+            result.transfer.matrix[:, active] @ scipy.sparse.diags_array(emitters.power_mw[active])
+        )
+        @ groups
+    )
+    per_group = scipy.sparse.csr_array(per_group)
+    to_fluence = scene.exposure_s / 1000.0
+    low, high = dose.fluence_window_j_cm2
+    areas = result.samples.areas_mm2
+    roi = result.roi
+    log = [
+        f"{len(names)} drive levels ({group}), {int(roi.sum())} treated points, "
+        f"objective {objective}, window {low:g}-{high:g} J/cm2 over {scene.exposure_s:g} s"
+    ]
+
+    # Hard limits, only on the points that could break them at full drive.
+    rows, bounds = [], []
+    full = per_group @ np.ones(len(names))
+    hot = np.flatnonzero(full > dose.irradiance_limit_mw_cm2)
+    if hot.size:
+        rows.append(per_group[hot])
+        bounds.append(np.full(hot.size, dose.irradiance_limit_mw_cm2))
+        log.append(
+            f"irradiance limit {dose.irradiance_limit_mw_cm2:g} mW/cm2 on {hot.size} points"
+        )
+    eye_rows = _eye_rows(result, active, groups)
+    if eye_rows is not None:
+        eye_full = eye_rows @ np.ones(len(names))
+        risky = np.flatnonzero(eye_full > dose.eye_ir_limit_mw_cm2)
+        if risky.size:
+            rows.append(eye_rows[risky])
+            bounds.append(np.full(risky.size, dose.eye_ir_limit_mw_cm2))
+            log.append(f"IR-eye limit {dose.eye_ir_limit_mw_cm2:g} mW/cm2 on {risky.size} points")
+    power = np.asarray(groups.T @ emitters.power_mw[active]).ravel()
+    if budget_mw is not None:
+        rows.append(scipy.sparse.csr_array(power[None, :]))
+        bounds.append(np.array([budget_mw]))
+        log.append(f"power budget {budget_mw:g} mW (full drive: {power.sum():g} mW)")
+    # The treated skin's mean fluence must be in the window.
+    weights = areas[roi] / areas[roi].sum()
+    mean_row = scipy.sparse.csr_array((weights @ per_group[np.flatnonzero(roi)]) * to_fluence)
+    limits = (scipy.sparse.vstack(rows).tocsr(), np.concatenate(bounds)) if rows else None
+    _check_reachable(mean_row, limits, low, high, len(names), log)
+
+    sample = _sample(roi, max_points, seed)
+    a = per_group[sample].toarray() * to_fluence  # fluence per unit drive, J/cm2
+    w = areas[sample] / areas[sample].sum()
+    if objective == "minmax":
+        # Skin no drive can bring near the window (inside nostrils, behind folds) would pin
+        # the minimum at its own small value: it is left out of the minimum, and logged.
+        reachable = a.sum(axis=1) >= 0.1 * low
+        log.append(
+            f"minimum over {int(reachable.sum())} of {len(a)} sampled points: the others get "
+            f"under {0.1 * low:g} J/cm2 even at full drive"
+        )
+        a, w = a[reachable], w[reachable] / w[reachable].sum()
+    window = (low, high)
+    if objective == "uniformity":
+        drive, solver = _uniformity(a, w, 0.5 * (low + high), mean_row, limits, window, log)
+    else:
+        drive, solver = _linear(objective, a, w, window, window, mean_row, limits, log)
+    per_emitter = np.zeros(len(emitters))
+    per_emitter[active] = np.clip(groups @ drive, 0.0, 1.0)
+    seconds = time.perf_counter() - start
+    log.append(f"done in {seconds:.2f} s")
+    return DriveResult(per_emitter, objective, solver, seconds, log)
+
+
+def _eye_rows(result: RenderResult, active: NDArray[np.int64], groups) -> scipy.sparse.csr_array:
+    """IR irradiance per unit drive at the eye-region points (None without an eye region)."""
+    samples, emitters = result.samples, result.scene.emitters
+    if "eyes" not in samples.regions:
+        return None
+    lo, hi = IR_EYE_BAND_NM
+    ir = np.array(
+        [lo <= emitters.wavelength_nm.get(str(c), 0.0) <= hi for c in emitters.channel[active]]
+    )
+    if not ir.any():
+        return None
+    eye = np.flatnonzero(samples.regions["eyes"])
+    t = result.transfer.matrix[eye][:, active] @ scipy.sparse.diags_array(
+        emitters.power_mw[active] * ir
+    )
+    return scipy.sparse.csr_array(t @ groups)
+
+
+def _check_reachable(mean_row, limits, low: float, high: float, n: int, log: list[str]) -> None:
+    """Refuse a window no drive within the limits reaches, naming the bound and the gap."""
+    best = _lp(-mean_row.toarray().ravel(), limits, n)
+    top = float(mean_row @ best) if best is not None else 0.0
+    if top < low:
+        binding, verb = (
+            ("the hard limits", "allow") if limits is not None else ("full drive", "gives")
+        )
+        msg = (
+            f"dose window: the treated skin's mean fluence must reach {low:g} J/cm2, but "
+            f"{binding} {verb} at most {top:.3g} J/cm2 ({low - top:.3g} J/cm2 short); raise "
+            "the exposure or the LED power, or lower the window"
+        )
+        raise InputError(msg)
+    log.append(f"reachable mean fluence: up to {top:.3g} J/cm2 (window {low:g}-{high:g})")
+
+
+def _lp(cost, limits, n: int, *, extra_rows=None, extra_bounds=None, bounds=None):
+    """Solve min cost @ x over x in [0, 1]^n (or ``bounds``) with the limits; None if not."""
+    rows = [] if limits is None else [limits[0]]
+    ub = [] if limits is None else [limits[1]]
+    if extra_rows is not None:
+        rows.append(extra_rows)
+        ub.append(extra_bounds)
+    width = len(cost)
+    matrix = None
+    if rows:
+        matrix = scipy.sparse.vstack(
+            [
+                r
+                if r.shape[1] == width
+                else scipy.sparse.hstack(
+                    [r, scipy.sparse.csr_array((r.shape[0], width - r.shape[1]))]
+                )
+                for r in rows
+            ]
+        ).tocsr()
+    solution = scipy.optimize.linprog(
+        cost,
+        A_ub=matrix,
+        b_ub=None if matrix is None else np.concatenate(ub),
+        bounds=bounds or [(0.0, 1.0)] * n,
+        method="highs",
+    )
+    return solution.x[:n] if solution.status == 0 else None
+
+
+def _uniformity(a, w, target, mean_row, limits, window, log):
+    low, high = window
+    sw = np.sqrt(w)
+    fit = scipy.optimize.lsq_linear(sw[:, None] * a, sw * target, bounds=(0.0, 1.0))
+    drive = fit.x
+    mean = float(mean_row @ drive)
+    ok = low <= mean <= high and (limits is None or np.all(limits[0] @ drive <= limits[1] + 1e-9))
+    log.append(
+        f"lsq_linear: {fit.nit} iterations, status {fit.status}, weighted rms "
+        f"{np.sqrt(np.sum(w * (a @ drive - target) ** 2)):.4g} J/cm2, mean {mean:.4g} J/cm2"
+    )
+    if ok:
+        return drive, "lsq_linear"
+    log.append("least squares broke a limit or left the window: L1 fit with constraints (HiGHS)")
+    return _linear("uniformity", a, w, (target, target), window, mean_row, limits, log)[0], "highs"
+
+
+def _linear(objective, a, w, band, window, mean_row, limits, log):
+    """Coverage (hinge distance outside ``band``), uniformity (L1 to ``band`` = (t, t)) or
+    minmax (largest minimum), with the limits and the mean fluence in ``window``, by HiGHS."""
+    k, n = a.shape
+    low, high = band
+    dense = scipy.sparse.csr_array(a)
+    window_rows = scipy.sparse.vstack([mean_row, -mean_row]).tocsr()
+    window_bounds = np.array([window[1], -window[0]])
+    if objective == "minmax":
+        # Variables [d, t]: maximise t with a d >= t at every point.
+        cost = np.zeros(n + 1)
+        cost[-1] = -1.0
+        above = scipy.sparse.hstack([-dense, scipy.sparse.csr_array(np.ones((k, 1)))])
+        window_part = scipy.sparse.hstack([window_rows, scipy.sparse.csr_array((2, 1))])
+        extra = scipy.sparse.vstack([above, window_part]).tocsr()
+        extra_bounds = np.concatenate([np.zeros(k), window_bounds])
+        bounds = [(0.0, 1.0)] * n + [(None, None)]
+    else:
+        # Variables [d, u, v]: u >= low - a d, v >= a d - high; minimise w (u + v).
+        cost = np.concatenate([np.zeros(n), w, w])
+        identity = scipy.sparse.identity(k, format="csr")
+        zeros = scipy.sparse.csr_array((k, k))
+        under = scipy.sparse.hstack([-dense, -identity, zeros])
+        over = scipy.sparse.hstack([dense, zeros, -identity])
+        window_part = scipy.sparse.hstack([window_rows, scipy.sparse.csr_array((2, 2 * k))])
+        extra = scipy.sparse.vstack([under, over, window_part]).tocsr()
+        extra_bounds = np.concatenate([np.full(k, -low), np.full(k, high), window_bounds])
+        bounds = [(0.0, 1.0)] * n + [(0.0, None)] * (2 * k)
+    x = _lp(cost, limits, n, extra_rows=extra, extra_bounds=extra_bounds, bounds=bounds)
+    if x is None:  # _check_reachable has shown that a drive meeting every limit exists
+        msg = f"{objective}: the linear programme failed unexpectedly"
+        raise RuntimeError(msg)
+    log.append(f"HiGHS {objective}: solved on {k} points, {n} drive levels")
+    return x, "highs"
+
+
+def optimised_scene(scene: Scene, drive: NDArray[np.float64]) -> Scene:
+    """``scene`` with the drive folded into each emitter's power, every channel at full drive.
+
+    Emitters driven below 1e-6 are left out (an emitter CSV holds powers > 0 only).
+    """
+    keep = drive > 1e-6
+    e = scene.emitters
+    emitters = Emitters.create(
+        e.positions_mm[keep],
+        e.axes[keep],
+        e.power_mw[keep] * drive[keep],
+        profile=[e.profiles[i] for i in e.profile_index[keep]],
+        channel=e.channel[keep],
+        wavelength_nm=e.wavelength_nm,
+        ids=e.ids[keep],
+        name=scene.name,
+    )
+    drive_levels = dict.fromkeys(emitters.channels, 1.0)
+    spec = {**scene.spec, "name": f"{scene.name}-optimised", "mode": drive_levels}
+    return dataclasses.replace(
+        scene,
+        name=f"{scene.name}-optimised",
+        emitters=emitters,
+        drive=drive_levels,
+        layout=None,
+        apertures={c: a for c, a in scene.apertures.items() if c in emitters.channels},
+        spec=spec,
+    )
