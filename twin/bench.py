@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import os
 import platform
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import trimesh
 
 from twin import phantoms
-from twin.emitters import Emitters
+from twin.emitters import Emitters, emitter_csv_text
 from twin.layout import offset_shell_layout
 from twin.profiles import Lambertian
 from twin.raycast import make_tracer
@@ -141,4 +143,43 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
         "",
         f"twin / bare Embree: {t_twin / t_bare:.2f}x; naive / twin: {t_naive / t_twin:.1f}x",
     ]
+    return "\n".join(lines)
+
+
+def run_optimise_benchmark(*, subdivisions: int = 7, repeat: int = 1) -> str:
+    """Time drive optimisation of 1026 emitters on the head phantom (matrix built once)."""
+    from twin.optimise import OBJECTIVES, optimise_drive
+    from twin.rendering import render
+    from twin.scene import scene_from_dict
+
+    head = phantoms.head(subdivisions=subdivisions)
+    face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks", "chin")])
+    positions, axes = offset_shell_layout(head, count=1026, standoff_mm=10.0, vertices=face)
+    emitters = Emitters.create(positions, axes, 8.0, profile=Lambertian(30.0))
+    with tempfile.TemporaryDirectory() as folder:
+        leds = Path(folder) / "leds.csv"
+        leds.write_text(emitter_csv_text(emitters))
+        scene = scene_from_dict(
+            {
+                "target": {"mesh": "builtin:phantom-head", "max_edge_mm": head.max_edge_mm},
+                "emitters": {"file": str(leds)},
+                "exposure_s": 600,
+                "dose": {"fluence_window_j_cm2": [1.0, 3.0]},
+            },
+            base=Path(folder),
+        )
+        t_render, result = _best(lambda: render(scene), 1)
+    lines = [
+        f"# twin bench --optimise — {time.strftime('%Y-%m-%d')}",
+        "",
+        f"machine: {_cpu_name()}, {os.cpu_count()} CPUs",
+        f"scene: head phantom level {subdivisions}: {len(result.samples)} points, 1026 "
+        f"emitters; render (transfer matrix) {t_render:.2f} s, not counted below",
+        "",
+        "| objective | seconds | solver |",
+        "|---|---:|---|",
+    ]
+    for objective in OBJECTIVES:
+        t, out = _best(lambda o=objective: optimise_drive(result, objective=o), repeat)
+        lines.append(f"| {objective} | {t:.2f} | {out.solver} |")
     return "\n".join(lines)

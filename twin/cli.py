@@ -289,8 +289,11 @@ def _cmd_info(_: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from twin.bench import run_benchmark
+    from twin.bench import run_benchmark, run_optimise_benchmark
 
+    if args.optimise:
+        print(run_optimise_benchmark(subdivisions=args.subdivisions))
+        return 0
     print(
         run_benchmark(
             subdivisions=args.subdivisions, naive_emitters=args.naive_emitters, repeat=args.repeat
@@ -487,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--naive-emitters", type=int, default=16, help="emitters timed for the naive baseline"
     )
     p.add_argument("--repeat", type=int, default=3, help="timed runs; the best is reported")
+    p.add_argument(
+        "--optimise", action="store_true", help="time drive optimisation instead of ray casting"
+    )
     p.set_defaults(func=_cmd_bench)
     return parser
 

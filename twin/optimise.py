@@ -5,8 +5,9 @@ choosing the drive ``d`` in [0, 1] of every emitter (or every channel) is a line
 quadratic programme over the treated skin:
 
 - ``uniformity``: fluence as close as possible to the middle of the dose window everywhere —
-  bounded least squares (``scipy.optimize.lsq_linear``), or, when that answer breaks a hard
-  limit, the same target in L1 by linear programming with the limits as constraints;
+  bounded least squares (``scipy.optimize.lsq_linear``; L-BFGS-B on the same quadratic for
+  more than 200 drive levels), or, when that answer breaks a hard limit or leaves the window,
+  the same target in L1 by linear programming with the limits as constraints;
 - ``coverage``: as much treated skin inside the window as possible — the convex surrogate
   "least area-weighted distance outside the window" by linear programming (HiGHS);
 - ``minmax``: the largest minimum fluence (HiGHS), over the skin that full drive brings to at
@@ -80,7 +81,7 @@ def optimise_drive(
     objective: str = "uniformity",
     group: str = "emitter",
     budget_mw: float | None = None,
-    max_points: int = 6000,
+    max_points: int = 2000,
     seed: int = 0,
 ) -> DriveResult:
     """Optimise the drive levels of ``result``'s emitters (its transfer matrix is reused).
@@ -260,24 +261,44 @@ def _lp(cost, limits, n: int, *, extra_rows=None, extra_bounds=None, bounds=None
         A_ub=matrix,
         b_ub=None if matrix is None else np.concatenate(ub),
         bounds=bounds or [(0.0, 1.0)] * n,
-        method="highs",
+        method="highs-ipm" if width > 2000 else "highs",
     )
     return solution.x[:n] if solution.status == 0 else None
 
 
 def _uniformity(a, w, target, mean_row, limits, window, log):
+    """Bounded least squares to ``target`` (exact ``lsq_linear`` up to 200 drive levels,
+    L-BFGS-B on the same quadratic above: seconds instead of minutes for 1026)."""
     low, high = window
     sw = np.sqrt(w)
-    fit = scipy.optimize.lsq_linear(sw[:, None] * a, sw * target, bounds=(0.0, 1.0))
-    drive = fit.x
+    m, b = sw[:, None] * a, sw * target
+    if a.shape[1] <= 200:
+        fit = scipy.optimize.lsq_linear(m, b, bounds=(0.0, 1.0))
+        drive, solver, steps = fit.x, "lsq_linear", fit.nit
+    else:
+        sparse = scipy.sparse.csr_array(m)
+
+        def cost(x):
+            r = sparse @ x - b
+            return float(r @ r), 2.0 * (sparse.T @ r)
+
+        fit = scipy.optimize.minimize(
+            cost,
+            np.full(a.shape[1], 0.5),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, 1.0)] * a.shape[1],
+            options={"maxiter": 2000, "ftol": 1e-12},
+        )
+        drive, solver, steps = fit.x, "l-bfgs-b", fit.nit
     mean = float(mean_row @ drive)
     ok = low <= mean <= high and (limits is None or np.all(limits[0] @ drive <= limits[1] + 1e-9))
     log.append(
-        f"lsq_linear: {fit.nit} iterations, status {fit.status}, weighted rms "
+        f"{solver}: {steps} iterations, weighted rms "
         f"{np.sqrt(np.sum(w * (a @ drive - target) ** 2)):.4g} J/cm2, mean {mean:.4g} J/cm2"
     )
     if ok:
-        return drive, "lsq_linear"
+        return drive, solver
     log.append("least squares broke a limit or left the window: L1 fit with constraints (HiGHS)")
     return _linear("uniformity", a, w, (target, target), window, mean_row, limits, log)[0], "highs"
 
