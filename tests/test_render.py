@@ -152,8 +152,11 @@ def test_default_scene_renders_with_regions_and_eye_check(tmp_path, capsys):
     eye = metrics["eye_safety"]
     assert eye["ir_channels"] == ["nir"]
     assert eye["ir_within_limit"] == (eye["ir_irradiance_mw_cm2"]["max"] <= 10.0)
-    # Eyes are excluded from the treated area; vertex areas of the other regions make it up.
-    result_area = sum(v["area_cm2"] for k, v in metrics["regions"].items() if k != "eyes")
+    # Eyes and lips are left out of the treated area; the other regions' areas make it up.
+    assert metrics["roi_regions"]["exclude"] == ["eyes", "lips"]
+    result_area = sum(
+        v["area_cm2"] for k, v in metrics["regions"].items() if k not in ("eyes", "lips")
+    )
     np.testing.assert_allclose(metrics["roi"]["area_cm2"], result_area, rtol=1e-12)
 
 
