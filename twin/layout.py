@@ -146,21 +146,19 @@ def _exact_lattice(carrier: Carrier, count: int, lattice) -> CarrierPoints:
     half = 0.5 * (uv.max(axis=0) - uv.min(axis=0)) + 1.0
     area = carrier.shell.area_mm2
     lo, hi = 0.3 * np.sqrt(area / count), 3.0 * np.sqrt(area / count)
-    best = None
+    hits = None
     for _ in range(40):
         spacing = 0.5 * (lo + hi)
-        points = lattice(spacing, centre, half)
-        hits = _chart_hits(carrier, points, tracer)
-        if len(hits.faces) >= count:
-            lo, best = spacing, (points, hits)
+        trial = _chart_hits(carrier, lattice(spacing, centre, half), tracer)
+        if len(trial.faces) >= count:
+            lo, hits = spacing, trial
         else:
             hi = spacing
-        if best is not None and len(best[1].faces) == count:
+        if hits is not None and len(hits.faces) == count:
             break
-    if best is None:
+    if hits is None:
         msg = f"count: {count} emitters do not fit on the {carrier.kind} carrier"
         raise InputError(msg)
-    points, hits = best
     # Keep the hits nearest the chart centre.
     where = carrier.chart.to_2d(hits.positions(carrier.shell))
     order = np.argsort(np.linalg.norm(where - centre, axis=1), kind="stable")[:count]

@@ -73,7 +73,7 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
         repairs.append(f"dropped {dropped} degenerate or duplicate triangles")
     used, faces = np.unique(faces, return_inverse=True)
     vertices, faces = vertices[used], faces.reshape(-1, 3)
-    faces, rewound = _consistent_winding(vertices, faces)
+    faces, rewound = _consistent_winding(faces)
     if rewound:
         repairs.append(f"re-wound {rewound} triangles to one consistent winding")
     if flip_normals:
@@ -86,9 +86,7 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
     return Surface(vertices, faces, name=str(path))
 
 
-def _consistent_winding(
-    vertices: NDArray[np.float64], faces: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], int]:
+def _consistent_winding(faces: NDArray[np.int64]) -> tuple[NDArray[np.int64], int]:
     """One winding across each connected piece, agreeing with most of its triangles.
 
     Two triangles sharing an edge agree when they run along it in opposite directions. A
