@@ -280,6 +280,31 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from twin.cache import TransferCache
+    from twin.compare import compare, report, write_report
+
+    cache = None if args.no_cache else TransferCache(args.cache_dir)
+    comparison = compare(
+        args.a, args.b, people=args.population, seed=args.seed, cache=cache, jobs=args.jobs
+    )
+    result = report(comparison)
+    paths = write_report(result, args.out)
+    names = result["designs"]
+    rows = [("metric", names[0], names[1], "better")]
+    for r in result["metrics"]:
+        key = r["compared_on"]
+        rows.append(
+            (r["metric"], f"{r['a'][key]:.4g}", f"{r['b'][key]:.4g}", r["winner"] or "tie")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print(result["verdict"])
+    print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
+    return 0
+
+
 def _cmd_info(_: argparse.Namespace) -> int:
     print(f"twin {__version__} (Python {sys.version.split()[0]})")
     print("backends:")
@@ -444,6 +469,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-mw", type=float, help="total radiant power allowed, mW")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=_cmd_optimise)
+
+    p = sub.add_parser("compare", help="two designs on the same anatomies, side by side")
+    p.add_argument("a", type=Path, help="first scene file")
+    p.add_argument("b", type=Path, help="second scene file")
+    p.add_argument("--population", type=int, help="render both on N seeded adults")
+    p.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for the report")
+    p.add_argument("--jobs", type=int, help="worker processes (default: every CPU)")
+    p.add_argument("--cache-dir", type=Path, help="transfer-matrix cache folder")
+    p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("info", help="version and the ray engines usable here")
     p.set_defaults(func=_cmd_info)

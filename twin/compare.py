@@ -1,0 +1,268 @@
+"""``twin compare``: two designs on the same people, side by side, with a plain verdict.
+
+Both scene files are rendered on the same anatomies — their own targets, or the built-in
+anatomy's seeded population (``population``), every member in parallel worker processes —
+and each headline metric is compared: per design its value (or, over a population, its
+median, 5th and 95th percentiles and worst member), the difference, and which design is
+better by the metric's own direction (``HEADLINE``). The report is Markdown (``compare.md``)
+and JSON (``compare.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.cache import TransferCache
+from twin.check import metric_value
+from twin.errors import InputError
+from twin.variants import population
+
+#: Compared metrics: label, metrics.json path, which way is better ("high", "low" or
+#: "window": closer to the middle of the dose window).
+HEADLINE = (
+    ("mean fluence (J/cm2)", "roi.total.fluence_j_cm2.mean", "window"),
+    ("in-window area", "roi.total.in_window_area_fraction", "high"),
+    ("U0 (min / mean)", "roi.total.u0_min_over_mean", "high"),
+    ("CV", "roi.total.cv", "low"),
+    ("p5 fluence (J/cm2)", "roi.total.fluence_j_cm2.p5", "high"),
+    ("peak irradiance (mW/cm2)", "roi.total.irradiance_mw_cm2.max", "low"),
+    ("hot-spot area (cm2)", "roi.total.hot_spot_area_cm2", "low"),
+    ("eye IR max (mW/cm2)", "eye_safety.ir_irradiance_mw_cm2.max", "low"),
+    ("LED-skin clearance spread (mm)", "emitters.clearance_mm.std", "low"),
+    ("LEDs inside the skin", "emitters.inside_skin", "low"),
+    ("reached by >= 2 LEDs", "coverage.at_least_2", "high"),
+)
+#: Differences smaller than this fraction of the larger value are a tie.
+TIE = 0.02
+
+
+def _render(path: str, variant: dict | None, cache_dir: str | None) -> dict[str, Any]:
+    """Metrics of a scene file on one variant (its own target if None); a worker task."""
+    from twin.rendering import render
+    from twin.scene import read_scene_file, scene_from_dict
+
+    data = read_scene_file(path)
+    if variant is not None:
+        target = dict(data.get("target", {}))
+        target.pop("population", None)
+        target["variant"] = variant
+        data = {**data, "target": target}
+    scene = scene_from_dict(data, base=Path(path).resolve().parent, path=Path(path))
+    cache = None if cache_dir is None else TransferCache(Path(cache_dir))
+    return render(scene, workers=1, cache=cache).metrics
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two designs' metrics on the same anatomies."""
+
+    names: tuple[str, str]
+    people: list[str]  # one label per anatomy rendered
+    runs: tuple[list[dict], list[dict]]  # metrics per anatomy, per design
+    window: tuple[float, float]
+
+    def values(self, design: int, path: str) -> list[float]:
+        return [v for v in (metric_value(m, path) for m in self.runs[design]) if v is not None]
+
+
+def compare(
+    a: Path,
+    b: Path,
+    *,
+    people: int | None = None,
+    seed: int = 0,
+    cache: TransferCache | None = None,
+    jobs: int | None = None,
+) -> Comparison:
+    """Render scene files ``a`` and ``b`` on the same anatomies.
+
+    Parameters
+    ----------
+    a, b : Path
+        Scene files; with ``people`` both must target a built-in anatomy.
+    people : int, optional
+        Render both on this many members of a seeded population (ages 18-70).
+    seed : int
+    cache : TransferCache, optional
+    jobs : int, optional
+        Worker processes (default: every CPU).
+    """
+    from twin.scene import read_scene_file
+
+    data = [read_scene_file(p) for p in (a, b)]
+    variants: list[dict | None] = [None]
+    labels = ["as in each scene"]
+    if people is not None:
+        for path, d in zip((a, b), data, strict=True):
+            mesh = d.get("target", {}).get("mesh") if isinstance(d.get("target"), dict) else None
+            if not (isinstance(mesh, str) and mesh.startswith("builtin:")):
+                msg = f"{path}: --population needs a built-in anatomy target, got {mesh!r}"
+                raise InputError(msg)
+        members = population(people, seed=seed)
+        variants = [v.to_dict() for v in members]
+        labels = [v.label for v in members]
+    cache_dir = None if cache is None else str(cache.folder)
+    tasks = [(str(p), v, cache_dir) for p in (a, b) for v in variants]
+    workers = min(jobs or os.cpu_count() or 1, len(tasks))
+    if workers == 1:
+        results = [_render(*t) for t in tasks]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = list(pool.map(_render, *zip(*tasks, strict=True)))
+    n = len(variants)
+    window = tuple(results[0]["window"]["fluence_j_cm2"])
+    names = tuple(str(d.get("name", p.stem)) for p, d in zip((a, b), data, strict=True))
+    return Comparison(names, labels, (results[:n], results[n:]), window)
+
+
+def _summary(values: list[float], better: str, window: tuple[float, float]) -> dict:
+    worst = {"high": min, "low": max}.get(better)
+    out = {"median": float(np.median(values))}
+    if len(values) > 1:
+        out["p5"], out["p95"] = (float(np.percentile(values, q)) for q in (5, 95))
+        if worst is None:  # furthest from the middle of the window
+            middle = 0.5 * sum(window)
+            out["worst"] = float(max(values, key=lambda v: abs(v - middle)))
+        else:
+            out["worst"] = float(worst(values))
+    return out
+
+
+def _winner(a: float, b: float, better: str, window: tuple[float, float]) -> int | None:
+    """0 if ``a`` is better, 1 if ``b``, None for a tie."""
+    if better == "window":
+        middle = 0.5 * sum(window)
+        a, b, better = abs(a - middle), abs(b - middle), "low"
+    if abs(a - b) <= TIE * max(abs(a), abs(b), 1e-12):
+        return None
+    return int((b > a) == (better == "high"))
+
+
+def report(comparison: Comparison) -> dict[str, Any]:
+    """Every compared metric: each design's summary, the difference, the winner."""
+    rows = []
+    for label, path, better in HEADLINE:
+        values = [comparison.values(i, path) for i in (0, 1)]
+        if not values[0] or not values[1]:
+            continue
+        summaries = [_summary(v, better, comparison.window) for v in values]
+        key = "worst" if "worst" in summaries[0] else "median"
+        winner = _winner(summaries[0][key], summaries[1][key], better, comparison.window)
+        rows.append(
+            {
+                "metric": label,
+                "path": path,
+                "better": better,
+                "compared_on": key,
+                "a": summaries[0],
+                "b": summaries[1],
+                "difference": summaries[1][key] - summaries[0][key],
+                "winner": None if winner is None else comparison.names[winner],
+            }
+        )
+    regions = {}
+    for region in comparison.runs[0][0].get("regions", {}):
+        path = f"regions.{region}.total.fluence_j_cm2.mean"
+        pair = [comparison.values(i, path) for i in (0, 1)]
+        if pair[0] and pair[1]:
+            regions[region] = [float(np.median(p)) for p in pair]
+    return {
+        "designs": list(comparison.names),
+        "people": comparison.people,
+        "window_j_cm2": list(comparison.window),
+        "metrics": rows,
+        "region_mean_fluence_j_cm2": regions,
+        "verdict": verdict(comparison.names, rows),
+    }
+
+
+def verdict(names: tuple[str, str], rows: list[dict]) -> str:
+    """A plain-language summary of who wins what."""
+    wins = {name: [r["metric"] for r in rows if r["winner"] == name] for name in names}
+    ties = [r["metric"] for r in rows if r["winner"] is None]
+    parts = []
+    for name in names:
+        if wins[name]:
+            parts.append(f"{name} is better on {len(wins[name])}: {', '.join(wins[name])}")
+    if ties:
+        parts.append(f"within {100 * TIE:g} % on {', '.join(ties)}")
+    lead = max(names, key=lambda n: len(wins[n]))
+    other = names[1 - names.index(lead)]
+    if len(wins[lead]) == len(wins[other]):
+        head = f"Neither design wins outright ({len(wins[lead])} metrics each)."
+    else:
+        head = (
+            f"{lead} wins on {len(wins[lead])} of {len(rows)} metrics, {other} on "
+            f"{len(wins[other])}."
+        )
+    return " ".join([head, *(f"{p}." for p in parts)])
+
+
+def _fmt(summary: dict) -> str:
+    if "p5" not in summary:
+        return f"{summary['median']:.4g}"
+    return (
+        f"{summary['median']:.4g} ({summary['p5']:.3g}-{summary['p95']:.3g}; "
+        f"worst {summary['worst']:.3g})"
+    )
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The side-by-side report as Markdown."""
+    a, b = result["designs"]
+    people = result["people"]
+    lines = [
+        f"# {a} versus {b}",
+        "",
+        f"Rendered on {len(people)} "
+        + (
+            "anatomy (each scene's own target)"
+            if len(people) == 1
+            else f"people of a seeded population ({', '.join(people)})"
+        )
+        + f"; dose window {result['window_j_cm2'][0]:g}-{result['window_j_cm2'][1]:g} J/cm².",
+        "",
+        "## Verdict",
+        "",
+        result["verdict"],
+        "",
+        "## Metrics",
+        "",
+        "Population cells: median (5th-95th percentile; worst member); designs are compared on "
+        "the worst member, single anatomies on the value.",
+        "",
+        f"| metric | {a} | {b} | {b} - {a} | better |",
+        "| --- | --- | --- | ---: | --- |",
+    ]
+    for r in result["metrics"]:
+        lines.append(
+            f"| {r['metric']} | {_fmt(r['a'])} | {_fmt(r['b'])} | {r['difference']:+.3g} | "
+            f"{r['winner'] or 'tie'} |"
+        )
+    regions = result["region_mean_fluence_j_cm2"]
+    if regions:
+        top = max(max(v) for v in regions.values()) or 1.0
+        lines += ["", "## Mean fluence per region (median over the people, J/cm²)", ""]
+        lines += ["| region | " + a + " | " + b + " |", "| --- | --- | --- |"]
+        for region, (va, vb) in regions.items():
+            bar_a, bar_b = ("█" * round(20 * v / top) for v in (va, vb))
+            lines.append(f"| {region} | {bar_a} {va:.3g} | {bar_b} {vb:.3g} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    """``compare.md`` and ``compare.json`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "compare.md", out_dir / "compare.json"]
+    paths[0].write_text(markdown(result))
+    paths[1].write_text(json.dumps(result, indent=2) + "\n")
+    return paths
