@@ -1,0 +1,93 @@
+"""twin compare: the same anatomies for both designs, metric directions, the verdict."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from twin import compare
+from twin.cli import main
+from twin.errors import InputError
+
+
+def helmet(root, name, standoff_mm):
+    path = root / f"{name}.yaml"
+    scene = {
+        "name": name,
+        "target": {"mesh": "builtin:scalp"},
+        "emitters": {"design": "helmet", "standoff_mm": standoff_mm, "count": 120},
+        "exposure_s": 1500,
+    }
+    path.write_text(yaml.safe_dump(scene))
+    return path
+
+
+def test_winner_follows_each_metrics_direction():
+    window = (4.0, 10.0)
+    assert compare._winner(0.5, 0.8, "high", window) == 1
+    assert compare._winner(0.5, 0.8, "low", window) == 0
+    assert compare._winner(6.0, 9.5, "window", window) == 0  # 6 is nearer 7
+    assert compare._winner(1.0, 1.01, "high", window) is None  # within 2 %
+
+
+def test_two_helmets_on_the_same_people(tmp_path, capsys):
+    near, far = helmet(tmp_path, "near", 8.0), helmet(tmp_path, "far", 18.0)
+    out = tmp_path / "cmp"
+    code = main(
+        [
+            "compare",
+            str(near),
+            str(far),
+            "--population",
+            "2",
+            "--jobs",
+            "1",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
+    assert code == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert result["designs"] == ["near", "far"] and len(result["people"]) == 2
+    rows = {r["path"]: r for r in result["metrics"]}
+    # A rigid helmet shaped 8 mm off the base scalp does not fit a larger head: it is pushed
+    # up until it clears, so its LED-skin distance spreads far more than the roomier one's.
+    spread = rows["emitters.clearance_mm.std"]
+    assert spread["a"]["worst"] > 2 * spread["b"]["worst"] and spread["winner"] == "far"
+    assert set(spread["a"]) == {"median", "p5", "p95", "worst"}
+    for row in result["metrics"]:  # every verdict follows the metric's own direction
+        a, b = row["a"]["worst"], row["b"]["worst"]
+        if row["winner"] is not None and row["better"] != "window":
+            assert (row["winner"] == "far") == ((b > a) == (row["better"] == "high"))
+    text = (out / "compare.md").read_text()
+    for section in ("# near versus far", "## Verdict", "## Metrics", "## Mean fluence per region"):
+        assert section in text
+    assert re.search(r"^(near|far) wins on \d+ of \d+ metrics", result["verdict"]) or (
+        result["verdict"].startswith("Neither design wins outright")
+    )
+    printed = capsys.readouterr().out
+    assert result["verdict"] in printed
+
+
+def test_a_population_needs_built_in_targets(tmp_path):
+    near = helmet(tmp_path, "near", 8.0)
+    scan = tmp_path / "scan.yaml"
+    scan.write_text(
+        yaml.safe_dump(
+            {
+                "target": {"mesh": "head.ply", "units": "mm"},
+                "emitters": {"design": "helmet"},
+                "exposure_s": 60,
+            }
+        )
+    )
+    with pytest.raises(
+        InputError,
+        match=re.escape(f"{scan}: --population needs a built-in anatomy target, got 'head.ply'"),
+    ):
+        compare.compare(near, scan, people=2, jobs=1)
