@@ -182,3 +182,30 @@ def test_cli_optimise_evens_the_map_and_writes_its_files(head_scene, tmp_path, c
         written["roi"]["total"]["in_window_area_fraction"],
         rtol=1e-9,
     )
+
+
+def test_one_robust_drive_for_several_wearers(tmp_path, capsys):
+    def helmet_on(variant, count=120, name="wearer"):
+        target = {"mesh": "builtin:scalp"}
+        if variant is not None:
+            target["variant"] = variant
+        scene = {
+            "name": name,
+            "target": target,
+            "emitters": {"design": "helmet", "count": count},
+            "exposure_s": 1500,
+            "dose": {"fluence_window_j_cm2": [0.1, 3.0], "irradiance_limit_mw_cm2": 8.0},
+        }
+        (tmp_path / "s.yaml").write_text(yaml.safe_dump(scene))
+        return twin.render(tmp_path / "s.yaml")
+
+    wearers = [helmet_on(None), helmet_on({"sex": "male", "weight": 0.8}), helmet_on({"sex": 0})]
+    res = optimise_drive(wearers, objective="coverage")
+    for w in wearers:
+        e = irradiance(w, res.drive)
+        assert e.max() <= 8.0 + 1e-6  # every wearer's limit holds
+        mean = np.average(e[w.roi], weights=w.samples.areas_mm2[w.roi]) * 1.5
+        assert 0.1 - 1e-6 <= mean <= 3.0 + 1e-6
+    assert res.log[0].startswith("120 drive levels (emitter), 3 wearer(s)")
+    with pytest.raises(InputError, match=r"a robust drive needs one design$"):
+        optimise_drive([wearers[0], helmet_on(None, count=90)])

@@ -222,18 +222,49 @@ _COMPARED = (
 )
 
 
+def _scene_drive(scene) -> np.ndarray:
+    """Per-emitter drive levels of a scene's mode."""
+    return np.array([scene.drive.get(str(c), 0.0) for c in scene.emitters.channel])
+
+
+def _population_renders(args: argparse.Namespace) -> list:
+    """Renders of the scene on ``--population`` seeded wearers (through the cache)."""
+    from twin.cache import TransferCache
+    from twin.rendering import render
+    from twin.scene import read_scene_file, scene_from_dict
+    from twin.variants import population
+
+    data = read_scene_file(args.scene)
+    mesh = data.get("target", {}).get("mesh") if isinstance(data.get("target"), dict) else None
+    if not (isinstance(mesh, str) and mesh.startswith("builtin:")):
+        msg = f"{args.scene}: --population needs a built-in anatomy target, got {mesh!r}"
+        raise InputError(msg)
+    cache, out = TransferCache(), []
+    for i, variant in enumerate(population(args.population, seed=args.seed)):
+        target = {k: v for k, v in data["target"].items() if k != "population"}
+        member = {
+            **data,
+            "name": f"{data.get('name', args.scene.stem)}-p{i:02d}",
+            "target": {**target, "variant": variant.to_dict()},
+        }
+        scene = scene_from_dict(member, base=args.scene.resolve().parent, path=args.scene)
+        out.append(render(scene, cache=cache))
+    return out
+
+
 def _cmd_optimise(args: argparse.Namespace) -> int:
     import json
 
     from twin.check import metric_value
-    from twin.optimise import optimise_drive, optimised_scene
+    from twin.optimise import drive_metrics, optimise_drive, optimised_scene
     from twin.rendering import render
     from twin.scene import load_scene
 
     scene = load_scene(args.scene)
     before = render(scene, progress=ProgressBar("ray casting", stream=sys.stderr))
+    wearers = [before, *_population_renders(args)] if args.population else [before]
     result = optimise_drive(
-        before, objective=args.objective, group=args.group, budget_mw=args.budget_mw
+        wearers, objective=args.objective, group=args.group, budget_mw=args.budget_mw
     )
     after = render(optimised_scene(scene, result.drive), backend=before.transfer.backend)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -243,12 +274,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         target = "scene.yaml" if name.endswith(".yaml") else name
         (args.out / target).write_text((args.out / "after" / name).read_text())
     power = (
-        float(
-            (
-                scene.emitters.power_mw
-                * np.array([scene.drive.get(str(c), 0.0) for c in scene.emitters.channel])
-            ).sum()
-        ),
+        float((scene.emitters.power_mw * _scene_drive(scene)).sum()),
         float(after.scene.emitters.power_mw.sum()),
     )
     rows, summary = [("metric", "before", "after", "change")], {}
@@ -262,6 +288,22 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         ("radiant power mW", f"{power[0]:.4g}", f"{power[1]:.4g}", f"{power[1] - power[0]:+.3g}")
     )
     summary["radiant_power_mw"] = {"before": power[0], "after": power[1]}
+    if args.population:
+        summary["wearers"] = [
+            {
+                "scene": w.scene.name,
+                "before": drive_metrics(w, _scene_drive(w.scene)),
+                "after": drive_metrics(w, result.drive),
+            }
+            for w in wearers
+        ]
+        rows.append(("", "", "", ""))
+        for key in ("in_window_area_fraction", "cv", "peak_irradiance_mw_cm2"):
+            worst = min if key == "in_window_area_fraction" else max
+            b, a = (
+                worst(m[when][key] for m in summary["wearers"]) for when in ("before", "after")
+            )
+            rows.append((f"worst wearer {key}", f"{b:.4g}", f"{a:.4g}", f"{a - b:+.3g}"))
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (args.out / "convergence.log").write_text("\n".join(result.log) + "\n")
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -467,6 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="one drive level per emitter or per channel",
     )
     p.add_argument("--budget-mw", type=float, help="total radiant power allowed, mW")
+    p.add_argument(
+        "--population",
+        type=int,
+        help="optimise one drive for the scene's wearer and N seeded others (robust)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=_cmd_optimise)
 

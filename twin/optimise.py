@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -76,7 +77,7 @@ def _sample(roi: NDArray[np.bool_], max_points: int, seed: int) -> NDArray[np.in
 
 
 def optimise_drive(
-    result: RenderResult,
+    result: RenderResult | Sequence[RenderResult],
     *,
     objective: str = "uniformity",
     group: str = "emitter",
@@ -84,38 +85,51 @@ def optimise_drive(
     max_points: int = 2000,
     seed: int = 0,
 ) -> DriveResult:
-    """Optimise the drive levels of ``result``'s emitters (its transfer matrix is reused).
+    """Optimise the drive levels of a render's emitters (its transfer matrix is reused).
 
     Parameters
     ----------
-    result : RenderResult
+    result : RenderResult or sequence of RenderResult
         A render: its scene's mode says which channels are on (only they are driven), its
-        dose settings give the window and the limits.
+        dose settings give the window and the limits. Several renders of one design on
+        different wearers (population members, with the same emitters in the same order)
+        give one robust drive: the objective is averaged over the wearers, and every
+        wearer's hard limits and mean fluence must hold.
     objective : {"uniformity", "coverage", "minmax"}
     group : {"emitter", "channel"}
         One drive level per emitter, or one per channel.
     budget_mw : float, optional, mW
         Total radiant power allowed.
     max_points : int
-        Treated-skin sample points the objective is evaluated on.
+        Treated-skin sample points the objective is evaluated on (shared by the wearers).
     seed : int
         For the sample.
 
     Raises
     ------
     InputError
-        For an unknown objective or group, no channel on, or a window no drive within the
-        limits can reach (naming the bound and the best reachable value).
+        For an unknown objective or group, no channel on, wearers with different emitters,
+        or a window no drive within the limits can reach (naming the bound, the wearer and
+        the best reachable value).
     """
     start = time.perf_counter()
+    results = [result] if not isinstance(result, Sequence) else list(result)
     if objective not in OBJECTIVES:
         msg = f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}"
         raise InputError(msg)
     if group not in GROUPS:
         msg = f"group: expected one of {', '.join(GROUPS)}, got {group!r}"
         raise InputError(msg)
-    scene, dose = result.scene, result.scene.dose
+    scene = results[0].scene
     emitters = scene.emitters
+    for other in results[1:]:
+        e = other.scene.emitters
+        if len(e) != len(emitters) or not np.array_equal(e.channel, emitters.channel):
+            msg = (
+                f"{other.scene.name}: its {len(e)} emitters are not those of "
+                f"{scene.name} ({len(emitters)}); a robust drive needs one design"
+            )
+            raise InputError(msg)
     on = np.array([scene.drive.get(str(c), 0.0) > 0 for c in emitters.channel])
     if not on.any():
         msg = "mode: every channel is off; there is nothing to optimise"
@@ -131,55 +145,32 @@ def optimise_drive(
             (np.ones(len(active)), (np.arange(len(active)), column)),
             shape=(len(active), len(names)),
         )
-    # Irradiance per unit drive of each group, mW/cm2.
-    per_group = (
-        scipy.sparse.csr_array(
-            result.transfer.matrix[:, active] @ scipy.sparse.diags_array(emitters.power_mw[active])
-        )
-        @ groups
-    )
-    per_group = scipy.sparse.csr_array(per_group)
-    to_fluence = scene.exposure_s / 1000.0
+    dose = scene.dose
     low, high = dose.fluence_window_j_cm2
-    areas = result.samples.areas_mm2
-    roi = result.roi
     log = [
-        f"{len(names)} drive levels ({group}), {int(roi.sum())} treated points, "
-        f"objective {objective}, window {low:g}-{high:g} J/cm2 over {scene.exposure_s:g} s"
+        f"{len(names)} drive levels ({group}), {len(results)} wearer(s), "
+        f"{sum(int(r.roi.sum()) for r in results)} treated points, objective {objective}, "
+        f"window {low:g}-{high:g} J/cm2 over {scene.exposure_s:g} s"
     ]
-
-    # Hard limits, only on the points that could break them at full drive.
-    rows, bounds = [], []
-    full = per_group @ np.ones(len(names))
-    hot = np.flatnonzero(full > dose.irradiance_limit_mw_cm2)
-    if hot.size:
-        rows.append(per_group[hot])
-        bounds.append(np.full(hot.size, dose.irradiance_limit_mw_cm2))
-        log.append(
-            f"irradiance limit {dose.irradiance_limit_mw_cm2:g} mW/cm2 on {hot.size} points"
-        )
-    eye_rows = _eye_rows(result, active, groups)
-    if eye_rows is not None:
-        eye_full = eye_rows @ np.ones(len(names))
-        risky = np.flatnonzero(eye_full > dose.eye_ir_limit_mw_cm2)
-        if risky.size:
-            rows.append(eye_rows[risky])
-            bounds.append(np.full(risky.size, dose.eye_ir_limit_mw_cm2))
-            log.append(f"IR-eye limit {dose.eye_ir_limit_mw_cm2:g} mW/cm2 on {risky.size} points")
+    per_member = max(50, max_points // len(results))
+    parts = [_member(r, active, groups, per_member, seed + i) for i, r in enumerate(results)]
+    rows = [row for p in parts for row in p.rows]
+    bounds = [b for p in parts for b in p.bounds]
+    hard = sum(len(b) for b in bounds)
+    if hard:
+        log.append(f"irradiance and IR-eye limits on {hard} points that could break them")
     power = np.asarray(groups.T @ emitters.power_mw[active]).ravel()
     if budget_mw is not None:
         rows.append(scipy.sparse.csr_array(power[None, :]))
         bounds.append(np.array([budget_mw]))
         log.append(f"power budget {budget_mw:g} mW (full drive: {power.sum():g} mW)")
-    # The treated skin's mean fluence must be in the window.
-    weights = areas[roi] / areas[roi].sum()
-    mean_row = scipy.sparse.csr_array((weights @ per_group[np.flatnonzero(roi)]) * to_fluence)
     limits = (scipy.sparse.vstack(rows).tocsr(), np.concatenate(bounds)) if rows else None
-    _check_reachable(mean_row, limits, low, high, len(names), log)
-
-    sample = _sample(roi, max_points, seed)
-    a = per_group[sample].toarray() * to_fluence  # fluence per unit drive, J/cm2
-    w = areas[sample] / areas[sample].sum()
+    means = scipy.sparse.vstack([p.mean_row for p in parts]).tocsr()
+    for p, r in zip(parts, results, strict=True):
+        who = "" if len(results) == 1 else f" of {r.scene.name}"
+        _check_reachable(p.mean_row, limits, low, high, len(names), log, who=who)
+    a = np.vstack([p.a for p in parts])
+    w = np.concatenate([p.w for p in parts]) / len(parts)
     if objective == "minmax":
         # Skin no drive can bring near the window (inside nostrils, behind folds) would pin
         # the minimum at its own small value: it is left out of the minimum, and logged.
@@ -191,14 +182,58 @@ def optimise_drive(
         a, w = a[reachable], w[reachable] / w[reachable].sum()
     window = (low, high)
     if objective == "uniformity":
-        drive, solver = _uniformity(a, w, 0.5 * (low + high), mean_row, limits, window, log)
+        drive, solver = _uniformity(a, w, 0.5 * (low + high), means, limits, window, log)
     else:
-        drive, solver = _linear(objective, a, w, window, window, mean_row, limits, log)
+        drive, solver = _linear(objective, a, w, window, window, means, limits, log)
     per_emitter = np.zeros(len(emitters))
     per_emitter[active] = np.clip(groups @ drive, 0.0, 1.0)
     seconds = time.perf_counter() - start
     log.append(f"done in {seconds:.2f} s")
     return DriveResult(per_emitter, objective, solver, seconds, log)
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One wearer's share of the problem."""
+
+    rows: list  # hard-limit rows (sparse, per unit drive)
+    bounds: list  # their bounds
+    mean_row: scipy.sparse.csr_array  # (1, g) mean treated fluence per unit drive, J/cm2
+    a: NDArray[np.float64]  # (k, g) sampled fluence per unit drive, J/cm2
+    w: NDArray[np.float64]  # (k,) sample weights, summing to 1
+
+
+def _member(result: RenderResult, active, groups, max_points: int, seed: int) -> _Member:
+    scene, dose = result.scene, result.scene.dose
+    emitters = scene.emitters
+    # Irradiance per unit drive of each group, mW/cm2.
+    per_group = scipy.sparse.csr_array(
+        scipy.sparse.csr_array(
+            result.transfer.matrix[:, active] @ scipy.sparse.diags_array(emitters.power_mw[active])
+        )
+        @ groups
+    )
+    n = per_group.shape[1]
+    to_fluence = scene.exposure_s / 1000.0
+    rows, bounds = [], []
+    # Hard limits, only on the points that could break them at full drive.
+    hot = np.flatnonzero(per_group @ np.ones(n) > dose.irradiance_limit_mw_cm2)
+    if hot.size:
+        rows.append(per_group[hot])
+        bounds.append(np.full(hot.size, dose.irradiance_limit_mw_cm2))
+    eye_rows = _eye_rows(result, active, groups)
+    if eye_rows is not None:
+        risky = np.flatnonzero(eye_rows @ np.ones(n) > dose.eye_ir_limit_mw_cm2)
+        if risky.size:
+            rows.append(eye_rows[risky])
+            bounds.append(np.full(risky.size, dose.eye_ir_limit_mw_cm2))
+    areas, roi = result.samples.areas_mm2, result.roi
+    weights = areas[roi] / areas[roi].sum()
+    mean_row = scipy.sparse.csr_array((weights @ per_group[np.flatnonzero(roi)]) * to_fluence)
+    sample = _sample(roi, max_points, seed)
+    a = per_group[sample].toarray() * to_fluence
+    w = areas[sample] / areas[sample].sum()
+    return _Member(rows, bounds, mean_row, a, w)
 
 
 def _eye_rows(result: RenderResult, active: NDArray[np.int64], groups) -> scipy.sparse.csr_array:
@@ -219,7 +254,9 @@ def _eye_rows(result: RenderResult, active: NDArray[np.int64], groups) -> scipy.
     return scipy.sparse.csr_array(t @ groups)
 
 
-def _check_reachable(mean_row, limits, low: float, high: float, n: int, log: list[str]) -> None:
+def _check_reachable(
+    mean_row, limits, low: float, high: float, n: int, log: list[str], *, who: str = ""
+) -> None:
     """Refuse a window no drive within the limits reaches, naming the bound and the gap."""
     best = _lp(-mean_row.toarray().ravel(), limits, n)
     top = float(mean_row @ best) if best is not None else 0.0
@@ -228,12 +265,12 @@ def _check_reachable(mean_row, limits, low: float, high: float, n: int, log: lis
             ("the hard limits", "allow") if limits is not None else ("full drive", "gives")
         )
         msg = (
-            f"dose window: the treated skin's mean fluence must reach {low:g} J/cm2, but "
+            f"dose window: the treated skin's mean fluence{who} must reach {low:g} J/cm2, but "
             f"{binding} {verb} at most {top:.3g} J/cm2 ({low - top:.3g} J/cm2 short); raise "
             "the exposure or the LED power, or lower the window"
         )
         raise InputError(msg)
-    log.append(f"reachable mean fluence: up to {top:.3g} J/cm2 (window {low:g}-{high:g})")
+    log.append(f"reachable mean fluence{who}: up to {top:.3g} J/cm2 (window {low:g}-{high:g})")
 
 
 def _lp(cost, limits, n: int, *, extra_rows=None, extra_bounds=None, bounds=None):
@@ -291,11 +328,14 @@ def _uniformity(a, w, target, mean_row, limits, window, log):
             options={"maxiter": 2000, "ftol": 1e-12},
         )
         drive, solver, steps = fit.x, "l-bfgs-b", fit.nit
-    mean = float(mean_row @ drive)
-    ok = low <= mean <= high and (limits is None or np.all(limits[0] @ drive <= limits[1] + 1e-9))
+    mean = np.atleast_1d(mean_row @ drive)
+    ok = bool(np.all((low <= mean) & (mean <= high))) and (
+        limits is None or np.all(limits[0] @ drive <= limits[1] + 1e-9)
+    )
     log.append(
         f"{solver}: {steps} iterations, weighted rms "
-        f"{np.sqrt(np.sum(w * (a @ drive - target) ** 2)):.4g} J/cm2, mean {mean:.4g} J/cm2"
+        f"{np.sqrt(np.sum(w * (a @ drive - target) ** 2)):.4g} J/cm2, mean "
+        f"{mean.min():.4g}-{mean.max():.4g} J/cm2"
     )
     if ok:
         return drive, solver
@@ -310,13 +350,14 @@ def _linear(objective, a, w, band, window, mean_row, limits, log):
     low, high = band
     dense = scipy.sparse.csr_array(a)
     window_rows = scipy.sparse.vstack([mean_row, -mean_row]).tocsr()
-    window_bounds = np.array([window[1], -window[0]])
+    wearers = mean_row.shape[0]
+    window_bounds = np.concatenate([np.full(wearers, window[1]), np.full(wearers, -window[0])])
     if objective == "minmax":
         # Variables [d, t]: maximise t with a d >= t at every point.
         cost = np.zeros(n + 1)
         cost[-1] = -1.0
         above = scipy.sparse.hstack([-dense, scipy.sparse.csr_array(np.ones((k, 1)))])
-        window_part = scipy.sparse.hstack([window_rows, scipy.sparse.csr_array((2, 1))])
+        window_part = scipy.sparse.hstack([window_rows, scipy.sparse.csr_array((2 * wearers, 1))])
         extra = scipy.sparse.vstack([above, window_part]).tocsr()
         extra_bounds = np.concatenate([np.zeros(k), window_bounds])
         bounds = [(0.0, 1.0)] * n + [(None, None)]
@@ -327,7 +368,9 @@ def _linear(objective, a, w, band, window, mean_row, limits, log):
         zeros = scipy.sparse.csr_array((k, k))
         under = scipy.sparse.hstack([-dense, -identity, zeros])
         over = scipy.sparse.hstack([dense, zeros, -identity])
-        window_part = scipy.sparse.hstack([window_rows, scipy.sparse.csr_array((2, 2 * k))])
+        window_part = scipy.sparse.hstack(
+            [window_rows, scipy.sparse.csr_array((2 * wearers, 2 * k))]
+        )
         extra = scipy.sparse.vstack([under, over, window_part]).tocsr()
         extra_bounds = np.concatenate([np.full(k, -low), np.full(k, high), window_bounds])
         bounds = [(0.0, 1.0)] * n + [(0.0, None)] * (2 * k)
@@ -367,3 +410,35 @@ def optimised_scene(scene: Scene, drive: NDArray[np.float64]) -> Scene:
         apertures={c: a for c, a in scene.apertures.items() if c in emitters.channels},
         spec=spec,
     )
+
+
+def drive_metrics(result: RenderResult, drive: NDArray[np.float64]) -> dict[str, float]:
+    """Headline metrics of ``result``'s layout at per-emitter ``drive``, from its transfer
+    matrix (no ray cast): mean and p5 fluence (J/cm2), U0, CV and in-window area of the
+    treated skin, peak irradiance (mW/cm2) and the eye region's IR maximum (mW/cm2)."""
+    scene = result.scene
+    e = result.transfer.matrix @ (scene.emitters.power_mw * drive)
+    roi, areas = result.roi, result.samples.areas_mm2
+    h, a = e[roi] * scene.exposure_s / 1000.0, areas[roi]
+    mean = float(np.average(h, weights=a))
+    low, high = scene.dose.fluence_window_j_cm2
+    out = {
+        "mean_fluence_j_cm2": mean,
+        "p5_fluence_j_cm2": float(np.percentile(h, 5)),
+        "u0": float(h.min() / mean) if mean > 0 else 0.0,
+        "cv": float(np.sqrt(np.average((h - mean) ** 2, weights=a)) / mean) if mean > 0 else 0.0,
+        "in_window_area_fraction": float(a[(h >= low) & (h <= high)].sum() / a.sum()),
+        "peak_irradiance_mw_cm2": float(e.max()),
+    }
+    if "eyes" in result.samples.regions:
+        lo, hi = IR_EYE_BAND_NM
+        ir = np.array(
+            [
+                lo <= scene.emitters.wavelength_nm.get(str(c), 0.0) <= hi
+                for c in scene.emitters.channel
+            ]
+        )
+        eye = result.samples.regions["eyes"]
+        e_ir = result.transfer.matrix[eye] @ (scene.emitters.power_mw * drive * ir)
+        out["eye_ir_max_mw_cm2"] = float(e_ir.max()) if e_ir.size else 0.0
+    return out
