@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 import yaml
+from scipy.spatial import cKDTree
 
 import twin
 from twin import phantoms
@@ -209,3 +210,27 @@ def test_one_robust_drive_for_several_wearers(tmp_path, capsys):
     assert res.log[0].startswith("120 drive levels (emitter), 3 wearer(s)")
     with pytest.raises(InputError, match=r"a robust drive needs one design$"):
         optimise_drive([wearers[0], helmet_on(None, count=90)])
+
+
+def test_placement_beats_the_hex_layout_of_the_same_count(tmp_path, capsys):
+    scene = {
+        "target": {"mesh": "builtin:face", "max_edge_mm": 4.0, "exclude": ["eyes", "lips"]},
+        "emitters": {"design": "mask-rigid-1026", "count": 300},
+        "mode": "red",
+        "exposure_s": 1800,
+    }
+    path = tmp_path / "mask.yaml"
+    path.write_text(yaml.safe_dump(scene))
+    out = tmp_path / "placed"
+    assert main(["optimise", str(path), "--vary", "placement", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for metric in ("roi.total.u0_min_over_mean", "roi.total.in_window_area_fraction"):
+        assert summary[metric]["after"] > summary[metric]["before"], metric
+    placed = twin.read_emitter_csv(out / "emitters.csv")
+    assert len(placed) == 300
+    assert [int((placed.channel == c).sum()) for c in ("red", "nir", "blue")] == [100] * 3
+    spacing = cKDTree(placed.positions_mm).query(placed.positions_mm, k=2)[0][:, 1]
+    assert spacing.min() >= 3.0  # the 3 mm package
+    assert "gain evaluations" in (out / "convergence.log").read_text()
+    with pytest.raises(InputError, match="placement needs a design"):
+        twin.optimise.optimise_placement(twin.render(out / "scene.yaml"))

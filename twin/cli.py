@@ -256,17 +256,35 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     import json
 
     from twin.check import metric_value
-    from twin.optimise import drive_metrics, optimise_drive, optimised_scene
+    from twin.optimise import (
+        drive_metrics,
+        optimise_drive,
+        optimise_placement,
+        optimised_scene,
+    )
     from twin.rendering import render
     from twin.scene import load_scene
 
     scene = load_scene(args.scene)
     before = render(scene, progress=ProgressBar("ray casting", stream=sys.stderr))
-    wearers = [before, *_population_renders(args)] if args.population else [before]
-    result = optimise_drive(
-        wearers, objective=args.objective, group=args.group, budget_mw=args.budget_mw
-    )
-    after = render(optimised_scene(scene, result.drive), backend=before.transfer.backend)
+    log = []
+    start = before
+    if args.vary in ("placement", "both"):
+        placed, log = optimise_placement(before, seed=args.seed)
+        start = render(placed, backend=before.transfer.backend)
+    if args.vary == "placement":
+        after = start
+        result = None
+    else:
+        if args.population and args.vary == "both":
+            msg = "--population: a robust drive is for a fixed layout; use --vary drive"
+            raise InputError(msg)
+        wearers = [start, *_population_renders(args)] if args.population else [start]
+        result = optimise_drive(
+            wearers, objective=args.objective, group=args.group, budget_mw=args.budget_mw
+        )
+        log += result.log
+        after = render(optimised_scene(start.scene, result.drive), backend=before.transfer.backend)
     args.out.mkdir(parents=True, exist_ok=True)
     before.write(args.out / "before")
     after.write(args.out / "after")
@@ -275,7 +293,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         (args.out / target).write_text((args.out / "after" / name).read_text())
     power = (
         float((scene.emitters.power_mw * _scene_drive(scene)).sum()),
-        float(after.scene.emitters.power_mw.sum()),
+        float((after.scene.emitters.power_mw * _scene_drive(after.scene)).sum()),
     )
     rows, summary = [("metric", "before", "after", "change")], {}
     for label, path in _COMPARED:
@@ -288,7 +306,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         ("radiant power mW", f"{power[0]:.4g}", f"{power[1]:.4g}", f"{power[1] - power[0]:+.3g}")
     )
     summary["radiant_power_mw"] = {"before": power[0], "after": power[1]}
-    if args.population:
+    if args.population and result is not None:
         summary["wearers"] = [
             {
                 "scene": w.scene.name,
@@ -305,9 +323,10 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
             )
             rows.append((f"worst wearer {key}", f"{b:.4g}", f"{a:.4g}", f"{a - b:+.3g}"))
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (args.out / "convergence.log").write_text("\n".join(result.log) + "\n")
+    (args.out / "convergence.log").write_text("\n".join(log) + "\n")
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    print(f"optimised {args.objective} by {result.solver} ({args.group} drive levels):")
+    how = "placement" if result is None else f"{args.objective} by {result.solver}"
+    print(f"optimised {args.vary} ({how}):")
     for r in rows:
         print(
             "  ".join(
@@ -500,7 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--objective", choices=("uniformity", "coverage", "minmax"), default="uniformity"
     )
     p.add_argument(
-        "--vary", choices=("drive",), default="drive", help="what to optimise (drive levels)"
+        "--vary",
+        choices=("drive", "placement", "both"),
+        default="drive",
+        help="drive levels, LED positions (from 5x candidates on the carrier), or both",
     )
     p.add_argument(
         "--group",
