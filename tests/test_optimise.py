@@ -234,3 +234,37 @@ def test_placement_beats_the_hex_layout_of_the_same_count(tmp_path, capsys):
     assert "gain evaluations" in (out / "convergence.log").read_text()
     with pytest.raises(InputError, match="placement needs a design"):
         twin.optimise.optimise_placement(twin.render(out / "scene.yaml"))
+
+
+def test_misplacements_move_the_whole_device_rigidly(tmp_path):
+    path = tmp_path / "helmet.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "target": {"mesh": "builtin:scalp"},
+                "emitters": {"design": "helmet", "count": 60},
+                "exposure_s": 600,
+            }
+        )
+    )
+    scene = twin.load_scene(path)
+    moved = twin.optimise.misplaced(scene)
+    assert len(moved) == 6
+    p = scene.emitters.positions_mm
+    for m in moved[:4]:
+        shift = m.emitters.positions_mm - p
+        np.testing.assert_allclose(np.linalg.norm(shift, axis=1), 3.0, rtol=1e-9)
+        np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9)
+        np.testing.assert_array_equal(m.emitters.channel, scene.emitters.channel)
+    nasion = twin.anatomy.landmarks()["nasion"]
+    for m in moved[4:]:
+        # A tilt about the nasion keeps every LED's distance to it and turns each axis by at
+        # most 5 degrees (exactly 5 for axes across the tilt's left-right axis).
+        np.testing.assert_allclose(
+            np.linalg.norm(m.emitters.positions_mm - nasion, axis=1),
+            np.linalg.norm(p - nasion, axis=1),
+            rtol=1e-9,
+        )
+        cos = np.einsum("ij,ij->i", m.emitters.axes, scene.emitters.axes)
+        angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+        assert angle.max() <= 5.0 + 1e-6 and angle.max() > 4.5

@@ -255,9 +255,11 @@ def _population_renders(args: argparse.Namespace) -> list:
 def _cmd_optimise(args: argparse.Namespace) -> int:
     import json
 
+    from twin.cache import TransferCache
     from twin.check import metric_value
     from twin.optimise import (
         drive_metrics,
+        misplaced,
         optimise_drive,
         optimise_placement,
         optimised_scene,
@@ -280,6 +282,8 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
             msg = "--population: a robust drive is for a fixed layout; use --vary drive"
             raise InputError(msg)
         wearers = [start, *_population_renders(args)] if args.population else [start]
+        if args.misplace:
+            wearers += [render(s, cache=TransferCache()) for s in misplaced(start.scene)]
         result = optimise_drive(
             wearers, objective=args.objective, group=args.group, budget_mw=args.budget_mw
         )
@@ -306,7 +310,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         ("radiant power mW", f"{power[0]:.4g}", f"{power[1]:.4g}", f"{power[1] - power[0]:+.3g}")
     )
     summary["radiant_power_mw"] = {"before": power[0], "after": power[1]}
-    if args.population and result is not None:
+    if (args.population or args.misplace) and result is not None:
         summary["wearers"] = [
             {
                 "scene": w.scene.name,
@@ -537,6 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="optimise one drive for the scene's wearer and N seeded others (robust)",
     )
     p.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
+    p.add_argument(
+        "--misplace",
+        action="store_true",
+        help="robust also to the device worn 3 mm off (4 ways) or tilted 5 degrees (2 ways)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=_cmd_optimise)
 

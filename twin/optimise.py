@@ -566,3 +566,36 @@ def optimise_placement(
         scene, name=f"{scene.name}-placed", emitters=placed, layout=None, spec=spec
     )
     return placed_scene, log
+
+
+def misplaced(scene: Scene, *, shift_mm: float = 3.0, tilt_deg: float = 5.0) -> list[Scene]:
+    """``scene`` with its device worn slightly wrong: moved ``shift_mm`` left, right, up and
+    down, and tilted ``tilt_deg`` up and down about the left-right axis through the nasion
+    (the rigid-mask tolerances of issue 6). Same emitters in the same order, for a robust
+    drive."""
+    from twin.anatomy import landmarks
+
+    e = scene.emitters
+    pivot = landmarks()["nasion"]
+    moves = [np.eye(4) for _ in range(6)]
+    for m, shift in zip(moves[:4], ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0)), strict=True):
+        m[:3, 3] = shift_mm * np.array(shift, dtype=float)
+    for m, sign in zip(moves[4:], (1.0, -1.0), strict=True):
+        a = np.radians(sign * tilt_deg)
+        rotation = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+        m[:3, :3] = rotation
+        m[:3, 3] = pivot - rotation @ pivot
+    out = []
+    for i, m in enumerate(moves):
+        moved = Emitters.create(
+            e.positions_mm @ m[:3, :3].T + m[:3, 3],
+            e.axes @ m[:3, :3].T,
+            e.power_mw,
+            profile=[e.profiles[j] for j in e.profile_index],
+            channel=e.channel,
+            wavelength_nm=e.wavelength_nm,
+            ids=e.ids,
+            name=scene.name,
+        )
+        out.append(dataclasses.replace(scene, name=f"{scene.name}-misplaced{i}", emitters=moved))
+    return out
