@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
+import trimesh
 import yaml
 
 from twin import compare
@@ -72,6 +74,12 @@ def test_two_helmets_on_the_same_people(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert result["verdict"] in printed
+    # The difference map on the skin: b - a, medians over the two people.
+    ply = trimesh.load(out / "difference.ply", process=False)
+    data = ply.metadata["_ply_raw"]["vertex"]["data"]
+    np.testing.assert_allclose(
+        data["difference_j_cm2"], data["fluence_b_j_cm2"] - data["fluence_a_j_cm2"], atol=1e-5
+    )
 
 
 def test_a_population_needs_built_in_targets(tmp_path):

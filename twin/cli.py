@@ -347,14 +347,14 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from twin.cache import TransferCache
-    from twin.compare import compare, report, write_report
+    from twin.compare import compare, difference_ply, report, write_report
 
     cache = None if args.no_cache else TransferCache(args.cache_dir)
     comparison = compare(
         args.a, args.b, people=args.population, seed=args.seed, cache=cache, jobs=args.jobs
     )
     result = report(comparison)
-    paths = write_report(result, args.out)
+    paths = write_report(result, args.out, difference=difference_ply(comparison))
     names = result["designs"]
     rows = [("metric", names[0], names[1], "better")]
     for r in result["metrics"]:

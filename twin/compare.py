@@ -5,7 +5,8 @@ anatomy's seeded population (``population``), every member in parallel worker pr
 and each headline metric is compared: per design its value (or, over a population, its
 median, 5th and 95th percentiles and worst member), the difference, and which design is
 better by the metric's own direction (``HEADLINE``). The report is Markdown (``compare.md``)
-and JSON (``compare.json``).
+and JSON (``compare.json``), with the difference map on the skin (``difference.ply``: both
+designs' fluence and b - a per vertex, medians over the people).
 """
 
 from __future__ import annotations
@@ -44,9 +45,8 @@ HEADLINE = (
 TIE = 0.02
 
 
-def _render(path: str, variant: dict | None, cache_dir: str | None) -> dict[str, Any]:
-    """Metrics of a scene file on one variant (its own target if None); a worker task."""
-    from twin.rendering import render
+def _scene(path: str, variant: dict | None):
+    """A scene file's scene on one variant (its own target if None)."""
     from twin.scene import read_scene_file, scene_from_dict
 
     data = read_scene_file(path)
@@ -55,9 +55,18 @@ def _render(path: str, variant: dict | None, cache_dir: str | None) -> dict[str,
         target.pop("population", None)
         target["variant"] = variant
         data = {**data, "target": target}
-    scene = scene_from_dict(data, base=Path(path).resolve().parent, path=Path(path))
+    return scene_from_dict(data, base=Path(path).resolve().parent, path=Path(path))
+
+
+def _render(
+    path: str, variant: dict | None, cache_dir: str | None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics and per-sample fluence (J/cm2) of a scene file on one variant; a worker task."""
+    from twin.rendering import render
+
     cache = None if cache_dir is None else TransferCache(Path(cache_dir))
-    return render(scene, workers=1, cache=cache).metrics
+    result = render(_scene(path, variant), workers=1, cache=cache)
+    return result.metrics, result.dose.fluence_j_cm2()
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class Comparison:
     people: list[str]  # one label per anatomy rendered
     runs: tuple[list[dict], list[dict]]  # metrics per anatomy, per design
     window: tuple[float, float]
+    fluence: tuple[list[np.ndarray], list[np.ndarray]]  # per-sample J/cm2, same order
+    first: tuple[str, dict | None]  # scene file and variant of the first anatomy
 
     def values(self, design: int, path: str) -> list[float]:
         return [v for v in (metric_value(m, path) for m in self.runs[design]) if v is not None]
@@ -119,9 +130,39 @@ def compare(
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             results = list(pool.map(_render, *zip(*tasks, strict=True)))
     n = len(variants)
-    window = tuple(results[0]["window"]["fluence_j_cm2"])
+    metrics = [m for m, _ in results]
+    fluence = [h for _, h in results]
+    window = tuple(metrics[0]["window"]["fluence_j_cm2"])
     names = tuple(str(d.get("name", p.stem)) for p, d in zip((a, b), data, strict=True))
-    return Comparison(names, labels, (results[:n], results[n:]), window)
+    return Comparison(
+        names,
+        labels,
+        (metrics[:n], metrics[n:]),
+        window,
+        (fluence[:n], fluence[n:]),
+        (str(a), variants[0]),
+    )
+
+
+def difference_ply(comparison: Comparison) -> bytes | None:
+    """The skin of the first anatomy with both designs' fluence and their difference (J/cm2,
+    medians over the people) as vertex data; ``None`` when the designs were not sampled at
+    the same points (different targets or centroid samples)."""
+    from twin.outputs import ply_bytes
+
+    a, b = comparison.fluence
+    sizes = {len(h) for h in a + b}
+    scene = _scene(*comparison.first)
+    if len(sizes) != 1 or scene.samples != "vertices" or sizes != {len(scene.target.vertices_mm)}:
+        return None
+    fa, fb = np.median(np.stack(a), axis=0), np.median(np.stack(b), axis=0)
+    names = comparison.names
+    return ply_bytes(
+        scene.target,
+        vertex_data={"fluence_a_j_cm2": fa, "fluence_b_j_cm2": fb, "difference_j_cm2": fb - fa},
+        face_data={},
+        comments=[f"twin compare: a = {names[0]}, b = {names[1]}; b - a; lengths in mm"],
+    )
 
 
 def _summary(values: list[float], better: str, window: tuple[float, float]) -> dict:
@@ -259,10 +300,15 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(result: dict[str, Any], out_dir: Path) -> list[Path]:
-    """``compare.md`` and ``compare.json`` in ``out_dir``."""
+def write_report(
+    result: dict[str, Any], out_dir: Path, *, difference: bytes | None = None
+) -> list[Path]:
+    """``compare.md``, ``compare.json`` and (given) ``difference.ply`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "compare.md", out_dir / "compare.json"]
     paths[0].write_text(markdown(result))
     paths[1].write_text(json.dumps(result, indent=2) + "\n")
+    if difference is not None:
+        paths.append(out_dir / "difference.ply")
+        paths[-1].write_bytes(difference)
     return paths
