@@ -338,6 +338,17 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
             )
         )
+    dose = after.scene.dose
+    for label, path, limit in (
+        ("peak irradiance", "roi.total.irradiance_mw_cm2.max", dose.irradiance_limit_mw_cm2),
+        ("eye-region IR", "eye_safety.ir_irradiance_mw_cm2.max", dose.eye_ir_limit_mw_cm2),
+    ):
+        value = metric_value(after.metrics, path)
+        if value is not None and value > limit:
+            print(
+                f"warning: after placement the {label} is {value:.3g} mW/cm2, above its "
+                f"{limit:g} mW/cm2 limit; --vary both adds the drive optimisation that holds it"
+            )
     print(
         f"wrote emitters.csv, scene.yaml, summary.json, convergence.log, before/ and after/ to "
         f"{args.out}"
