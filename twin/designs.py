@@ -127,6 +127,8 @@ class Layout:
         Per channel, when ``extended``; empty for point emitters.
     push_mm : float, mm
         How far a rigid carrier was moved out to clear the wearer's skin.
+    package_mm : float, mm
+        The largest LED package of the design (the closest two LEDs may sit).
     spec : dict
         The design with every default filled in.
     """
@@ -138,6 +140,7 @@ class Layout:
     mode: str | None
     apertures: dict[str, Aperture]
     push_mm: float
+    package_mm: float
     spec: dict[str, Any]
 
 
@@ -454,4 +457,5 @@ def generate(
         "pattern": pattern,
         "channels": {c: {"led": models[c].name, "ratio": ratios[c]} for c in models},
     }
-    return Layout(emitters, carrier, points, modes, mode, apertures, push, resolved)
+    package = max(m.package_mm for m in models.values())
+    return Layout(emitters, carrier, points, modes, mode, apertures, push, package, resolved)

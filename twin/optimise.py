@@ -27,7 +27,6 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -468,7 +467,6 @@ def optimise_placement(
     """
     import heapq
 
-    from twin.designs import load_led
     from twin.layout import interleave, pattern_points, wear
     from twin.rendering import render
 
@@ -508,10 +506,7 @@ def optimise_placement(
     areas = np.where(roi, result.samples.areas_mm2, 0.0)
     per_led = t * (emitters.power_mw[first] * share * scene.exposure_s / 1000.0)
     fluence = np.zeros(per_led.shape[0])
-    package = max(
-        load_led(v["led"], where="placement", base=Path(".")).package_mm
-        for v in layout.spec["channels"].values()
-    )
+    package = layout.package_mm
 
     def gain(c: int) -> float:
         lo, hi = per_led.indptr[c], per_led.indptr[c + 1]
