@@ -47,23 +47,27 @@ def head_scene(tmp_path):
     )
 
 
+def plane_scene(root, *, size_mm, divisions, leds, window):
+    """A flat square of skin under ``leds``, with the dose window ``window`` (J/cm2)."""
+    plane = phantoms.plane(size_mm=size_mm, divisions=divisions)
+    trimesh.Trimesh(plane.vertices_mm, plane.faces, process=False).export(root / "plane.obj")
+    return write(
+        root,
+        leds=leds,
+        target={"mesh": "plane.obj", "units": "mm"},
+        dose={"fluence_window_j_cm2": window},
+    )
+
+
 def irradiance(result, drive):
     return result.transfer.matrix @ (result.scene.emitters.power_mw * drive)
 
 
 def test_one_led_reaches_the_least_squares_optimum(tmp_path):
-    plane = phantoms.plane(size_mm=60.0, divisions=30)
     leds = twin.Emitters.create(
         [[0.0, 0.0, 20.0]], [[0.0, 0.0, -1.0]], 10.0, profile=twin.Lambertian(60.0)
     )
-    plane_path = tmp_path / "plane.obj"
-    trimesh.Trimesh(plane.vertices_mm, plane.faces, process=False).export(plane_path)
-    path = write(
-        tmp_path,
-        leds=leds,
-        target={"mesh": "plane.obj", "units": "mm"},
-        dose={"fluence_window_j_cm2": [0.02, 0.1]},
-    )
+    path = plane_scene(tmp_path, size_mm=60.0, divisions=30, leds=leds, window=[0.02, 0.1])
     result = twin.render(path)
     res = optimise_drive(result, objective="uniformity")
     # One variable: d* = sum w a t / sum w a^2 (every treated point is in the sample).
@@ -75,8 +79,6 @@ def test_one_led_reaches_the_least_squares_optimum(tmp_path):
 
 
 def test_symmetric_layouts_get_symmetric_drives(tmp_path):
-    plane = phantoms.plane(size_mm=80.0, divisions=40)
-    trimesh.Trimesh(plane.vertices_mm, plane.faces, process=False).export(tmp_path / "p.obj")
     # Two LEDs at the Sparrow spacing d = sqrt(4 / (m + 4)) h (physics.md 1.4, with cos alpha),
     # mirrored across the line y = x, which the plane's triangulation is symmetric about.
     m, h = 1.0, 15.0
@@ -87,12 +89,7 @@ def test_symmetric_layouts_get_symmetric_drives(tmp_path):
         10.0,
         profile=twin.Lambertian(60.0),
     )
-    path = write(
-        tmp_path,
-        leds=leds,
-        target={"mesh": "p.obj", "units": "mm"},
-        dose={"fluence_window_j_cm2": [0.01, 0.1]},
-    )
+    path = plane_scene(tmp_path, size_mm=80.0, divisions=40, leds=leds, window=[0.01, 0.1])
     result = twin.render(path)
     # Least squares has one optimum, so symmetric; a linear programme's optimum can be a
     # whole edge, of which it returns a vertex: there the mirrored answer is as good.
