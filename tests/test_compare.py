@@ -74,6 +74,23 @@ def test_two_helmets_on_the_same_people(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert result["verdict"] in printed
+    # Distributions pooled over both people: fractions of a whole; the pushed-out near
+    # helmet's axial gaps spread far wider than the roomier one's, as its clearance does.
+    dist = result["distributions"]
+    assert list(dist) == [
+        "LED-skin gap along the axis (mm)",
+        "incidence angle on the skin (deg)",
+        "treated-skin fluence (J/cm2)",
+    ]
+    for d in dist.values():
+        for key in "ab":
+            assert sum(d[key]["fraction"]) == pytest.approx(1.0)
+            q = list(d[key]["quantiles"].values())
+            assert q == sorted(q)
+        assert f"## Distribution: {next(iter(dist))}" in text
+    gap = dist["LED-skin gap along the axis (mm)"]
+    width = [gap[k]["quantiles"]["p95"] - gap[k]["quantiles"]["p5"] for k in "ab"]
+    assert width[0] > 2 * width[1]
     # The difference map on the skin: b - a, medians over the two people.
     ply = trimesh.load(out / "difference.ply", process=False)
     data = ply.metadata["_ply_raw"]["vertex"]["data"]

@@ -24,6 +24,7 @@ import numpy as np
 from twin.cache import TransferCache
 from twin.check import metric_value
 from twin.errors import InputError
+from twin.metrics import weighted_percentile
 from twin.variants import population
 
 #: Compared metrics: label, metrics.json path, which way is better ("high", "low" or
@@ -60,13 +61,15 @@ def _scene(path: str, variant: dict | None):
 
 def _render(
     path: str, variant: dict | None, cache_dir: str | None
-) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics and per-sample fluence (J/cm2) of a scene file on one variant; a worker task."""
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Metrics, per-sample fluence (J/cm2) and treated area per sample (mm2, 0 where not
+    treated) of a scene file on one variant; a worker task."""
     from twin.rendering import render
 
     cache = None if cache_dir is None else TransferCache(Path(cache_dir))
     result = render(_scene(path, variant), workers=1, cache=cache)
-    return result.metrics, result.dose.fluence_j_cm2()
+    treated = np.where(result.roi, result.samples.areas_mm2, 0.0)
+    return result.metrics, result.dose.fluence_j_cm2(), treated
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Comparison:
     runs: tuple[list[dict], list[dict]]  # metrics per anatomy, per design
     window: tuple[float, float]
     fluence: tuple[list[np.ndarray], list[np.ndarray]]  # per-sample J/cm2, same order
+    treated: tuple[list[np.ndarray], list[np.ndarray]]  # per-sample treated area, mm2
     first: tuple[str, dict | None]  # scene file and variant of the first anatomy
 
     def values(self, design: int, path: str) -> list[float]:
@@ -130,8 +134,7 @@ def compare(
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             results = list(pool.map(_render, *zip(*tasks, strict=True)))
     n = len(variants)
-    metrics = [m for m, _ in results]
-    fluence = [h for _, h in results]
+    metrics, fluence, treated = (list(x) for x in zip(*results, strict=True))
     window = tuple(metrics[0]["window"]["fluence_j_cm2"])
     names = tuple(str(d.get("name", p.stem)) for p, d in zip((a, b), data, strict=True))
     return Comparison(
@@ -140,6 +143,7 @@ def compare(
         (metrics[:n], metrics[n:]),
         window,
         (fluence[:n], fluence[n:]),
+        (treated[:n], treated[n:]),
         (str(a), variants[0]),
     )
 
@@ -222,8 +226,74 @@ def report(comparison: Comparison) -> dict[str, Any]:
         "window_j_cm2": list(comparison.window),
         "metrics": rows,
         "region_mean_fluence_j_cm2": regions,
+        "distributions": distributions(comparison),
         "verdict": verdict(comparison.names, rows),
     }
+
+
+#: Quantiles of the pooled distributions.
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def distributions(comparison: Comparison) -> dict[str, dict]:
+    """LED-skin gap, incidence angle and treated-skin fluence pooled over every anatomy.
+
+    Gap and incidence count every emitter on every anatomy equally (axes that miss the skin
+    are left out); fluence is weighted by treated area, each anatomy's treated skin counting
+    as much as the next. Per quantity: shared bin edges, each design's fraction per bin (the
+    last bin also holds everything above it) and quantiles (``QUANTILES``).
+    """
+    high = comparison.window[1]
+    out = {}
+    for label, values_weights, edges in (
+        (
+            "LED-skin gap along the axis (mm)",
+            [_per_emitter(comparison.runs[i], "gap_mm") for i in (0, 1)],
+            None,
+        ),
+        (
+            "incidence angle on the skin (deg)",
+            [_per_emitter(comparison.runs[i], "incidence_deg") for i in (0, 1)],
+            np.arange(0.0, 91.0, 10.0),
+        ),
+        (
+            "treated-skin fluence (J/cm2)",
+            [_treated(comparison.fluence[i], comparison.treated[i]) for i in (0, 1)],
+            np.linspace(0.0, 2.0 * high, 11),
+        ),
+    ):
+        if any(len(v) == 0 for v, _ in values_weights):
+            continue
+        if edges is None:
+            top = max(float(np.ceil(v.max())) for v, _ in values_weights)
+            edges = np.linspace(0.0, max(top, 1.0), 11)
+        entry = {"edges": edges.tolist()}
+        for key, (v, w) in zip("ab", values_weights, strict=True):
+            counts, _ = np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges, weights=w)
+            entry[key] = {
+                "fraction": (counts / w.sum()).tolist(),
+                "quantiles": {
+                    f"p{round(100 * q)}": weighted_percentile(v, w, q) for q in QUANTILES
+                },
+            }
+        out[label] = entry
+    return out
+
+
+def _per_emitter(runs: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    values = np.array(
+        [v for m in runs for v in m["emitters"]["per_emitter"][key] if v is not None],
+        dtype=np.float64,
+    )
+    return values, np.ones(len(values))
+
+
+def _treated(
+    fluence: list[np.ndarray], treated: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    values = np.concatenate([h[a > 0] for h, a in zip(fluence, treated, strict=True)])
+    weights = np.concatenate([a[a > 0] / a.sum() for a in treated])
+    return values, weights
 
 
 def verdict(names: tuple[str, str], rows: list[dict]) -> str:
@@ -297,6 +367,19 @@ def markdown(result: dict[str, Any]) -> str:
         for region, (va, vb) in regions.items():
             bar_a, bar_b = ("█" * round(20 * v / top) for v in (va, vb))
             lines.append(f"| {region} | {bar_a} {va:.3g} | {bar_b} {vb:.3g} |")
+    for label, d in result["distributions"].items():
+        lines += ["", f"## Distribution: {label}", "", "Pooled over every anatomy.", ""]
+        lines += [f"| | {' | '.join(d['a']['quantiles'])} |", "| --- |" + " ---: |" * 5]
+        for name, key in ((a, "a"), (b, "b")):
+            q = d[key]["quantiles"].values()
+            lines.append(f"| {name} | " + " | ".join(f"{v:.3g}" for v in q) + " |")
+        lines += ["", f"| bin | {a} | {b} |", "| --- | --- | --- |"]
+        edges = d["edges"]
+        for i, (fa, fb) in enumerate(zip(d["a"]["fraction"], d["b"]["fraction"], strict=True)):
+            last = i == len(edges) - 2
+            span = f"{edges[i]:.3g}+" if last else f"{edges[i]:.3g}-{edges[i + 1]:.3g}"
+            bar_a, bar_b = ("█" * round(20 * f) for f in (fa, fb))
+            lines.append(f"| {span} | {bar_a} {100 * fa:.1f} % | {bar_b} {100 * fb:.1f} % |")
     return "\n".join(lines) + "\n"
 
 
