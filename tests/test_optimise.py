@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import trimesh
 import yaml
-from scipy.spatial import cKDTree
 
 import twin
 from twin import phantoms
@@ -209,30 +208,6 @@ def test_one_robust_drive_for_several_wearers(tmp_path, capsys):
         optimise_drive([wearers[0], helmet_on(None, count=90)])
 
 
-def test_placement_beats_the_hex_layout_of_the_same_count(tmp_path, capsys):
-    scene = {
-        "target": {"mesh": "builtin:face", "max_edge_mm": 4.0, "exclude": ["eyes", "lips"]},
-        "emitters": {"design": "mask-rigid-1026", "count": 300},
-        "mode": "red",
-        "exposure_s": 1800,
-    }
-    path = tmp_path / "mask.yaml"
-    path.write_text(yaml.safe_dump(scene))
-    out = tmp_path / "placed"
-    assert main(["optimise", str(path), "--vary", "placement", "--out", str(out)]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    for metric in ("roi.total.u0_min_over_mean", "roi.total.in_window_area_fraction"):
-        assert summary[metric]["after"] > summary[metric]["before"], metric
-    placed = twin.read_emitter_csv(out / "emitters.csv")
-    assert len(placed) == 300
-    assert [int((placed.channel == c).sum()) for c in ("red", "nir", "blue")] == [100] * 3
-    spacing = cKDTree(placed.positions_mm).query(placed.positions_mm, k=2)[0][:, 1]
-    assert spacing.min() >= 3.0  # the 3 mm package
-    assert "gain evaluations" in (out / "convergence.log").read_text()
-    with pytest.raises(InputError, match="placement needs a design"):
-        twin.optimise.optimise_placement(twin.render(out / "scene.yaml"))
-
-
 def test_misplacements_move_the_whole_device_rigidly(tmp_path):
     path = tmp_path / "helmet.yaml"
     path.write_text(
@@ -265,3 +240,64 @@ def test_misplacements_move_the_whole_device_rigidly(tmp_path):
         cos = np.einsum("ij,ij->i", m.emitters.axes, scene.emitters.axes)
         angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
         assert angle.max() <= 5.0 + 1e-6 and angle.max() > 4.5
+
+
+def test_driver_strings_are_compact_runs_of_the_string_size(tmp_path, capsys):
+    # An 8 x 8 grid of red and NIR LEDs (checkerboard) 15 mm over a plane.
+    pitch = 10.0
+    grid = (np.arange(8) - 3.5) * pitch
+    x, y = (g.ravel() for g in np.meshgrid(grid, grid))
+    channel = np.where((np.arange(8)[:, None] + np.arange(8)[None, :]).ravel() % 2, "red", "nir")
+    leds = twin.Emitters.create(
+        np.column_stack([x, y, np.full(64, 15.0)]),
+        [[0.0, 0.0, -1.0]] * 64,
+        2.0,
+        profile=twin.Lambertian(60.0),
+        channel=channel,
+        wavelength_nm={"red": 633.0, "nir": 830.0},
+    )
+    path = plane_scene(tmp_path, size_mm=100.0, divisions=25, leds=leds, window=[0.5, 2.0])
+    out = tmp_path / "strings"
+    args = ["optimise", str(path), "--group", "string", "--string-leds", "6", "--out", str(out)]
+    assert main(args) == 0
+    assert "groups.csv (12 string groups)" in capsys.readouterr().out
+    rows = np.genfromtxt(out / "groups.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    for c in ("red", "nir"):
+        mine = rows[rows["channel"] == c]
+        names, sizes = np.unique(mine["group"], return_counts=True)
+        assert all(n.startswith(f"{c}/s") for n in names)
+        assert sorted(sizes) == [2, 6, 6, 6, 6, 6]  # 32 LEDs: ceil(32 / 6) strings
+        for name in names:
+            members = np.isin(leds.ids.astype(str), mine["id"][mine["group"] == name].astype(str))
+            assert np.ptp(mine["drive"][mine["group"] == name]) == 0.0  # one current per string
+            p = leds.positions_mm[members]
+            span = np.linalg.norm(p[:, None] - p[None, :], axis=2).max()
+            assert span <= np.hypot(2, 4) * pitch + 1e-9  # a patch; runs along rows span 7
+    with pytest.raises(InputError, match=r"^string_leds: expected a whole number of LEDs >= 1, "):
+        optimise_drive(twin.render(path), group="string", string_leds=0)
+
+
+def test_an_led_aimed_at_a_region_is_in_its_zone(tmp_path):
+    head = phantoms.head(subdivisions=4)
+    regions = ("forehead", "nose", "cheeks", "chin")
+    positions, axes = [], []
+    for name in regions:
+        idx = head.regions[name]
+        centre = head.vertices_mm[idx].mean(axis=0)
+        v = idx[np.argmin(np.linalg.norm(head.vertices_mm[idx] - centre, axis=1))]
+        positions.append(head.vertices_mm[v] + 6.0 * head.vertex_normals[v])
+        axes.append(-head.vertex_normals[v])
+    leds = twin.Emitters.create(
+        np.array(positions), np.array(axes), 5.0, profile=twin.Lambertian(15.0), channel="red"
+    )
+    path = write(
+        tmp_path,
+        leds=leds,
+        target={"mesh": "builtin:phantom-head", "max_edge_mm": 6.0},
+        dose={"fluence_window_j_cm2": [0.01, 5.0]},
+    )
+    result = twin.render(path)
+    names, group_of = twin.optimise.drive_groups(result, group="zone")
+    assert [names[g] for g in group_of] == [f"red/{r}" for r in regions]
+    res = optimise_drive(result, group="zone")
+    assert res.groups == names and len(res.levels) == 4

@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -17,6 +18,7 @@ import yaml
 from twin import __version__
 from twin._data import default_scene_path
 from twin.errors import InputError, TwinError
+from twin.optimise import GROUPS, STRING_LEDS
 from twin.raycast import CHOICES, backend_status
 from twin.variants import Variant
 
@@ -24,13 +26,17 @@ from twin.variants import Variant
 class ProgressBar:
     """A one-line progress bar on a terminal, shown only once the work has taken a second."""
 
-    def __init__(self, label: str, *, stream: TextIO, delay_s: float = 1.0) -> None:
+    def __init__(
+        self, label: str, *, stream: TextIO, unit: str = "emitters", delay_s: float = 1.0
+    ) -> None:
         self.enabled = stream.isatty()
         self.label = label
         self.stream = stream
+        self.unit = unit
         self.delay_s = delay_s
         self.start = time.perf_counter()
         self.shown = False
+        self.finished = False
 
     def __call__(self, done: int, total: int) -> None:
         elapsed = time.perf_counter() - self.start
@@ -40,10 +46,34 @@ class ProgressBar:
         width = 30
         filled = int(width * done / max(total, 1))
         bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} emitters {elapsed:5.1f} s")
-        if done >= total:
+        unit = f" {self.unit}" if self.unit else ""
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}{unit} {elapsed:5.1f} s")
+        self.finished = done >= total
+        if self.finished:
             self.stream.write("\n")
         self.stream.flush()
+
+
+class StageBars:
+    """Progress of a multi-stage job: ``(stage, done, total)`` calls, one bar per stage."""
+
+    def __init__(self, *, stream: TextIO) -> None:
+        self.stream = stream
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self._show(stage, "", done, total)
+
+    def stage(self, label: str) -> Callable[[int, int], None]:
+        """A ``(done, total)`` callback for a render's emitters."""
+        return lambda done, total: self._show(label, "emitters", done, total)
+
+    def _show(self, label: str, unit: str, done: int, total: int) -> None:
+        if self.bar is None or self.bar.label != label:
+            if self.bar is not None and self.bar.shown and not self.bar.finished:
+                self.stream.write("\n")
+            self.bar = ProgressBar(label, stream=self.stream, unit=unit)
+        self.bar(done, total)
 
 
 def _summary_table(metrics: dict) -> str:
@@ -227,7 +257,7 @@ def _scene_drive(scene) -> np.ndarray:
     return np.array([scene.drive.get(str(c), 0.0) for c in scene.emitters.channel])
 
 
-def _population_renders(args: argparse.Namespace) -> list:
+def _population_renders(args: argparse.Namespace, bars: StageBars) -> list:
     """Renders of the scene on ``--population`` seeded wearers (through the cache)."""
     from twin.cache import TransferCache
     from twin.rendering import render
@@ -240,7 +270,8 @@ def _population_renders(args: argparse.Namespace) -> list:
         msg = f"{args.scene}: --population needs a built-in anatomy target, got {mesh!r}"
         raise InputError(msg)
     cache, out = TransferCache(), []
-    for i, variant in enumerate(population(args.population, seed=args.seed)):
+    people = population(args.population, seed=args.seed)
+    for i, variant in enumerate(people):
         target = {k: v for k, v in data["target"].items() if k != "population"}
         member = {
             **data,
@@ -248,7 +279,9 @@ def _population_renders(args: argparse.Namespace) -> list:
             "target": {**target, "variant": variant.to_dict()},
         }
         scene = scene_from_dict(member, base=args.scene.resolve().parent, path=args.scene)
-        out.append(render(scene, cache=cache))
+        out.append(
+            render(scene, cache=cache, progress=bars.stage(f"wearer {i + 1}/{len(people)}"))
+        )
     return out
 
 
@@ -260,35 +293,62 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from twin.optimise import (
         drive_metrics,
         misplaced,
+        misplacements,
         optimise_drive,
-        optimise_placement,
         optimised_scene,
     )
+    from twin.placement import optimise_placement
     from twin.rendering import render
     from twin.scene import load_scene
 
+    bars = StageBars(stream=sys.stderr)
+    cache = TransferCache()
     scene = load_scene(args.scene)
-    before = render(scene, progress=ProgressBar("ray casting", stream=sys.stderr))
-    log = []
-    start = before
+    before = render(scene, progress=bars.stage("ray casting"))
+    backend = before.transfer.backend
+    people = [before, *_population_renders(args, bars)] if args.population else [before]
+
+    def with_misplaced(renders: list) -> list:
+        if not args.misplace:
+            return renders
+        moved = misplaced(renders[0].scene)
+        return renders + [
+            render(s, cache=cache, progress=bars.stage(f"misplaced {i + 1}/{len(moved)}"))
+            for i, s in enumerate(moved)
+        ]
+
+    log: list[str] = []
+    pool_before = with_misplaced(people)
+    pool = pool_before
     if args.vary in ("placement", "both"):
-        placed, log = optimise_placement(before, seed=args.seed)
-        start = render(placed, backend=before.transfer.backend)
-    if args.vary == "placement":
-        after = start
-        result = None
-    else:
-        if args.population and args.vary == "both":
-            msg = "--population: a robust drive is for a fixed layout; use --vary drive"
-            raise InputError(msg)
-        wearers = [start, *_population_renders(args)] if args.population else [start]
-        if args.misplace:
-            wearers += [render(s, cache=TransferCache()) for s in misplaced(start.scene)]
+        placement = optimise_placement(
+            people,
+            seed=args.seed,
+            moves=misplacements() if args.misplace else (),
+            progress=bars,
+        )
+        log += placement.log
+        placed = [
+            render(s, backend=backend, progress=bars.stage(f"placed layout {i + 1}/{len(people)}"))
+            for i, s in enumerate(placement.scenes)
+        ]
+        pool = with_misplaced(placed)
+    result = None
+    after = pool[0]
+    if args.vary in ("drive", "both"):
         result = optimise_drive(
-            wearers, objective=args.objective, group=args.group, budget_mw=args.budget_mw
+            pool,
+            objective=args.objective,
+            group=args.group,
+            string_leds=args.string_leds,
+            budget_mw=args.budget_mw,
         )
         log += result.log
-        after = render(optimised_scene(start.scene, result.drive), backend=before.transfer.backend)
+        after = render(
+            optimised_scene(pool[0].scene, result.drive),
+            backend=backend,
+            progress=bars.stage("optimised layout"),
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     before.write(args.out / "before")
     after.write(args.out / "after")
@@ -306,18 +366,28 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
             continue
         summary[path] = {"before": a, "after": b}
         rows.append((label, f"{a:.4g}", f"{b:.4g}", f"{b - a:+.3g}"))
+    for c in after.metrics["roi"]["channels"]:
+        path = f"roi.channels.{c}.cv"
+        a, b = metric_value(before.metrics, path), metric_value(after.metrics, path)
+        if a is not None and b is not None:
+            summary[path] = {"before": a, "after": b}
+            rows.append((f"CV {c}", f"{a:.4g}", f"{b:.4g}", f"{b - a:+.3g}"))
     rows.append(
         ("radiant power mW", f"{power[0]:.4g}", f"{power[1]:.4g}", f"{power[1] - power[0]:+.3g}")
     )
     summary["radiant_power_mw"] = {"before": power[0], "after": power[1]}
-    if (args.population or args.misplace) and result is not None:
+    if result is not None:
+        (args.out / "groups.csv").write_text(_groups_csv(pool[0].scene, result))
+    if len(pool) > 1:
         summary["wearers"] = [
             {
-                "scene": w.scene.name,
-                "before": drive_metrics(w, _scene_drive(w.scene)),
-                "after": drive_metrics(w, result.drive),
+                "scene": a.scene.name,
+                "before": drive_metrics(b, _scene_drive(b.scene)),
+                "after": drive_metrics(
+                    a, _scene_drive(a.scene) if result is None else result.drive
+                ),
             }
-            for w in wearers
+            for b, a in zip(pool_before, pool, strict=True)
         ]
         rows.append(("", "", "", ""))
         for key in ("in_window_area_fraction", "cv", "peak_irradiance_mw_cm2"):
@@ -349,11 +419,23 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
                 f"warning: after placement the {label} is {value:.3g} mW/cm2, above its "
                 f"{limit:g} mW/cm2 limit; --vary both adds the drive optimisation that holds it"
             )
+    groups = "" if result is None else f"groups.csv ({len(result.groups)} {args.group} groups), "
     print(
-        f"wrote emitters.csv, scene.yaml, summary.json, convergence.log, before/ and after/ to "
-        f"{args.out}"
+        f"wrote emitters.csv, scene.yaml, {groups}summary.json, convergence.log, before/ and "
+        f"after/ to {args.out}"
     )
     return 0
+
+
+def _groups_csv(scene, result) -> str:
+    """Each emitter's drive group and level (``twin optimise``'s groups.csv)."""
+    e = scene.emitters
+    lines = ["id,channel,group,drive"]
+    for i in range(len(e)):
+        g = int(result.group_of[i])
+        name = result.groups[g] if g >= 0 else ""
+        lines.append(f"{e.ids[i]},{e.channel[i]},{name},{result.drive[i]:.6g}")
+    return "\n".join(lines) + "\n"
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -541,15 +623,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--group",
-        choices=("emitter", "channel"),
+        choices=GROUPS,
         default="emitter",
-        help="one drive level per emitter or per channel",
+        help="one drive level per emitter, channel, zone (channel x skin region) or driver string",
+    )
+    p.add_argument(
+        "--string-leds",
+        type=int,
+        default=STRING_LEDS,
+        help=f"LEDs in series per driver string, for --group string (default {STRING_LEDS})",
     )
     p.add_argument("--budget-mw", type=float, help="total radiant power allowed, mW")
     p.add_argument(
         "--population",
         type=int,
-        help="optimise one drive for the scene's wearer and N seeded others (robust)",
+        help="optimise for the scene's wearer and N seeded others at once (robust)",
     )
     p.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
     p.add_argument(
@@ -617,7 +705,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--repeat", type=int, default=3, help="timed runs; the best is reported")
     p.add_argument(
-        "--optimise", action="store_true", help="time drive optimisation instead of ray casting"
+        "--optimise",
+        action="store_true",
+        help="time drive and placement optimisation instead of ray casting",
     )
     p.set_defaults(func=_cmd_bench)
     return parser

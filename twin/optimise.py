@@ -26,14 +26,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.optimize
 import scipy.sparse
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 
 from twin.emitters import Emitters
 from twin.errors import InputError
@@ -44,7 +43,9 @@ if TYPE_CHECKING:
     from twin.scene import Scene
 
 OBJECTIVES = ("uniformity", "coverage", "minmax")
-GROUPS = ("emitter", "channel")
+GROUPS = ("emitter", "channel", "zone", "string")
+#: LEDs in series on one driver string, by default.
+STRING_LEDS = 6
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,22 @@ class DriveResult:
     seconds : float
     log : list of str
         What the solver did, step by step.
+    groups : list of str
+        The drive groups' names (``drive_groups``).
+    group_of : (n,) int64
+        Each emitter's group, -1 for emitters of channels that are off.
+    levels : (g,) float64
+        Each group's drive level in [0, 1].
     """
 
     drive: NDArray[np.float64]
     objective: str
     solver: str
     seconds: float
-    log: list[str] = field(default_factory=list)
+    log: list[str]
+    groups: list[str]
+    group_of: NDArray[np.int64]
+    levels: NDArray[np.float64]
 
 
 def _sample(roi: NDArray[np.bool_], max_points: int, seed: int) -> NDArray[np.int64]:
@@ -82,6 +92,7 @@ def optimise_drive(
     *,
     objective: str = "uniformity",
     group: str = "emitter",
+    string_leds: int = STRING_LEDS,
     budget_mw: float | None = None,
     max_points: int = 2000,
     seed: int = 0,
@@ -97,8 +108,11 @@ def optimise_drive(
         give one robust drive: the objective is averaged over the wearers, and every
         wearer's hard limits and mean fluence must hold.
     objective : {"uniformity", "coverage", "minmax"}
-    group : {"emitter", "channel"}
-        One drive level per emitter, or one per channel.
+    group : {"emitter", "channel", "zone", "string"}
+        One drive level per emitter, per channel, per zone or per driver string
+        (``drive_groups``).
+    string_leds : int
+        LEDs per driver string, for ``group="string"``.
     budget_mw : float, optional, mW
         Total radiant power allowed.
     max_points : int
@@ -118,9 +132,6 @@ def optimise_drive(
     if objective not in OBJECTIVES:
         msg = f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}"
         raise InputError(msg)
-    if group not in GROUPS:
-        msg = f"group: expected one of {', '.join(GROUPS)}, got {group!r}"
-        raise InputError(msg)
     scene = results[0].scene
     emitters = scene.emitters
     for other in results[1:]:
@@ -131,21 +142,12 @@ def optimise_drive(
                 f"{scene.name} ({len(emitters)}); a robust drive needs one design"
             )
             raise InputError(msg)
-    on = np.array([scene.drive.get(str(c), 0.0) > 0 for c in emitters.channel])
-    if not on.any():
-        msg = "mode: every channel is off; there is nothing to optimise"
-        raise InputError(msg)
-    active = np.flatnonzero(on)
-    if group == "emitter":
-        groups = scipy.sparse.identity(len(active), format="csc")
-        names = [str(i) for i in emitters.ids[active]]
-    else:
-        names = [c for c in emitters.channels if scene.drive.get(c, 0.0) > 0]
-        column = np.array([names.index(str(c)) for c in emitters.channel[active]])
-        groups = scipy.sparse.csc_array(
-            (np.ones(len(active)), (np.arange(len(active)), column)),
-            shape=(len(active), len(names)),
-        )
+    names, group_of = drive_groups(results[0], group=group, string_leds=string_leds)
+    active = np.flatnonzero(group_of >= 0)
+    groups = scipy.sparse.csc_array(
+        (np.ones(len(active)), (np.arange(len(active)), group_of[active])),
+        shape=(len(active), len(names)),
+    )
     dose = scene.dose
     low, high = dose.fluence_window_j_cm2
     log = [
@@ -186,11 +188,102 @@ def optimise_drive(
         drive, solver = _uniformity(a, w, 0.5 * (low + high), means, limits, window, log)
     else:
         drive, solver = _linear(objective, a, w, window, window, means, limits, log)
+    levels = np.clip(drive, 0.0, 1.0)
     per_emitter = np.zeros(len(emitters))
-    per_emitter[active] = np.clip(groups @ drive, 0.0, 1.0)
+    per_emitter[active] = levels[group_of[active]]
     seconds = time.perf_counter() - start
     log.append(f"done in {seconds:.2f} s")
-    return DriveResult(per_emitter, objective, solver, seconds, log)
+    return DriveResult(per_emitter, objective, solver, seconds, log, names, group_of, levels)
+
+
+def drive_groups(
+    result: RenderResult, *, group: str = "emitter", string_leds: int = STRING_LEDS
+) -> tuple[list[str], NDArray[np.int64]]:
+    """Drive groups of a render's lit emitters (those of channels its mode turns on).
+
+    Parameters
+    ----------
+    result : RenderResult
+    group : {"emitter", "channel", "zone", "string"}
+        ``emitter``: one level per LED (named by id); ``channel``: one per channel;
+        ``zone``: one per channel and skin region, each LED in the zone of the region that
+        receives most of its power (``"<channel>/<region>"``; ``"<channel>/none"`` when its
+        light reaches no region); ``string``: one per driver string, ``string_leds`` LEDs of
+        one channel in series, the strings compact patches made by splitting each channel's
+        LEDs in half along their widest extent until each part holds one string
+        (``"<channel>/s<k>"``; each channel's last string takes the remainder).
+    string_leds : int
+        LEDs per string, >= 1.
+
+    Returns
+    -------
+    names : list of str
+        (g,) group names.
+    group_of : (n,) int64
+        Each emitter's group, -1 for emitters of channels that are off.
+
+    Raises
+    ------
+    InputError
+        For an unknown group, a string size below 1, or a mode that turns every channel off.
+    """
+    if group not in GROUPS:
+        msg = f"group: expected one of {', '.join(GROUPS)}, got {group!r}"
+        raise InputError(msg)
+    if isinstance(string_leds, bool) or not isinstance(string_leds, int) or string_leds < 1:
+        msg = f"string_leds: expected a whole number of LEDs >= 1, got {string_leds!r}"
+        raise InputError(msg)
+    scene = result.scene
+    emitters = scene.emitters
+    channel = emitters.channel.astype(str)
+    on = np.array([scene.drive.get(c, 0.0) > 0 for c in channel])
+    if not on.any():
+        msg = "mode: every channel is off; there is nothing to optimise"
+        raise InputError(msg)
+    label = np.full(len(emitters), "", dtype=object)
+    if group == "emitter":
+        label[on] = [str(i) for i in emitters.ids[on]]
+    elif group == "channel":
+        label[on] = channel[on]
+    elif group == "zone":
+        regions = result.samples.regions
+        zone = np.full(len(emitters), "none", dtype=object)
+        if regions:
+            names = list(regions)
+            areas = np.stack([regions[r] * result.samples.areas_mm2 for r in names])
+            received = (scipy.sparse.csr_array(areas) @ result.transfer.matrix).toarray()
+            hit = received.max(axis=0) > 0
+            zone[hit] = np.array(names)[received.argmax(axis=0)[hit]]
+        label[on] = [f"{c}/{z}" for c, z in zip(channel[on], zone[on], strict=True)]
+    else:
+        for c in dict.fromkeys(channel[on]):
+            idx = np.flatnonzero(channel == c)
+            strings = _strings(emitters.positions_mm[idx], string_leds)
+            label[idx] = [f"{c}/s{k + 1:03d}" for k in strings]
+    names = list(dict.fromkeys(label[on]))
+    lookup = {n: i for i, n in enumerate(names)}
+    group_of = np.array([lookup.get(x, -1) for x in label], dtype=np.int64)
+    return names, group_of
+
+
+def _strings(points_mm: NDArray[np.float64], size: int) -> NDArray[np.int64]:
+    """String index of each point: recursive halving along the widest extent (ties broken
+    along the next widest) into compact patches of ``size`` points (one patch may hold
+    fewer), numbered in splitting order."""
+    out = np.empty(len(points_mm), dtype=np.int64)
+    queue, number = [np.arange(len(points_mm))], 0
+    while queue:
+        idx = queue.pop(0)
+        if len(idx) <= size:
+            out[idx] = number
+            number += 1
+            continue
+        left = size * (-(-len(idx) // size) // 2)
+        extent = np.ptp(points_mm[idx], axis=0)
+        axes = np.argsort(extent)  # ties along the widest axis broken along the next widest
+        order = idx[np.lexsort((points_mm[idx, axes[1]], points_mm[idx, axes[2]]))]
+        queue += [order[:left], order[left:]]
+    return out
 
 
 @dataclass(frozen=True)
@@ -445,183 +538,18 @@ def drive_metrics(result: RenderResult, drive: NDArray[np.float64]) -> dict[str,
     return out
 
 
-def optimise_placement(
-    result: RenderResult, *, factor: int = 5, seed: int = 0
-) -> tuple[Scene, list[str]]:
-    """Choose where a design's LEDs sit: the same count from ``factor`` times as many
-    candidates on its carrier, to bring as much treated skin as possible up to the middle of
-    the dose window.
-
-    The candidates are a Poisson-disk set on the carrier, worn like the design; their transfer
-    matrix is built once. Selection is greedy on the saturating coverage
-    ``sum_i a_i min(H_i, H*)`` (a submodular function, so lazy evaluation finds the same
-    greedy choice with few column evaluations), with no two LEDs closer than the package
-    size; the chosen points get the design's channels in its ratios, spread evenly.
+def misplacements(*, shift_mm: float = 3.0, tilt_deg: float = 5.0) -> list[NDArray[np.float64]]:
+    """Rigid moves of a device worn slightly wrong: ``shift_mm`` left, right, up and down,
+    and ``tilt_deg`` up and down about the left-right axis through the nasion (the rigid-mask
+    tolerances of issue 6).
 
     Returns
     -------
-    Scene
-        The scene with the chosen layout (as an emitter set; drive levels unchanged).
-    list of str
-        The log.
+    list of (4, 4) float64
+        Homogeneous transforms in the anatomy frame (mm), in that order.
     """
-    import heapq
-
-    from twin.layout import interleave, pattern_points, wear
-    from twin.rendering import render
-
-    start = time.perf_counter()
-    scene = result.scene
-    layout = scene.layout
-    if layout is None:
-        msg = f"{scene.name}: placement needs a design (a carrier), not an emitter CSV"
-        raise InputError(msg)
-    emitters, carrier = scene.emitters, layout.carrier
-    count = len(emitters)
-    candidates = pattern_points(carrier, count=factor * count, pattern="poisson", seed=seed)
-    clearance = float(layout.spec.get("clearance_mm", 1.0))
-    positions, axes, _ = wear(carrier, candidates, scene.target, clearance_mm=clearance)
-    on = [c for c in emitters.channels if scene.drive.get(c, 0.0) > 0]
-    template = {c: int(np.flatnonzero(emitters.channel == c)[0]) for c in emitters.channels}
-    first = template[on[0]] if on else 0
-    probe = dataclasses.replace(
-        scene,
-        emitters=Emitters.create(
-            positions,
-            axes,
-            emitters.power_mw[first],
-            profile=emitters.profiles[emitters.profile_index[first]],
-            channel=str(emitters.channel[first]),
-            wavelength_nm=emitters.wavelength_nm,
-        ),
-        drive={str(emitters.channel[first]): 1.0},
-        layout=None,
-        apertures={},
-    )
-    t = render(probe).transfer.matrix.tocsc()
-    share = sum(int((emitters.channel == c).sum()) for c in on) / count  # LEDs lit
-    low, high = scene.dose.fluence_window_j_cm2
-    target = 0.5 * (low + high)
-    roi = result.roi
-    areas = np.where(roi, result.samples.areas_mm2, 0.0)
-    per_led = t * (emitters.power_mw[first] * share * scene.exposure_s / 1000.0)
-    fluence = np.zeros(per_led.shape[0])
-    package = layout.package_mm
-
-    def gain(c: int) -> float:
-        lo, hi = per_led.indptr[c], per_led.indptr[c + 1]
-        rows, values = per_led.indices[lo:hi], per_led.data[lo:hi]
-        room = np.clip(target - fluence[rows], 0.0, None)
-        return float(np.sum(areas[rows] * np.minimum(values, room)))
-
-    tree = cKDTree(positions)
-    blocked = np.zeros(len(positions), dtype=bool)
-    heap = [(-gain(c), c) for c in range(len(positions))]
-    heapq.heapify(heap)
-    chosen, evaluations = [], len(positions)
-    while len(chosen) < count and heap:
-        _, c = heapq.heappop(heap)
-        if blocked[c]:
-            continue
-        now = gain(c)
-        evaluations += 1
-        if heap and now < -heap[0][0] - 1e-15:
-            heapq.heappush(heap, (-now, c))
-            continue
-        chosen.append(c)
-        lo, hi = per_led.indptr[c], per_led.indptr[c + 1]
-        fluence[per_led.indices[lo:hi]] += per_led.data[lo:hi]
-        blocked[tree.query_ball_point(positions[c], package)] = True
-    if len(chosen) < count:
-        msg = (
-            f"{scene.name}: only {len(chosen)} of {count} LEDs fit {package:g} mm apart among "
-            f"{len(positions)} candidates"
-        )
-        raise InputError(msg)
-    swaps = _swap(per_led, areas, fluence, target, chosen, positions, package, seed)
-    chosen = np.array(sorted(chosen))
-    ratios = {c: int(v["ratio"]) for c, v in layout.spec["channels"].items()}
-    channel = interleave(positions[chosen], ratios)
-    index = np.array([template[c] for c in channel])
-    placed = Emitters.create(
-        positions[chosen],
-        axes[chosen],
-        emitters.power_mw[index],
-        profile=[emitters.profiles[i] for i in emitters.profile_index[index]],
-        channel=channel,
-        wavelength_nm=emitters.wavelength_nm,
-        name=scene.name,
-    )
-    log = [
-        f"{len(positions)} candidates (Poisson on the {carrier.kind} carrier) for {count} LEDs, "
-        f"at least {package:g} mm apart",
-        f"greedy saturating coverage to {target:g} J/cm2: {evaluations} gain evaluations",
-        f"swap refinement: {swaps[0]} of {swaps[1]} trial moves to a neighbouring candidate "
-        f"kept, coverage {swaps[2]:.6g} -> {swaps[3]:.6g}",
-        f"done in {time.perf_counter() - start:.1f} s",
-    ]
-    spec = {**scene.spec, "name": f"{scene.name}-placed"}
-    placed_scene = dataclasses.replace(
-        scene, name=f"{scene.name}-placed", emitters=placed, layout=None, spec=spec
-    )
-    return placed_scene, log
-
-
-def _coverage(areas, fluence, target) -> float:
-    return float(np.sum(areas * np.minimum(fluence, target)))
-
-
-def _swap(per_led, areas, fluence, target, chosen, positions, package, seed, *, passes=2):
-    """Improve a placement by moving single LEDs to one of their 6 nearest free candidates
-    when that raises the saturating coverage and keeps the package spacing. Updates
-    ``chosen`` and ``fluence`` in place; returns (moves kept, moves tried, before, after)."""
-    rng = np.random.default_rng(seed)
-    tree = cKDTree(positions)
-    taken = np.zeros(len(positions), dtype=bool)
-    taken[chosen] = True
-    before = _coverage(areas, fluence, target)
-    kept = tried = 0
-
-    def column(c):
-        lo, hi = per_led.indptr[c], per_led.indptr[c + 1]
-        return per_led.indices[lo:hi], per_led.data[lo:hi]
-
-    for _ in range(passes):
-        for slot in rng.permutation(len(chosen)):
-            c = chosen[slot]
-            rows, values = column(c)
-            fluence[rows] -= values
-            _, near = tree.query(positions[c], k=7)
-            best, best_gain = c, None
-            for d in near:
-                if d != c and taken[d]:
-                    continue
-                neighbours = tree.query_ball_point(positions[d], package)
-                if any(taken[n] and n != c for n in neighbours):
-                    continue
-                r, v = column(d)
-                room = np.clip(target - fluence[r], 0.0, None)
-                gain = float(np.sum(areas[r] * np.minimum(v, room)))
-                tried += d != c
-                if best_gain is None or gain > best_gain + 1e-12:
-                    best, best_gain = d, gain
-            rows, values = column(best)
-            fluence[rows] += values
-            if best != c:
-                taken[c], taken[best] = False, True
-                chosen[slot] = best
-                kept += 1
-    return kept, tried, before, _coverage(areas, fluence, target)
-
-
-def misplaced(scene: Scene, *, shift_mm: float = 3.0, tilt_deg: float = 5.0) -> list[Scene]:
-    """``scene`` with its device worn slightly wrong: moved ``shift_mm`` left, right, up and
-    down, and tilted ``tilt_deg`` up and down about the left-right axis through the nasion
-    (the rigid-mask tolerances of issue 6). Same emitters in the same order, for a robust
-    drive."""
     from twin.anatomy import landmarks
 
-    e = scene.emitters
     pivot = landmarks()["nasion"]
     moves = [np.eye(4) for _ in range(6)]
     for m, shift in zip(moves[:4], ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0)), strict=True):
@@ -631,8 +559,15 @@ def misplaced(scene: Scene, *, shift_mm: float = 3.0, tilt_deg: float = 5.0) -> 
         rotation = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
         m[:3, :3] = rotation
         m[:3, 3] = pivot - rotation @ pivot
+    return moves
+
+
+def misplaced(scene: Scene, *, shift_mm: float = 3.0, tilt_deg: float = 5.0) -> list[Scene]:
+    """``scene`` with its device moved by each of ``misplacements``: the same emitters in the
+    same order, for a robust drive."""
+    e = scene.emitters
     out = []
-    for i, m in enumerate(moves):
+    for i, m in enumerate(misplacements(shift_mm=shift_mm, tilt_deg=tilt_deg)):
         moved = Emitters.create(
             e.positions_mm @ m[:3, :3].T + m[:3, 3],
             e.axes @ m[:3, :3].T,
