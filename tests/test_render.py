@@ -14,7 +14,7 @@ import yaml
 
 import twin
 from twin import anatomy, phantoms
-from twin.cli import ProgressBar, main
+from twin.cli import ProgressBar, StageBars, main
 from twin.emitters import Emitters, emitter_csv_text, read_emitter_csv
 from twin.layout import offset_shell_layout
 from twin.outputs import RESULT_FILES
@@ -183,6 +183,28 @@ def test_progress_bar_waits_a_second_and_only_on_a_terminal():
     piped = io.StringIO()
     ProgressBar("work", stream=piped, delay_s=0.0)(1, 1)
     assert piped.getvalue() == ""
+
+
+def test_stage_bars_give_each_stage_its_own_line():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    bars = StageBars(stream=stream)
+    for stage in ("greedy placement", "swap refinement"):
+        bars(stage, 0, 4)
+        bars.bar.delay_s = 0.0
+        bars(stage, 3, 4)  # left unfinished: the next stage starts on a new line
+    bars.stage("ray casting")(5, 5)
+    bars.bar.delay_s = 0.0
+    bars.stage("ray casting")(5, 5)
+    lines = stream.getvalue().split("\n")
+    assert lines[0].startswith("\rgreedy placement [") and lines[0].endswith(" s")
+    assert "] 3/4 " in lines[0]
+    assert lines[1].startswith("\rswap refinement [")
+    assert lines[2].startswith("\rray casting [") and "] 5/5 emitters " in lines[2]
+    assert lines[3] == ""
 
 
 def test_metrics_of_a_uniform_map():
