@@ -16,7 +16,7 @@ render: $(STAMP)
 	$(VENV)/bin/twin render --out out/default
 
 test: lint
-	$(VENV)/bin/python -m pytest -m "not slow and not gpu"
+	$(VENV)/bin/python -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check twin tests tools

@@ -1,11 +1,30 @@
-"""Shared fixtures: the CPU backends, and tolerances per backend."""
+"""Shared fixtures: the CPU backends, and tolerances per backend.
+
+Without a CUDA device the ``cuda`` backend's kernels run under numba's CUDA simulator: the
+switch must be set before numba is first imported, so it is set here, before twin is.
+"""
 
 from __future__ import annotations
 
-import pytest
+import os
 
-from twin.raycast import make_tracer
-from twin.transfer import ray_offset_mm, scene_triangles, transfer_matrix
+
+def _real_gpu() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+if "NUMBA_ENABLE_CUDASIM" not in os.environ and not _real_gpu():
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+
+import pytest  # noqa: E402
+
+from twin.raycast import make_tracer  # noqa: E402
+from twin.transfer import ray_offset_mm, scene_triangles, transfer_matrix  # noqa: E402
 
 #: Relative tolerance against analytic answers: float64 geometry in both backends; embree
 #: decides occlusion in float32, which must not change any value beyond this.

@@ -165,7 +165,15 @@ def test_info_lists_backends_and_reasons(capsys):
     out = capsys.readouterr().out
     assert f"twin {twin.__version__}" in out
     assert "reference  usable" in out and "embree     usable" in out
-    assert "cuda       unusable: " in out
+    from twin.raycast._cuda import simulated, status
+
+    if status() is not None:
+        assert f"cuda       unusable: {status()}" in out
+    elif simulated():
+        assert "cuda       usable (numba's CUDA simulator" in out
+    else:
+        assert "cuda       usable\n" in out
+    assert f"auto picks: {'embree' if status() or simulated() else 'cuda'}" in out
 
 
 def test_progress_bar_waits_a_second_and_only_on_a_terminal():
@@ -254,3 +262,27 @@ def test_centroid_samples_carry_face_data(scene_dir, tmp_path):
     ply = trimesh.load(tmp_path / "surface.ply", process=False)
     face_fields = ply.metadata["_ply_raw"]["face"]["data"].dtype.names
     assert "irradiance_mw_cm2" in face_fields
+
+
+def test_bench_backend_all_times_every_usable_backend_side_by_side(tmp_path, capsys):
+    from twin.raycast._cuda import simulated, status
+
+    out = tmp_path / "bench.md"
+    args = ["bench", "--backend", "all", "--subdivisions", "5", "--repeat", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.strip() == capsys.readouterr().out.strip()
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2:-1]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| backend")
+    }
+    assert "embree" in rows and int(rows["embree"][3]) > 0  # shadow rays
+    # 10,242 points: too many for the brute-force reference.
+    assert "- reference: not run (brute force, for scenes of at most 5000 points)" in text
+    if simulated():
+        assert "- cuda: not run (numba's CUDA simulator is not a GPU)" in text
+    elif status() is not None:
+        assert f"- cuda: not run ({status()})" in text
+    else:
+        assert rows["cuda"][3] == rows["embree"][3]  # the same shadow rays

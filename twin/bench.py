@@ -146,6 +146,68 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
     return "\n".join(lines)
 
 
+#: Above this many sample points the brute-force reference backend is left out of ``all``.
+REFERENCE_MAX_POINTS = 5_000
+
+
+def run_backend_benchmark(*, backend: str = "all", subdivisions: int = 7, repeat: int = 3) -> str:
+    """Every usable backend (or one) on the same scene, side by side, as Markdown.
+
+    Per backend: BVH build, the first full map (with any kernel compilation), the best of
+    ``repeat`` warm maps (transfer matrix and ``E = T P``), shadow rays, rays per second and
+    the transfer matrix's size. The reference backend runs only on scenes of at most
+    ``REFERENCE_MAX_POINTS`` points; a simulated CUDA device is not timed.
+    """
+    from twin.raycast import BACKENDS, backend_status
+    from twin.raycast._cuda import simulated
+
+    head = phantoms.head(subdivisions=subdivisions)
+    face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks", "chin")])
+    positions, axes = offset_shell_layout(head, count=1026, standoff_mm=10.0, vertices=face)
+    emitters = Emitters.create(positions, axes, 1.0, profile=Lambertian(30.0))
+    samples = head.samples()
+    triangles = scene_triangles(head)
+    offset = ray_offset_mm(triangles)
+    status = backend_status()
+    lines = [
+        f"# twin bench --backend {backend} — {time.strftime('%Y-%m-%d')}",
+        "",
+        f"machine: {_cpu_name()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        f"scene: head phantom level {subdivisions}: {len(samples)} sample points, "
+        f"{len(head.faces)} triangles; 1026 emitters 10 mm out, half-angle 30 deg; "
+        f"warm map: best of {repeat}",
+        "",
+        "| backend | BVH build s | first map s | warm map s | shadow rays | Mrays/s | "
+        "non-zeros | matrix MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for name in BACKENDS if backend == "all" else (backend,):
+        skip = status[name]
+        if skip is None and name == "cuda" and simulated():
+            skip = "numba's CUDA simulator is not a GPU"
+        if skip is None and name == "reference" and len(samples) > REFERENCE_MAX_POINTS:
+            skip = f"brute force, for scenes of at most {REFERENCE_MAX_POINTS} points"
+        if skip is not None:
+            notes.append(f"- {name}: not run ({skip})")
+            continue
+        t_build, tracer = _best(lambda n=name: make_tracer(n, triangles), 1)
+
+        def full_map(tracer=tracer):
+            t = transfer_matrix(samples, emitters, tracer, offset_mm=offset)
+            return t, t.matrix @ emitters.power_mw
+
+        t_first, _ = _best(full_map, 1)
+        t_warm, (result, _) = _best(full_map, repeat)
+        m = result.matrix
+        size_mb = (m.data.nbytes + m.indices.nbytes + m.indptr.nbytes) / 1e6
+        lines.append(
+            f"| {name} | {t_build:.3f} | {t_first:.3f} | {t_warm:.4f} | {result.rays_cast} | "
+            f"{result.rays_cast / t_warm / 1e6:.1f} | {m.nnz} | {size_mb:.1f} |"
+        )
+    return "\n".join(lines + (["", *notes] if notes else []))
+
+
 def run_optimise_benchmark(*, subdivisions: int = 7, repeat: int = 1) -> str:
     """Time drive optimisation of 1026 emitters on the head phantom (matrix built once), and
     placement of the default scene's 1026 LEDs from 6x as many candidates."""

@@ -19,7 +19,7 @@ from twin import __version__
 from twin._data import default_scene_path
 from twin.errors import InputError, TwinError
 from twin.optimise import GROUPS, STRING_LEDS
-from twin.raycast import CHOICES, backend_status
+from twin.raycast import BACKENDS, CHOICES, backend_status, resolve_backend
 from twin.variants import Variant
 
 
@@ -466,22 +466,36 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_info(_: argparse.Namespace) -> int:
     print(f"twin {__version__} (Python {sys.version.split()[0]})")
     print("backends:")
+    from twin.raycast._cuda import simulated
+
     for name, reason in backend_status().items():
-        print(f"  {name:10s} {'usable' if reason is None else 'unusable: ' + reason}")
+        state = "usable" if reason is None else f"unusable: {reason}"
+        if name == "cuda" and reason is None and simulated():
+            state += " (numba's CUDA simulator, NUMBA_ENABLE_CUDASIM=1: correct but slow)"
+        print(f"  {name:10s} {state}")
+    print(f"auto picks: {resolve_backend('auto')}")
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from twin.bench import run_benchmark, run_optimise_benchmark
+    from twin.bench import run_backend_benchmark, run_benchmark, run_optimise_benchmark
 
     if args.optimise:
-        print(run_optimise_benchmark(subdivisions=args.subdivisions))
-        return 0
-    print(
-        run_benchmark(
-            subdivisions=args.subdivisions, naive_emitters=args.naive_emitters, repeat=args.repeat
+        text = run_optimise_benchmark(subdivisions=args.subdivisions)
+    elif args.backend is not None:
+        text = run_backend_benchmark(
+            backend=args.backend, subdivisions=args.subdivisions, repeat=args.repeat
         )
-    )
+    else:
+        text = run_benchmark(
+            subdivisions=args.subdivisions,
+            naive_emitters=args.naive_emitters,
+            repeat=args.repeat,
+        )
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
     return 0
 
 
@@ -709,6 +723,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="time drive and placement optimisation instead of ray casting",
     )
+    p.add_argument(
+        "--backend",
+        choices=("all", *BACKENDS),
+        help="time these backends side by side on the same scene instead",
+    )
+    p.add_argument("--out", type=Path, help="also write the Markdown report to this file")
     p.set_defaults(func=_cmd_bench)
     return parser
 

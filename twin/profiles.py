@@ -130,6 +130,11 @@ class Tabulated:
     def key(self) -> str:
         return f"table:{self.source}"
 
+    @property
+    def scale_per_mw(self) -> float:
+        """Factor from the table's intensity unit to sr^-1 per mW of emitted flux."""
+        return self._scale
+
     def intensity_per_mw(self, cos_theta: NDArray[np.float64]) -> NDArray[np.float64]:
         theta_deg = np.degrees(np.arccos(np.clip(cos_theta, -1.0, 1.0)))
         values = np.interp(theta_deg, self.angles_deg, self.intensity, right=0.0)

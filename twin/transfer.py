@@ -212,6 +212,27 @@ def transfer_matrix(
         raise InputError(msg)
     cos_cut_profile = np.array([p.cos_cutoff(cutoff) for p in emitters.profiles])
     cos_cut = cos_cut_profile[emitters.profile_index]
+    if tracer.name == "cuda":  # the whole matrix on the device, one thread per pair
+        matrix, candidates, rays = tracer.transfer(
+            np.hstack([samples.positions_mm, samples.normals]),
+            np.hstack([emitters.positions_mm, emitters.axes]),
+            emitters.profiles,
+            emitters.profile_index,
+            cos_cut,
+            max_distance_mm=max_d,
+            offset_mm=offset_mm,
+            occlusion=occlusion,
+            progress=progress,
+        )
+        return TransferMatrix(
+            matrix=matrix,
+            backend=tracer.name,
+            candidate_pairs=candidates,
+            rays_cast=rays,
+            seconds=time.perf_counter() - start_time,
+            intensity_cutoff=cutoff,
+            max_distance_mm=max_d,
+        )
     cells = _make_cells(samples)
     # Samples in cell order, so the points of one cell are contiguous.
     points = np.ascontiguousarray(np.hstack([samples.positions_mm, samples.normals])[cells.order])

@@ -8,7 +8,9 @@ A tracer answers two questions about a fixed set of triangles (in mm):
   index of the triangle hit, ``-1`` where none.
 
 Backends: ``reference`` (exact NumPy float64 brute force, small scenes and tests), ``embree``
-(Intel Embree through embreex, float32, thread-safe) and ``auto``.
+(Intel Embree through embreex, float32, thread-safe), ``cuda`` (numba-cuda kernels over a BVH,
+float64, CuPy arrays; it also builds whole transfer matrices on the device) and ``auto``: cuda
+when a real GPU passes a self-test, else embree, else reference.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ def backend_status() -> dict[str, str | None]:
         if importlib.util.find_spec("embreex") is not None
         else "the embreex package is not installed (pip install embreex)"
     )
-    status["cuda"] = "not available in this version of twin: the GPU backend is planned (Part F)"
+    from twin.raycast import _cuda
+
+    status["cuda"] = _cuda.status()
     return status
 
 
@@ -65,6 +69,10 @@ def resolve_backend(name: str) -> str:
         raise InputError(msg)
     status = backend_status()
     if name == "auto":
+        from twin.raycast._cuda import simulated
+
+        if status["cuda"] is None and not simulated():
+            return "cuda"
         if status["embree"] is None:
             return "embree"
         log.warning(
@@ -85,6 +93,10 @@ def make_tracer(name: str, triangles_mm: NDArray[np.float64]) -> Tracer:
         from twin.raycast._embree import EmbreeTracer
 
         return EmbreeTracer(triangles_mm)
+    if name == "cuda":
+        from twin.raycast._cuda import CudaTracer
+
+        return CudaTracer(triangles_mm)
     from twin.raycast._reference import ReferenceTracer
 
     return ReferenceTracer(triangles_mm)

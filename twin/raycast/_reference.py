@@ -131,11 +131,14 @@ def _pierces(o, d, length, lo, hi):
         inv = 1.0 / d
         t1 = (lo[None] - o[:, None]) * inv[:, None]
         t2 = (hi[None] - o[:, None]) * inv[:, None]
-    near = np.fmin(t1, t2)  # fmin/fmax ignore the NaN of 0 * inf (origin on a parallel slab)
-    far = np.fmax(t1, t2)
+    # 0 * inf is NaN where the origin lies on a face of a slab it runs parallel to: that slab
+    # does not bound the segment (fmin / fmax alone would take the other side's infinity).
+    on_face = np.isnan(t1) | np.isnan(t2)
+    near = np.where(on_face, -np.inf, np.fmin(t1, t2))
+    far = np.where(on_face, np.inf, np.fmax(t1, t2))
     parallel_out = (d[:, None] == 0.0) & ((o[:, None] < lo[None]) | (o[:, None] > hi[None]))
-    enter = np.nanmax(np.where(np.isnan(near), -np.inf, near), axis=2)
-    leave = np.nanmin(np.where(np.isnan(far), np.inf, far), axis=2)
+    enter = near.max(axis=2)
+    leave = far.min(axis=2)
     slack = 1e-9 * (1.0 + length[:, None])
     return (
         (enter <= leave + slack)

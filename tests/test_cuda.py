@@ -1,0 +1,176 @@
+"""The cuda backend: kernels against the reference backend, pair by pair.
+
+Without a GPU the kernels run under numba's CUDA simulator (set up in conftest.py), so the
+scenes are small; tests marked ``gpu`` need a real device and skip with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import build_transfer
+
+import twin
+from twin import phantoms
+from twin.cli import main
+from twin.emitters import Emitters
+from twin.profiles import Isotropic, Lambertian, Tabulated
+from twin.raycast import _cuda, backend_status, make_tracer, resolve_backend
+from twin.surface import Surface
+
+if backend_status()["cuda"] is not None:
+    pytest.skip(f"cuda backend unusable: {backend_status()['cuda']}", allow_module_level=True)
+
+needs_gpu = pytest.mark.skipif(
+    _cuda.simulated(), reason="needs a CUDA device (running under numba's CUDA simulator)"
+)
+
+
+def bumpy(seed: int, *, divisions: int = 20) -> Surface:
+    """A plane with Gaussian bumps that shadow each other."""
+    rng = np.random.default_rng(seed)
+    flat = phantoms.plane(size_mm=120.0, divisions=divisions)
+    v = flat.vertices_mm.copy()
+    for cx, cy, height, width in rng.uniform([-50, -50, 5, 5], [50, 50, 25, 15], (6, 4)):
+        v[:, 2] += height * np.exp(-((v[:, 0] - cx) ** 2 + (v[:, 1] - cy) ** 2) / (2 * width**2))
+    return Surface(v, flat.faces)
+
+
+def aimed(seed: int, count: int, profile) -> Emitters:
+    rng = np.random.default_rng(seed + 100)
+    positions = np.column_stack([rng.uniform(-60, 60, (count, 2)), rng.uniform(30, 60, count)])
+    axes = np.column_stack([rng.normal(0, 0.5, (count, 2)), -np.ones(count)])
+    return Emitters.create(positions, axes, rng.uniform(1, 5, count), profile=profile)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_transfer_matrix_matches_the_reference_pair_by_pair(seed):
+    surface = bumpy(seed)
+    emitters = aimed(seed, 12, Lambertian(40.0))
+    ref = build_transfer(surface, emitters, "reference")
+    gpu = build_transfer(surface, emitters, "cuda")
+    assert gpu.backend == "cuda"
+    assert gpu.rays_cast == ref.rays_cast  # the same pairs pass the same exact tests
+    assert ref.matrix.nnz < ref.rays_cast  # and some are in shadow
+    a, b = ref.matrix.tocsr(), gpu.matrix.tocsr()
+    a.sort_indices()
+    b.sort_indices()
+    np.testing.assert_array_equal(b.indptr, a.indptr)
+    np.testing.assert_array_equal(b.indices, a.indices)
+    np.testing.assert_allclose(b.data, a.data, rtol=1e-4, atol=0)
+
+
+def test_every_profile_kind_evaluates_as_on_the_cpu():
+    surface = bumpy(2, divisions=12)
+    table = Tabulated([0.0, 20.0, 45.0, 70.0], [1.0, 0.8, 0.3, 0.0], source="test")
+    for profile in (Isotropic(), table, Lambertian(12.0)):
+        emitters = aimed(2, 5, profile)
+        ref = build_transfer(surface, emitters, "reference").matrix.toarray()
+        gpu = build_transfer(surface, emitters, "cuda").matrix.toarray()
+        assert (ref > 0).sum() > 50, profile
+        np.testing.assert_allclose(gpu, ref, rtol=1e-4, atol=0, err_msg=str(profile))
+
+
+def test_batches_bound_memory_and_change_nothing():
+    # 1026 emitters on a million points: 256 MiB of values per batch, not 8 GiB at once.
+    per_batch = _cuda.points_per_batch(1026)
+    assert 8 * 1026 * per_batch <= _cuda.PAIR_BYTES and 1_000_000 / per_batch > 30
+    surface = bumpy(3, divisions=10)
+    emitters = aimed(3, 6, Lambertian(40.0))
+    triangles = surface.triangles_mm
+    tracer = make_tracer("cuda", triangles)
+    samples = surface.samples()
+    points = np.hstack([samples.positions_mm, samples.normals])
+    leds = np.hstack([emitters.positions_mm, emitters.axes])
+    cut = np.full(len(emitters), Lambertian(40.0).cos_cutoff(1e-4))
+    kw = {"max_distance_mm": np.inf, "offset_mm": twin.transfer.ray_offset_mm(triangles)}
+    whole, _, rays = tracer.transfer(points, leds, emitters.profiles, emitters.profile_index,
+                                     cut, **kw)  # fmt: skip
+    seen = []
+    parts, _, rays_parts = tracer.transfer(
+        points, leds, emitters.profiles, emitters.profile_index, cut,
+        pair_bytes=8 * 6 * 7, progress=lambda done, total: seen.append(done), **kw,
+    )  # fmt: skip
+    assert seen == [*range(7, len(points), 7), len(points)]  # 7 points per batch
+    assert rays_parts == rays
+    np.testing.assert_array_equal(parts.toarray(), whole.toarray())
+
+
+def square_tracers():
+    """A 2 x 2 mm square in z = 0 split along its diagonal, in both backends."""
+    tri = np.array(
+        [
+            [[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [2.0, 2.0, 0.0]],
+            [[0.0, 0.0, 0.0], [2.0, 2.0, 0.0], [0.0, 2.0, 0.0]],
+        ]
+    )
+    return make_tracer("reference", tri), make_tracer("cuda", tri)
+
+
+def test_occlusion_edge_cases_match_the_reference():
+    reference, gpu = square_tracers()
+    down = [0.0, 0.0, -1.0]
+    cases = {  # origin, direction, length: expected
+        "through the shared diagonal": ([1.0, 1.0, 1.0], down, 2.0, True),
+        "through the shared corner": ([0.0, 0.0, 1.0], down, 2.0, True),
+        "through the outer edge": ([2.0, 1.0, 1.0], down, 2.0, True),
+        "just outside": ([2.0 + 1e-9, 1.0, 1.0], down, 2.0, False),
+        "grazing, in the plane": ([-1.0, 1.0, 0.0], [1.0, 0.0, 0.0], 5.0, False),
+        "ends exactly on the plane": ([1.0, 0.5, 1.0], down, 1.0, False),
+        "ends just past the plane": ([1.0, 0.5, 1.0], down, 1.0 + 1e-9, True),
+        "starts exactly on the plane": ([1.0, 0.5, 0.0], [0.0, 0.0, 1.0], 3.0, False),
+        "oblique through": ([-1.0, 1.0, 1.0], np.array([2.0, 0.0, -1.0]) / np.sqrt(5), 5.0, True),
+    }
+    o = np.array([c[0] for c in cases.values()])
+    d = np.array([c[1] for c in cases.values()], dtype=float)
+    length = np.array([c[2] for c in cases.values()])
+    expected = [c[3] for c in cases.values()]
+    for tracer in (reference, gpu):
+        got = tracer.occluded(o, d, length).tolist()
+        assert dict(zip(cases, got, strict=True)) == dict(zip(cases, expected, strict=True))
+
+
+def test_first_hits_match_the_reference():
+    tri = phantoms.head(subdivisions=2).triangles_mm
+    reference, gpu = make_tracer("reference", tri), make_tracer("cuda", tri)
+    rng = np.random.default_rng(5)
+    o = rng.normal(0.0, 150.0, (300, 3))
+    d = rng.normal(size=(300, 3))
+    d /= np.linalg.norm(d, axis=1)[:, None]
+    t_ref, f_ref = reference.first_hit(o, d)
+    t_gpu, f_gpu = gpu.first_hit(o, d)
+    assert np.isfinite(t_ref).sum() > 30
+    np.testing.assert_array_equal(f_gpu, f_ref)
+    np.testing.assert_allclose(t_gpu, t_ref, rtol=1e-12)
+
+
+def test_auto_never_picks_a_simulated_device():
+    assert resolve_backend("auto") == ("embree" if _cuda.simulated() else "cuda")
+
+
+def test_cuda_without_a_device_fails_with_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(_cuda, "status", lambda: "no CUDA device is visible")
+    assert backend_status()["cuda"] == "no CUDA device is visible"
+    assert resolve_backend("auto") == "embree"
+    code = main(["render", "--backend", "cuda", "--out", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["twin: error: backend 'cuda' cannot run here: no CUDA device is visible"]
+    assert not (tmp_path / "out").exists()
+
+
+@needs_gpu
+@pytest.mark.gpu
+def test_on_a_gpu_the_head_map_matches_embree():
+    head = phantoms.head(subdivisions=6)
+    face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks", "chin")])
+    positions, axes = twin.layout.offset_shell_layout(
+        head, count=256, standoff_mm=10.0, vertices=face
+    )
+    emitters = Emitters.create(positions, axes, 8.0, profile=Lambertian(30.0))
+    cpu = build_transfer(head, emitters, "embree").matrix.toarray()
+    gpu = build_transfer(head, emitters, "cuda").matrix.toarray()
+    # embree decides occlusion in float32: the maps agree wherever it does.
+    same = (cpu > 0) == (gpu > 0)
+    assert same.mean() > 0.9999
+    np.testing.assert_allclose(gpu[same], cpu[same], rtol=1e-4)

@@ -1,0 +1,48 @@
+"""Compile the cuda backend's kernels to PTX without a GPU: numba-cuda's type inference and
+NVVM code generation, which numba's CUDA simulator (CI) does not exercise.
+
+Needs, in a scratch environment: ``pip install numba-cuda nvidia-cuda-nvcc-cu12
+nvidia-cuda-nvrtc-cu12 numpy scipy``; run ``python tools/compile_cuda_ptx.py`` from the
+repository root. Prints each kernel's PTX size; any typing or compile error is raised. The
+argument types are those :mod:`twin.raycast._cuda` launches the kernels with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+import numba.cuda.dispatcher
+from numba import cuda, types
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cc", default="9.0", help="compute capability (default 9.0: H100)")
+    cc = tuple(int(x) for x in parser.parse_args().cc.split("."))
+
+    class Device:  # device functions ask the current device for its compute capability
+        compute_capability = cc
+
+    numba.cuda.dispatcher.get_current_device = Device
+    path = Path(__file__).resolve().parents[1] / "twin" / "raycast" / "_cuda_kernels.py"
+    spec = importlib.util.spec_from_file_location("_cuda_kernels", path)
+    kernels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kernels)
+
+    f8, i4, i8 = types.float64, types.int32, types.int64
+    m2, v8, v4, w8 = (types.Array(t, n, "C") for t, n in ((f8, 2), (f8, 1), (i4, 1), (i8, 1)))
+    bvh = (m2, m2, v4, v4, v4, v4, m2, m2, m2, v8)  # lo hi left right start count v0 e1 e2 scale
+    profiles = (v4, v8, v8, v4, v4, v8, v8)  # kind m coef table_first table_size angles values
+    signatures = {
+        "rays": (m2, m2, v8, types.boolean, *bvh, v8, v4),
+        "pairs": (m2, i8, i8, m2, v4, v8, f8, f8, types.boolean, *profiles, *bvh, m2, w8),
+    }
+    for name, signature in signatures.items():
+        ptx, _ = cuda.compile_ptx(getattr(kernels, name).py_func, signature, cc=cc)
+        print(f"{name}: {len(ptx)} bytes of PTX for sm_{cc[0]}{cc[1]}")
+
+
+if __name__ == "__main__":
+    main()

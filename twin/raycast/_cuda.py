@@ -1,0 +1,271 @@
+"""CUDA backend: numba-cuda kernels over a BVH built on the CPU (:mod:`twin.raycast._bvh`).
+
+The transfer matrix is one kernel: every (point, emitter) pair of a batch of points is one
+thread, which applies the exact facing, cone and range tests of
+:func:`twin._kernels.shade_pairs`, walks the BVH for any hit strictly inside the shadow
+segment (float64 Moller-Trumbore with the tests of the ``reference`` backend), evaluates the
+LED profile and writes its (mW/cm^2) per mW once. The non-zeros of each batch become a sparse
+matrix on the device (``cupyx.scipy.sparse``); batches bound the memory (``PAIR_BYTES``).
+
+The same kernel code runs under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) with
+NumPy arrays in place of CuPy ones, which is how CI checks it without a GPU: slowly, so on
+small scenes only. ``auto`` never picks a simulated device.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import warnings
+
+import numpy as np
+import scipy.sparse
+from numpy.typing import NDArray
+
+from twin.raycast._bvh import FlatBVH, build_bvh
+
+#: Bytes of the dense (points x emitters) value buffer of one batch.
+PAIR_BYTES = 1 << 28
+#: Threads per block.
+THREADS = 128
+
+
+def simulated() -> bool:
+    """Whether numba's CUDA simulator stands in for a GPU (``NUMBA_ENABLE_CUDASIM=1``)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+@functools.cache
+def status() -> str | None:
+    """``None`` when the backend can run here, else why not (one line); checked once."""
+    try:
+        from numba import cuda
+    except ImportError:
+        return "numba-cuda is not installed (pip install 'twin[gpu]')"
+    if simulated():
+        return None
+    try:
+        import cupy
+    except ImportError:
+        return "CuPy is not installed (pip install 'twin[gpu]')"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1 or not cuda.is_available():
+            return "no CUDA device is visible"
+    except Exception as exc:
+        return f"no usable CUDA device ({str(exc).splitlines()[0]})"
+    try:
+        _self_test()
+    except Exception as exc:
+        return f"the CUDA self-test failed ({str(exc).splitlines()[0]})"
+    return None
+
+
+def _self_test() -> None:
+    """One ray through one triangle, one ray past it, on the device."""
+    tracer = CudaTracer(np.array([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]))
+    blocked = tracer.occluded(
+        np.array([[0.2, 0.2, 1.0], [2.0, 2.0, 1.0]]),
+        np.array([[0.0, 0.0, -1.0], [0.0, 0.0, -1.0]]),
+        np.array([2.0, 2.0]),
+    )
+    if blocked.tolist() != [True, False]:
+        msg = f"expected [True, False] for the two test rays, got {blocked.tolist()}"
+        raise RuntimeError(msg)
+
+
+def _xp():
+    """The array module of the device: CuPy on a GPU, NumPy under the simulator."""
+    if simulated():
+        return np
+    import cupy
+
+    return cupy
+
+
+def _kernels():
+    """The kernels (``pairs``, ``rays``); numba.cuda is imported only here."""
+    from twin.raycast import _cuda_kernels
+
+    return _cuda_kernels.pairs, _cuda_kernels.rays
+
+
+def points_per_batch(n_emitters: int, *, pair_bytes: int = PAIR_BYTES) -> int:
+    """Sample points per batch whose dense float64 (points, emitters) value buffer fits in
+    ``pair_bytes`` (at least one point)."""
+    return max(1, pair_bytes // (8 * max(n_emitters, 1)))
+
+
+def _blocks(n: int) -> int:
+    return max(1, -(-n // THREADS))
+
+
+def _launch(kernel, blocks: int, *args) -> None:
+    """Run ``kernel`` on ``blocks`` x ``THREADS`` threads; numba's warning that a small grid
+    under-uses the GPU is expected for small scenes and silenced."""
+    from numba.core.errors import NumbaPerformanceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        kernel[blocks, THREADS](*args)
+
+
+class CudaTracer:
+    """See :mod:`twin.raycast`; also builds whole transfer matrices (:meth:`transfer`)."""
+
+    name = "cuda"
+    dtype = np.float64
+
+    def __init__(self, triangles_mm: NDArray[np.float64]) -> None:
+        self.bvh: FlatBVH = build_bvh(triangles_mm)
+        xp = _xp()
+        b = self.bvh
+        self._device = tuple(
+            xp.asarray(a)
+            for a in (b.lo, b.hi, b.left, b.right, b.start, b.count, b.v0, b.e1, b.e2, b.scale)
+        )
+        tri = np.asarray(triangles_mm, dtype=np.float64)
+        self._size = float(np.linalg.norm(np.ptp(tri.reshape(-1, 3), axis=0))) if len(tri) else 0
+        self._corner = tri.reshape(-1, 3).min(axis=0) if len(tri) else np.zeros(3)
+
+    def _rays(self, origins, directions, lengths, *, any_hit: bool):
+        xp = _xp()
+        n = len(origins)
+        out_t, out_face = xp.empty(n), xp.empty(n, dtype=np.int32)
+        if n:
+            _, kernel = _kernels()
+            _launch(
+                kernel,
+                _blocks(n),
+                xp.asarray(origins, dtype=np.float64),
+                xp.asarray(directions, dtype=np.float64),
+                xp.asarray(lengths, dtype=np.float64),
+                any_hit,
+                *self._device,
+                out_t,
+                out_face,
+            )
+        return _host(out_t), _host(out_face)
+
+    def occluded(
+        self,
+        origins: NDArray[np.float64],
+        directions: NDArray[np.float64],
+        distances: NDArray[np.float64],
+    ) -> NDArray[np.bool_]:
+        t, _ = self._rays(origins, directions, distances, any_hit=True)
+        return np.isfinite(t)
+
+    def first_hit(
+        self, origins: NDArray[np.float64], directions: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        reach = self._size + np.linalg.norm(np.asarray(origins) - self._corner, axis=1)
+        t, k = self._rays(origins, directions, reach, any_hit=False)
+        face = np.where(k >= 0, self.bvh.face[np.maximum(k, 0)], -1).astype(np.int64)
+        return t, face
+
+    def transfer(
+        self,
+        points: NDArray[np.float64],
+        emitters: NDArray[np.float64],
+        profiles: list,
+        profile_index: NDArray[np.int64],
+        cos_cut: NDArray[np.float64],
+        *,
+        max_distance_mm: float,
+        offset_mm: float,
+        occlusion: bool = True,
+        pair_bytes: int = PAIR_BYTES,
+        progress=None,
+    ) -> tuple[scipy.sparse.csc_array, int, int]:
+        """The transfer matrix of (k, 6) ``points`` (position mm, unit normal) and (n, 6)
+        ``emitters`` (position mm, unit axis), in batches of points whose dense value buffer
+        stays under ``pair_bytes``.
+
+        Returns
+        -------
+        matrix : (k, n) scipy.sparse.csc_array, (mW/cm^2) per mW
+        candidate_pairs : int
+            Every pair (all go through the exact tests on the device).
+        rays_cast : int
+        """
+        xp = _xp()
+        pairs_kernel, _ = _kernels()
+        k, n = len(points), len(emitters)
+        table = _profile_table(profiles)
+        device = [xp.asarray(a) for a in table]
+        pts = xp.asarray(np.ascontiguousarray(points, dtype=np.float64))
+        ems = xp.asarray(np.ascontiguousarray(emitters, dtype=np.float64))
+        which = xp.asarray(np.asarray(profile_index, dtype=np.int32))
+        cut = xp.asarray(np.asarray(cos_cut, dtype=np.float64))
+        batch = points_per_batch(n, pair_bytes=pair_bytes)
+        parts, rays = [], 0
+        for first in range(0, k, batch):
+            size = min(batch, k - first)
+            out = xp.empty((size, n))
+            blocks = _blocks(size * n)
+            traced = xp.zeros(blocks, dtype=np.int64)
+            _launch(
+                pairs_kernel, blocks, pts, first, size, ems, which, cut, max_distance_mm**2,
+                offset_mm, occlusion, *device, *self._device, out, traced,
+            )  # fmt: skip
+            rows, cols = xp.nonzero(out)
+            parts.append((rows + first, cols, out[rows, cols]))
+            rays += int(traced.sum())
+            if progress is not None:
+                progress(first + size, k)
+        matrix = _assemble(xp, parts, (k, n))
+        return matrix, k * n, rays
+
+
+def _profile_table(profiles: list) -> tuple[NDArray, ...]:
+    """Profiles as device-friendly arrays: kind, exponent, coefficient, table slice, tables."""
+    from twin.profiles import Isotropic, Lambertian, Tabulated
+    from twin.raycast._cuda_kernels import POWER, TABLE
+
+    kind, m, coef, first, size, angles, values = [], [], [], [], [], [], []
+    offset = 0
+    for p in profiles:
+        if isinstance(p, Lambertian):
+            kind.append(POWER), m.append(p.m), coef.append((p.m + 1.0) / (2.0 * math.pi))
+            first.append(0), size.append(0)
+        elif isinstance(p, Isotropic):
+            kind.append(POWER), m.append(0.0), coef.append(1.0 / (4.0 * math.pi))
+            first.append(0), size.append(0)
+        elif isinstance(p, Tabulated):
+            kind.append(TABLE), m.append(0.0), coef.append(p.scale_per_mw)
+            first.append(offset), size.append(len(p.angles_deg))
+            angles.extend(p.angles_deg), values.extend(p.intensity)
+            offset += len(p.angles_deg)
+        else:
+            msg = f"the cuda backend cannot evaluate LED profile {p!r}"
+            raise TypeError(msg)
+    return (
+        np.array(kind, np.int32),
+        np.array(m, np.float64),
+        np.array(coef, np.float64),
+        np.array(first, np.int32),
+        np.array(size, np.int32),
+        np.array(angles or [0.0], np.float64),
+        np.array(values or [0.0], np.float64),
+    )
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def _assemble(xp, parts, shape) -> scipy.sparse.csc_array:
+    """CSC matrix from (row, col, value) parts, assembled on the device, returned on the host."""
+    rows = xp.concatenate([p[0] for p in parts]) if parts else xp.zeros(0, np.int64)
+    cols = xp.concatenate([p[1] for p in parts]) if parts else xp.zeros(0, np.int64)
+    vals = xp.concatenate([p[2] for p in parts]) if parts else xp.zeros(0)
+    if xp is np:
+        coo = scipy.sparse.coo_array((vals, (rows, cols)), shape=shape)
+        return scipy.sparse.csc_array(coo)
+    import cupyx.scipy.sparse
+
+    csc = cupyx.scipy.sparse.coo_matrix((vals, (rows, cols)), shape=shape).tocsc()
+    return scipy.sparse.csc_array(
+        (csc.data.get(), csc.indices.get(), csc.indptr.get()), shape=shape
+    )

@@ -1,0 +1,163 @@
+"""The CUDA kernels of :mod:`twin.raycast._cuda` (numba-cuda; importing this compiles nothing).
+
+Module-level so that numba's CUDA simulator can run them: it swaps the ``cuda`` global of a
+kernel's module for its own.
+"""
+
+import math
+
+import numpy as np
+from numba import cuda
+
+#: Traversal stack depth (the median-split BVH of 2^60 triangles fits).
+STACK = 64
+#: Profile kinds on the device.
+POWER, TABLE = 0, 1
+
+
+@cuda.jit(device=True)
+def traverse(ox, oy, oz, dx, dy, dz, tmax, any_hit, lo, hi, left, right, start, count,
+             v0, e1, e2, scale, stack):  # fmt: skip
+    """Nearest t in (0, tmax) of a hit (any hit, if ``any_hit``) and its ordered
+    triangle; (inf, -1) when none."""
+    # A zero direction component has no slab distances: its slab only says in or out.
+    ix = 1.0 / dx if dx != 0.0 else 0.0
+    iy = 1.0 / dy if dy != 0.0 else 0.0
+    iz = 1.0 / dz if dz != 0.0 else 0.0
+    best, face = math.inf, -1
+    stack[0] = 0
+    top = 1
+    while top > 0:
+        top -= 1
+        node = stack[top]
+        limit = min(best, tmax)
+        slack = 1e-9 * (1.0 + limit)
+        near, far = -math.inf, math.inf
+        if dx != 0.0:
+            t1, t2 = (lo[node, 0] - ox) * ix, (hi[node, 0] - ox) * ix
+            near, far = max(near, min(t1, t2)), min(far, max(t1, t2))
+        elif ox < lo[node, 0] or ox > hi[node, 0]:
+            continue
+        if dy != 0.0:
+            t1, t2 = (lo[node, 1] - oy) * iy, (hi[node, 1] - oy) * iy
+            near, far = max(near, min(t1, t2)), min(far, max(t1, t2))
+        elif oy < lo[node, 1] or oy > hi[node, 1]:
+            continue
+        if dz != 0.0:
+            t1, t2 = (lo[node, 2] - oz) * iz, (hi[node, 2] - oz) * iz
+            near, far = max(near, min(t1, t2)), min(far, max(t1, t2))
+        elif oz < lo[node, 2] or oz > hi[node, 2]:
+            continue
+        if near > far + slack or far < -slack or near > limit + slack:
+            continue
+        if left[node] >= 0:
+            stack[top] = left[node]
+            stack[top + 1] = right[node]
+            top += 2
+            continue
+        for k in range(start[node], start[node] + count[node]):
+            # Moller-Trumbore, as the reference backend.
+            px = dy * e2[k, 2] - dz * e2[k, 1]
+            py = dz * e2[k, 0] - dx * e2[k, 2]
+            pz = dx * e2[k, 1] - dy * e2[k, 0]
+            det = px * e1[k, 0] + py * e1[k, 1] + pz * e1[k, 2]
+            if abs(det) <= 1e-14 * scale[k]:
+                continue
+            inv = 1.0 / det
+            tx, ty, tz = ox - v0[k, 0], oy - v0[k, 1], oz - v0[k, 2]
+            u = (tx * px + ty * py + tz * pz) * inv
+            if u < 0.0 or u > 1.0:
+                continue
+            qx = ty * e1[k, 2] - tz * e1[k, 1]
+            qy = tz * e1[k, 0] - tx * e1[k, 2]
+            qz = tx * e1[k, 1] - ty * e1[k, 0]
+            v = (dx * qx + dy * qy + dz * qz) * inv
+            if v < 0.0 or u + v > 1.0:
+                continue
+            t = (qx * e2[k, 0] + qy * e2[k, 1] + qz * e2[k, 2]) * inv
+            if 0.0 < t < tmax and t < best:
+                best, face = t, k
+                if any_hit:
+                    return best, face
+    return best, face
+
+
+@cuda.jit(device=True)
+def intensity_per_mw(cos_t, kind, m, coef, first, size, angle_deg, value):
+    """I(theta) / P of one profile, sr^-1 (``twin.profiles``)."""
+    if kind == POWER:
+        return coef * math.pow(max(cos_t, 0.0), m) if m != 0.0 else coef
+    theta = math.degrees(math.acos(min(max(cos_t, -1.0), 1.0)))
+    last = first + size - 1
+    if theta > angle_deg[last]:
+        return 0.0
+    if theta == angle_deg[last]:
+        return value[last] * coef
+    for j in range(first, last):
+        if theta <= angle_deg[j + 1]:
+            w = (theta - angle_deg[j]) / (angle_deg[j + 1] - angle_deg[j])
+            return (value[j] + w * (value[j + 1] - value[j])) * coef
+    return 0.0
+
+
+@cuda.jit
+def pairs(points, first_point, n_points, emitters, profile_of, cos_cut, max_d2, offset,
+          occlusion, kind, m, coef, table_first, table_size, angle_deg, value,
+          lo, hi, left, right, start, count, v0, e1, e2, scale, out, traced):  # fmt: skip
+    """One thread per (point, emitter) of a batch: out[point - first_point, emitter]."""
+    t = cuda.grid(1)
+    n_e = emitters.shape[0]
+    if t >= n_points * n_e:
+        return
+    row = t // n_e
+    e = t - row * n_e
+    j = first_point + row
+    dx = emitters[e, 0] - points[j, 0]
+    dy = emitters[e, 1] - points[j, 1]
+    dz = emitters[e, 2] - points[j, 2]
+    r_cos_a = dx * points[j, 3] + dy * points[j, 4] + dz * points[j, 5]
+    r2 = dx * dx + dy * dy + dz * dz
+    r = math.sqrt(r2)
+    r_cos_t = -(dx * emitters[e, 3] + dy * emitters[e, 4] + dz * emitters[e, 5])
+    if r_cos_a <= 0.0 or r2 > max_d2 or r_cos_t < cos_cut[e] * r:
+        out[row, e] = 0.0
+        return
+    if occlusion:
+        cuda.atomic.add(traced, cuda.blockIdx.x, 1)
+        stack = cuda.local.array(STACK, np.int32)
+        hit, _ = traverse(
+            points[j, 0] + offset * points[j, 3],
+            points[j, 1] + offset * points[j, 4],
+            points[j, 2] + offset * points[j, 5],
+            dx / r,
+            dy / r,
+            dz / r,
+            r - 2.0 * offset,
+            True,  # noqa: FBT003 - device functions take no keywords
+            lo, hi, left, right, start, count, v0, e1, e2, scale, stack,
+        )  # fmt: skip
+        if hit < math.inf:
+            out[row, e] = 0.0
+            return
+    p = profile_of[e]
+    i = intensity_per_mw(
+        r_cos_t / r, kind[p], m[p], coef[p], table_first[p], table_size[p], angle_deg, value
+    )
+    out[row, e] = i * r_cos_a / (r2 * r) * 100.0  # mm^2 per cm^2
+
+
+@cuda.jit
+def rays(origins, directions, lengths, any_hit, lo, hi, left, right, start, count,
+         v0, e1, e2, scale, out_t, out_face):  # fmt: skip
+    """One thread per ray: nearest (or any) hit in (0, length)."""
+    i = cuda.grid(1)
+    if i >= origins.shape[0]:
+        return
+    stack = cuda.local.array(STACK, np.int32)
+    t, k = traverse(
+        origins[i, 0], origins[i, 1], origins[i, 2],
+        directions[i, 0], directions[i, 1], directions[i, 2],
+        lengths[i], any_hit, lo, hi, left, right, start, count, v0, e1, e2, scale, stack,
+    )  # fmt: skip
+    out_t[i] = t
+    out_face[i] = k
