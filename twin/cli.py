@@ -153,6 +153,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
             scenes[0], backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr)
         )
         paths = result.write(args.out)
+        if args.plots:
+            from twin.plots import write_plots
+
+            paths += write_plots(result, args.out / "plots")
         print(_summary_table(result.metrics))
         print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
         return 0
@@ -163,6 +167,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
             scene, backend=args.backend, progress=ProgressBar(label, stream=sys.stderr)
         )
         result.write(args.out / scene.name)
+        if args.plots:
+            from twin.plots import write_plots
+
+            write_plots(result, args.out / scene.name / "plots")
         members.append((scene, result.metrics))
     summary = population_summary(members)
     write_population(summary, args.out)
@@ -591,6 +599,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument(
         "--backend", choices=CHOICES, help="ray engine (default: the scene's, else auto)"
+    )
+    p.add_argument(
+        "--plots",
+        action="store_true",
+        help="also write PNG plots to OUT/plots: dose-area histogram, gap and incidence, "
+        "regions, unrolled map (needs matplotlib)",
     )
     p.set_defaults(func=_cmd_render)
 
