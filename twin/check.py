@@ -159,7 +159,9 @@ def _aggregate(values: Sequence[float], how: str) -> float:
     return float(min(values) if how == "min" else max(values))
 
 
-def _rule_rows(scene: str, rules: Sequence[Rule], runs: list[dict]) -> list[Row]:
+def rule_rows(scene: str, rules: Sequence[Rule], runs: list[dict]) -> list[Row]:
+    """One row per rule: its value on the single run, or aggregated over a population's
+    runs (``metrics.json`` dicts) as the rule says."""
     rows = []
     for rule in rules:
         values = [v for v in (metric_value(m, rule.metric) for m in runs) if v is not None]
@@ -338,7 +340,7 @@ def run_checks(
                 report.error = str(exc)
                 continue
             report.values = _values(checks, runs)
-            report.rows = _rule_rows(report.name, checks.rules, runs) + _baseline_rows(
+            report.rows = rule_rows(report.name, checks.rules, runs) + _baseline_rows(
                 report.name, checks, report.values, baseline
             )
             if update:

@@ -152,11 +152,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         result = render(
             scenes[0], backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr)
         )
-        paths = result.write(args.out)
-        if args.plots:
-            from twin.plots import write_plots
-
-            paths += write_plots(result, args.out / "plots")
+        paths = result.write(args.out) + _extras(args, result, args.out)
         print(_summary_table(result.metrics))
         print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
         return 0
@@ -167,16 +163,56 @@ def _cmd_render(args: argparse.Namespace) -> int:
             scene, backend=args.backend, progress=ProgressBar(label, stream=sys.stderr)
         )
         result.write(args.out / scene.name)
-        if args.plots:
-            from twin.plots import write_plots
-
-            write_plots(result, args.out / scene.name / "plots")
+        _extras(args, result, args.out / scene.name)
         members.append((scene, result.metrics))
     summary = population_summary(members)
     write_population(summary, args.out)
     print(f"population of {len(scenes)} ({scenes[0].name} ... {scenes[-1].name})")
     print(_population_table(summary))
     print(f"wrote one result folder per member, population.json and population.csv to {args.out}")
+    return 0
+
+
+def _extras(args: argparse.Namespace, result, folder: Path) -> list[Path]:
+    """The optional pictures of ``twin render``: ``--plots``, ``--png``, ``--html``."""
+    paths = []
+    if args.plots:
+        from twin.plots import write_plots
+
+        paths += write_plots(result, folder / "plots")
+    if args.png or args.html:
+        from twin import view3d
+
+        scene3d = view3d.from_result(result)
+        if args.png:
+            paths += view3d.snapshots(scene3d, folder / "pictures")
+        if args.html:
+            paths.append(view3d.export_html(scene3d, folder / "scene.html"))
+    return paths
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    import os
+
+    from twin import view3d
+
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        msg = (
+            "twin view: needs a display (DISPLAY is not set); for pictures without one use "
+            "twin render --png or --html, or twin report"
+        )
+        raise InputError(msg)
+    view3d.show(view3d.load(args.source))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from twin.report import write_report
+
+    path = write_report(args.source, args.out, pictures=not args.no_pictures)
+    print(f"wrote {path}")
     return 0
 
 
@@ -606,7 +642,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write PNG plots to OUT/plots: dose-area histogram, gap and incidence, "
         "regions, unrolled map (needs matplotlib)",
     )
+    p.add_argument(
+        "--png",
+        action="store_true",
+        help="also write 3D pictures from named views to OUT/pictures (off-screen, EGL)",
+    )
+    p.add_argument(
+        "--html", action="store_true", help="also write OUT/scene.html, an interactive 3D page"
+    )
     p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("view", help="open a result or scene in an interactive 3D window")
+    p.add_argument("source", type=Path, help="a twin render folder or a scene file")
+    p.set_defaults(func=_cmd_view)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report")
+    p.add_argument(
+        "source", type=Path, help="a scene file, a twin render folder or a twin compare folder"
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (report.html)")
+    p.add_argument(
+        "--no-pictures", action="store_true", help="leave out the 3D pictures (no OpenGL)"
+    )
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("layout", help="resolve a scene's LED layout into an emitter CSV")
     p.add_argument("scene", nargs="?", type=Path, help="scene YAML file")

@@ -143,6 +143,15 @@ class Layout:
     package_mm: float
     spec: dict[str, Any]
 
+    def worn_shell(self) -> Surface | None:
+        """The rigid carrier's shell as worn (moved out by ``push_mm``), mm; ``None`` for a
+        conforming carrier, whose shape is the wearer's own."""
+        if self.carrier.conforming:
+            return None
+        shell = self.carrier.shell
+        moved = shell.vertices_mm + self.push_mm * self.carrier.push_axis
+        return Surface(moved, shell.faces, name=f"{self.carrier.kind} carrier")
+
 
 def builtin_designs() -> dict[str, Path]:
     """The built-in designs by name (``arrays/designs/*.yaml``)."""

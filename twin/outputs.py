@@ -38,6 +38,8 @@ RESULT_FILES = (
     "emitters.csv",
     "scene.resolved.yaml",
 )
+#: Written beside them when the scene's LEDs sit on a rigid carrier: its shell as worn.
+CARRIER_FILE = "carrier.ply"
 
 
 def _check_finite_json(value: Any, where: str = "metrics") -> None:
@@ -173,6 +175,11 @@ def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
         "emitters.csv": emitter_csv_text(result.scene.emitters).encode(),
         "scene.resolved.yaml": resolved_scene_yaml(result).encode(),
     }
+    shell = None if result.scene.layout is None else result.scene.layout.worn_shell()
+    if shell is not None:
+        contents[CARRIER_FILE] = ply_bytes(
+            shell, vertex_data={}, face_data={}, comments=[f"twin {shell.name}; lengths in mm"]
+        )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -178,6 +178,26 @@ def flat_map(result: RenderResult) -> Figure:
     return fig
 
 
+def compare_distributions(report: dict) -> Figure:
+    """The pooled distributions of a ``twin compare`` report (``compare.json``): both
+    designs' fractions per bin, side by side, one panel per quantity."""
+    a, b = report["designs"]
+    items = list(report["distributions"].items())
+    fig = _figure(4.2 * max(len(items), 1), 3.8)
+    axes = np.atleast_1d(fig.subplots(1, max(len(items), 1)))
+    for ax, (label, d) in zip(axes, items, strict=False):
+        edges = np.asarray(d["edges"])
+        width = np.diff(edges)
+        ax.bar(edges[:-1], d["a"]["fraction"], width=0.45 * width, align="edge", label=a)
+        ax.bar(edges[:-1] + 0.5 * width, d["b"]["fraction"], width=0.45 * width, align="edge",
+               label=b)  # fmt: skip
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("fraction (pooled over the people)")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
 def write_plots(result: RenderResult, out_dir: Path) -> list[Path]:
     """Every plot of ``PLOTS`` as ``out_dir/<name>.png``; returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
