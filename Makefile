@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: render test lint bench clean
+.PHONY: render test lint bench clean system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 render: $(STAMP)
 	$(VENV)/bin/twin render --out out/default
 
-test: lint
+test: lint system-packages
 	$(VENV)/bin/python -m pytest
+
+system-packages:
+	bash tools/system_packages.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check twin tests tools

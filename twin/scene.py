@@ -777,6 +777,7 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
             if math.isinf(engine.max_distance_mm)
             else engine.max_distance_mm,
         },
+        **({"checks": data["checks"]} if data.get("checks") is not None else {}),
     }
     return Scene(
         name=name,

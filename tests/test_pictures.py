@@ -1,0 +1,184 @@
+"""3D pictures, HTML pages, reports and the viewer's point readout."""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import yaml
+
+import twin
+from twin import view3d
+from twin.cli import main
+from twin.report import COMPARE_SECTIONS, SECTIONS
+
+pytest.importorskip("pyvista", reason="3D pictures need PyVista (twin[viz])")
+matplotlib = pytest.importorskip("matplotlib", reason="plots need matplotlib (twin[viz])")
+needs_egl = pytest.mark.skipif(
+    ctypes.util.find_library("EGL") is None,
+    reason="off-screen OpenGL needs libEGL: apt install libegl1 libgl1-mesa-dri (make test does)",
+)
+needs_chromium = pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="the browser test needs Debian's chromium (make test installs it)",
+)
+
+#: A small rigid-mask scene with one rule that holds and one that cannot.
+MASK = {
+    "name": "small-mask",
+    "target": {"mesh": "builtin:face", "max_edge_mm": 5.0, "exclude": ["eyes", "lips"]},
+    "emitters": {"design": "mask-rigid-1026", "count": 200},
+    "mode": "red",
+    "exposure_s": 1200,
+    "checks": {
+        "rules": [
+            {"metric": "roi.total.fluence_j_cm2.mean", "min": 0.0},
+            {"metric": "eye_safety.ir_irradiance_mw_cm2.max", "max": 1e-6},
+        ]
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """The small mask rendered with every picture: (scene file, result folder)."""
+    root = tmp_path_factory.mktemp("pictures")
+    (root / "mask.yaml").write_text(yaml.safe_dump(MASK))
+    out = root / "out"
+    needs = [] if ctypes.util.find_library("EGL") is None else ["--png", "--html"]
+    assert main(["render", str(root / "mask.yaml"), "--out", str(out), "--plots", *needs]) == 0
+    return root / "mask.yaml", out
+
+
+def ink(image: np.ndarray) -> float:
+    """Fraction of pixels that are not the white background."""
+    return float(np.any(image[..., :3] < 0.92, axis=2).mean())
+
+
+@needs_egl
+def test_snapshots_show_the_dose_and_its_colour_scale(rendered):
+    from matplotlib.image import imread
+
+    _, out = rendered
+    names = sorted(p.name for p in (out / "pictures").iterdir())
+    assert names == sorted(f"{v}.png" for v in view3d.FACE_VIEWS)
+    for name in names:
+        image = imread(out / "pictures" / name)[..., :3]
+        assert ink(image) > 0.08, name
+        # The colour scale: a vertical strip on the right running through viridis, dark
+        # purple at the bottom to yellow at the top.
+        strip = image[:, int(0.86 * image.shape[1]) : int(0.92 * image.shape[1])]
+        coloured = strip[(strip.max(axis=2) - strip.min(axis=2)) > 0.25]
+        assert len(coloured) > 500, name
+        top, bottom = (
+            coloured[: len(coloured) // 10].mean(axis=0),
+            coloured[-len(coloured) // 10 :].mean(axis=0),
+        )
+        assert top[0] > 0.6 and top[2] < 0.4  # yellow
+        assert bottom[2] > bottom[1]  # purple-blue
+    front, left = (imread(out / "pictures" / f"{v}.png") for v in ("front", "left"))
+    assert np.abs(front - left).mean() > 0.02  # different views, not one picture twice
+
+
+@needs_egl
+@needs_chromium
+def test_the_html_page_shows_the_mesh_in_a_headless_browser(rendered, tmp_path):
+    from matplotlib.image import imread
+
+    _, out = rendered
+    page = out / "scene.html"
+    assert page.stat().st_size > 100_000
+    assert "https://cdn" not in page.read_text()  # everything inline: opens offline
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [
+            "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+            "--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--window-size=900,700",
+            "--virtual-time-budget=15000", f"--screenshot={shot}", page.as_uri(),
+        ],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    image = imread(shot)
+    assert ink(image) > 0.08  # the mesh, not a blank page
+    colours = np.unique((image[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 200
+
+
+def test_the_report_has_every_section_and_the_rules_verdicts(rendered, tmp_path, capsys):
+    _, out = rendered
+    pictures = [] if ctypes.util.find_library("EGL") else ["--no-pictures"]
+    assert main(["report", str(out), "--out", str(tmp_path / "rep"), *pictures]) == 0
+    text = (tmp_path / "rep" / "report.html").read_text()
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'rep' / 'report.html'}"
+    assert re.findall(r"<h2>(.*?)</h2>", text) == list(SECTIONS)
+    assert "<span class='pass'>pass</span>" in text and "<span class='fail'>FAIL</span>" in text
+    assert "1 of 2 rules hold." in text
+    assert "IR irradiance on the eye region" in text
+    images = text.count("data:image/png;base64,")
+    assert images == (4 if pictures else 8)  # four plots (and four pictures)
+    assert 'src="http' not in text  # self-contained
+
+
+def test_a_comparison_report_is_side_by_side(tmp_path):
+    def helmet(name, standoff):
+        path = tmp_path / f"{name}.yaml"
+        scene = {
+            "name": name,
+            "target": {"mesh": "builtin:scalp"},
+            "emitters": {"design": "helmet", "standoff_mm": standoff, "count": 90},
+            "exposure_s": 1500,
+        }
+        path.write_text(yaml.safe_dump(scene))
+        return str(path)
+
+    cmp = tmp_path / "cmp"
+    args = ["compare", helmet("near", 8.0), helmet("far", 18.0), "--jobs", "1", "--out", str(cmp)]
+    assert main(args) == 0
+    assert main(["report", str(cmp), "--out", str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "report.html").read_text()
+    assert re.findall(r"<h2>(.*?)</h2>", text) == list(COMPARE_SECTIONS)
+    verdict = json.loads((cmp / "compare.json").read_text())["verdict"]
+    assert verdict.split(".")[0] in text
+    assert text.count("data:image/png;base64,") == 1
+
+
+def test_a_result_folder_reads_back_without_ray_casting(rendered):
+    scene_file, out = rendered
+    again = view3d.from_folder(out)
+    fresh = view3d.from_result(twin.render(scene_file))
+    assert set(again.maps) == set(fresh.maps)
+    for name in fresh.maps:  # PLY stores float32
+        np.testing.assert_allclose(again.maps[name], fresh.maps[name], rtol=1e-6, atol=1e-6)
+    assert again.carrier is not None  # the rigid shell, from carrier.ply
+    np.testing.assert_allclose(again.carrier[0], fresh.carrier[0], atol=1e-4)
+    assert set(again.regions) == set(fresh.regions)
+
+
+def test_a_clicked_point_reads_its_values_region_and_brightest_led(rendered):
+    _, out = rendered
+    scene = view3d.from_folder(out)
+    vertex = int(scene.regions["forehead"][len(scene.regions["forehead"]) // 2])
+    text = view3d.describe_point(scene, vertex)
+    assert text.splitlines()[0] == f"vertex {vertex}, region forehead"
+    assert f"fluence_j_cm2: {scene.maps['fluence_j_cm2'][vertex]:.4g}" in text
+    # The brightest LED by the unshadowed estimate is a lit one close to the point.
+    (best, _), *_ = view3d.contributions(scene, vertex)
+    lit = scene.leds["power_mw"] > 0
+    distance = np.linalg.norm(scene.leds["positions_mm"] - scene.vertices_mm[vertex], axis=1)
+    assert lit[best] and distance[best] <= np.sort(distance[lit])[5]
+
+
+def test_view_without_a_display_says_what_to_use_instead(rendered, monkeypatch, capsys):
+    _, out = rendered
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["view", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "twin: error: twin view: needs a display (DISPLAY is not set); for pictures without "
+        "one use twin render --png or --html, or twin report"
+    )
