@@ -137,9 +137,9 @@ def test_rules_read_populations_at_the_worst_member_or_a_percentile():
     rule_high = twin.rules.Rule("x", None, 10.0)
     rule_low = twin.rules.Rule("x", 4.0, None)
     runs = [{"x": v} for v in (5.0, 7.0, 12.0)]
-    high, low = check._rule_rows("s", [rule_high, rule_low], runs)
+    high, low = check.rule_rows("s", [rule_high, rule_low], runs)
     assert (high.now, high.passed) == (12.0, False) and (low.now, low.passed) == (5.0, True)
-    median = check._rule_rows("s", [twin.rules.Rule("x", None, 10.0, "median")], runs)[0]
+    median = check.rule_rows("s", [twin.rules.Rule("x", None, 10.0, "median")], runs)[0]
     assert (median.now, median.passed) == (7.0, True)
     assert check._values(twin.rules.Checks(metrics=("x",)), runs) == {
         "x@min": 5.0,

@@ -508,10 +508,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(_: argparse.Namespace) -> int:
-    print(f"twin {__version__} (Python {sys.version.split()[0]})")
-    print("backends:")
     from twin.raycast._cuda import simulated
 
+    print(f"twin {__version__} (Python {sys.version.split()[0]})")
+    print("backends:")
     for name, reason in backend_status().items():
         state = "usable" if reason is None else f"unusable: {reason}"
         if name == "cuda" and reason is None and simulated():
