@@ -3,6 +3,8 @@
 - ``dose_area``: the dose-area histogram, like a radiotherapy DVH: the fraction of the treated
   area receiving at least each fluence, per channel and total, and per region; the dose
   window shaded.
+- ``standoff``: on-axis irradiance of one LED of each lit channel against its distance to
+  the skin, with the layout's gaps marked.
 - ``fit``: histograms of the LED-skin gap along each axis and of the incidence angle.
 - ``regions``: mean fluence per region against the window.
 - ``flat_map``: the fluence on the skin unrolled into 2D through the layout's own chart (or an
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 
     from twin.rendering import RenderResult
 
-PLOTS = ("dose_area", "fit", "regions", "flat_map")
+PLOTS = ("dose_area", "standoff", "fit", "regions", "flat_map")
 
 
 def dose_area_curve(
@@ -82,6 +84,37 @@ def dose_area(result: RenderResult) -> Figure:
     left.set_ylim(0.0, 1.02)
     left.legend(fontsize=8)
     right.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def standoff(result: RenderResult) -> Figure:
+    """On-axis irradiance of one LED of each lit channel at its drive level against the
+    distance to a skin facing it, ``E = P I(0) / (P h^2)`` (mW/cm2), with the median and
+    5th-95th percentile of the layout's axial gaps shaded."""
+    scene = result.scene
+    emitters = scene.emitters
+    h = np.linspace(1.0, 60.0, 300)
+    fig = _figure(7.0, 4.5)
+    ax = fig.subplots()
+    for channel in emitters.channels:
+        drive = scene.drive.get(channel, 0.0)
+        if drive <= 0:
+            continue
+        i = int(np.flatnonzero(emitters.channel == channel)[0])
+        profile = emitters.profiles[emitters.profile_index[i]]
+        on_axis = float(profile.intensity_per_mw(np.array([1.0]))[0])
+        e = drive * emitters.power_mw[i] * on_axis / h**2 * 100.0  # mm^-2 -> cm^-2
+        ax.plot(h, e, label=f"{channel} ({emitters.power_mw[i] * drive:g} mW)")
+    gaps = result.gap_mm[np.isfinite(result.gap_mm)]
+    if gaps.size:
+        lo, mid, hi = np.percentile(gaps, [5, 50, 95])
+        ax.axvspan(lo, hi, color="tab:gray", alpha=0.15, label="LED gaps, 5th-95th %")
+        ax.axvline(mid, color="tab:gray", ls="--", label=f"median gap {mid:.1f} mm")
+    ax.set_yscale("log")
+    ax.set_xlabel("distance along the LED axis to the skin (mm)")
+    ax.set_ylabel("on-axis irradiance of one LED (mW/cm²)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -201,7 +234,13 @@ def compare_distributions(report: dict) -> Figure:
 def write_plots(result: RenderResult, out_dir: Path) -> list[Path]:
     """Every plot of ``PLOTS`` as ``out_dir/<name>.png``; returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    makers = {"dose_area": dose_area, "fit": fit, "regions": regions, "flat_map": flat_map}
+    makers = {
+        "dose_area": dose_area,
+        "standoff": standoff,
+        "fit": fit,
+        "regions": regions,
+        "flat_map": flat_map,
+    }
     paths = []
     for name in PLOTS:
         path = out_dir / f"{name}.png"
