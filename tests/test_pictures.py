@@ -183,3 +183,18 @@ def test_view_without_a_display_says_what_to_use_instead(rendered, monkeypatch, 
         "twin: error: twin view: needs a display (DISPLAY is not set); for pictures without "
         "one use twin render --png or --html, or twin report"
     )
+
+
+@needs_egl
+def test_the_viewer_switches_maps_and_reads_a_clicked_point(rendered):
+    _, out = rendered
+    scene = view3d.from_folder(out)
+    viewer = view3d.Viewer(scene, off_screen=True, window_size=[800, 600])
+    first = viewer.plotter.screenshot(return_img=True)
+    viewer.switch("irradiance_red_mw_cm2")
+    assert viewer.plotter.scalar_bars.keys() == {"irradiance, red (mW/cm²)"}
+    second = viewer.plotter.screenshot(return_img=True)
+    assert np.abs(first.astype(float) - second.astype(float)).mean() > 1.0
+    vertex = int(scene.regions["nose"][0])
+    viewer.pick(scene.vertices_mm[vertex] + 0.01)
+    assert viewer.picked == view3d.describe_point(scene, vertex)

@@ -204,7 +204,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
             "twin render --png or --html, or twin report"
         )
         raise InputError(msg)
-    view3d.show(view3d.load(args.source))
+    view3d.Viewer(view3d.load(args.source)).show()
     return 0
 
 

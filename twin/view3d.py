@@ -12,8 +12,8 @@ without ray casting (``surface.ply`` holds the maps, ``scene.resolved.yaml`` the
   leaves off); the carrier shell translucent; region outlines; occluders grey.
 - :func:`snapshots` writes PNG pictures from named views off-screen (EGL: no display needed).
 - :func:`export_html` writes one self-contained interactive page (PyVista's trame export).
-- :func:`show` opens the interactive window (``twin view``): keys switch the map, clicking
-  the skin prints the point's value, region and the LEDs that give it most light.
+- :class:`Viewer` is the interactive window (``twin view``): keys switch the map, clicking
+  the skin shows the point's values, region and the LEDs that give it most light.
 
 Needs the ``viz`` extra (PyVista; trame-pyvista and nest_asyncio2 for HTML).
 """
@@ -400,36 +400,60 @@ def describe_point(scene: ResultScene, vertex: int) -> str:
     return "\n".join(lines)
 
 
-def show(scene: ResultScene) -> None:  # pragma: no cover - needs a display
-    """The interactive window: keys ``f`` fluence, ``e`` irradiance, ``1``-``9`` each
-    channel's irradiance; click the skin for a point's values and its brightest LEDs."""
-    pv = _pv()
-    pl = pv.Plotter(title=f"twin: {scene.name}")
-    keys = {"f": "fluence_j_cm2", "e": "irradiance_mw_cm2"}
-    channels = [k for k in scene.maps if k.startswith("irradiance_") and k != "irradiance_mw_cm2"]
-    keys.update({str(i + 1): name for i, name in enumerate(channels[:9])})
-    state = {"quantity": "fluence_j_cm2"}
+class Viewer:
+    """The interactive window of ``twin view``: ``h`` fluence, ``i`` irradiance, ``n`` the
+    next map (each channel's irradiance in turn); clicking the skin shows the point's
+    values, region and brightest LEDs (:func:`describe_point`). VTK keeps its own keys:
+    ``q``/``e`` quit, ``r`` resets the camera, ``w``/``s`` wireframe or surface.
 
-    def draw() -> None:
+    ``plotter_kw`` go to ``pyvista.Plotter`` (``off_screen=True`` drives it without a
+    display, as the tests do).
+    """
+
+    def __init__(self, scene: ResultScene, **plotter_kw) -> None:
+        pv = _pv()
+        self.scene = scene
+        self.plotter = pv.Plotter(title=f"twin: {scene.name}", **plotter_kw)
+        self.quantity = "fluence_j_cm2"
+        self.picked: str | None = None
+        names = list(scene.maps)
+        self.plotter.add_key_event("h", lambda: self.switch("fluence_j_cm2"))
+        self.plotter.add_key_event("i", lambda: self.switch("irradiance_mw_cm2"))
+        self.plotter.add_key_event(
+            "n", lambda: self.switch(names[(names.index(self.quantity) + 1) % len(names)])
+        )
+        self._draw()
+        set_view(self.plotter, scene, scene.default_views[0])
+        self.plotter.enable_point_picking(
+            callback=self.pick, show_message=False, show_point=True, left_clicking=True
+        )
+
+    def _draw(self) -> None:
+        pl = self.plotter
+        camera = pl.camera_position if pl.renderer.actors else None
         pl.clear_actors()
-        plotter_for(scene, quantity=state["quantity"], plotter=pl)
-        help_text = "  ".join(f"{k}: {v}" for k, v in keys.items())
-        pl.add_text(help_text, position="lower_left", font_size=8, color="black", name="keys")
+        for title in list(pl.scalar_bars.keys()):
+            pl.remove_scalar_bar(title)
+        plotter_for(self.scene, quantity=self.quantity, plotter=pl)
+        pl.add_text(
+            f"{self.quantity}   keys: h fluence, i irradiance, n next map; click the skin",
+            position="lower_left", font_size=8, color="black", name="keys",
+        )  # fmt: skip
+        if camera is not None:
+            pl.camera_position = camera
 
-    for key, name in keys.items():
+    def switch(self, quantity: str) -> None:
+        """Colour the skin by another map."""
+        self.quantity = quantity
+        self._draw()
 
-        def switch(name=name) -> None:
-            state["quantity"] = name
-            draw()
+    def pick(self, point) -> None:
+        """Show what is known at the skin vertex nearest ``point`` (mm)."""
+        vertices = self.scene.vertices_mm
+        vertex = int(np.argmin(np.linalg.norm(vertices - np.asarray(point), axis=1)))
+        self.picked = describe_point(self.scene, vertex)
+        self.plotter.add_text(self.picked, position="upper_left", font_size=9, color="black",
+                              name="picked")  # fmt: skip
 
-        pl.add_key_event(key, switch)
-
-    def picked(point) -> None:
-        vertex = int(np.argmin(np.linalg.norm(scene.vertices_mm - np.asarray(point), axis=1)))
-        pl.add_text(describe_point(scene, vertex), position="upper_left", font_size=9,
-                    color="black", name="picked")  # fmt: skip
-
-    draw()
-    set_view(pl, scene, scene.default_views[0])
-    pl.enable_point_picking(callback=picked, show_message=False, show_point=True)
-    pl.show()
+    def show(self) -> None:  # pragma: no cover - blocks on a display
+        self.plotter.show()
