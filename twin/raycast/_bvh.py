@@ -1,10 +1,11 @@
 """A bounding-volume hierarchy over triangles, built on the CPU with NumPy, flat for a GPU.
 
 Top-down median split, one whole tree level per step: every node of a level with more than
-``leaf_size`` triangles sorts its triangles by centroid along the longest axis of their
-centroids' box and gives each half to a child (one ``lexsort`` per level, so about
-log2(f / leaf_size) vectorised steps). Boxes are computed bottom-up from the leaves. The
-result is a handful of flat arrays a kernel walks with a small stack.
+``leaf_size`` triangles gives the half of its triangles lowest along the longest axis of
+their centroids' box to one child and the rest to the other. The triangles are sorted along
+each axis once; a level is then a stable partition of those lists (prefix sums, no sorting),
+so about log2(f / leaf_size) vectorised O(f) steps. Boxes are computed bottom-up from the
+leaves. The result is a handful of flat arrays a kernel walks with a small stack.
 """
 
 from __future__ import annotations
@@ -61,22 +62,37 @@ def build_bvh(triangles_mm: NDArray[np.float64], *, leaf_size: int = LEAF_SIZE) 
     tri = np.asarray(triangles_mm, dtype=np.float64)
     f = len(tri)
     centroid = tri.mean(axis=1)
-    order = np.arange(f)
+    # The triangles sorted along each axis once; every level then splits each node's slice
+    # of all three lists by a stable partition (prefix sums), so no list is sorted again and
+    # each node's triangles stay contiguous, sorted along every axis.
+    lists = np.stack([np.argsort(centroid[:, a], kind="stable") for a in range(3)])
+    goes_left = np.zeros(f, dtype=bool)
     # Per node: first triangle, count, children (-1 at a leaf), depth; grown level by level.
     start, count = np.zeros(1, np.int64), np.array([f])
     left, right, depth = np.full(1, -1), np.full(1, -1), np.zeros(1, np.int64)
     level = np.array([0]) if f > leaf_size else np.zeros(0, dtype=np.int64)
     while level.size:
         s, c = start[level], count[level]
+        half = c // 2
+        # The longest centroid extent: first and last of each sorted slice.
+        extent = (
+            centroid[lists[:, s + c - 1], [[0], [1], [2]]] - centroid[lists[:, s], [[0], [1], [2]]]
+        )
+        axis = np.argmax(extent, axis=0)
         offsets = np.concatenate([[0], np.cumsum(c)[:-1]])
         segment = np.repeat(np.arange(len(level)), c)
-        pos = np.repeat(s - offsets, c) + np.arange(c.sum())
-        cen = centroid[order[pos]]
-        extent = np.maximum.reduceat(cen, offsets) - np.minimum.reduceat(cen, offsets)
-        axis = np.argmax(extent, axis=1)
-        key = cen[np.arange(len(pos)), axis[segment]]
-        order[pos] = order[pos][np.lexsort((key, segment))]
-        half = c // 2
+        within = np.arange(c.sum()) - offsets[segment]
+        pos = s[segment] + within
+        goes_left[lists[axis[segment], pos]] = within < half[segment]
+        for a in range(3):
+            values = lists[a, pos]
+            flag = goes_left[values]
+            lefts = np.cumsum(flag) - flag  # left-goers before each, over all segments
+            before = lefts - lefts[offsets][segment]
+            target = np.where(
+                flag, s[segment] + before, s[segment] + half[segment] + within - before
+            )
+            lists[a, target] = values
         first = len(start)
         ids = first + np.arange(2 * len(level))
         left[level], right[level] = ids[0::2], ids[1::2]
@@ -86,6 +102,7 @@ def build_bvh(triangles_mm: NDArray[np.float64], *, leaf_size: int = LEAF_SIZE) 
         right = np.concatenate([right, np.full(len(ids), -1)])
         depth = np.concatenate([depth, np.repeat(depth[level] + 1, 2)])
         level = ids[count[ids] > leaf_size]
+    order = lists[0]
     tri = tri[order]
     lo_t, hi_t = tri.min(axis=1), tri.max(axis=1)
     left_a, right_a = left.astype(np.int32), right.astype(np.int32)
