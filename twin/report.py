@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from twin import __version__
 from twin.errors import InputError
 
@@ -190,8 +192,33 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
     return _page(f"twin report: {scene.name}", body)
 
 
-def compare_report(folder: Path) -> str:
-    """The side-by-side HTML report of a ``twin compare`` folder (``COMPARE_SECTIONS``)."""
+def _difference_pictures(path: Path, a: str, b: str) -> str:
+    """Pictures of ``difference.ply``: b's fluence minus a's on the skin, front and left."""
+    import trimesh
+
+    from twin import view3d
+
+    mesh = trimesh.load(path, process=False)
+    data = mesh.metadata["_ply_raw"]["vertex"]["data"]
+    with tempfile.TemporaryDirectory() as folder:
+        shots = view3d.map_snapshots(
+            np.asarray(mesh.vertices),
+            np.asarray(mesh.faces),
+            np.asarray(data["difference_j_cm2"], dtype=np.float64),
+            Path(folder),
+            title=f"{b} - {a} (J/cm²)",
+            views=("front", "left"),
+        )
+        images = "".join(_img(p.read_bytes(), p.stem) for p in shots)
+    return (
+        f"<p>Fluence of {html.escape(b)} minus {html.escape(a)} on the skin (median over the "
+        f"people): red where {html.escape(b)} gives more.</p><div class='pictures'>{images}</div>"
+    )
+
+
+def compare_report(folder: Path, *, pictures: bool = True) -> str:
+    """The side-by-side HTML report of a ``twin compare`` folder (``COMPARE_SECTIONS``);
+    with ``pictures``, the difference map on the skin from ``difference.ply``."""
     from twin import plots
 
     data = json.loads((folder / "compare.json").read_text())
@@ -222,6 +249,8 @@ def compare_report(folder: Path) -> str:
     )  # fmt: skip
     body.append("<h2>Distributions</h2>")
     body.append(_png(plots.compare_distributions(data)))
+    if pictures and (folder / "difference.ply").is_file():
+        body.append(_difference_pictures(folder / "difference.ply", a, b))
     body.append("<h2>Regions</h2>")
     body.append(
         _table(
@@ -240,7 +269,7 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
 
     source = Path(source)
     if (source / "compare.json").is_file():
-        text = compare_report(source)
+        text = compare_report(source, pictures=pictures)
     elif source.is_dir():
         scene_file = source / "scene.resolved.yaml"
         if not scene_file.is_file():

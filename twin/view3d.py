@@ -304,15 +304,15 @@ def plotter_for(scene: ResultScene, *, quantity: str = "fluence_j_cm2", plotter=
     return pl
 
 
-def set_view(plotter, scene: ResultScene, view: str) -> None:
-    """Point the camera at the skin from a named view (``VIEWS``)."""
+def set_view(plotter, vertices_mm: NDArray[np.float64], view: str) -> None:
+    """Point the camera at the points ``vertices_mm`` from a named view (``VIEWS``)."""
     if view not in VIEWS:
         msg = f"view: expected one of {', '.join(VIEWS)}, got {view!r}"
         raise InputError(msg)
     direction, up = (np.asarray(v, dtype=float) for v in VIEWS[view])
     direction /= np.linalg.norm(direction)
-    centre = 0.5 * (scene.vertices_mm.min(axis=0) + scene.vertices_mm.max(axis=0))
-    distance = 2.2 * float(np.linalg.norm(np.ptp(scene.vertices_mm, axis=0)))
+    centre = 0.5 * (vertices_mm.min(axis=0) + vertices_mm.max(axis=0))
+    distance = 2.2 * float(np.linalg.norm(np.ptp(vertices_mm, axis=0)))
     plotter.camera_position = [tuple(centre + distance * direction), tuple(centre), tuple(up)]
     plotter.reset_camera_clipping_range()
     plotter.render()
@@ -332,7 +332,7 @@ def snapshots(
     pl = plotter_for(scene, quantity=quantity, off_screen=True, window_size=list(window_size))
     paths = []
     for view in views or scene.default_views:
-        set_view(pl, scene, view)
+        set_view(pl, scene.vertices_mm, view)
         path = out_dir / f"{view}.png"
         pl.screenshot(str(path))
         paths.append(path)
@@ -340,10 +340,49 @@ def snapshots(
     return paths
 
 
+def map_snapshots(
+    vertices_mm: NDArray[np.float64],
+    faces: NDArray[np.int64],
+    values: NDArray[np.float64],
+    out_dir: Path,
+    *,
+    title: str,
+    views: tuple[str, ...] = ("front",),
+    window_size: tuple[int, int] = (900, 720),
+) -> list[Path]:
+    """PNG pictures of one per-vertex map of either sign (a difference) on a bare surface:
+    blue below zero, red above, white at zero, the scale symmetric about it and reaching the
+    98th percentile of the magnitude (the few points beyond take the end colours)."""
+    pv = _pv()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = max(float(np.percentile(np.abs(values), 98)), 1e-12)
+    pl = pv.Plotter(off_screen=True, window_size=list(window_size))
+    pl.set_background("white")
+    mesh = _polydata(vertices_mm, faces)
+    mesh.point_data["values"] = values
+    pl.add_mesh(
+        mesh,
+        scalars="values",
+        cmap="coolwarm",
+        clim=(-top, top),
+        smooth_shading=True,
+        scalar_bar_args={"title": title, "color": "black", "fmt": "%.3g", "vertical": True,
+                         "position_x": 0.86, "position_y": 0.1, "height": 0.8, "width": 0.06},
+    )  # fmt: skip
+    paths = []
+    for view in views:
+        set_view(pl, vertices_mm, view)
+        paths.append(out_dir / f"{view}.png")
+        pl.screenshot(str(paths[-1]))
+    pl.close()
+    return paths
+
+
 def export_html(scene: ResultScene, path: Path, *, quantity: str = "fluence_j_cm2") -> Path:
     """One self-contained interactive HTML page of the scene (opens offline)."""
     pl = plotter_for(scene, quantity=quantity, off_screen=True, window_size=[1000, 800])
-    set_view(pl, scene, scene.default_views[0])
+    set_view(pl, scene.vertices_mm, scene.default_views[0])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -423,7 +462,7 @@ class Viewer:
             "n", lambda: self.switch(names[(names.index(self.quantity) + 1) % len(names)])
         )
         self._draw()
-        set_view(self.plotter, scene, scene.default_views[0])
+        set_view(self.plotter, scene.vertices_mm, scene.default_views[0])
         self.plotter.enable_point_picking(
             callback=self.pick, show_message=False, show_point=True, left_clicking=True
         )
