@@ -16,7 +16,7 @@ import twin
 from twin import view3d
 from twin.cli import main
 from twin.plots import PLOTS
-from twin.report import COMPARE_SECTIONS, SECTIONS
+from twin.report import COMPARE_SECTIONS, POPULATION_SECTIONS, SECTIONS
 
 pytest.importorskip("pyvista", reason="3D pictures need PyVista (twin[viz])")
 matplotlib = pytest.importorskip("matplotlib", reason="plots need matplotlib (twin[viz])")
@@ -201,3 +201,35 @@ def test_the_viewer_switches_maps_and_reads_a_clicked_point(rendered):
     vertex = int(scene.regions["nose"][0])
     viewer.pick(scene.vertices_mm[vertex] + 0.01)
     assert viewer.picked == view3d.describe_point(scene, vertex)
+
+
+def test_a_population_report_reads_rules_over_the_members(tmp_path):
+    scene = {
+        **MASK,
+        "name": "pop",
+        "target": {**MASK["target"], "population": {"size": 3, "seed": 4}},
+        "checks": {
+            "rules": [
+                {"metric": "roi.total.fluence_j_cm2.mean", "min": 0.0, "over": "median"},
+                {"metric": "emitters.inside_skin", "max": -1},
+            ]
+        },
+    }
+    (tmp_path / "pop.yaml").write_text(yaml.safe_dump(scene))
+    out = tmp_path / "out"
+    assert main(["render", str(tmp_path / "pop.yaml"), "--out", str(out)]) == 0
+    options = [] if ctypes.util.find_library("EGL") else ["--no-pictures"]
+    assert main(["report", str(out), "--out", str(tmp_path / "rep"), *options]) == 0
+    text = (tmp_path / "rep" / "report.html").read_text()
+    assert re.findall(r"<h2>(.*?)</h2>", text) == list(POPULATION_SECTIONS)
+    assert "1 of 2 rules hold." in text
+    assert "roi.total.fluence_j_cm2.mean (median)" in text
+    members = json.loads((out / "population.json").read_text())["members"]
+    shares = [
+        json.loads((out / m["name"] / "metrics.json").read_text())["roi"]["total"][
+            "in_window_area_fraction"
+        ]
+        for m in members
+    ]
+    worst = members[int(np.argmin(shares))]["name"]
+    assert f"<p>{worst} (" in text and f"{100 * min(shares):.1f} %" in text

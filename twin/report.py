@@ -3,8 +3,10 @@
 For a render: the scene summary, the scene's rules with pass / fail, the headline metrics per
 channel and total and per region, the eye-safety section, pictures of the dose on the skin
 from named views (off-screen, :mod:`twin.view3d`) and the plots (:mod:`twin.plots`). For a
-``twin compare`` folder: the side-by-side version — verdict, metrics of both designs with
-the winner, distributions plotted together, mean fluence per region.
+population's render: the rules over the members, the spread, every member, and the worst
+one in full. For a ``twin compare`` folder: the side-by-side version — verdict, metrics of
+both designs with the winner, distributions plotted together, the difference map, mean
+fluence per region.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 SECTIONS = ("Scene", "Rules", "Metrics", "Regions", "Eye safety", "Pictures", "Plots")
 #: The sections of a comparison's report.
 COMPARE_SECTIONS = ("Verdict", "Metrics", "Distributions", "Regions")
+#: The sections of a population's report.
+POPULATION_SECTIONS = ("Rules", "Spread", "Members", "Worst member")
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -261,21 +265,102 @@ def compare_report(folder: Path, *, pictures: bool = True) -> str:
     return _page(f"twin compare: {a} versus {b}", body)
 
 
+def population_report(folder: Path, *, pictures: bool = True) -> str:
+    """The HTML report of a ``twin render`` population folder (``POPULATION_SECTIONS``): the
+    scene's rules over the members (worst member or percentile, as each rule says), the
+    spread of the headline metrics, every member, and the member with the least treated
+    area in the window shown in full (its plots, and pictures)."""
+    from twin import plots
+    from twin.cache import TransferCache
+    from twin.check import rule_rows
+    from twin.rendering import render
+    from twin.scene import load_scene
+
+    data = json.loads((folder / "population.json").read_text())
+    names = [m["name"] for m in data["members"]]
+    runs = [json.loads((folder / n / "metrics.json").read_text()) for n in names]
+    first = load_scene(folder / names[0] / "scene.resolved.yaml")
+    body = [
+        f"<p>{len(names)} people of a seeded population, each wearing the same design "
+        f"({html.escape(first.name.rsplit('-', 1)[0])}).</p>",
+        "<h2>Rules</h2>",
+    ]
+    rows = rule_rows(first.name, first.checks.rules, runs)
+    if rows:
+        body.append(
+            _table(
+                ["metric", "bound", "value", "verdict"],
+                [[r.metric, r.expected, "-" if r.now is None else r.now,
+                  f"<span class='{'pass' if r.passed else 'fail'}'>{r.verdict}</span>"]
+                 for r in rows],
+            )
+        )  # fmt: skip
+        body.append(f"<p>{sum(r.passed for r in rows)} of {len(rows)} rules hold.</p>")
+    else:
+        body.append("<p>The scene sets no rules (<code>checks:</code>).</p>")
+    body.append("<h2>Spread</h2>")
+    body.append(
+        _table(
+            ["metric", "min", "p5", "median", "p95", "max"],
+            [[k, q["min"], q["p5"], q["median"], q["p95"], q["max"]]
+             for k, q in data["summary"].items()],
+        )
+    )  # fmt: skip
+    body.append("<h2>Members</h2>")
+    keys = list(data["summary"])
+    body.append(
+        _table(
+            ["member", "who", *keys],
+            [[m["name"], m["label"], *("-" if m["metrics"][k] is None else m["metrics"][k]
+                                        for k in keys)]
+             for m in data["members"]],
+        )
+    )  # fmt: skip
+    body.append("<h2>Worst member</h2>")
+    worst = min(
+        range(len(names)),
+        key=lambda i: runs[i]["roi"]["total"]["in_window_area_fraction"],
+    )
+    result = render(folder / names[worst] / "scene.resolved.yaml", cache=TransferCache())
+    share = runs[worst]["roi"]["total"]["in_window_area_fraction"]
+    body.append(
+        f"<p>{html.escape(names[worst])} ({html.escape(data['members'][worst]['label'])}): "
+        f"{100 * share:.1f} % of the treated skin in the window, the least of all.</p>"
+    )
+    body.append(_png(plots.dose_area(result)))
+    if pictures:
+        from twin import view3d
+
+        with tempfile.TemporaryDirectory() as shots_dir:
+            shots = view3d.snapshots(
+                view3d.from_result(result), Path(shots_dir), window_size=(900, 720)
+            )
+            body.append(
+                "<div class='pictures'>"
+                + "".join(_img(p.read_bytes(), p.stem) for p in shots)
+                + "</div>"
+            )
+    return _page(f"twin report: population of {len(names)}", body)
+
+
 def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     """``out_dir/report.html`` for a scene file, a ``twin render`` folder (re-rendered from
-    its resolved scene, through the transfer cache) or a ``twin compare`` folder."""
+    its resolved scene, through the transfer cache), a population's ``twin render`` folder
+    or a ``twin compare`` folder."""
     from twin.cache import TransferCache
     from twin.rendering import render
 
     source = Path(source)
     if (source / "compare.json").is_file():
         text = compare_report(source, pictures=pictures)
+    elif (source / "population.json").is_file():
+        text = population_report(source, pictures=pictures)
     elif source.is_dir():
         scene_file = source / "scene.resolved.yaml"
         if not scene_file.is_file():
             msg = (
-                f"{source}: expected a twin render folder (scene.resolved.yaml) or a twin "
-                "compare folder (compare.json), found neither"
+                f"{source}: expected a twin render folder (scene.resolved.yaml or "
+                "population.json) or a twin compare folder (compare.json), found none of them"
             )
             raise InputError(msg)
         text = render_report(render(scene_file, cache=TransferCache()), pictures=pictures)
