@@ -95,6 +95,39 @@ def test_batches_bound_memory_and_change_nothing():
     np.testing.assert_array_equal(parts.toarray(), whole.toarray())
 
 
+def lbvh_on_host(triangles):
+    arrays, face = _cuda.build_lbvh(triangles)
+    host = [_cuda._host(a) for a in arrays]
+    names = ("lo", "hi", "left", "right", "start", "count")
+    return dict(zip(names, host[:6], strict=True)), _cuda._host(face)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 57, 300])
+def test_the_device_bvh_is_a_binary_tree_over_every_triangle(count):
+    rng = np.random.default_rng(count)
+    tri = rng.normal(0.0, 30.0, (count, 1, 3)) + rng.normal(0.0, 2.0, (count, 3, 3))
+    tri[: count // 3] = tri[0]  # a third share one centroid: one Morton code, ties by index
+    bvh, face = lbvh_on_host(tri)
+    assert sorted(face.tolist()) == list(range(count))
+    assert len(bvh["left"]) == 2 * count - 1
+    # From the root every leaf is reached exactly once, every inner node has two children.
+    seen, stack = [], [0]
+    while stack:
+        node = stack.pop()
+        seen.append(node)
+        if bvh["left"][node] >= 0:
+            stack += [bvh["left"][node], bvh["right"][node]]
+            for child in (bvh["left"][node], bvh["right"][node]):
+                assert np.all(bvh["lo"][child] >= bvh["lo"][node])
+                assert np.all(bvh["hi"][child] <= bvh["hi"][node])
+        else:
+            k = bvh["start"][node]
+            assert bvh["count"][node] == 1
+            np.testing.assert_array_equal(bvh["lo"][node], tri[face[k]].min(axis=0))
+            np.testing.assert_array_equal(bvh["hi"][node], tri[face[k]].max(axis=0))
+    assert sorted(seen) == list(range(2 * count - 1))
+
+
 def square_tracers():
     """A 2 x 2 mm square in z = 0 split along its diagonal, in both backends."""
     tri = np.array(

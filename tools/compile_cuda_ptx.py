@@ -38,6 +38,8 @@ def main() -> None:
     signatures = {
         "rays": (m2, m2, v8, types.boolean, *bvh, v8, v4),
         "pairs": (m2, i8, i8, m2, v4, v8, f8, f8, types.boolean, *profiles, *bvh, m2, w8),
+        "lbvh_topology": (w8, i8, v4, v4, v4),  # codes n left right parent
+        "lbvh_boxes": (m2, m2, i8, v4, v4, v4, v4, m2, m2),  # tri_lo tri_hi n ... lo hi
     }
     for name, signature in signatures.items():
         ptx, _ = cuda.compile_ptx(getattr(kernels, name).py_func, signature, cc=cc)

@@ -1,4 +1,10 @@
-"""CUDA backend: numba-cuda kernels over a BVH built on the CPU (:mod:`twin.raycast._bvh`).
+"""CUDA backend: numba-cuda kernels over a BVH built on the device.
+
+The BVH is a linear BVH (Karras 2012): the triangles sorted by the 30-bit Morton code of
+their centroids, one thread per internal node finding its children from the codes, then one
+thread per leaf joining boxes on the way up to the root (the second child to arrive at a node
+does it). A build is a sort and two kernels, so every wearer's geometry gets its own tree at
+no CPU cost.
 
 The transfer matrix is one kernel: every (point, emitter) pair of a batch of points is one
 thread, which applies the exact facing, cone and range tests of
@@ -22,8 +28,6 @@ import warnings
 import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
-
-from twin.raycast._bvh import FlatBVH, build_bvh
 
 #: Bytes of the dense (points x emitters) value buffer of one batch.
 PAIR_BYTES = 1 << 28
@@ -90,6 +94,74 @@ def _kernels():
     return _cuda_kernels.pairs, _cuda_kernels.rays
 
 
+def _spread_bits(v):
+    """Insert two zero bits between each of the 10 low bits of ``v`` (Morton coding)."""
+    v = (v * 0x00010001) & 0xFF0000FF
+    v = (v * 0x00000101) & 0x0F00F00F
+    v = (v * 0x00000011) & 0xC30C30C3
+    return (v * 0x00000005) & 0x49249249
+
+
+def morton_codes(points):
+    """30-bit Morton codes of (k, 3) points in their bounding box (10 bits an axis)."""
+    xp = _xp()
+    low, high = points.min(axis=0), points.max(axis=0)
+    scaled = (points - low) / xp.maximum(high - low, 1e-300) * 1024.0
+    q = xp.clip(scaled.astype(xp.int64), 0, 1023)
+    return (_spread_bits(q[:, 0]) << 2) | (_spread_bits(q[:, 1]) << 1) | _spread_bits(q[:, 2])
+
+
+def build_lbvh(triangles_mm: NDArray[np.float64]):
+    """The device BVH of (f, 3, 3) triangles (see the module) and each leaf's triangle.
+
+    Returns
+    -------
+    tuple of device arrays
+        ``lo, hi`` (m, 3) node boxes; ``left, right`` (m,) int32 children, -1 at leaves;
+        ``start, count`` (m,) int32 each node's triangles (one per leaf); ``v0, e1, e2``
+        (f, 3) the triangles in leaf order, first corner and edges; ``scale`` (f,) ``|e1|
+        |e2|``. m = 2 f - 1 nodes, the root first.
+    face : (f,) int64 device array
+        The original index of each triangle in leaf order.
+    """
+    xp = _xp()
+    n = len(triangles_mm)
+    tri = xp.asarray(triangles_mm, dtype=np.float64)
+    if n == 0:  # one empty leaf
+        inf = xp.full((1, 3), np.inf)
+        none = xp.zeros(1, np.int32)
+        empty = xp.zeros((0, 3))
+        return (inf, -inf, none - 1, none - 1, none, none, empty, empty, empty, xp.zeros(0)), (
+            xp.zeros(0, np.int64)
+        )
+    codes = morton_codes(tri.mean(axis=1))
+    order = xp.argsort(codes)
+    tri, codes = tri[order], codes[order]
+    m = 2 * n - 1
+    left = xp.full(m, -1, dtype=np.int32)
+    right = xp.full(m, -1, dtype=np.int32)
+    parent = xp.full(m, -1, dtype=np.int32)
+    start = xp.zeros(m, dtype=np.int32)
+    count = xp.zeros(m, dtype=np.int32)
+    start[n - 1 :] = xp.arange(n, dtype=np.int32)
+    count[n - 1 :] = 1
+    lo = xp.empty((m, 3))
+    hi = xp.empty((m, 3))
+    tri_lo, tri_hi = tri.min(axis=1), tri.max(axis=1)
+    if n == 1:
+        lo[0], hi[0] = tri_lo[0], tri_hi[0]
+    else:
+        from twin.raycast import _cuda_kernels as k
+
+        _launch(k.lbvh_topology, _blocks(n - 1), codes, n, left, right, parent)
+        arrived = xp.zeros(n - 1, dtype=np.int32)
+        _launch(k.lbvh_boxes, _blocks(n), tri_lo, tri_hi, n, left, right, parent, arrived, lo, hi)
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    scale = xp.linalg.norm(e1, axis=1) * xp.linalg.norm(e2, axis=1)
+    v0 = xp.ascontiguousarray(tri[:, 0])
+    return (lo, hi, left, right, start, count, v0, e1, e2, scale), order
+
+
 def points_per_batch(n_emitters: int, *, pair_bytes: int = PAIR_BYTES) -> int:
     """Sample points per batch whose dense float64 (points, emitters) value buffer fits in
     ``pair_bytes`` (at least one point)."""
@@ -117,16 +189,12 @@ class CudaTracer:
     dtype = np.float64
 
     def __init__(self, triangles_mm: NDArray[np.float64]) -> None:
-        self.bvh: FlatBVH = build_bvh(triangles_mm)
-        xp = _xp()
-        b = self.bvh
-        self._device = tuple(
-            xp.asarray(a)
-            for a in (b.lo, b.hi, b.left, b.right, b.start, b.count, b.v0, b.e1, b.e2, b.scale)
-        )
-        tri = np.asarray(triangles_mm, dtype=np.float64)
-        self._size = float(np.linalg.norm(np.ptp(tri.reshape(-1, 3), axis=0))) if len(tri) else 0
-        self._corner = tri.reshape(-1, 3).min(axis=0) if len(tri) else np.zeros(3)
+        tri = np.asarray(triangles_mm, dtype=np.float64).reshape(-1, 3, 3)
+        self._device, face = build_lbvh(tri)
+        self._face = _host(face).astype(np.int64)
+        points = tri.reshape(-1, 3)
+        self._size = float(np.linalg.norm(np.ptp(points, axis=0))) if len(tri) else 0.0
+        self._corner = points.min(axis=0) if len(tri) else np.zeros(3)
 
     def _rays(self, origins, directions, lengths, *, any_hit: bool):
         xp = _xp()
@@ -161,7 +229,7 @@ class CudaTracer:
     ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         reach = self._size + np.linalg.norm(np.asarray(origins) - self._corner, axis=1)
         t, k = self._rays(origins, directions, reach, any_hit=False)
-        face = np.where(k >= 0, self.bvh.face[np.maximum(k, 0)], -1).astype(np.int64)
+        face = np.where(k >= 0, self._face[np.maximum(k, 0)], -1)
         return t, face
 
     def transfer(

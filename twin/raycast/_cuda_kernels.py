@@ -161,3 +161,89 @@ def rays(origins, directions, lengths, any_hit, lo, hi, left, right, start, coun
     )  # fmt: skip
     out_t[i] = t
     out_face[i] = k
+
+
+# --- Building the BVH on the device: a linear BVH from Morton codes (Karras 2012) ----------
+# Nodes 0 .. n - 2 are internal (0 the root), n - 1 .. 2 n - 2 the leaves, leaf k holding the
+# k-th triangle in Morton order.
+
+
+@cuda.jit(device=True)
+def leading_zeros(x, width):
+    """Leading zero bits of non-negative ``x`` in a ``width``-bit word (portable clz)."""
+    count = 0
+    bit = 1 << (width - 1)
+    while count < width and (x & bit) == 0:
+        count += 1
+        bit >>= 1
+    return count
+
+
+@cuda.jit(device=True)
+def common_prefix(codes, n, i, j):
+    """Length of the common prefix of keys i and j (code, then index to break ties); -1
+    outside the array."""
+    if j < 0 or j >= n:
+        return -1
+    if codes[i] == codes[j]:
+        return 30 + leading_zeros(i ^ j, 32)
+    return leading_zeros(codes[i] ^ codes[j], 30)
+
+
+@cuda.jit
+def lbvh_topology(codes, n, left, right, parent):
+    """One thread per internal node: its key range, split and children (Karras 2012)."""
+    i = cuda.grid(1)
+    if i >= n - 1:
+        return
+    d = 1 if common_prefix(codes, n, i, i + 1) - common_prefix(codes, n, i, i - 1) > 0 else -1
+    floor = common_prefix(codes, n, i, i - d)
+    reach = 2
+    while common_prefix(codes, n, i, i + reach * d) > floor:
+        reach *= 2
+    length = 0
+    step = reach // 2
+    while step >= 1:
+        if common_prefix(codes, n, i, i + (length + step) * d) > floor:
+            length += step
+        step //= 2
+    j = i + length * d
+    node_prefix = common_prefix(codes, n, i, j)
+    split = 0
+    step = length
+    while step > 1:
+        step = (step + 1) // 2
+        if common_prefix(codes, n, i, i + (split + step) * d) > node_prefix:
+            split += step
+    gamma = i + split * d + min(d, 0)
+    a = gamma + n - 1 if min(i, j) == gamma else gamma
+    b = gamma + 1 + n - 1 if max(i, j) == gamma + 1 else gamma + 1
+    left[i] = a
+    right[i] = b
+    parent[a] = i
+    parent[b] = i
+
+
+@cuda.jit
+def lbvh_boxes(tri_lo, tri_hi, n, left, right, parent, arrived, lo, hi):
+    """One thread per leaf: its box, then up the tree; the second child to arrive at a node
+    joins the two boxes and goes on."""
+    k = cuda.grid(1)
+    if k >= n:
+        return
+    node = n - 1 + k
+    for a in range(3):
+        lo[node, a] = tri_lo[k, a]
+        hi[node, a] = tri_hi[k, a]
+    cuda.threadfence()
+    node = parent[node]
+    while node >= 0:
+        if cuda.atomic.add(arrived, node, 1) == 0:
+            return
+        cuda.threadfence()
+        a_child, b_child = left[node], right[node]
+        for a in range(3):
+            lo[node, a] = min(lo[a_child, a], lo[b_child, a])
+            hi[node, a] = max(hi[a_child, a], hi[b_child, a])
+        cuda.threadfence()
+        node = parent[node]
