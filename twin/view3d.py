@@ -20,7 +20,6 @@ Needs the ``viz`` extra (PyVista; trame-pyvista and nest_asyncio2 for HTML).
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,14 +69,13 @@ class ResultScene:
         Whether the maps are per face (centroid samples) rather than per vertex.
     regions : dict of str to (k,) int64
         Vertex indices of each skin region.
+    vertex_normals : (v, 3) float64
     window_j_cm2 : (float, float)
-    irradiance_limit_mw_cm2 : float
     exposure_s : float
     leds : dict of str to ndarray
         ``positions_mm`` (n, 3), ``axes`` (n, 3), ``power_mw`` (n,) at the scene's drive
-        levels, ``channel`` (n,),
-        ``m`` (n,) Lambertian exponent (0 for isotropic; tables approximated by their
-        half-intensity angle).
+        levels, ``channel`` (n,), ``profile_index`` (n,) into ``profiles``.
+    profiles : list of Profile
     wavelength_nm : dict of str to float
     carrier : (vertices_mm, faces) or None
     occluders : list of (vertices_mm, faces)
@@ -91,10 +89,11 @@ class ResultScene:
     maps: dict[str, NDArray[np.float64]]
     on_faces: bool
     regions: dict[str, NDArray[np.int64]]
+    vertex_normals: NDArray[np.float64]
     window_j_cm2: tuple[float, float]
-    irradiance_limit_mw_cm2: float
     exposure_s: float
     leds: dict[str, NDArray[Any]]
+    profiles: list[Any]
     wavelength_nm: dict[str, float]
     carrier: tuple[NDArray[np.float64], NDArray[np.int64]] | None = None
     occluders: list[tuple[NDArray[np.float64], NDArray[np.int64]]] = field(default_factory=list)
@@ -106,23 +105,14 @@ class ResultScene:
 
 
 def _leds(scene) -> dict[str, NDArray[Any]]:
-    from twin.profiles import Lambertian
-
     emitters = scene.emitters
-
-    m = np.array(
-        [
-            p.m if isinstance(p, Lambertian) else 0.0
-            for p in (emitters.profiles[i] for i in emitters.profile_index)
-        ]
-    )
     return {
         "positions_mm": emitters.positions_mm,
         "axes": emitters.axes,
         "power_mw": emitters.power_mw
         * np.array([scene.drive.get(str(c), 0.0) for c in emitters.channel]),
         "channel": emitters.channel.astype(str),
-        "m": m,
+        "profile_index": emitters.profile_index,
     }
 
 
@@ -147,10 +137,11 @@ def _scene_from(scene, maps, carrier) -> ResultScene:
         maps=maps,
         on_faces=scene.samples != "vertices",
         regions=dict(target.regions),
+        vertex_normals=target.vertex_normals,
         window_j_cm2=tuple(scene.dose.fluence_window_j_cm2),
-        irradiance_limit_mw_cm2=scene.dose.irradiance_limit_mw_cm2,
         exposure_s=scene.exposure_s,
         leds=_leds(scene),
+        profiles=list(scene.emitters.profiles),
         wavelength_nm=dict(scene.emitters.wavelength_nm),
         carrier=carrier,
         occluders=[(o.vertices_mm, o.faces) for o in scene.occluders],
@@ -396,30 +387,20 @@ def export_html(scene: ResultScene, path: Path, *, quantity: str = "fluence_j_cm
 
 
 def contributions(scene: ResultScene, vertex: int, *, top: int = 5) -> list[tuple[int, float]]:
-    """The ``top`` LEDs giving a skin vertex most irradiance (mW/cm2), unshadowed estimate
-    ``P (m + 1) / 2 pi cos^m(theta) cos(alpha) / r^2`` from the geometry alone."""
+    """The ``top`` LEDs giving a skin vertex most irradiance (mW/cm2): the unshadowed
+    ``P I(theta) / P cos(alpha) / r^2`` of each LED's own profile, from the geometry alone."""
     leds = scene.leds
-    normals = _vertex_normals(scene)
     d = leds["positions_mm"] - scene.vertices_mm[vertex]
     r = np.linalg.norm(d, axis=1)
-    cos_a = d @ normals[vertex] / r
+    cos_a = np.clip(d @ scene.vertex_normals[vertex] / r, 0.0, None)
     cos_t = -np.einsum("ij,ij->i", d, leds["axes"]) / r
-    m = leds["m"]
-    intensity = np.where(
-        m > 0, (m + 1) / (2 * math.pi) * np.clip(cos_t, 0, None) ** m, 1 / (4 * math.pi)
-    )
-    e = leds["power_mw"] * intensity * np.clip(cos_a, 0, None) / r**2 * 100.0
+    intensity = np.zeros(len(r))
+    for k, profile in enumerate(scene.profiles):
+        mine = leds["profile_index"] == k
+        intensity[mine] = profile.intensity_per_mw(cos_t[mine])
+    e = leds["power_mw"] * intensity * cos_a / r**2 * 100.0  # mm^-2 -> cm^-2
     order = np.argsort(-e)[:top]
     return [(int(i), float(e[i])) for i in order if e[i] > 0]
-
-
-def _vertex_normals(scene: ResultScene) -> NDArray[np.float64]:
-    tri = scene.vertices_mm[scene.faces]
-    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    out = np.zeros_like(scene.vertices_mm)
-    for corner in range(3):
-        np.add.at(out, scene.faces[:, corner], n)
-    return out / np.maximum(np.linalg.norm(out, axis=1), 1e-300)[:, None]
 
 
 def describe_point(scene: ResultScene, vertex: int) -> str:
