@@ -205,9 +205,9 @@ class CudaTracer:
             _launch(
                 kernel,
                 _blocks(n),
-                xp.asarray(origins, dtype=np.float64),
-                xp.asarray(directions, dtype=np.float64),
-                xp.asarray(lengths, dtype=np.float64),
+                xp.asarray(np.ascontiguousarray(origins, dtype=np.float64)),
+                xp.asarray(np.ascontiguousarray(directions, dtype=np.float64)),
+                xp.asarray(np.ascontiguousarray(lengths, dtype=np.float64)),
                 any_hit,
                 *self._device,
                 out_t,
