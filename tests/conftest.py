@@ -45,3 +45,18 @@ def build_transfer(surface, emitters, backend, *, occluders=(), **options):
     return transfer_matrix(
         surface.samples(), emitters, tracer, offset_mm=ray_offset_mm(triangles), **options
     )
+
+
+def write_helmet(root, name: str, standoff_mm: float, *, count: int = 120):
+    """A helmet scene file ``root/<name>.yaml`` on the built-in scalp; returns its path."""
+    import yaml
+
+    path = root / f"{name}.yaml"
+    scene = {
+        "name": name,
+        "target": {"mesh": "builtin:scalp"},
+        "emitters": {"design": "helmet", "standoff_mm": standoff_mm, "count": count},
+        "exposure_s": 1500,
+    }
+    path.write_text(yaml.safe_dump(scene))
+    return path

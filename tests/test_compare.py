@@ -9,22 +9,11 @@ import numpy as np
 import pytest
 import trimesh
 import yaml
+from conftest import write_helmet
 
 from twin import compare
 from twin.cli import main
 from twin.errors import InputError
-
-
-def helmet(root, name, standoff_mm):
-    path = root / f"{name}.yaml"
-    scene = {
-        "name": name,
-        "target": {"mesh": "builtin:scalp"},
-        "emitters": {"design": "helmet", "standoff_mm": standoff_mm, "count": 120},
-        "exposure_s": 1500,
-    }
-    path.write_text(yaml.safe_dump(scene))
-    return path
 
 
 def test_winner_follows_each_metrics_direction():
@@ -36,7 +25,7 @@ def test_winner_follows_each_metrics_direction():
 
 
 def test_two_helmets_on_the_same_people(tmp_path, capsys):
-    near, far = helmet(tmp_path, "near", 8.0), helmet(tmp_path, "far", 18.0)
+    near, far = write_helmet(tmp_path, "near", 8.0), write_helmet(tmp_path, "far", 18.0)
     out = tmp_path / "cmp"
     code = main(
         [
@@ -100,7 +89,7 @@ def test_two_helmets_on_the_same_people(tmp_path, capsys):
 
 
 def test_a_population_needs_built_in_targets(tmp_path):
-    near = helmet(tmp_path, "near", 8.0)
+    near = write_helmet(tmp_path, "near", 8.0)
     scan = tmp_path / "scan.yaml"
     scan.write_text(
         yaml.safe_dump(

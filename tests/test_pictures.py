@@ -11,6 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 import yaml
+from conftest import write_helmet
 
 import twin
 from twin import view3d
@@ -126,19 +127,9 @@ def test_the_report_has_every_section_and_the_rules_verdicts(rendered, tmp_path,
 
 
 def test_a_comparison_report_is_side_by_side(tmp_path):
-    def helmet(name, standoff):
-        path = tmp_path / f"{name}.yaml"
-        scene = {
-            "name": name,
-            "target": {"mesh": "builtin:scalp"},
-            "emitters": {"design": "helmet", "standoff_mm": standoff, "count": 90},
-            "exposure_s": 1500,
-        }
-        path.write_text(yaml.safe_dump(scene))
-        return str(path)
-
     cmp = tmp_path / "cmp"
-    args = ["compare", helmet("near", 8.0), helmet("far", 18.0), "--jobs", "1", "--out", str(cmp)]
+    near, far = (write_helmet(tmp_path, n, s, count=90) for n, s in (("near", 8.0), ("far", 18.0)))
+    args = ["compare", str(near), str(far), "--jobs", "1", "--out", str(cmp)]
     assert main(args) == 0
     egl = ctypes.util.find_library("EGL") is not None
     options = [] if egl else ["--no-pictures"]

@@ -224,15 +224,43 @@ def transfer_matrix(
             occlusion=occlusion,
             progress=progress,
         )
-        return TransferMatrix(
-            matrix=matrix,
-            backend=tracer.name,
-            candidate_pairs=candidates,
-            rays_cast=rays,
-            seconds=time.perf_counter() - start_time,
-            intensity_cutoff=cutoff,
-            max_distance_mm=max_d,
+    else:
+        matrix, candidates, rays = _cast_on_cpu(
+            samples,
+            emitters,
+            tracer,
+            cos_cut,
+            max_d=max_d,
+            offset_mm=offset_mm,
+            occlusion=occlusion,
+            workers=workers,
+            progress=progress,
         )
+    return TransferMatrix(
+        matrix=matrix,
+        backend=tracer.name,
+        candidate_pairs=candidates,
+        rays_cast=rays,
+        seconds=time.perf_counter() - start_time,
+        intensity_cutoff=cutoff,
+        max_distance_mm=max_d,
+    )
+
+
+def _cast_on_cpu(
+    samples: SamplePoints,
+    emitters: Emitters,
+    tracer: Tracer,
+    cos_cut: NDArray[np.float64],
+    *,
+    max_d: float,
+    offset_mm: float,
+    occlusion: bool,
+    workers: int | None,
+    progress: ProgressCallback | None,
+) -> tuple[scipy.sparse.csc_array, int, int]:
+    """Cell and pair culling (numba kernels) and shadow rays through ``tracer``, emitters in
+    batches on a thread pool; the matrix, candidate pairs and rays cast."""
     cells = _make_cells(samples)
     # Samples in cell order, so the points of one cell are contiguous.
     points = np.ascontiguousarray(np.hstack([samples.positions_mm, samples.normals])[cells.order])
@@ -327,12 +355,4 @@ def transfer_matrix(
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(emitter, minlength=n), out=indptr[1:])
     matrix = scipy.sparse.csc_array((value, point, indptr), shape=(len(samples), n))
-    return TransferMatrix(
-        matrix=matrix,
-        backend=tracer.name,
-        candidate_pairs=candidates,
-        rays_cast=rays,
-        seconds=time.perf_counter() - start_time,
-        intensity_cutoff=cutoff,
-        max_distance_mm=max_d,
-    )
+    return matrix, candidates, rays
