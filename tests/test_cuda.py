@@ -49,8 +49,10 @@ def test_transfer_matrix_matches_the_reference_pair_by_pair(seed):
     ref = build_transfer(surface, emitters, "reference")
     gpu = build_transfer(surface, emitters, "cuda")
     assert gpu.backend == "cuda"
-    assert gpu.rays_cast == ref.rays_cast  # the same pairs pass the same exact tests
-    assert ref.matrix.nnz < ref.rays_cast  # and some are in shadow
+    # The same cells survive culling, the same pairs pass the same exact tests...
+    assert (gpu.candidate_pairs, gpu.rays_cast) == (ref.candidate_pairs, ref.rays_cast)
+    assert ref.rays_cast < ref.candidate_pairs < len(surface.vertices_mm) * len(emitters)
+    assert ref.matrix.nnz < ref.rays_cast  # ...and some are in shadow
     a, b = ref.matrix.tocsr(), gpu.matrix.tocsr()
     a.sort_indices()
     b.sort_indices()
@@ -71,28 +73,26 @@ def test_every_profile_kind_evaluates_as_on_the_cpu():
 
 
 def test_batches_bound_memory_and_change_nothing():
-    # 1026 emitters on a million points: 256 MiB of values per batch, not 8 GiB at once.
-    per_batch = _cuda.points_per_batch(1026)
-    assert 8 * 1026 * per_batch <= _cuda.PAIR_BYTES and 1_000_000 / per_batch > 30
+    # 1026 emitters on a million points (~15,600 cells): one batch of 16 MB of cell flags,
+    # then launches of at most 256 MiB of pair values each.
+    ends = np.cumsum(np.random.default_rng(0).integers(1, 200, 10_000))
+    runs = _cuda._launches(ends, 1000)
+    assert [lo for lo, _ in runs] == [0, *[hi for _, hi in runs[:-1]]] and runs[-1][1] == 10_000
+    assert all(ends[hi - 1] - (ends[lo - 1] if lo else 0) <= 1000 for lo, hi in runs)
+    assert _cuda._launches(np.array([5000, 5001]), 1000) == [(0, 1), (1, 2)]
     surface = bumpy(3, divisions=10)
     emitters = aimed(3, 6, Lambertian(40.0))
-    triangles = surface.triangles_mm
-    tracer = make_tracer("cuda", triangles)
-    samples = surface.samples()
-    points = np.hstack([samples.positions_mm, samples.normals])
-    leds = np.hstack([emitters.positions_mm, emitters.axes])
-    cut = np.full(len(emitters), Lambertian(40.0).cos_cutoff(1e-4))
-    kw = {"max_distance_mm": np.inf, "offset_mm": twin.transfer.ray_offset_mm(triangles)}
-    whole, _, rays = tracer.transfer(points, leds, emitters.profiles, emitters.profile_index,
-                                     cut, **kw)  # fmt: skip
+    whole = build_transfer(surface, emitters, "cuda")
     seen = []
-    parts, _, rays_parts = tracer.transfer(
-        points, leds, emitters.profiles, emitters.profile_index, cut,
-        pair_bytes=8 * 6 * 7, progress=lambda done, total: seen.append(done), **kw,
-    )  # fmt: skip
-    assert seen == [*range(7, len(points), 7), len(points)]  # 7 points per batch
-    assert rays_parts == rays
-    np.testing.assert_array_equal(parts.toarray(), whole.toarray())
+    with pytest.MonkeyPatch.context() as patch:
+        # Cell flags for 2 emitters at a time, and one (emitter, cell) pair per launch.
+        cells = len(twin.transfer._make_cells(surface.samples()).start)
+        patch.setattr(_cuda, "PAIR_BYTES", 2 * cells)
+        parts = build_transfer(surface, emitters, "cuda",
+                               progress=lambda done, total: seen.append(done))  # fmt: skip
+    assert seen == [2, 4, 6]
+    assert (parts.candidate_pairs, parts.rays_cast) == (whole.candidate_pairs, whole.rays_cast)
+    np.testing.assert_array_equal(parts.matrix.toarray(), whole.matrix.toarray())
 
 
 def lbvh_on_host(triangles):

@@ -2,16 +2,15 @@
 NVVM code generation, which numba's CUDA simulator (CI) does not exercise.
 
 Needs, in a scratch environment: ``pip install numba-cuda nvidia-cuda-nvcc-cu12
-nvidia-cuda-nvrtc-cu12 numpy scipy``; run ``python tools/compile_cuda_ptx.py`` from the
-repository root. Prints each kernel's PTX size; any typing or compile error is raised. The
-argument types are those :mod:`twin.raycast._cuda` launches the kernels with.
+nvidia-cuda-nvrtc-cu12 numpy scipy trimesh pyyaml``; run ``PYTHONPATH=. python
+tools/compile_cuda_ptx.py`` from the repository root. Prints each kernel's PTX size; any
+typing or compile error is raised. The argument types are those :mod:`twin.raycast._cuda`
+launches the kernels with.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import numba.cuda.dispatcher
 from numba import cuda, types
@@ -26,18 +25,22 @@ def main() -> None:
         compute_capability = cc
 
     numba.cuda.dispatcher.get_current_device = Device
-    path = Path(__file__).resolve().parents[1] / "twin" / "raycast" / "_cuda_kernels.py"
-    spec = importlib.util.spec_from_file_location("_cuda_kernels", path)
-    kernels = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(kernels)
+    from twin.raycast import _cuda_kernels as kernels
 
-    f8, i4, i8 = types.float64, types.int32, types.int64
+    f8, i4, i8, u1 = types.float64, types.int32, types.int64, types.uint8
     m2, v8, v4, w8 = (types.Array(t, n, "C") for t, n in ((f8, 2), (f8, 1), (i4, 1), (i8, 1)))
+    flags = types.Array(u1, 2, "C")
     bvh = (m2, m2, v4, v4, v4, v4, m2, m2, m2, v8)  # lo hi left right start count v0 e1 e2 scale
     profiles = (v4, v8, v8, v4, v4, v8, v8)  # kind m coef table_first table_size angles values
     signatures = {
         "rays": (m2, m2, v8, types.boolean, *bvh, v8, v4),
-        "pairs": (m2, i8, i8, m2, v4, v8, f8, f8, types.boolean, *profiles, *bvh, m2, w8),
+        # emitters first_emitter cos_cut centre radius normal cos_cone sin_cone range flags
+        "near_cells": (m2, i8, v8, m2, v8, m2, v8, v8, f8, flags),
+        # pair_emitter pair_cell offsets cell_start cell_count points emitters profile_of
+        # cos_cut max_d2 offset occlusion ... out
+        "shade_cells": (
+            (v4, v4, w8, v4, v4, m2, m2, v4, v8, f8, f8, types.boolean, *profiles, *bvh, v8)
+        ),
         "lbvh_topology": (w8, i8, v4, v4, v4),  # codes n left right parent
         "lbvh_boxes": (m2, m2, i8, v4, v4, v4, v4, m2, m2),  # tri_lo tri_hi n ... lo hi
     }

@@ -12,6 +12,9 @@ intensity is at or above ``intensity_cutoff``:
 1. per (emitter, cell of nearby sample points), with a bounding sphere and normal cone per cell:
    the whole cell is outside the emission cone, out of range, or faces away;
 2. per (emitter, point): the exact facing, cone and range tests.
+
+Both engines run the same tests (:mod:`twin._culling`): the CPU one in numba kernels on a
+thread pool, the ``cuda`` one on the device (:meth:`twin.raycast._cuda.CudaTracer.transfer`).
 """
 
 from __future__ import annotations
@@ -212,10 +215,15 @@ def transfer_matrix(
         raise InputError(msg)
     cos_cut_profile = np.array([p.cos_cutoff(cutoff) for p in emitters.profiles])
     cos_cut = cos_cut_profile[emitters.profile_index]
-    if tracer.name == "cuda":  # the whole matrix on the device, one thread per pair
+    cells = _make_cells(samples)
+    # Samples in cell order, so the points of one cell are contiguous.
+    points = np.ascontiguousarray(np.hstack([samples.positions_mm, samples.normals])[cells.order])
+    ems = np.ascontiguousarray(np.hstack([emitters.positions_mm, emitters.axes]))
+    if tracer.name == "cuda":  # the whole matrix on the device
         matrix, candidates, rays = tracer.transfer(
-            np.hstack([samples.positions_mm, samples.normals]),
-            np.hstack([emitters.positions_mm, emitters.axes]),
+            cells,
+            points,
+            ems,
             emitters.profiles,
             emitters.profile_index,
             cos_cut,
@@ -226,7 +234,9 @@ def transfer_matrix(
         )
     else:
         matrix, candidates, rays = _cast_on_cpu(
-            samples,
+            cells,
+            points,
+            ems,
             emitters,
             tracer,
             cos_cut,
@@ -248,7 +258,9 @@ def transfer_matrix(
 
 
 def _cast_on_cpu(
-    samples: SamplePoints,
+    cells: _Cells,
+    points: NDArray[np.float64],
+    ems: NDArray[np.float64],
     emitters: Emitters,
     tracer: Tracer,
     cos_cut: NDArray[np.float64],
@@ -260,11 +272,8 @@ def _cast_on_cpu(
     progress: ProgressCallback | None,
 ) -> tuple[scipy.sparse.csc_array, int, int]:
     """Cell and pair culling (numba kernels) and shadow rays through ``tracer``, emitters in
-    batches on a thread pool; the matrix, candidate pairs and rays cast."""
-    cells = _make_cells(samples)
-    # Samples in cell order, so the points of one cell are contiguous.
-    points = np.ascontiguousarray(np.hstack([samples.positions_mm, samples.normals])[cells.order])
-    ems = np.ascontiguousarray(np.hstack([emitters.positions_mm, emitters.axes]))
+    batches on a thread pool; the matrix, candidate pairs and rays cast. ``points`` and
+    ``ems`` are (k, 6) and (n, 6): position and unit normal or axis, points in cell order."""
     n = len(emitters)
     workers = workers or os.cpu_count() or 1
     per_batch = max(
@@ -354,5 +363,5 @@ def _cast_on_cpu(
     value = np.concatenate([v for _, _, v in ordered]) if ordered else np.zeros(0)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(emitter, minlength=n), out=indptr[1:])
-    matrix = scipy.sparse.csc_array((value, point, indptr), shape=(len(samples), n))
+    matrix = scipy.sparse.csc_array((value, point, indptr), shape=(len(points), n))
     return matrix, candidates, rays

@@ -6,12 +6,14 @@ thread per leaf joining boxes on the way up to the root (the second child to arr
 does it). A build is a sort and two kernels, so every wearer's geometry gets its own tree at
 no CPU cost.
 
-The transfer matrix is one kernel: every (point, emitter) pair of a batch of points is one
-thread, which applies the exact facing, cone and range tests of
-:func:`twin._kernels.shade_pairs`, walks the BVH for any hit strictly inside the shadow
-segment (float64 Moller-Trumbore with the tests of the ``reference`` backend), evaluates the
-LED profile and writes its (mW/cm^2) per mW once. The non-zeros of each batch become a sparse
-matrix on the device (``cupyx.scipy.sparse``); batches bound the memory (``PAIR_BYTES``).
+The transfer matrix is two kernels. ``near_cells`` runs one thread per (emitter, cell of
+nearby sample points) and keeps the pairs where the cell may be lit (the cell tests of the CPU
+engine, :mod:`twin._culling`). ``shade_cells`` runs one block per surviving pair, a thread per
+point of its cell: the exact facing, cone and range tests, a walk of the BVH for any hit
+strictly inside the shadow segment (float64 Moller-Trumbore with the tests of the
+``reference`` backend), the LED profile, and one write. A warp holds one emitter and
+neighbouring points, so its rays stay together in the tree. The non-zeros become a CSC matrix
+on the device; emitter batches and launches bound the memory (``PAIR_BYTES``).
 
 The same kernel code runs under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) with
 NumPy arrays in place of CuPy ones, which is how CI checks it without a GPU: slowly, so on
@@ -29,10 +31,12 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
-#: Bytes of the dense (points x emitters) value buffer of one batch.
+#: Bytes of one launch's buffer: (emitter, cell) flags, or the float64 values of the pairs.
 PAIR_BYTES = 1 << 28
 #: Threads per block.
 THREADS = 128
+#: Threads per block of ``shade_cells``: one (emitter, cell) pair, about 64 points.
+SHADE_THREADS = 64
 
 
 def simulated() -> bool:
@@ -85,13 +89,6 @@ def _xp():
     import cupy
 
     return cupy
-
-
-def _kernels():
-    """The kernels (``pairs``, ``rays``); numba.cuda is imported only here."""
-    from twin.raycast import _cuda_kernels
-
-    return _cuda_kernels.pairs, _cuda_kernels.rays
 
 
 def _spread_bits(v):
@@ -151,35 +148,30 @@ def build_lbvh(triangles_mm: NDArray[np.float64]):
     if n == 1:
         lo[0], hi[0] = tri_lo[0], tri_hi[0]
     else:
-        from twin.raycast import _cuda_kernels as k
+        from twin.raycast import _cuda_kernels as kernels
 
-        _launch(k.lbvh_topology, _blocks(n - 1), codes, n, left, right, parent)
+        _launch(kernels.lbvh_topology, _blocks(n - 1), codes, n, left, right, parent)
         arrived = xp.zeros(n - 1, dtype=np.int32)
-        _launch(k.lbvh_boxes, _blocks(n), tri_lo, tri_hi, n, left, right, parent, arrived, lo, hi)
+        _launch(kernels.lbvh_boxes, _blocks(n), tri_lo, tri_hi, n, left, right, parent,
+                arrived, lo, hi)  # fmt: skip
     e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
     scale = xp.linalg.norm(e1, axis=1) * xp.linalg.norm(e2, axis=1)
     v0 = xp.ascontiguousarray(tri[:, 0])
     return (lo, hi, left, right, start, count, v0, e1, e2, scale), order
 
 
-def points_per_batch(n_emitters: int, *, pair_bytes: int = PAIR_BYTES) -> int:
-    """Sample points per batch whose dense float64 (points, emitters) value buffer fits in
-    ``pair_bytes`` (at least one point)."""
-    return max(1, pair_bytes // (8 * max(n_emitters, 1)))
-
-
 def _blocks(n: int) -> int:
     return max(1, -(-n // THREADS))
 
 
-def _launch(kernel, blocks: int, *args) -> None:
-    """Run ``kernel`` on ``blocks`` x ``THREADS`` threads; numba's warning that a small grid
+def _launch(kernel, blocks: int, *args, threads: int = THREADS) -> None:
+    """Run ``kernel`` on ``blocks`` x ``threads`` threads; numba's warning that a small grid
     under-uses the GPU is expected for small scenes and silenced."""
     from numba.core.errors import NumbaPerformanceWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaPerformanceWarning)
-        kernel[blocks, THREADS](*args)
+        kernel[blocks, threads](*args)
 
 
 class CudaTracer:
@@ -201,9 +193,10 @@ class CudaTracer:
         n = len(origins)
         out_t, out_face = xp.empty(n), xp.empty(n, dtype=np.int32)
         if n:
-            _, kernel = _kernels()
+            from twin.raycast import _cuda_kernels as kernels
+
             _launch(
-                kernel,
+                kernels.rays,
                 _blocks(n),
                 xp.asarray(np.ascontiguousarray(origins, dtype=np.float64)),
                 xp.asarray(np.ascontiguousarray(directions, dtype=np.float64)),
@@ -234,6 +227,7 @@ class CudaTracer:
 
     def transfer(
         self,
+        cells,
         points: NDArray[np.float64],
         emitters: NDArray[np.float64],
         profiles: list,
@@ -243,47 +237,82 @@ class CudaTracer:
         max_distance_mm: float,
         offset_mm: float,
         occlusion: bool = True,
-        pair_bytes: int = PAIR_BYTES,
         progress=None,
-    ) -> tuple[scipy.sparse.csc_array, int, int]:
-        """The transfer matrix of (k, 6) ``points`` (position mm, unit normal) and (n, 6)
-        ``emitters`` (position mm, unit axis), in batches of points whose dense value buffer
-        stays under ``pair_bytes``.
+    ):
+        """The transfer matrix of (k, 6) ``points`` (position mm, unit normal, in the
+        order of ``cells``) and (n, 6) ``emitters`` (position mm, unit axis), on the device.
+
+        ``cells`` (``twin.transfer`` groups nearby points) cull whole (emitter, cell) pairs
+        first; every point of a surviving cell then gets the exact tests and, if it passes,
+        a shadow ray. Emitters go in batches whose cell flags fit ``PAIR_BYTES``, and the
+        surviving pairs in launches whose values (float64) fit ``PAIR_BYTES``.
 
         Returns
         -------
         matrix : (k, n) scipy.sparse.csc_array, (mW/cm^2) per mW
+            Assembled on the device, rows in sample order.
         candidate_pairs : int
-            Every pair (all go through the exact tests on the device).
+            Pairs that reached the exact tests (the points of surviving cells).
         rays_cast : int
         """
+        from twin.raycast import _cuda_kernels as kernels
+
         xp = _xp()
-        pairs_kernel, _ = _kernels()
         k, n = len(points), len(emitters)
-        table = _profile_table(profiles)
-        device = [xp.asarray(a) for a in table]
+        device = [xp.asarray(a) for a in _profile_table(profiles)]
         pts = xp.asarray(np.ascontiguousarray(points, dtype=np.float64))
         ems = xp.asarray(np.ascontiguousarray(emitters, dtype=np.float64))
         which = xp.asarray(np.asarray(profile_index, dtype=np.int32))
         cut = xp.asarray(np.asarray(cos_cut, dtype=np.float64))
-        batch = points_per_batch(n, pair_bytes=pair_bytes)
-        parts, rays = [], 0
-        for first in range(0, k, batch):
-            size = min(batch, k - first)
-            out = xp.empty((size, n))
-            blocks = _blocks(size * n)
-            traced = xp.zeros(blocks, dtype=np.int64)
-            _launch(
-                pairs_kernel, blocks, pts, first, size, ems, which, cut, max_distance_mm**2,
-                offset_mm, occlusion, *device, *self._device, out, traced,
-            )  # fmt: skip
-            rows, cols = xp.nonzero(out)
-            parts.append((rows + first, cols, out[rows, cols]))
-            rays += int(traced.sum())
+        cell = [
+            xp.asarray(np.ascontiguousarray(a))
+            for a in (cells.centre, cells.radius, cells.normal, cells.cos_cone, cells.sin_cone)
+        ]
+        cell_start = xp.asarray(cells.start.astype(np.int32))
+        cell_count = xp.asarray(cells.count.astype(np.int32))
+        order = xp.asarray(cells.order)
+        n_cells = len(cells.start)
+        per_batch = max(1, PAIR_BYTES // max(n_cells, 1))
+        parts, candidates, rays = [], 0, 0
+        for first in range(0, n, per_batch):
+            flags = xp.zeros((min(per_batch, n - first), n_cells), dtype=np.uint8)
+            _launch(kernels.near_cells, _blocks(flags.size), ems, first, cut, *cell,
+                    max_distance_mm, flags)  # fmt: skip
+            pair_emitter, pair_cell = (a.astype(np.int32) for a in xp.nonzero(flags))
+            pair_emitter += first
+            ends = np.cumsum(_host(cell_count[pair_cell]), dtype=np.int64)
+            for lo, hi in _launches(ends, PAIR_BYTES // 8):
+                begin = int(ends[lo - 1]) if lo else 0
+                offsets = xp.asarray(np.concatenate([[0], ends[lo : hi - 1] - begin]))
+                out = xp.empty(int(ends[hi - 1]) - begin)
+                _launch(
+                    kernels.shade_cells, hi - lo, pair_emitter[lo:hi], pair_cell[lo:hi],
+                    offsets, cell_start, cell_count, pts, ems, which, cut,
+                    max_distance_mm**2, offset_mm, occlusion, *device, *self._device, out,
+                    threads=SHADE_THREADS,
+                )  # fmt: skip
+                live = xp.flatnonzero(out > 0.0)
+                pair = lo + xp.searchsorted(offsets, live, side="right") - 1
+                point = cell_start[pair_cell[pair]] + (live - offsets[pair - lo])
+                parts.append((order[point], pair_emitter[pair], out[live]))
+                candidates += len(out)
+                if occlusion:
+                    rays += int(xp.count_nonzero(out >= 0.0))
             if progress is not None:
-                progress(first + size, k)
-        matrix = _assemble(xp, parts, (k, n))
-        return matrix, k * n, rays
+                progress(first + len(flags), n)
+        return _csc(xp, parts, (k, n)), candidates, rays
+
+
+def _launches(ends: NDArray[np.int64], budget: int) -> list[tuple[int, int]]:
+    """Split pairs with cumulative sizes ``ends`` into runs ``[lo, hi)`` of at most
+    ``budget`` in all (a single pair over the budget goes alone)."""
+    runs, lo = [], 0
+    while lo < len(ends):
+        base = ends[lo - 1] if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(ends, base + budget, side="right")))
+        runs.append((lo, hi))
+        lo = hi
+    return runs
 
 
 def _profile_table(profiles: list) -> tuple[NDArray, ...]:
@@ -323,17 +352,12 @@ def _host(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-def _assemble(xp, parts, shape) -> scipy.sparse.csc_array:
-    """CSC matrix from (row, col, value) parts, assembled on the device, returned on the host."""
-    rows = xp.concatenate([p[0] for p in parts]) if parts else xp.zeros(0, np.int64)
-    cols = xp.concatenate([p[1] for p in parts]) if parts else xp.zeros(0, np.int64)
-    vals = xp.concatenate([p[2] for p in parts]) if parts else xp.zeros(0)
-    if xp is np:
-        coo = scipy.sparse.coo_array((vals, (rows, cols)), shape=shape)
-        return scipy.sparse.csc_array(coo)
-    import cupyx.scipy.sparse
-
-    csc = cupyx.scipy.sparse.coo_matrix((vals, (rows, cols)), shape=shape).tocsc()
-    return scipy.sparse.csc_array(
-        (csc.data.get(), csc.indices.get(), csc.indptr.get()), shape=shape
-    )
+def _csc(xp, parts, shape) -> scipy.sparse.csc_array:
+    """The CSC matrix of (point, emitter, value) parts whose emitters come in order, built on
+    the device and returned on the host."""
+    point = xp.concatenate([p[0] for p in parts]) if parts else xp.zeros(0, np.int32)
+    emitter = xp.concatenate([p[1] for p in parts]) if parts else xp.zeros(0, np.int32)
+    value = xp.concatenate([p[2] for p in parts]) if parts else xp.zeros(0)
+    indptr = xp.zeros(shape[1] + 1, dtype=np.int64)
+    indptr[1:] = xp.cumsum(xp.bincount(emitter, minlength=shape[1]))
+    return scipy.sparse.csc_array((_host(value), _host(point), _host(indptr)), shape=shape)

@@ -9,6 +9,11 @@ import math
 import numpy as np
 from numba import cuda
 
+from twin import _culling
+
+cell_reachable = cuda.jit(device=True)(_culling.cell_reachable)
+pair_geometry = cuda.jit(device=True)(_culling.pair_geometry)
+
 #: Traversal stack depth (the median-split BVH of 2^60 triangles fits).
 STACK = 64
 #: Profile kinds on the device.
@@ -101,49 +106,72 @@ def intensity_per_mw(cos_t, kind, m, coef, first, size, angle_deg, value):
 
 
 @cuda.jit
-def pairs(points, first_point, n_points, emitters, profile_of, cos_cut, max_d2, offset,
-          occlusion, kind, m, coef, table_first, table_size, angle_deg, value,
-          lo, hi, left, right, start, count, v0, e1, e2, scale, out, traced):  # fmt: skip
-    """One thread per (point, emitter) of a batch: out[point - first_point, emitter]."""
+def near_cells(emitters, first_emitter, cos_cut, centre, radius, normal, cos_cone, sin_cone,
+               max_distance_mm, flags):  # fmt: skip
+    """One thread per (emitter of a batch, cell): flags[emitter - first_emitter, cell] is 1
+    where the cell may hold a point the emitter reaches."""
     t = cuda.grid(1)
-    n_e = emitters.shape[0]
-    if t >= n_points * n_e:
+    n_c = centre.shape[0]
+    if t >= flags.shape[0] * n_c:
         return
-    row = t // n_e
-    e = t - row * n_e
-    j = first_point + row
-    dx = emitters[e, 0] - points[j, 0]
-    dy = emitters[e, 1] - points[j, 1]
-    dz = emitters[e, 2] - points[j, 2]
-    r_cos_a = dx * points[j, 3] + dy * points[j, 4] + dz * points[j, 5]
-    r2 = dx * dx + dy * dy + dz * dz
-    r = math.sqrt(r2)
-    r_cos_t = -(dx * emitters[e, 3] + dy * emitters[e, 4] + dz * emitters[e, 5])
-    if r_cos_a <= 0.0 or r2 > max_d2 or r_cos_t < cos_cut[e] * r:
-        out[row, e] = 0.0
-        return
-    if occlusion:
-        cuda.atomic.add(traced, cuda.blockIdx.x, 1)
-        stack = cuda.local.array(STACK, np.int32)
-        hit, _ = traverse(
-            points[j, 0] + offset * points[j, 3],
-            points[j, 1] + offset * points[j, 4],
-            points[j, 2] + offset * points[j, 5],
-            dx / r,
-            dy / r,
-            dz / r,
-            r - 2.0 * offset,
-            True,  # noqa: FBT003 - device functions take no keywords
-            lo, hi, left, right, start, count, v0, e1, e2, scale, stack,
+    b = t // n_c
+    j = t - b * n_c
+    e = first_emitter + b
+    c = cos_cut[e]
+    reached = cell_reachable(
+        emitters[e, 0], emitters[e, 1], emitters[e, 2],
+        emitters[e, 3], emitters[e, 4], emitters[e, 5], c, math.sqrt(max(1.0 - c * c, 0.0)),
+        centre[j, 0], centre[j, 1], centre[j, 2], radius[j],
+        normal[j, 0], normal[j, 1], normal[j, 2], cos_cone[j], sin_cone[j], max_distance_mm,
+    )  # fmt: skip
+    flags[b, j] = 1 if reached else 0
+
+
+@cuda.jit
+def shade_cells(pair_emitter, pair_cell, offsets, cell_start, cell_count, points, emitters,
+                profile_of, cos_cut, max_d2, offset, occlusion, kind, m, coef, table_first,
+                table_size, angle_deg, value, lo, hi, left, right, start, count, v0, e1, e2,
+                scale, out):  # fmt: skip
+    """One block per (emitter, cell) pair, its threads over the cell's points (one emitter
+    and nearby points, so coherent rays in a warp). Slot ``offsets[pair] + i`` of ``out``
+    gets the i-th point's value in (mW/cm^2) per mW: -1 where the pair fails an exact test,
+    0 where its shadow ray is blocked."""
+    q = cuda.blockIdx.x
+    e = pair_emitter[q]
+    first = cell_start[pair_cell[q]]
+    base = offsets[q]
+    stack = cuda.local.array(STACK, np.int32)
+    for i in range(cuda.threadIdx.x, cell_count[pair_cell[q]], cuda.blockDim.x):
+        j = first + i
+        r, r_cos_a, r_cos_t = pair_geometry(
+            emitters[e, 0], emitters[e, 1], emitters[e, 2],
+            emitters[e, 3], emitters[e, 4], emitters[e, 5], cos_cut[e],
+            points[j, 0], points[j, 1], points[j, 2],
+            points[j, 3], points[j, 4], points[j, 5], max_d2,
         )  # fmt: skip
-        if hit < math.inf:
-            out[row, e] = 0.0
-            return
-    p = profile_of[e]
-    i = intensity_per_mw(
-        r_cos_t / r, kind[p], m[p], coef[p], table_first[p], table_size[p], angle_deg, value
-    )
-    out[row, e] = i * r_cos_a / (r2 * r) * 100.0  # mm^2 per cm^2
+        if r < 0.0:
+            out[base + i] = -1.0
+            continue
+        if occlusion:
+            hit, _ = traverse(
+                points[j, 0] + offset * points[j, 3],
+                points[j, 1] + offset * points[j, 4],
+                points[j, 2] + offset * points[j, 5],
+                (emitters[e, 0] - points[j, 0]) / r,
+                (emitters[e, 1] - points[j, 1]) / r,
+                (emitters[e, 2] - points[j, 2]) / r,
+                r - 2.0 * offset,
+                True,  # noqa: FBT003 - device functions take no keywords
+                lo, hi, left, right, start, count, v0, e1, e2, scale, stack,
+            )  # fmt: skip
+            if hit < math.inf:
+                out[base + i] = 0.0
+                continue
+        p = profile_of[e]
+        intensity = intensity_per_mw(
+            r_cos_t / r, kind[p], m[p], coef[p], table_first[p], table_size[p], angle_deg, value
+        )
+        out[base + i] = intensity * r_cos_a / (r * r * r) * 100.0  # mm^2 per cm^2
 
 
 @cuda.jit
