@@ -224,3 +224,8 @@ def test_a_population_report_reads_rules_over_the_members(tmp_path):
     ]
     worst = members[int(np.argmin(shares))]["name"]
     assert f"<p>{worst} (" in text and f"{100 * min(shares):.1f} %" in text
+    # The scene file itself reports the same: its members are rendered first.
+    rep2 = tmp_path / "rep2"
+    assert main(["report", str(tmp_path / "pop.yaml"), "--out", str(rep2), *options]) == 0
+    again = (rep2 / "report.html").read_text()
+    assert re.sub(r"\d+\.\d+ s", "", again) == re.sub(r"\d+\.\d+ s", "", text)

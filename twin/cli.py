@@ -143,8 +143,7 @@ def _population_table(summary: dict) -> str:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from twin.outputs import population_summary, write_population
-    from twin.rendering import render
+    from twin.rendering import render, render_population
     from twin.scene import load_scenes
 
     scenes = load_scenes(args.scene or default_scene_path())
@@ -156,17 +155,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(_summary_table(result.metrics))
         print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
         return 0
-    members = []
-    for i, scene in enumerate(scenes, 1):
-        label = f"{scene.name} ({scene.variant.label}, {i}/{len(scenes)})"
-        result = render(
-            scene, backend=args.backend, progress=ProgressBar(label, stream=sys.stderr)
-        )
-        result.write(args.out / scene.name)
-        _extras(args, result, args.out / scene.name)
-        members.append((scene, result.metrics))
-    summary = population_summary(members)
-    write_population(summary, args.out)
+    summary = render_population(
+        scenes,
+        args.out,
+        backend=args.backend,
+        progress=lambda label: ProgressBar(label, stream=sys.stderr),
+        each=lambda result, folder: _extras(args, result, folder),
+    )
     print(f"population of {len(scenes)} ({scenes[0].name} ... {scenes[-1].name})")
     print(_population_table(summary))
     print(f"wrote one result folder per member, population.json and population.csv to {args.out}")
@@ -658,7 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write a self-contained HTML report")
     p.add_argument(
-        "source", type=Path, help="a scene file, a twin render folder or a twin compare folder"
+        "source",
+        type=Path,
+        help="a scene file (one or a population), a twin render folder or a twin compare folder",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder (report.html)")
     p.add_argument(

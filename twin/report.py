@@ -344,11 +344,12 @@ def population_report(folder: Path, *, pictures: bool = True) -> str:
 
 
 def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
-    """``out_dir/report.html`` for a scene file, a ``twin render`` folder (re-rendered from
-    its resolved scene, through the transfer cache), a population's ``twin render`` folder
-    or a ``twin compare`` folder."""
+    """``out_dir/report.html`` for a scene file (a population's members are rendered first),
+    a ``twin render`` folder (re-rendered from its resolved scene, through the transfer
+    cache), a population's ``twin render`` folder or a ``twin compare`` folder."""
     from twin.cache import TransferCache
-    from twin.rendering import render
+    from twin.rendering import render, render_population
+    from twin.scene import load_scenes
 
     source = Path(source)
     if (source / "compare.json").is_file():
@@ -365,7 +366,13 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
             raise InputError(msg)
         text = render_report(render(scene_file, cache=TransferCache()), pictures=pictures)
     elif source.is_file():
-        text = render_report(render(source, cache=TransferCache()), pictures=pictures)
+        scenes = load_scenes(source)
+        if len(scenes) == 1:
+            text = render_report(render(scenes[0], cache=TransferCache()), pictures=pictures)
+        else:  # render the members as twin render would, then report that folder
+            with tempfile.TemporaryDirectory(prefix="twin-report-") as folder:
+                render_population(scenes, Path(folder), cache=TransferCache())
+                text = population_report(Path(folder), pictures=pictures)
     else:
         msg = f"{source}: no such scene file or result folder"
         raise InputError(msg)
