@@ -161,11 +161,18 @@ def test_a_clicked_point_reads_its_values_region_and_brightest_led(rendered):
     text = view3d.describe_point(scene, vertex)
     assert text.splitlines()[0] == f"vertex {vertex}, region forehead"
     assert f"fluence_j_cm2: {scene.maps['fluence_j_cm2'][vertex]:.4g}" in text
-    # The brightest LED by the unshadowed estimate is a lit one close to the point.
-    (best, _), *_ = view3d.contributions(scene, vertex)
+    # The LEDs' shares add up to the rendered irradiance, brightest first, also at the lips,
+    # where the nose and the lips themselves shadow many LEDs.
+    shares = view3d.contributions(scene, vertex, top=None)
+    assert [e for _, e in shares] == sorted((e for _, e in shares), reverse=True)
+    for v in [vertex, *scene.regions["lips"][::20]]:
+        total = sum(e for _, e in view3d.contributions(scene, int(v), top=None))
+        np.testing.assert_allclose(total, scene.maps["irradiance_mw_cm2"][v], rtol=1e-5)
+    assert view3d.contributions(scene, vertex) == shares[:5]
+    # ...and the brightest is a lit LED close to the point.
     lit = scene.leds["power_mw"] > 0
     distance = np.linalg.norm(scene.leds["positions_mm"] - scene.vertices_mm[vertex], axis=1)
-    assert lit[best] and distance[best] <= np.sort(distance[lit])[5]
+    assert lit[shares[0][0]] and distance[shares[0][0]] <= np.sort(distance[lit])[5]
 
 
 def test_view_without_a_display_says_what_to_use_instead(rendered, monkeypatch, capsys):

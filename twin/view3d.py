@@ -13,7 +13,8 @@ without ray casting (``surface.ply`` holds the maps, ``scene.resolved.yaml`` the
 - :func:`snapshots` writes PNG pictures from named views off-screen (EGL: no display needed).
 - :func:`export_html` writes one self-contained interactive page (PyVista's trame export).
 - :class:`Viewer` is the interactive window (``twin view``): keys switch the map, clicking
-  the skin shows the point's values, region and the LEDs that give it most light.
+  the skin shows the point's values, region and the LEDs that give it most light (a ray
+  cast for that point alone, shadows included).
 
 Needs the ``viz`` extra (PyVista; trame-pyvista and nest_asyncio2 for HTML).
 """
@@ -386,19 +387,34 @@ def export_html(scene: ResultScene, path: Path, *, quantity: str = "fluence_j_cm
     return path
 
 
-def contributions(scene: ResultScene, vertex: int, *, top: int = 5) -> list[tuple[int, float]]:
-    """The ``top`` LEDs giving a skin vertex most irradiance (mW/cm2): the unshadowed
-    ``P I(theta) / P cos(alpha) / r^2`` of each LED's own profile, from the geometry alone."""
+def contributions(
+    scene: ResultScene, vertex: int, *, top: int | None = 5
+) -> list[tuple[int, float]]:
+    """The ``top`` LEDs (all, for ``None``) giving a skin vertex most irradiance, mW/cm2,
+    brightest first: one row of the transfer matrix, ray cast for this point alone against
+    the skin and the occluders (shadows counted, as in the render)."""
+    from twin.emitters import Emitters
+    from twin.raycast import make_tracer
+    from twin.surface import SamplePoints
+    from twin.transfer import ray_offset_mm, transfer_matrix
+
     leds = scene.leds
-    d = leds["positions_mm"] - scene.vertices_mm[vertex]
-    r = np.linalg.norm(d, axis=1)
-    cos_a = np.clip(d @ scene.vertex_normals[vertex] / r, 0.0, None)
-    cos_t = -np.einsum("ij,ij->i", d, leds["axes"]) / r
-    intensity = np.zeros(len(r))
-    for k, profile in enumerate(scene.profiles):
-        mine = leds["profile_index"] == k
-        intensity[mine] = profile.intensity_per_mw(cos_t[mine])
-    e = leds["power_mw"] * intensity * cos_a / r**2 * 100.0  # mm^-2 -> cm^-2
+    emitters = Emitters.create(  # per mW: channels the mode leaves off have no power
+        leds["positions_mm"],
+        leds["axes"],
+        1.0,
+        profile=[scene.profiles[k] for k in leds["profile_index"]],
+    )
+    point = SamplePoints(
+        scene.vertices_mm[[vertex]], scene.vertex_normals[[vertex]], np.ones(1), {}
+    )
+    triangles = np.concatenate(
+        [v[f] for v, f in [(scene.vertices_mm, scene.faces), *scene.occluders]]
+    )
+    row = transfer_matrix(
+        point, emitters, make_tracer("auto", triangles), offset_mm=ray_offset_mm(triangles)
+    ).matrix
+    e = row.toarray().ravel() * leds["power_mw"]
     order = np.argsort(-e)[:top]
     return [(int(i), float(e[i])) for i in order if e[i] > 0]
 
@@ -413,7 +429,7 @@ def describe_point(scene: ResultScene, vertex: int) -> str:
         values = {k: float(v[vertex]) for k, v in scene.maps.items()}
     lines = [f"vertex {vertex}, region {region}"]
     lines += [f"{k}: {v:.4g}" for k, v in values.items()]
-    lines.append("most light from (unshadowed estimate, mW/cm2):")
+    lines.append("most light from (mW/cm2):")
     lines += [
         f"  LED {i} ({scene.leds['channel'][i]}): {e:.3g}" for i, e in contributions(scene, vertex)
     ]
