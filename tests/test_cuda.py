@@ -50,15 +50,22 @@ def test_transfer_matrix_matches_the_reference_pair_by_pair(seed):
     gpu = build_transfer(surface, emitters, "cuda")
     assert gpu.backend == "cuda"
     # The same cells survive culling, the same pairs pass the same exact tests...
-    assert (gpu.candidate_pairs, gpu.rays_cast) == (ref.candidate_pairs, ref.rays_cast)
     assert ref.rays_cast < ref.candidate_pairs < len(surface.vertices_mm) * len(emitters)
     assert ref.matrix.nnz < ref.rays_cast  # ...and some are in shadow
-    a, b = ref.matrix.tocsr(), gpu.matrix.tocsr()
-    a.sort_indices()
-    b.sort_indices()
-    np.testing.assert_array_equal(b.indptr, a.indptr)
-    np.testing.assert_array_equal(b.indices, a.indices)
-    np.testing.assert_allclose(b.data, a.data, rtol=1e-4, atol=0)
+    if _cuda.simulated():
+        assert (gpu.candidate_pairs, gpu.rays_cast) == (ref.candidate_pairs, ref.rays_cast)
+        a, b = ref.matrix.tocsr(), gpu.matrix.tocsr()
+        a.sort_indices()
+        b.sort_indices()
+        np.testing.assert_array_equal(b.indptr, a.indptr)
+        np.testing.assert_array_equal(b.indices, a.indices)
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-4, atol=0)
+    else:  # the device fuses multiply-adds: a pair within an ulp of a test may flip
+        assert abs(gpu.rays_cast - ref.rays_cast) <= 1e-3 * ref.rays_cast
+        a, b = ref.matrix.toarray(), gpu.matrix.toarray()
+        same = (a > 0) == (b > 0)
+        assert same.mean() > 0.999
+        np.testing.assert_allclose(b[same], a[same], rtol=1e-4, atol=0)
 
 
 def test_every_profile_kind_evaluates_as_on_the_cpu():
@@ -72,9 +79,20 @@ def test_every_profile_kind_evaluates_as_on_the_cpu():
         np.testing.assert_allclose(gpu, ref, rtol=1e-4, atol=0, err_msg=str(profile))
 
 
+def test_a_scene_no_led_reaches_gives_an_empty_matrix():
+    surface = bumpy(4, divisions=8)
+    emitters = aimed(4, 3, Lambertian(40.0))
+    below = emitters.positions_mm * [1.0, 1.0, -1.0]  # under the skin: it faces away
+    away = Emitters.create(below, emitters.axes, 1.0, profile=Lambertian(40.0))
+    for leds, reach in ((away, np.inf), (emitters, 1.0)):  # facing away; out of range
+        gpu = build_transfer(surface, leds, "cuda", max_distance_mm=reach)
+        assert gpu.matrix.shape == (len(surface.vertices_mm), 3) and gpu.matrix.nnz == 0
+        assert gpu.rays_cast == 0
+
+
 def test_batches_bound_memory_and_change_nothing():
-    # 1026 emitters on a million points (~15,600 cells): one batch of 16 MB of cell flags,
-    # then launches of at most 256 MiB of pair values each.
+    # 1026 emitters on a million points (~15,600 cells): 16 batches of 65 emitters' cell
+    # flags (32 MB at the peak of compaction), then launches of at most 256 MiB of values.
     ends = np.cumsum(np.random.default_rng(0).integers(1, 200, 10_000))
     runs = _cuda._launches(ends, 1000)
     assert [lo for lo, _ in runs] == [0, *[hi for _, hi in runs[:-1]]] and runs[-1][1] == 10_000
@@ -85,12 +103,13 @@ def test_batches_bound_memory_and_change_nothing():
     whole = build_transfer(surface, emitters, "cuda")
     seen = []
     with pytest.MonkeyPatch.context() as patch:
-        # Cell flags for 2 emitters at a time, and one (emitter, cell) pair per launch.
-        cells = len(twin.transfer._make_cells(surface.samples()).start)
-        patch.setattr(_cuda, "PAIR_BYTES", 2 * cells)
+        # One emitter a batch, and 32 pair values a launch: cells of 64, 24, 24 and 9 points.
+        cells = twin.transfer._make_cells(surface.samples()).count
+        assert cells.tolist() == [64, 24, 24, 9]
+        patch.setattr(_cuda, "PAIR_BYTES", 32 * 8)
         parts = build_transfer(surface, emitters, "cuda",
                                progress=lambda done, total: seen.append(done))  # fmt: skip
-    assert seen == [2, 4, 6]
+    assert seen == [1, 2, 3, 4, 5, 6]
     assert (parts.candidate_pairs, parts.rays_cast) == (whole.candidate_pairs, whole.rays_cast)
     np.testing.assert_array_equal(parts.matrix.toarray(), whole.matrix.toarray())
 

@@ -1,8 +1,10 @@
 """The culling tests of the transfer matrix, in plain Python compiled twice.
 
 numba compiles them into the CPU kernels (:mod:`twin._kernels`) and numba-cuda into the
-device kernels (:mod:`twin.raycast._cuda_kernels`), so both engines cull exactly the same
-pairs (and the CUDA simulator runs them as they are). All geometry is float64, in mm.
+device kernels (:mod:`twin.raycast._cuda_kernels`), so both engines cull the same pairs: to
+the bit under the CUDA simulator, which runs them as they are; up to rounding on a GPU,
+whose compiler fuses multiply-adds (a pair within an ulp of a test may go either way). All
+geometry is float64, in mm.
 """
 
 from __future__ import annotations

@@ -37,6 +37,9 @@ PAIR_BYTES = 1 << 28
 THREADS = 128
 #: Threads per block of ``shade_cells``: one (emitter, cell) pair, about 64 points.
 SHADE_THREADS = 64
+#: Device bytes per (emitter, cell) flag while flags are compacted: the flag, CuPy's mask and
+#: scan in ``nonzero``, and the index pairs of the cells that survive.
+FLAG_BYTES = 32
 
 
 def simulated() -> bool:
@@ -244,8 +247,9 @@ class CudaTracer:
 
         ``cells`` (``twin.transfer`` groups nearby points) cull whole (emitter, cell) pairs
         first; every point of a surviving cell then gets the exact tests and, if it passes,
-        a shadow ray. Emitters go in batches whose cell flags fit ``PAIR_BYTES``, and the
-        surviving pairs in launches whose values (float64) fit ``PAIR_BYTES``.
+        a shadow ray. Emitters go in batches whose cell flags (``FLAG_BYTES`` each) fit
+        ``PAIR_BYTES``, and the surviving pairs in launches whose values (float64) fit
+        ``PAIR_BYTES``.
 
         Returns
         -------
@@ -272,8 +276,10 @@ class CudaTracer:
         cell_count = xp.asarray(cells.count.astype(np.int32))
         order = xp.asarray(cells.order)
         n_cells = len(cells.start)
-        per_batch = max(1, PAIR_BYTES // max(n_cells, 1))
-        parts, candidates, rays = [], 0, 0
+        # Compacting the flags takes about FLAG_BYTES a flag at its peak; at least 16
+        # batches, so that progress moves.
+        per_batch = max(1, min(PAIR_BYTES // (FLAG_BYTES * max(n_cells, 1)), -(-n // 16)))
+        parts, candidates, rays = [], 0, xp.zeros((), dtype=np.int64)
         for first in range(0, n, per_batch):
             flags = xp.zeros((min(per_batch, n - first), n_cells), dtype=np.uint8)
             _launch(kernels.near_cells, _blocks(flags.size), ems, first, cut, *cell,
@@ -297,10 +303,10 @@ class CudaTracer:
                 parts.append((order[point], pair_emitter[pair], out[live]))
                 candidates += len(out)
                 if occlusion:
-                    rays += int(xp.count_nonzero(out >= 0.0))
+                    rays += xp.count_nonzero(out >= 0.0)
             if progress is not None:
                 progress(first + len(flags), n)
-        return _csc(xp, parts, (k, n)), candidates, rays
+        return _csc(xp, parts, (k, n)), candidates, int(rays)
 
 
 def _launches(ends: NDArray[np.int64], budget: int) -> list[tuple[int, int]]:
@@ -359,5 +365,6 @@ def _csc(xp, parts, shape) -> scipy.sparse.csc_array:
     emitter = xp.concatenate([p[1] for p in parts]) if parts else xp.zeros(0, np.int32)
     value = xp.concatenate([p[2] for p in parts]) if parts else xp.zeros(0)
     indptr = xp.zeros(shape[1] + 1, dtype=np.int64)
-    indptr[1:] = xp.cumsum(xp.bincount(emitter, minlength=shape[1]))
+    if len(emitter):  # CuPy's bincount of nothing raises, minlength or not
+        indptr[1:] = xp.cumsum(xp.bincount(emitter, minlength=shape[1]))
     return scipy.sparse.csc_array((_host(value), _host(point), _host(indptr)), shape=shape)
