@@ -3,7 +3,8 @@
 For each channel and for all channels together: mean, min, max, p5 and p95 of irradiance and
 fluence; uniformity U0 = Emin / Emean and Emin / Emax; coefficient of variation; the fraction
 of area inside the therapeutic window; hot-spot area above the irradiance limit. Then the eye
-region against the IEC 62471 long-term IR-eye limit, and the emitters' gap and incidence.
+region against the IEC 62471 IR-eye and blue-light limits (:mod:`twin.hazards`), and the
+emitters' gap and incidence.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ import scipy.sparse
 from numpy.typing import NDArray
 
 from twin.dose import DoseMaps, DoseSettings
+from twin.hazards import blue_light_max_exposure_s, blue_light_weight, counts_as_ir
 from twin.units import MM2_PER_CM2
-
-#: IEC 62471 infrared-eye band, nm (physics.md 4.1).
-IR_EYE_BAND_NM = (780.0, 3000.0)
 
 
 def weighted_percentile(
@@ -112,27 +111,37 @@ def eye_safety(
     areas_mm2: NDArray[np.float64],
     dose: DoseSettings,
 ) -> dict[str, Any]:
-    """Irradiance of the IR channels (780-3000 nm) on the eye region against the IR-eye limit."""
-    lo, hi = IR_EYE_BAND_NM
-    ir = [
-        c
-        for c, wl in dose_maps.wavelength_nm.items()
-        if lo <= wl <= hi and c in dose_maps.irradiance_mw_cm2
-    ]
-    e_ir = (
-        np.sum([dose_maps.irradiance_mw_cm2[c][eye_mask] for c in ir], axis=0)
-        if ir
-        else np.zeros(int(eye_mask.sum()))
-    )
-    peak = float(e_ir.max())
+    """The eye region against the IEC 62471 IR-eye and blue-light limits (:mod:`twin.hazards`).
+
+    Channels with no wavelength count as IR and as fully blue-weighted, and are listed.
+    """
+    eye_areas = areas_mm2[eye_mask]
+    unknown = [c for c in dose_maps.channels if c not in dose_maps.wavelength_nm]
+    ir = [c for c in dose_maps.channels if counts_as_ir(dose_maps.wavelength_nm.get(c))]
+    e_ir = np.zeros(len(eye_areas))
+    e_blue = np.zeros(len(eye_areas))
+    for c in dose_maps.channels:
+        e = dose_maps.irradiance_mw_cm2[c][eye_mask]
+        if c in ir:
+            e_ir += e
+        e_blue += blue_light_weight(dose_maps.wavelength_nm.get(c)) * e
+    peak_ir, peak_blue = float(e_ir.max()), float(e_blue.max())
+    blue_time_s = blue_light_max_exposure_s(peak_blue)
     return {
         "ir_channels": ir,
+        "unknown_wavelength_channels": unknown,
         "ir_irradiance_mw_cm2": {
-            "mean": float(np.average(e_ir, weights=areas_mm2[eye_mask])),
-            "max": peak,
+            "mean": float(np.average(e_ir, weights=eye_areas)),
+            "max": peak_ir,
         },
         "ir_limit_mw_cm2": dose.eye_ir_limit_mw_cm2,
-        "ir_within_limit": peak <= dose.eye_ir_limit_mw_cm2,
+        "ir_within_limit": peak_ir <= dose.eye_ir_limit_mw_cm2,
+        "blue_weighted_irradiance_mw_cm2": {
+            "mean": float(np.average(e_blue, weights=eye_areas)),
+            "max": peak_blue,
+        },
+        "blue_light_max_exposure_s": blue_time_s,
+        "blue_light_within_limit": blue_time_s is None or dose_maps.exposure_s <= blue_time_s,
         "total_irradiance_mw_cm2": {
             "max": float(dose_maps.total_irradiance_mw_cm2[eye_mask].max())
         },

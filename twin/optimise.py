@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from twin.emitters import Emitters
 from twin.errors import InputError
-from twin.metrics import IR_EYE_BAND_NM
+from twin.hazards import counts_as_ir
 
 if TYPE_CHECKING:
     from twin.rendering import RenderResult
@@ -335,10 +335,8 @@ def _eye_rows(result: RenderResult, active: NDArray[np.int64], groups) -> scipy.
     samples, emitters = result.samples, result.scene.emitters
     if "eyes" not in samples.regions:
         return None
-    lo, hi = IR_EYE_BAND_NM
-    ir = np.array(
-        [lo <= emitters.wavelength_nm.get(str(c), 0.0) <= hi for c in emitters.channel[active]]
-    )
+    wavelength = emitters.wavelength_nm
+    ir = np.array([counts_as_ir(wavelength.get(str(c))) for c in emitters.channel[active]])
     if not ir.any():
         return None
     eye = np.flatnonzero(samples.regions["eyes"])
@@ -525,13 +523,8 @@ def drive_metrics(result: RenderResult, drive: NDArray[np.float64]) -> dict[str,
         "peak_irradiance_mw_cm2": float(e.max()),
     }
     if "eyes" in result.samples.regions:
-        lo, hi = IR_EYE_BAND_NM
-        ir = np.array(
-            [
-                lo <= scene.emitters.wavelength_nm.get(str(c), 0.0) <= hi
-                for c in scene.emitters.channel
-            ]
-        )
+        wavelength = scene.emitters.wavelength_nm
+        ir = np.array([counts_as_ir(wavelength.get(str(c))) for c in scene.emitters.channel])
         eye = result.samples.regions["eyes"]
         e_ir = result.transfer.matrix[eye] @ (scene.emitters.power_mw * drive * ir)
         out["eye_ir_max_mw_cm2"] = float(e_ir.max()) if e_ir.size else 0.0

@@ -24,6 +24,7 @@ import numpy as np
 
 from twin import __version__
 from twin.errors import InputError
+from twin.hazards import eye_lines
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -167,15 +168,10 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
     body.append("<h2>Eye safety</h2>")
     eye = metrics.get("eye_safety")
     if eye:
-        ok = eye["ir_within_limit"]
-        verdict = "within" if ok else "ABOVE"
-        body.append(
-            f"<p class='{'pass' if ok else 'fail'}'>IR irradiance on the eye region: max "
-            f"{eye['ir_irradiance_mw_cm2']['max']:.3g} mW/cm², {verdict} the "
-            f"{eye['ir_limit_mw_cm2']:g} mW/cm² IEC 62471 IR-eye limit.</p>"
-        )
+        body += [f"<p class='{'pass' if ok else 'fail'}'>{html.escape(line)}</p>"
+                 for line, ok in eye_lines(eye, metrics["exposure_s"])]  # fmt: skip
     else:
-        body.append("<p>No eye region on this target: the IR-eye limit is not assessed.</p>")
+        body.append("<p>No eye region on this target: the eye limits are not assessed.</p>")
     body.append("<h2>Pictures</h2>")
     if pictures:
         from twin import view3d
