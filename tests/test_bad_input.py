@@ -10,9 +10,10 @@ import trimesh
 import yaml
 
 import twin
-from twin import phantoms
+from twin import anatomy, phantoms
 from twin.cli import main
 from twin.errors import BackendUnavailableError, InputError
+from twin.raycast import make_tracer
 
 GOOD_LEDS = "x,y,z,dx,dy,dz,power_mw\n0,0,120,0,0,-1,5\n"
 
@@ -137,9 +138,20 @@ def test_bad_meshes(root):
 def test_wrong_unit_names_the_likely_one(root):
     message = (
         "{root}/head.ply: the mesh is 2.13e+05 mm across with units 'm', outside the plausible "
-        "30-2500 mm for a body part; are the coordinates in mm or cm?"
+        "30-2500 mm for a body part; are the coordinates in mm?"
     )
     fails(root, edit(lambda s: s["target"].update(units="m")), message)
+
+
+def test_wrong_unit_for_the_declared_anatomy(root):
+    face = anatomy.builtin("face", max_edge_mm=8.0)
+    trimesh.Trimesh(face.vertices_mm, face.faces, process=False).export(root / "face.ply")
+    message = (
+        "{root}/face.ply: the mesh is 2028 mm across with units 'cm', outside the plausible "
+        "68-608 mm for a face (target.regions_from); are the coordinates in mm?"
+    )
+    target = {"mesh": "face.ply", "units": "cm", "regions_from": "face"}
+    fails(root, edit(lambda s: s.update(target=target)), message)
 
 
 def test_bad_emitters(root):
@@ -203,7 +215,7 @@ def test_bad_mode_profile_and_engine(root):
     fails(
         root,
         edit(lambda s: s.update(mode={"blue": 1.0})),
-        "{root}/scene.yaml: mode: unknown channel 'blue'; the emitters have: led",
+        "{root}/scene.yaml: mode: unknown channel 'blue'; did you mean 'led'?",
     )
     fails(
         root,
@@ -290,3 +302,191 @@ def test_surface_arguments_are_checked():
         twin.Surface(np.vstack([np.eye(3), [[5, 5, 5]]]), [[0, 1, 2]])
     with pytest.raises(InputError, match=re.escape("surface: regions 'a' and 'b' overlap")):
         twin.Surface(np.eye(3), [[0, 1, 2]], regions={"a": [0, 1], "b": [1]})
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            {"treat": ["eyes"]},
+            "{root}/scene.yaml: target.treat ['eyes'] minus target.exclude ['eyes'] leaves no "
+            "skin to treat; treat other regions or exclude fewer (eyes are excluded by default)",
+        ),
+        (
+            {"treat": ["nose"], "exclude": ["nose"]},
+            "{root}/scene.yaml: target.treat ['nose'] minus target.exclude ['nose'] leaves no "
+            "skin to treat; treat other regions or exclude fewer",
+        ),
+    ],
+)
+def test_treated_region_left_empty(root, capsys, target, message):
+    scene = base_scene()
+    scene["target"] = {"mesh": "builtin:phantom-head", "max_edge_mm": 8.0, **target}
+    (root / "scene.yaml").write_text(yaml.safe_dump(scene))
+    expected = message.format(root=root)
+    with pytest.raises(InputError, match=f"^{re.escape(expected)}$"):
+        twin.render(root / "scene.yaml")
+    assert main(["render", str(root / "scene.yaml"), "--out", str(root / "out")]) == 2
+    assert capsys.readouterr().err == f"twin: error: {expected}\n"
+    assert not (root / "out").exists()
+
+
+def test_files_that_are_not_utf8(root):
+    (root / "leds.csv").write_bytes(b"x,y,z,dx,dy,dz,power_mw,channel\n0,0,120,0,0,-1,5,r\xe9d\n")
+    message = (
+        f"{root}/leds.csv: expected UTF-8 text, found byte 0xe9 at byte offset 50 that is not "
+        "UTF-8; save the emitter CSV as UTF-8"
+    )
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        twin.read_emitter_csv(root / "leds.csv")
+    (root / "scene.yaml").write_bytes(b"\xef\xbb\xbfname: caf\xe9\n")
+    message = (
+        f"{root}/scene.yaml: expected UTF-8 text, found byte 0xe9 at byte offset 12 that is not "
+        "UTF-8; save the scene file as UTF-8"
+    )
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        twin.load_scene(root / "scene.yaml")
+
+
+def test_excel_utf8_csv_and_yaml_with_a_byte_order_mark_load(root):
+    (root / "leds.csv").write_bytes(b"\xef\xbb\xbfx,y,z,dx,dy,dz,power_mw\r\n0,0,120,0,0,-1,5\r\n")
+    (root / "scene.yaml").write_bytes(b"\xef\xbb\xbf" + yaml.safe_dump(base_scene()).encode())
+    scene = twin.load_scene(root / "scene.yaml")
+    np.testing.assert_array_equal(scene.emitters.positions_mm, [[0.0, 0.0, 120.0]])
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    surface = phantoms.plane(size_mm=20.0, divisions=2)
+    emitters = twin.Emitters.create(
+        [[0.0, 0.0, 10.0], [5.0, 0.0, 10.0]],
+        [0.0, 0.0, -1.0],
+        1.0,
+        profile=twin.Lambertian(30.0),
+        channel=["red", "nir"],
+        wavelength_nm={"red": 633.0},
+    )
+    tracer = make_tracer("reference", surface.triangles_mm)
+    return twin.transfer_matrix(surface.samples(), emitters, tracer, offset_mm=1e-6), emitters
+
+
+@pytest.mark.parametrize(
+    ("drive", "exposure", "message"),
+    [
+        ({"redd": 1.0}, 60, "drive: unknown channel 'redd'; did you mean 'red'?"),
+        ({"uv": 1.0}, 60, "drive: unknown channel 'uv'; valid channels: red, nir"),
+        (
+            {"red": -1},
+            60,
+            "drive.red: expected a drive level in [0, 1] (fraction of full power), got -1",
+        ),
+        (
+            {"nir": np.nan},
+            60,
+            "drive.nir: expected a drive level in [0, 1] (fraction of full power), got nan",
+        ),
+        ({"red": 1.0}, np.nan, "exposure_s: expected a number > 0, got nan"),
+        ({"red": 1.0}, 0, "exposure_s: expected a number > 0, got 0"),
+    ],
+)
+def test_dose_maps_arguments_are_checked(rendered, drive, exposure, message):
+    transfer, emitters = rendered
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        twin.dose_maps(transfer, emitters, drive=drive, exposure_s=exposure)
+
+
+def test_dose_maps_accessors_name_the_channels(rendered):
+    transfer, emitters = rendered
+    maps = twin.dose_maps(transfer, emitters, drive={"red": 0.5}, exposure_s=60)
+    assert maps.fluence_j_cm2("nir").max() == 0.0
+    message = "DoseMaps.fluence_j_cm2: unknown channel 'uv'; valid channels: red, nir"
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        maps.fluence_j_cm2("uv")
+    message = (
+        "DoseMaps.photon_flux_per_s_cm2: channel 'nir' has no wavelength_nm, so no photon flux"
+    )
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        maps.photon_flux_per_s_cm2("nir")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"positions_mm": [[0, 0, 1], [0, 0, 2]], "axes": [[0, 0, -1]]},
+            "emitters: axes (dx, dy, dz): expected shape (3,) (one for all) or shape (2, 3) "
+            "(one each), got (1, 3)",
+        ),
+        (
+            {"axes": [[0, 0, -1]] * 2},
+            "emitters: axes (dx, dy, dz): expected shape (3,) (one for all) or shape (3, 3) "
+            "(one each), got (2, 3)",
+        ),
+        (
+            {"power_mw": [1.0, 2.0]},
+            "emitters: power_mw: expected a single value (one for all) or shape (3,) (one each), "
+            "got (2,)",
+        ),
+        (
+            {"profile": [twin.Lambertian(30.0)] * 2},
+            "emitters: profile: expected one for all or a list of 3 (one each), got a list of 2",
+        ),
+        (
+            {"channel": ["red", "nir"]},
+            "emitters: channel: expected a single value (one for all) or shape (3,) (one each), "
+            "got (2,)",
+        ),
+        ({"ids": ["a", "b"]}, "emitters: ids: expected shape (3,) (one each), got (2,)"),
+        (
+            {"channel": ["red", "red", "r,ed"]},
+            "emitters: channel of emitter 2: expected a channel name of letters, digits, '_' and "
+            "'-', got 'r,ed'",
+        ),
+    ],
+)
+def test_emitter_arguments_must_match_the_positions(change, message):
+    args = {
+        "positions_mm": [[0, 0, 1], [0, 0, 2], [0, 0, 3]],
+        "axes": [0, 0, -1],
+        "power_mw": 1.0,
+        "profile": twin.Lambertian(30.0),
+        **change,
+    }
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        twin.Emitters.create(**args)
+
+
+def test_channel_names_fit_in_the_output_files(root):
+    fails(
+        root,
+        base_scene(),
+        "{root}/leds.csv: line 2, column channel: expected a channel name of letters, digits, '_' "
+        "and '-', got 'deep red'",
+        leds="x,y,z,dx,dy,dz,power_mw,channel\n0,0,120,0,0,-1,5,deep red\n",
+    )
+    fails(
+        root,
+        edit(lambda s: s["emitters"].update(channel="r,ed")),
+        "{root}/scene.yaml: emitters.channel: expected a channel name of letters, digits, '_' and "
+        "'-', got 'r,ed'",
+    )
+
+
+def test_dose_limits_must_be_finite(root):
+    fails(
+        root,
+        "target: {mesh: head.ply, units: mm}\nemitters: {file: leds.csv, half_angle_deg: 30}\n"
+        "exposure_s: 600\ndose: {fluence_window_j_cm2: [0, .inf]}\n",
+        "{root}/scene.yaml: dose.fluence_window_j_cm2: expected [low, high] of finite numbers "
+        "with 0 <= low < high, got [0, inf]",
+    )
+    fails(
+        root,
+        edit(lambda s: s.update(dose={"irradiance_limit_mw_cm2": float("inf")})),
+        "{root}/scene.yaml: dose.irradiance_limit_mw_cm2: expected a number > 0, got inf",
+    )
+    fails(
+        root,
+        edit(lambda s: s.update(dose={"eye_ir_limit_mw_cm2": float("nan")})),
+        "{root}/scene.yaml: dose.eye_ir_limit_mw_cm2: expected a number > 0, got nan",
+    )

@@ -6,15 +6,21 @@ message says where to look, what was expected and what was found.
 
 from __future__ import annotations
 
+import codecs
 import difflib
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from twin.errors import InputError
+
+#: What a channel name may hold: it becomes a column name in samples.csv and a PLY property.
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def as_points(value: Any, *, name: str) -> NDArray[np.float64]:
@@ -57,6 +63,69 @@ def as_unit_vectors(value: Any, *, name: str) -> NDArray[np.float64]:
     return arr / length[:, None]
 
 
+def per_row(
+    value: Any, n: int, *, name: str, shape: tuple[int, ...] = (), dtype: Any = np.float64
+) -> NDArray[Any]:
+    """Return ``value`` as ``n`` rows of ``shape``: given once for all rows, or once per row.
+
+    Exactly ``shape`` is repeated ``n`` times; ``(n, *shape)`` is taken as is; anything else
+    (a ``(1, *shape)`` array for ``n > 1`` included) is an error.
+    """
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        msg = f"{name}: expected an array of numbers, got {type(value).__name__}"
+        raise InputError(msg) from None
+    if arr.shape == (n, *shape):
+        return arr
+    if arr.shape == shape:
+        return np.array(np.broadcast_to(arr, (n, *shape)))
+    one = "a single value" if shape == () else f"shape {shape}"
+    msg = (
+        f"{name}: expected {one} (one for all) or shape {(n, *shape)} (one each), got {arr.shape}"
+    )
+    raise InputError(msg)
+
+
+def check_per_row(value: Any, n: int, *, name: str) -> None:
+    """Raise unless the sequence ``value`` has one entry for each of ``n`` rows."""
+    if len(value) != n:
+        msg = (
+            f"{name}: expected one for all or a list of {n} (one each), got a list of {len(value)}"
+        )
+        raise InputError(msg)
+
+
+def check_channel_name(value: str, *, name: str) -> str:
+    """Return ``value`` if it is a usable channel name (letters, digits, ``_``, ``-``), or
+    raise."""
+    if not CHANNEL_NAME.fullmatch(value):
+        msg = f"{name}: expected a channel name of letters, digits, '_' and '-', got {value!r}"
+        raise InputError(msg)
+    return value
+
+
+def read_text(path: Path, *, what: str) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark, as Excel writes, is dropped), with
+    universal newlines; ``what`` names the kind of file in the message."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        msg = f"{path}: cannot read {what} ({exc.strerror})"
+        raise InputError(msg) from None
+    body = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + len(data) - len(body)
+        msg = (
+            f"{path}: expected UTF-8 text, found byte 0x{data[offset]:02x} at byte offset "
+            f"{offset} that is not UTF-8; save the {what} as UTF-8"
+        )
+        raise InputError(msg) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def as_positive(value: Any, *, name: str, allow_zero: bool = False) -> float:
     """Return ``value`` as a finite float > 0 (or >= 0 with ``allow_zero``), or raise."""
     ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
@@ -68,16 +137,21 @@ def as_positive(value: Any, *, name: str, allow_zero: bool = False) -> float:
     return number
 
 
-def check_keys(mapping: Mapping[str, Any], allowed: Iterable[str], *, name: str) -> None:
-    """Raise on the first key of ``mapping`` not in ``allowed``, naming the nearest valid key."""
+def check_keys(
+    mapping: Iterable[Any], allowed: Iterable[str], *, name: str, what: str = "key"
+) -> None:
+    """Raise on the first key of ``mapping`` not in ``allowed``, naming the nearest valid key
+    (``what`` says what the keys are: "key", "channel", ...)."""
     allowed = list(allowed)
     for key in mapping:
         if key not in allowed:
             near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
             hint = (
-                f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(allowed)}"
+                f"; did you mean {near[0]!r}?"
+                if near
+                else f"; valid {what}s: {', '.join(allowed) or 'none'}"
             )
-            msg = f"{name}: unknown key {key!r}{hint}"
+            msg = f"{name}: unknown {what} {key!r}{hint}"
             raise InputError(msg)
 
 

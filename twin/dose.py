@@ -7,12 +7,16 @@ drive levels, modes or exposure time never needs a new ray cast.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from twin._validation import as_positive, check_keys
 from twin.emitters import Emitters
+from twin.errors import InputError
 from twin.transfer import TransferMatrix
 from twin.units import fluence_j_cm2, photons_per_s_per_mw
 
@@ -63,13 +67,59 @@ class DoseMaps:
         return np.sum(list(self.irradiance_mw_cm2.values()), axis=0)
 
     def fluence_j_cm2(self, channel: str | None = None) -> NDArray[np.float64]:
-        """(k,) float64, J/cm^2, of one channel or (``None``) of all together."""
-        e = self.total_irradiance_mw_cm2 if channel is None else self.irradiance_mw_cm2[channel]
-        return fluence_j_cm2(e, self.exposure_s)
+        """(k,) float64, J/cm^2, of one channel or (``None``) of all together.
+
+        Raises
+        ------
+        InputError
+            If ``channel`` is not one of :attr:`channels`.
+        """
+        if channel is None:
+            return fluence_j_cm2(self.total_irradiance_mw_cm2, self.exposure_s)
+        check_keys([channel], self.channels, name="DoseMaps.fluence_j_cm2", what="channel")
+        return fluence_j_cm2(self.irradiance_mw_cm2[channel], self.exposure_s)
 
     def photon_flux_per_s_cm2(self, channel: str) -> NDArray[np.float64]:
-        """(k,) float64, photons s^-1 cm^-2, of a channel with a known wavelength."""
+        """(k,) float64, photons s^-1 cm^-2, of a channel with a known wavelength.
+
+        Raises
+        ------
+        InputError
+            If ``channel`` is not one of :attr:`channels` or has no wavelength.
+        """
+        where = "DoseMaps.photon_flux_per_s_cm2"
+        check_keys([channel], self.channels, name=where, what="channel")
+        if channel not in self.wavelength_nm:
+            msg = f"{where}: channel {channel!r} has no wavelength_nm, so no photon flux"
+            raise InputError(msg)
         return self.irradiance_mw_cm2[channel] * photons_per_s_per_mw(self.wavelength_nm[channel])
+
+
+def check_drive(drive: Any, channels: list[str], *, name: str) -> dict[str, float]:
+    """Drive level of every channel from ``drive`` (channel to fraction of full power in
+    [0, 1]); channels it does not name are off.
+
+    Raises
+    ------
+    InputError
+        If ``drive`` is not a mapping, names a channel not in ``channels`` (naming the nearest
+        one) or gives a level that is not a number in [0, 1].
+    """
+    if not isinstance(drive, Mapping):
+        msg = f"{name}: expected a mapping of channel to drive level, got {type(drive).__name__}"
+        raise InputError(msg)
+    check_keys(drive, channels, name=name, what="channel")
+    levels = dict.fromkeys(channels, 0.0)
+    for key, level in drive.items():
+        number = isinstance(level, (int, float, np.number)) and not isinstance(level, bool)
+        if not (number and 0.0 <= level <= 1.0):
+            msg = (
+                f"{name}.{key}: expected a drive level in [0, 1] (fraction of full power), got "
+                f"{level!r}"
+            )
+            raise InputError(msg)
+        levels[key] = float(level)
+    return levels
 
 
 def emitter_power_mw(emitters: Emitters, drive: dict[str, float]) -> NDArray[np.float64]:
@@ -89,16 +139,26 @@ def dose_maps(
         (k, n) matrix for ``emitters``.
     emitters : Emitters
     drive : dict of str to float
-        Drive level (fraction of full power) of each channel; channels not named are off.
+        Drive level (fraction of full power, in [0, 1]) of each channel of ``emitters``;
+        channels not named are off.
     exposure_s : float, s
+        Exposure time, > 0.
 
     Returns
     -------
     DoseMaps
+
+    Raises
+    ------
+    InputError
+        If ``drive`` names an unknown channel or a level outside [0, 1], or ``exposure_s`` is
+        not a finite number > 0.
     """
+    drive = check_drive(drive, emitters.channels, name="drive")
+    exposure_s = as_positive(exposure_s, name="exposure_s")
     power = emitter_power_mw(emitters, drive)
     maps = {}
     for channel in emitters.channels:
         w = np.where(emitters.channel == channel, power, 0.0)
         maps[channel] = np.asarray(transfer.matrix @ w, dtype=np.float64)
-    return DoseMaps(maps, float(exposure_s), dict(emitters.wavelength_nm))
+    return DoseMaps(maps, exposure_s, dict(emitters.wavelength_nm))

@@ -15,7 +15,15 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from twin._validation import as_points, as_unit_vectors, check_finite
+from twin._validation import (
+    as_points,
+    as_unit_vectors,
+    check_channel_name,
+    check_finite,
+    check_per_row,
+    per_row,
+    read_text,
+)
 from twin.errors import InputError
 from twin.profiles import Lambertian, Profile
 from twin.units import mm_per_unit
@@ -76,22 +84,32 @@ class Emitters:
     ) -> Emitters:
         """Check and build an emitter set.
 
+        Every per-emitter argument is given either once for all ``n`` emitters or once for
+        each; any other length is an error (a ``(1, 3)`` axis array is not stretched to ``n``).
+
         Parameters
         ----------
         positions_mm : (n, 3) array_like of float, mm
-        axes : (n, 3) array_like of float
-            Emission directions; normalised here, zero length is an error.
+        axes : (n, 3) or (3,) array_like of float
+            Emission direction of each emitter, or one for all; normalised here, zero length
+            is an error.
         power_mw : float or (n,) array_like of float, mW
             Radiant flux of each LED at full drive, > 0.
         profile : Profile or list of n Profile
             Angular profile shared by all LEDs, or one per LED.
         channel : str or (n,) array_like of str, default: "led"
+            Letters, digits, ``_`` and ``-`` only (the name becomes a column in the outputs).
         wavelength_nm : dict of str to float, optional
             Peak wavelength per channel, nm.
         ids : (n,) array_like of str, optional
             Defaults to ``"0", "1", ...``.
         name : str
             Where the emitters came from, for error messages.
+
+        Raises
+        ------
+        InputError
+            Naming the argument, what was expected and what was found.
         """
         pos = as_points(positions_mm, name=f"{name}: positions")
         n = len(pos)
@@ -99,10 +117,10 @@ class Emitters:
             msg = f"{name}: expected at least one emitter, found none"
             raise InputError(msg)
         ax = as_unit_vectors(
-            np.broadcast_to(np.asarray(axes, dtype=np.float64), (n, 3)),
+            per_row(axes, n, name=f"{name}: axes (dx, dy, dz)", shape=(3,)),
             name=f"{name}: axes (dx, dy, dz)",
         )
-        power = np.array(np.broadcast_to(np.asarray(power_mw, dtype=np.float64), (n,)))
+        power = per_row(power_mw, n, name=f"{name}: power_mw")
         check_finite(power, name=f"{name}: power_mw")
         bad = np.flatnonzero(power <= 0)
         if bad.size:
@@ -110,7 +128,10 @@ class Emitters:
                 f"{name}: power_mw must be > 0 mW, found {power[bad[0]]:g} (emitter {int(bad[0])})"
             )
             raise InputError(msg)
-        chan = np.array(np.broadcast_to(np.asarray(channel, dtype=str), (n,)))
+        chan = per_row(channel, n, name=f"{name}: channel", dtype=str)
+        for value in np.unique(chan):
+            first = int(np.flatnonzero(chan == value)[0])
+            check_channel_name(str(value), name=f"{name}: channel of emitter {first}")
         wl = dict(wavelength_nm or {})
         for key, value in wl.items():
             if not (np.isfinite(value) and 100.0 <= value <= 20000.0):
@@ -120,6 +141,7 @@ class Emitters:
                 )
                 raise InputError(msg)
         per_led = profile if isinstance(profile, list) else [profile] * n
+        check_per_row(per_led, n, name=f"{name}: profile")
         keys: dict[str, int] = {}
         unique: list[Profile] = []
         index = np.empty(n, dtype=np.int64)
@@ -129,6 +151,9 @@ class Emitters:
                 unique.append(p)
             index[i] = keys[p.key]
         id_arr = np.arange(n).astype(str) if ids is None else np.asarray(ids, dtype=str)
+        if id_arr.shape != (n,):
+            msg = f"{name}: ids: expected shape ({n},) (one each), got {id_arr.shape}"
+            raise InputError(msg)
         return cls(pos, ax, power, chan, wl, tuple(unique), index, id_arr)
 
 
@@ -161,11 +186,7 @@ def read_emitter_csv(
         Naming the file, row and column of the first problem.
     """
     scale = mm_per_unit(units, name=f"{path}: units")
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        msg = f"{path}: cannot read emitter CSV ({exc.strerror})"
-        raise InputError(msg) from None
+    text = read_text(path, what="emitter CSV")
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -233,7 +254,12 @@ def read_emitter_csv(
             )
             raise InputError(msg)
 
-    channels = [row.get("channel") or channel for row in rows]
+    channels = [
+        check_channel_name(row["channel"], name=f"{path}: line {i + 2}, column channel")
+        if row.get("channel")
+        else channel
+        for i, row in enumerate(rows)
+    ]
     wavelengths: dict[str, float] = {}
     for i, (row, ch) in enumerate(zip(rows, channels, strict=True)):
         if row.get("wavelength_nm"):

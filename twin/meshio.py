@@ -165,17 +165,46 @@ def _outwards(
     return faces, turned
 
 
-def check_target_size(surface: Surface, *, units: str) -> None:
-    """Raise if ``surface`` is implausibly small or large for a body part, naming a likely unit."""
+def check_target_size(
+    surface: Surface,
+    *,
+    units: str,
+    size_range_mm: tuple[float, float] = TARGET_SIZE_RANGE_MM,
+    body_part: str = "a body part",
+) -> None:
+    """Raise if ``surface`` is implausibly small or large, naming the most likely unit.
+
+    Parameters
+    ----------
+    surface : Surface
+        The mesh, converted to mm with ``units``.
+    units : str
+        The unit the file was said to be in.
+    size_range_mm : (float, float), mm
+        Plausible overall size (largest extent) of ``body_part``.
+    body_part : str
+        What the mesh should be, for the message.
+
+    Raises
+    ------
+    InputError
+        Naming the size found, the plausible range and the unit that brings the size closest
+        to the middle of the range (on a log scale), when one brings it into the range.
+    """
     size = float(surface.extent_mm.max())
-    lo, hi = TARGET_SIZE_RANGE_MM
+    lo, hi = size_range_mm
     if lo <= size <= hi:
         return
     raw = size / MM_PER_UNIT[units]
-    likely = [u for u, f in MM_PER_UNIT.items() if lo <= raw * f <= hi and u != units]
-    hint = f"; are the coordinates in {' or '.join(likely)}?" if likely else ""
+    middle = np.sqrt(lo * hi)
+    likely = sorted(
+        (abs(np.log(raw * f / middle)), u)
+        for u, f in MM_PER_UNIT.items()
+        if lo <= raw * f <= hi and u != units
+    )
+    hint = f"; are the coordinates in {likely[0][1]}?" if likely else ""
     msg = (
         f"{surface.name}: the mesh is {size:.4g} mm across with units {units!r}, outside the "
-        f"plausible {lo:g}-{hi:g} mm for a body part{hint}"
+        f"plausible {lo:.0f}-{hi:.0f} mm for {body_part}{hint}"
     )
     raise InputError(msg)

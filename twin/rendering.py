@@ -17,6 +17,7 @@ from twin.aperture import extended_transfer
 from twin.cache import TransferCache, transfer_key
 from twin.dose import DoseMaps, dose_maps
 from twin.emitters import Emitters
+from twin.errors import InputError
 from twin.metrics import coverage, dose_metrics, emitter_fit
 from twin.outputs import population_summary, write_population, write_result
 from twin.raycast import Tracer, make_tracer, resolve_backend
@@ -144,13 +145,28 @@ def _layout_summary(scene: Scene) -> dict[str, Any]:
 
 
 def region_of_interest(scene: Scene, samples: SamplePoints) -> NDArray[np.bool_]:
-    """(k,) bool: the treated regions (all samples when none are named) minus the excluded ones."""
-    if scene.treat is None:
-        roi = np.ones(len(samples), dtype=bool)
-    else:
-        roi = np.any([samples.regions[r] for r in scene.treat], axis=0)
+    """(k,) bool: the treated regions (all samples when none are named) minus the excluded ones.
+
+    Raises
+    ------
+    InputError
+        If that leaves no sample point, naming the scene's ``target.treat`` and
+        ``target.exclude``.
+    """
+    roi = np.full(len(samples), scene.treat is None)
+    for region in scene.treat or ():
+        roi |= samples.regions[region]
     for region in scene.exclude:
         roi &= ~samples.regions[region]
+    if not roi.any():
+        treat = "all" if scene.treat is None else list(scene.treat)
+        hint = f" ({EYE_REGION} are excluded by default)" if EYE_REGION in scene.exclude else ""
+        msg = (
+            f"{scene.path or scene.name}: target.treat {treat} minus target.exclude "
+            f"{list(scene.exclude)} leaves no skin to treat; treat other regions or exclude "
+            f"fewer{hint}"
+        )
+        raise InputError(msg)
     return roi
 
 

@@ -28,11 +28,11 @@ import yaml
 from scipy.spatial import cKDTree
 
 from twin import anatomy, phantoms
-from twin._validation import as_points, as_positive, check_keys
+from twin._validation import as_points, as_positive, check_channel_name, check_keys, read_text
 from twin.aperture import Aperture
 from twin.designs import DEFAULT_APERTURE_SAMPLES, Layout, builtin_modes, generate
-from twin.dose import DoseSettings
-from twin.emitters import Emitters, read_emitter_csv, replace_profiles
+from twin.dose import DoseSettings, check_drive
+from twin.emitters import DEFAULT_CHANNEL, Emitters, read_emitter_csv, replace_profiles
 from twin.errors import InputError
 from twin.meshio import check_target_size, load_surface
 from twin.photometry import read_profile
@@ -81,6 +81,10 @@ TARGET_KEYS = (
 )
 POPULATION_KEYS = ("size", "seed", "age_years")
 ALIGN_KEYS = ("landmarks", "icp", "reference", "matrix")
+#: A scan whose regions come from a built-in anatomy is plausibly this many times smaller or
+#: larger than the built-in one (a face alone up to a head and shoulders); outside, it is the
+#: wrong unit.
+ANATOMY_SIZE_FACTOR = 3.0
 #: A landmark fit worse than this means wrong names or units, not a different person.
 MAX_LANDMARK_RMS_MM = 20.0
 OCCLUDER_KEYS = ("mesh", "units", "flip_normals")
@@ -305,11 +309,6 @@ def _scan_target(
         )
         raise InputError(msg)
     units = spec["units"]
-    path = _path(mesh, name=f"{where}.mesh", base=base)
-    surface = load_surface(path, units=units, flip_normals=flip)
-    check_target_size(surface, units=units)
-    surface = single_body(surface)
-    resolved: dict[str, Any] = {"mesh": str(path), "units": units}
     regions_from = spec.get("regions_from")
     if regions_from is not None and regions_from not in anatomy.ANATOMIES:
         msg = (
@@ -317,6 +316,20 @@ def _scan_target(
             f"({', '.join(anatomy.ANATOMIES)}), got {regions_from!r}"
         )
         raise InputError(msg)
+    path = _path(mesh, name=f"{where}.mesh", base=base)
+    surface = load_surface(path, units=units, flip_normals=flip)
+    if regions_from is None:
+        check_target_size(surface, units=units)
+    else:
+        typical = float(anatomy.builtin(regions_from).extent_mm.max())
+        check_target_size(
+            surface,
+            units=units,
+            size_range_mm=(typical / ANATOMY_SIZE_FACTOR, typical * ANATOMY_SIZE_FACTOR),
+            body_part=f"a {regions_from} (target.regions_from)",
+        )
+    surface = single_body(surface)
+    resolved: dict[str, Any] = {"mesh": str(path), "units": units}
     if "align" in spec:
         alignment = _alignment(
             spec["align"], surface, where=f"{where}.align", units=units, default=regions_from
@@ -431,7 +444,10 @@ def _load_emitters(
         profile, resolved["profile"] = _profile(
             spec["profile"], where=f"{where}.profile", base=base
         )
-    channel = _string(spec.get("channel", "led"), name=f"{where}.channel")
+    channel = check_channel_name(
+        _string(spec.get("channel", DEFAULT_CHANNEL), name=f"{where}.channel"),
+        name=f"{where}.channel",
+    )
     resolved["channel"] = channel
     wavelength = None
     if "wavelength_nm" in spec:
@@ -451,7 +467,7 @@ def _load_emitters(
             key: _profile(value, where=f"{where}.profiles.{key}", base=base)
             for key, value in per_channel.items()
         }
-        _known_channels(loaded, emitters, where=f"{where}.profiles")
+        check_keys(loaded, emitters.channels, name=f"{where}.profiles", what="channel")
         emitters = replace_profiles(emitters, {k: v[0] for k, v in loaded.items()})
         resolved["profiles"] = {k: v[1] for k, v in loaded.items()}
     apertures = _apertures(spec.get("apertures"), emitters, where=f"{where}.apertures")
@@ -467,14 +483,6 @@ def _profile(value: Any, *, where: str, base: Path) -> tuple[Profile, str]:
     return read_profile(path), str(path)
 
 
-def _known_channels(mapping: dict[str, Any], emitters: Emitters, *, where: str) -> None:
-    for key in mapping:
-        if key not in emitters.channels:
-            have = ", ".join(emitters.channels)
-            msg = f"{where}: unknown channel {key!r}; the emitters have: {have}"
-            raise InputError(msg)
-
-
 def _aperture_spec(aperture: Aperture) -> dict[str, Any]:
     return {"shape": aperture.shape, "size_mm": aperture.size_mm, "samples": aperture.samples}
 
@@ -483,7 +491,7 @@ def _apertures(spec: Any, emitters: Emitters, *, where: str) -> dict[str, Apertu
     if spec is None:
         return {}
     spec = _mapping(spec, name=where)
-    _known_channels(spec, emitters, where=where)
+    check_keys(spec, emitters.channels, name=where, what="channel")
     out = {}
     for key, value in spec.items():
         value = _mapping(value, name=f"{where}.{key}")
@@ -539,23 +547,7 @@ def _drive(
             )
             raise InputError(msg)
         spec = usable[spec]
-    spec = _mapping(spec, name=where)
-    drive = dict.fromkeys(channels, 0.0)
-    for key, level in spec.items():
-        if key not in channels:
-            msg = f"{where}: unknown channel {key!r}; the emitters have: {', '.join(channels)}"
-            raise InputError(msg)
-        ok = (
-            isinstance(level, (int, float)) and not isinstance(level, bool) and 0.0 <= level <= 1.0
-        )
-        if not ok:
-            msg = (
-                f"{where}.{key}: expected a drive level in [0, 1] (fraction of full power), got "
-                f"{level!r}"
-            )
-            raise InputError(msg)
-        drive[key] = float(level)
-    return drive
+    return check_drive(spec, channels, name=where)
 
 
 def _dose(spec: Any, *, where: str) -> DoseSettings:
@@ -566,12 +558,13 @@ def _dose(spec: Any, *, where: str) -> DoseSettings:
         isinstance(window, list)
         and len(window) == 2
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
+        and all(math.isfinite(v) for v in window)
         and 0 <= window[0] < window[1]
     )
     if not ok:
         msg = (
-            f"{where}.fluence_window_j_cm2: expected [low, high] with 0 <= low < high, got "
-            f"{window!r}"
+            f"{where}.fluence_window_j_cm2: expected [low, high] of finite numbers with "
+            f"0 <= low < high, got {window!r}"
         )
         raise InputError(msg)
     return DoseSettings(
@@ -688,11 +681,7 @@ def read_scene_file(path: str | Path) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        msg = f"{path}: cannot read scene file ({exc.strerror})"
-        raise InputError(msg) from None
+    text = read_text(path, what="scene file")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
