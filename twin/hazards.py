@@ -6,8 +6,8 @@
   may deliver at most 10 mJ/cm^2 (100 J/m^2) within 100 s, and must stay under 0.1 mW/cm^2
   (1 W/m^2) for longer exposures (IEC 62471 4.3.4, the small-source limit; physics.md 4.1
   tags it [R]; two public transcriptions of IEC 62471 and ICNIRP 2013 agree, the standard's
-  own text was not available). So the longest safe exposure is ``10 / E_B`` s where ``E_B`` is above
-  0.1 mW/cm^2, and unlimited below.
+  own text was not available). So the longest safe exposure is ``10 / E_B`` s where ``E_B``
+  is above 0.1 mW/cm^2, and unlimited below.
 
   An LED a few mm from the eye is a large source, whose limit is on radiance: ``L_B t <=
   10^6 J m^-2 sr^-1`` averaged over a field of view of 11 mrad (up to 100 s), ``1.1 t^0.5``
