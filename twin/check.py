@@ -4,7 +4,9 @@ Each scene file may carry design rules (``checks:``, :mod:`twin.rules`); its las
 metrics live next to it in ``<scene>.baseline.json``. :func:`run_checks` renders every scene
 (population members and scenes in parallel processes, transfer matrices from the on-disk
 cache of :mod:`twin.cache`), checks every rule and every baselined metric, and returns one
-:class:`SceneReport` per scene. Reports render as a text table, JUnit XML and Markdown.
+:class:`SceneReport` per scene. A scene that cannot be checked — invalid input, an unusable
+backend, or an error inside twin — becomes that scene's error; the others are still checked.
+Reports render as a text table, JUnit XML and Markdown.
 
 In pytest::
 
@@ -22,7 +24,6 @@ import json
 import math
 import multiprocessing
 import os
-import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -33,8 +34,10 @@ from xml.etree import ElementTree
 import numpy as np
 
 from twin import __version__
+from twin._validation import check_keys
 from twin.cache import TransferCache
-from twin.errors import InputError
+from twin.errors import InputError, TwinError
+from twin.outputs import write_atomic
 from twin.rules import Checks, Rule, parse_checks
 
 BASELINE_SUFFIX = ".baseline.json"
@@ -61,7 +64,11 @@ class Row:
 
 @dataclass
 class SceneReport:
-    """The checks of one scene file."""
+    """The checks of one scene file.
+
+    ``error`` says why the scene could not be checked; ``internal`` marks an error inside twin
+    (a bug to report) rather than invalid input.
+    """
 
     path: Path
     name: str
@@ -69,6 +76,18 @@ class SceneReport:
     error: str | None = None
     values: dict[str, float] = field(default_factory=dict)
     members: int = 1
+    internal: bool = False
+
+    def fail(self, exc: Exception) -> None:
+        """Record ``exc`` as the reason the scene could not be checked, naming the scene file
+        (an :class:`InputError` names its own file already)."""
+        if isinstance(exc, InputError):
+            self.error = str(exc)
+        elif isinstance(exc, TwinError):
+            self.error = f"{self.path}: {exc}"
+        else:
+            self.error = f"{self.path}: internal error: {type(exc).__name__}: {exc}"
+            self.internal = True
 
     @property
     def failed(self) -> list[Row]:
@@ -141,6 +160,31 @@ def metric_value(metrics: dict[str, Any], path: str) -> float | None:
     return None
 
 
+def check_rule_metrics(rules: Sequence[Rule], metrics: dict[str, Any], *, name: str) -> None:
+    """Raise unless every rule's metric is a path into ``metrics`` (``metrics.json`` content).
+
+    Raises
+    ------
+    InputError
+        Naming the rule (``name``: where the rules came from), the first unknown key of its
+        path and the nearest valid one.
+    """
+    for i, rule in enumerate(rules):
+        value: Any = metrics
+        for key in rule.metric.split("."):
+            if not isinstance(value, dict):
+                msg = f"{name}.rules[{i}].metric: {rule.metric!r} goes past a number at {key!r}"
+                raise InputError(msg)
+            where = f"{name}.rules[{i}].metric {rule.metric!r}"
+            check_keys([key], value, name=where, what="metric key")
+            value = value[key]
+        if isinstance(value, (dict, list)):
+            msg = (
+                f"{name}.rules[{i}].metric: {rule.metric!r} names a group of values, not a number"
+            )
+            raise InputError(msg)
+
+
 def _render_member(path: str, member: int | None, cache_dir: str | None) -> dict[str, Any]:
     """Metrics of one scene (or population member); runs in a worker process."""
     from twin.rendering import render
@@ -168,7 +212,7 @@ def rule_rows(scene: str, rules: Sequence[Rule], runs: list[dict]) -> list[Row]:
         label = rule.metric if len(runs) == 1 else f"{rule.metric} ({rule.over})"
         if not values:
             rows.append(
-                Row(scene, label, rule.bounds, None, "no such metric", passed=False, kind="rule")
+                Row(scene, label, rule.bounds, None, "no value", passed=False, kind="rule")
             )
             continue
         if len(runs) == 1:
@@ -263,7 +307,7 @@ class _Done:
     def __init__(self, function, *args) -> None:
         try:
             self.value, self.error = function(*args), None
-        except InputError as exc:
+        except Exception as exc:  # raised again by result(), like a future
             self.value, self.error = None, exc
 
     def result(self):
@@ -291,6 +335,12 @@ def run_checks(
         Worker processes (default: every CPU).
     update : bool
         Write each scene's current metrics as its new baseline (after comparing).
+
+    Returns
+    -------
+    list of SceneReport
+        One per scene file; a scene that could not be checked has its ``error`` set
+        (:meth:`SceneReport.fail`), and the other scenes are still checked.
     """
     from twin.scene import read_scene_file
 
@@ -310,8 +360,8 @@ def run_checks(
             size = population.get("size") if isinstance(population, dict) else None
             report.members = size if isinstance(size, int) and size >= 1 else 1
             baseline = load_baseline(baseline_path(path))
-        except InputError as exc:
-            report.error = str(exc)
+        except Exception as exc:  # the scene's error; the others go on
+            report.fail(exc)
             continue
         members = [None] if population is None else list(range(report.members))
         tasks.append((report, checks, baseline, members))
@@ -336,15 +386,15 @@ def run_checks(
         for report, checks, baseline, _ in tasks:
             try:
                 runs = [f.result() for f in results[id(report)]]
-            except InputError as exc:
-                report.error = str(exc)
-                continue
-            report.values = _values(checks, runs)
-            report.rows = rule_rows(report.name, checks.rules, runs) + _baseline_rows(
-                report.name, checks, report.values, baseline
-            )
-            if update:
-                write_baseline(baseline_path(report.path), report)
+                check_rule_metrics(checks.rules, runs[0], name=f"{report.path}: checks")
+                report.values = _values(checks, runs)
+                report.rows = rule_rows(report.name, checks.rules, runs) + _baseline_rows(
+                    report.name, checks, report.values, baseline
+                )
+                if update:
+                    write_baseline(baseline_path(report.path), report)
+            except Exception as exc:  # the scene's error; the others go on
+                report.fail(exc)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -359,9 +409,7 @@ def write_baseline(path: Path, report: SceneReport) -> None:
         "members": report.members,
         "metrics": report.values,
     }
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic({path: json.dumps(data, indent=2) + "\n"}, option="--update")
 
 
 def _fmt(value: float | None) -> str:
@@ -374,7 +422,7 @@ def table(reports: Sequence[SceneReport], *, failures_only: bool = False) -> str
     rows = [header]
     for report in reports:
         if report.error is not None:
-            rows.append((report.name, "(scene)", "-", "-", "invalid input", "ERROR"))
+            rows.append((report.name, "(scene)", "-", "-", _error_kind(report), "ERROR"))
             continue
         for r in report.rows:
             if failures_only and r.passed:
@@ -387,24 +435,33 @@ def table(reports: Sequence[SceneReport], *, failures_only: bool = False) -> str
     )
 
 
+def _error_kind(report: SceneReport) -> str:
+    return "internal error" if report.internal else "invalid input"
+
+
 def summary_line(reports: Sequence[SceneReport]) -> str:
     failed = [r for r in reports if r.error is None and r.failed]
     errors = [r for r in reports if r.error is not None]
+    internal = sum(r.internal for r in errors)
     checks = sum(len(r.rows) for r in reports)
     bad = sum(len(r.failed) for r in reports)
     return (
         f"{len(reports)} scenes, {checks} checks: {len(reports) - len(failed) - len(errors)} "
-        f"scenes passed, {len(failed)} failed ({bad} checks), {len(errors)} invalid"
+        f"scenes passed, {len(failed)} failed ({bad} checks), {len(errors) - internal} invalid"
+        + (f", {internal} internal errors" if internal else "")
     )
 
 
 def exit_code(reports: Sequence[SceneReport], *, update: bool = False) -> int:
-    """0 all pass, 1 a regression or broken rule, 2 invalid input.
+    """0 all pass, 1 a regression or broken rule, 2 invalid input, 3 an error inside twin
+    (and no invalid input).
 
     After ``update`` the baselines are the current metrics, so only rules can fail.
     """
-    if any(r.error is not None for r in reports):
+    if any(r.error is not None and not r.internal for r in reports):
         return 2
+    if any(r.internal for r in reports):
+        return 3
     kinds = ("rule",) if update else ("rule", "baseline")
     return int(any(row.kind in kinds for r in reports for row in r.failed))
 
@@ -436,7 +493,7 @@ def markdown(reports: Sequence[SceneReport]) -> str:
     lines = ["# twin check", "", summary_line(reports), "", "| scene | checks | verdict |"]
     lines.append("| --- | ---: | --- |")
     for r in reports:
-        verdict = "invalid" if r.error else ("FAIL" if r.failed else "pass")
+        verdict = _error_kind(r) if r.error else ("FAIL" if r.failed else "pass")
         lines.append(f"| {r.name} | {len(r.rows)} | {verdict} |")
     bad = [r for r in reports if r.error or r.failed]
     if bad:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import logging
 import re
 import sys
@@ -17,8 +18,11 @@ import yaml
 
 from twin import __version__
 from twin._data import default_scene_path
+from twin._validation import as_positive
 from twin.errors import InputError, TwinError
+from twin.hazards import eye_lines
 from twin.optimise import GROUPS, STRING_LEDS
+from twin.outputs import check_writable, remove_stale, write_atomic
 from twin.raycast import BACKENDS, CHOICES, backend_status, resolve_backend
 from twin.variants import Variant
 
@@ -120,11 +124,7 @@ def _summary_table(metrics: dict) -> str:
     ]
     eye = metrics.get("eye_safety")
     if eye:
-        verdict = "within" if eye["ir_within_limit"] else "ABOVE"
-        tail.append(
-            f"eyes: IR irradiance max {eye['ir_irradiance_mw_cm2']['max']:.3g} mW/cm2, {verdict} "
-            f"the {eye['ir_limit_mw_cm2']:g} mW/cm2 IEC 62471 IR-eye limit"
-        )
+        tail += [line for line, _ in eye_lines(eye, metrics["exposure_s"])]
     return "\n".join([head, *lines, *tail])
 
 
@@ -142,10 +142,46 @@ def _population_table(summary: dict) -> str:
     )
 
 
+def _count(value: int | None, *, name: str, least: int = 1) -> None:
+    """Raise unless the whole-number argument ``name`` is absent or at least ``least``."""
+    if value is not None and value < least:
+        msg = f"{name}: expected a whole number >= {least}, got {value}"
+        raise InputError(msg)
+
+
+def _positive(value: float | None, *, name: str) -> None:
+    """Raise unless the argument ``name`` is absent or a finite number > 0."""
+    if value is not None:
+        as_positive(value, name=name)
+
+
+#: The modules each optional output of ``twin render`` needs (the ``viz`` extra).
+_EXTRAS = {
+    "plots": ("matplotlib",),
+    "png": ("pyvista",),
+    "html": ("pyvista", "trame_pyvista", "nest_asyncio2"),
+}
+
+
+def _check_extras(args: argparse.Namespace) -> None:
+    """Raise unless the modules the requested ``--plots``, ``--png``, ``--html`` need are
+    installed (checked before anything is rendered or written)."""
+    for option, modules in _EXTRAS.items():
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        if missing and getattr(args, option):
+            msg = (
+                f"--{option}: needs {', '.join(missing)}, which is not installed; "
+                "pip install 'twin[viz]'"
+            )
+            raise InputError(msg)
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from twin.rendering import render, render_population
     from twin.scene import load_scenes
 
+    _check_extras(args)
+    check_writable(args.out, option="--out", folder=True)
     scenes = load_scenes(args.scene or default_scene_path())
     if len(scenes) == 1:
         result = render(
@@ -169,11 +205,20 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _extras(args: argparse.Namespace, result, folder: Path) -> list[Path]:
-    """The optional pictures of ``twin render``: ``--plots``, ``--png``, ``--html``."""
+    """The optional pictures of ``twin render``: ``--plots``, ``--png``, ``--html``.
+
+    Those an earlier render left in ``folder`` are removed first, so the folder holds only
+    what this render made.
+    """
+    from twin.plots import PLOTS, write_plots
+    from twin.view3d import VIEWS
+
+    remove_stale(
+        folder,
+        [*(f"plots/{p}.png" for p in PLOTS), *(f"pictures/{v}.png" for v in VIEWS), "scene.html"],
+    )
     paths = []
     if args.plots:
-        from twin.plots import write_plots
-
         paths += write_plots(result, folder / "plots")
     if args.png or args.html:
         from twin import view3d
@@ -224,17 +269,9 @@ def _cmd_layout(args: argparse.Namespace) -> int:
     if args.scene is None or args.out is None:
         msg = "twin layout: give a SCENE and --out FILE, or --list"
         raise InputError(msg)
+    check_writable(args.out, option="--out")
     scene = load_scene(args.scene)
-    text = emitter_csv_text(scene.emitters)
-    tmp = args.out.with_name(f".{args.out.name}.partial")
-    try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        msg = f"--out {args.out}: cannot write ({exc.strerror})"
-        raise InputError(msg) from None
-    tmp.replace(args.out)
+    write_atomic({args.out: emitter_csv_text(scene.emitters)}, option="--out")
     counts = ", ".join(
         f"{c} {int((scene.emitters.channel == c).sum())}" for c in scene.emitters.channels
     )
@@ -251,6 +288,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from twin import check
     from twin.cache import TransferCache
 
+    _count(args.jobs, name="--jobs")
+    for option, path in (("--junit", args.junit), ("--summary", args.summary)):
+        if path is not None:
+            check_writable(path, option=option)
     paths = check.discover(args.paths)
     if not paths:
         msg = f"twin check: no scene files in {', '.join(map(str, args.paths))}"
@@ -267,16 +308,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.update:
         written = [r for r in reports if r.error is None]
         print(f"wrote {len(written)} baselines (the rows above show what changed)")
-    for option, text in ((args.junit, check.junit_xml), (args.summary, check.markdown)):
-        if option is not None:
-            option.parent.mkdir(parents=True, exist_ok=True)
-            option.write_text(text(reports))
-    code = check.exit_code(reports)
-    return (
-        code
-        if not args.update or code == 2
-        else int(any(not r.passed for rep in reports for r in rep.rows if r.kind == "rule"))
-    )
+    for option, path, text in (
+        ("--junit", args.junit, check.junit_xml),
+        ("--summary", args.summary, check.markdown),
+    ):
+        if path is not None:
+            write_atomic({path: text(reports)}, option=option)
+    return check.exit_code(reports, update=args.update)
 
 
 #: Headline metrics compared before and after optimisation: label, metrics.json path.
@@ -340,6 +378,11 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from twin.rendering import render
     from twin.scene import load_scene
 
+    _count(args.population, name="--population")
+    _count(args.seed, name="--seed", least=0)
+    _count(args.string_leds, name="--string-leds")
+    _positive(args.budget_mw, name="--budget-mw")
+    check_writable(args.out, option="--out", folder=True)
     bars = StageBars(stream=sys.stderr)
     cache = TransferCache()
     scene = load_scene(args.scene)
@@ -388,12 +431,12 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
             backend=backend,
             progress=bars.stage("optimised layout"),
         )
-    args.out.mkdir(parents=True, exist_ok=True)
     before.write(args.out / "before")
     after.write(args.out / "after")
-    for name in ("emitters.csv", "scene.resolved.yaml"):
-        target = "scene.yaml" if name.endswith(".yaml") else name
-        (args.out / target).write_text((args.out / "after" / name).read_text())
+    files = {
+        args.out / "emitters.csv": (args.out / "after" / "emitters.csv").read_bytes(),
+        args.out / "scene.yaml": (args.out / "after" / "scene.resolved.yaml").read_bytes(),
+    }
     power = (
         float((scene.emitters.power_mw * _scene_drive(scene)).sum()),
         float((after.scene.emitters.power_mw * _scene_drive(after.scene)).sum()),
@@ -416,7 +459,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     )
     summary["radiant_power_mw"] = {"before": power[0], "after": power[1]}
     if result is not None:
-        (args.out / "groups.csv").write_text(_groups_csv(pool[0].scene, result))
+        files[args.out / "groups.csv"] = _groups_csv(pool[0].scene, result)
     if len(pool) > 1:
         summary["wearers"] = [
             {
@@ -435,8 +478,9 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
                 worst(m[when][key] for m in summary["wearers"]) for when in ("before", "after")
             )
             rows.append((f"worst wearer {key}", f"{b:.4g}", f"{a:.4g}", f"{a - b:+.3g}"))
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (args.out / "convergence.log").write_text("\n".join(log) + "\n")
+    files[args.out / "summary.json"] = json.dumps(summary, indent=2) + "\n"
+    files[args.out / "convergence.log"] = "\n".join(log) + "\n"
+    write_atomic(files, option="--out")
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     how = "placement" if result is None else f"{args.objective} by {result.solver}"
     print(f"optimised {args.vary} ({how}):")
@@ -481,6 +525,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from twin.cache import TransferCache
     from twin.compare import compare, difference_ply, report, write_report
 
+    _count(args.population, name="--population")
+    _count(args.seed, name="--seed", least=0)
+    _count(args.jobs, name="--jobs")
+    check_writable(args.out, option="--out", folder=True)
     cache = None if args.no_cache else TransferCache(args.cache_dir)
     comparison = compare(
         args.a, args.b, people=args.population, seed=args.seed, cache=cache, jobs=args.jobs
@@ -519,6 +567,8 @@ def _cmd_info(_: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from twin.bench import run_backend_benchmark, run_benchmark, run_optimise_benchmark
 
+    if args.out is not None:
+        check_writable(args.out, option="--out")
     if args.optimise:
         text = run_optimise_benchmark(subdivisions=args.subdivisions)
     elif args.backend is not None:
@@ -533,8 +583,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
     print(text)
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        write_atomic({args.out: text + "\n"}, option="--out")
     return 0
 
 
@@ -590,6 +639,8 @@ def _cmd_anatomy_export(args: argparse.Namespace) -> int:
     from twin import anatomy
     from twin.outputs import export_surface
 
+    _positive(args.max_edge_mm, name="--max-edge-mm")
+    check_writable(args.out, option="--out")
     variant = _variant_from_args(args)
     surface = anatomy.builtin(args.name, max_edge_mm=args.max_edge_mm, variant=variant)
     export_surface(surface, args.out)
@@ -605,6 +656,10 @@ def _cmd_anatomy_export(args: argparse.Namespace) -> int:
 def _cmd_anatomy_population(args: argparse.Namespace) -> int:
     from twin.outputs import export_population
 
+    _count(args.size, name="N (the number of people)")
+    _count(args.seed, name="--seed", least=0)
+    _positive(args.max_edge_mm, name="--max-edge-mm")
+    check_writable(args.out, option="--out", folder=True)
     paths = export_population(
         args.size,
         seed=args.seed,
@@ -758,7 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = anatomy_sub.add_parser(
         "population", help="write a seeded population of one anatomy as mesh files (mm)"
     )
-    q.add_argument("size", type=int, help="number of people")
+    q.add_argument("size", type=int, metavar="N", help="number of people")
     q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     q.add_argument("--out", type=Path, required=True, help="output folder")
     q.add_argument(

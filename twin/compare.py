@@ -25,6 +25,7 @@ from twin.cache import TransferCache
 from twin.check import metric_value
 from twin.errors import InputError
 from twin.metrics import weighted_percentile
+from twin.outputs import remove_stale, write_atomic
 from twin.variants import population
 
 #: Compared metrics: label, metrics.json path, which way is better ("high", "low" or
@@ -386,12 +387,16 @@ def markdown(result: dict[str, Any]) -> str:
 def write_report(
     result: dict[str, Any], out_dir: Path, *, difference: bytes | None = None
 ) -> list[Path]:
-    """``compare.md``, ``compare.json`` and (given) ``difference.ply`` in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "compare.md", out_dir / "compare.json"]
-    paths[0].write_text(markdown(result))
-    paths[1].write_text(json.dumps(result, indent=2) + "\n")
+    """``compare.md``, ``compare.json`` and (given) ``difference.ply`` in ``out_dir``, all or
+    nothing (:func:`twin.outputs.write_atomic`); a ``difference.ply`` an earlier comparison left
+    there is removed when there is none now."""
+    files: dict[Path, bytes | str] = {
+        out_dir / "compare.md": markdown(result),
+        out_dir / "compare.json": json.dumps(result, indent=2) + "\n",
+    }
     if difference is not None:
-        paths.append(out_dir / "difference.ply")
-        paths[-1].write_bytes(difference)
+        files[out_dir / "difference.ply"] = difference
+    paths = write_atomic(files, option="--out")
+    if difference is None:
+        remove_stale(out_dir, ["difference.ply"])
     return paths

@@ -4,7 +4,8 @@
 ``scene.resolved.yaml``; for a population scene, one such folder per member plus
 ``population.json`` and ``population.csv``. Every file is first written under a temporary
 name in the output folder and renamed into place only when all of them are written, so a
-failure leaves no half-written result.
+failure leaves no half-written result (:func:`write_atomic`, which every command that writes
+files uses).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import math
 import os
 import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,26 +182,96 @@ def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
         contents[CARRIER_FILE] = ply_bytes(
             shell, vertex_data={}, face_data={}, comments=[f"twin {shell.name}; lengths in mm"]
         )
+    paths = write_atomic({out_dir / name: blob for name, blob in contents.items()}, option="--out")
+    if shell is None:
+        remove_stale(out_dir, [CARRIER_FILE])
+    return paths
+
+
+def check_writable(path: Path, *, option: str, folder: bool = False) -> None:
+    """Raise unless ``path`` can be written as a file (with ``folder``: as a folder).
+
+    Parameters
+    ----------
+    path : Path
+        Where the output goes; it and its missing parent folders need not exist.
+    option : str
+        The argument it came from (``--out``), named in the message.
+    folder : bool
+        The output is a folder, not a file.
+
+    Raises
+    ------
+    InputError
+        If a folder stands where the file goes (or a file where the folder goes), or a file
+        where one of its parent folders must go.
+    """
+    expected, found = ("folder", "file") if folder else ("file", "folder")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        msg = f"--out {out_dir}: cannot create the output folder ({exc.strerror})"
+        exists, parent = path.exists(), next((p for p in path.parents if p.exists()), None)
+    except OSError as exc:  # a name too long, say
+        msg = f"{option} {path}: cannot write ({exc.strerror})"
         raise InputError(msg) from None
-    staged: list[tuple[str, Path]] = []
+    if exists and path.is_dir() != folder:
+        msg = f"{option} {path}: expected a {expected}, found a {found}"
+        raise InputError(msg)
+    if parent is not None and not parent.is_dir():
+        msg = f"{option} {path}: {parent} is a file, not a folder"
+        raise InputError(msg)
+
+
+def write_atomic(files: Mapping[Path, bytes | str], *, option: str) -> list[Path]:
+    """Write every file, all or nothing; return their paths.
+
+    Each file is written under a temporary name beside it (its folder created as needed) and
+    renamed into place once all of them are written: a failure leaves no partial output.
+    Text is written as UTF-8.
+
+    Parameters
+    ----------
+    files : mapping of Path to bytes or str
+        Each file's path and content.
+    option : str
+        The argument the paths came from (``--out``), named in the message.
+
+    Raises
+    ------
+    InputError
+        If a path cannot be written (see :func:`check_writable`, or the system's reason).
+    """
+    for path in files:
+        check_writable(path, option=option)
+    staged: list[Path] = []
     try:
-        for name, blob in contents.items():
-            tmp = out_dir / f".{name}.{uuid.uuid4().hex}.partial"
-            staged.append((tmp, out_dir / name))
-            with open(tmp, "xb") as fh:
-                fh.write(blob)
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged.append(path.with_name(f".twin-{uuid.uuid4().hex}.partial"))
+            with open(staged[-1], "xb") as fh:
+                fh.write(data.encode() if isinstance(data, str) else data)
     except OSError as exc:
-        for tmp, _ in staged:
+        for tmp in staged:
             tmp.unlink(missing_ok=True)
-        msg = f"--out {out_dir}: cannot write results ({exc.strerror})"
+        msg = f"{option} {path}: cannot write ({exc.strerror})"
         raise InputError(msg) from None
-    for tmp, final in staged:
-        os.replace(tmp, final)
-    return [final for _, final in staged]
+    for tmp, path in zip(staged, files, strict=True):
+        os.replace(tmp, path)
+    return list(files)
+
+
+def remove_stale(out_dir: Path, names: Iterable[str]) -> None:
+    """Remove files twin wrote into ``out_dir`` before (``names``, relative to it) that this
+    run does not write again, and the folders among them that this leaves empty; nothing
+    else in ``out_dir`` is touched."""
+    folders = set()
+    for name in names:
+        path = out_dir / name
+        if path.is_file():
+            path.unlink()
+        if path.parent != out_dir:
+            folders.add(path.parent)
+    for folder in folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 #: Mesh formats ``twin anatomy export`` writes (by file suffix).
@@ -238,15 +310,7 @@ def export_surface(surface: Surface, path: Path) -> None:
         mesh = trimesh.Trimesh(surface.vertices_mm, surface.faces, process=False)
         blob = trimesh.exchange.export.export_mesh(mesh, file_obj=None, file_type=suffix)
         data = blob.encode() if isinstance(blob, str) else blob
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        msg = f"--out {path}: cannot write ({exc.strerror})"
-        raise InputError(msg) from None
-    os.replace(tmp, path)
+    write_atomic({path: data}, option="--out")
 
 
 #: Metrics summarised across a population: column name and path in ``metrics.json``.
@@ -324,16 +388,13 @@ def population_csv(summary: dict[str, Any]) -> str:
 def write_population(summary: dict[str, Any], out_dir: Path) -> list[Path]:
     """Write ``population.json`` and ``population.csv`` (see :func:`population_summary`)."""
     _check_finite_json(summary, "population")
-    paths = []
-    for name, text in (
-        ("population.json", json.dumps(summary, indent=2) + "\n"),
-        ("population.csv", population_csv(summary)),
-    ):
-        tmp = out_dir / f".{name}.{uuid.uuid4().hex}.partial"
-        tmp.write_text(text)
-        os.replace(tmp, out_dir / name)
-        paths.append(out_dir / name)
-    return paths
+    return write_atomic(
+        {
+            out_dir / "population.json": json.dumps(summary, indent=2) + "\n",
+            out_dir / "population.csv": population_csv(summary),
+        },
+        option="--out",
+    )
 
 
 def export_population(
@@ -372,7 +433,5 @@ def export_population(
         values = [getattr(variant, p) for p in parameters] + [height, *surface.extent_mm]
         rows.append(",".join([path.name, *(f"{v:.6g}" for v in values)]))
     table = out_dir / "population.csv"
-    tmp = out_dir / f".population.csv.{uuid.uuid4().hex}.partial"
-    tmp.write_text("\n".join(rows) + "\n")
-    os.replace(tmp, table)
+    write_atomic({table: "\n".join(rows) + "\n"}, option="--out")
     return [*paths, table]

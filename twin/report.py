@@ -25,6 +25,7 @@ import numpy as np
 from twin import __version__
 from twin.errors import InputError
 from twin.hazards import eye_lines
+from twin.outputs import check_writable, write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -348,6 +349,7 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     from twin.scene import load_scenes
 
     source = Path(source)
+    check_writable(out_dir / "report.html", option="--out")
     if (source / "compare.json").is_file():
         text = compare_report(source, pictures=pictures)
     elif (source / "population.json").is_file():
@@ -372,9 +374,4 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     else:
         msg = f"{source}: no such scene file or result folder"
         raise InputError(msg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "report.html"
-    tmp = out_dir / ".report.html.partial"
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return write_atomic({out_dir / "report.html": text}, option="--out")[0]
