@@ -149,3 +149,26 @@ def test_anatomy_cli_lists_and_exports(tmp_path, capsys):
         f"twin: error: --out {tmp_path}/scalp.xyz: unknown mesh format 'xyz'; "
         "expected one of ply, obj, stl, off, glb, gltf\n"
     )
+
+
+def test_an_exported_ply_brings_its_regions_back(tmp_path):
+    assert main(["anatomy", "export", "face", "--out", str(tmp_path / "face.ply")]) == 0
+    again = twin.load_surface(tmp_path / "face.ply", units="mm")
+    builtin = anatomy.builtin("face")
+    assert list(again.regions) == list(builtin.regions)
+    for name, idx in builtin.regions.items():
+        np.testing.assert_array_equal(again.regions[name], idx)
+    # Rendered as a scan with no regions_from, it keeps the eye check and the default exclude.
+    keep = np.setdiff1d(np.arange(len(builtin.vertices_mm)), builtin.regions["eyes"])
+    positions, axes = offset_shell_layout(builtin, count=60, standoff_mm=12.0, vertices=keep)
+    emitters = twin.Emitters.create(positions, axes, 5.0, profile=twin.Lambertian(30.0))
+    (tmp_path / "leds.csv").write_text(twin.emitters.emitter_csv_text(emitters))
+    scene = {
+        "target": {"mesh": "face.ply", "units": "mm"},
+        "emitters": {"file": "leds.csv"},
+        "exposure_s": 600,
+    }
+    (tmp_path / "scene.yaml").write_text(yaml.safe_dump(scene))
+    result = twin.render(tmp_path / "scene.yaml")
+    assert result.metrics["roi_regions"]["exclude"] == ["eyes"]
+    assert "eye_safety" in result.metrics

@@ -24,6 +24,8 @@ TARGET_SIZE_RANGE_MM = (30.0, 2500.0)
 def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) -> Surface:
     """Read a triangle mesh, repair what is safe to repair, and convert it to millimetres.
 
+    A PLY written by ``twin anatomy export`` brings its named regions back.
+
     Repairs, each logged as a warning naming the file except the first: vertices shared by
     several triangles (STL stores each triangle separately) are welded; triangles of zero
     area or repeating a vertex, and exact duplicate triangles, are dropped; the winding is
@@ -61,6 +63,11 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
     if not np.isfinite(mesh.vertices).all():
         msg = f"{path}: vertices contain NaN or infinite coordinates"
         raise InputError(msg)
+    names = _ply_region_names(path)
+    if names:
+        mesh.vertex_attributes["region"] = np.asarray(
+            mesh.metadata["_ply_raw"]["vertex"]["data"]["region"], dtype=np.int64
+        )
     mesh.merge_vertices(merge_tex=True, merge_norm=True)
     repairs = []
     vertices = np.asarray(mesh.vertices, dtype=np.float64) * scale
@@ -83,7 +90,24 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
         repairs.append(f"turned {turned} closed inside-out piece(s) outwards")
     if repairs:
         logger.warning("%s: repaired: %s", path, "; ".join(repairs))
-    return Surface(vertices, faces, name=str(path))
+    regions = {}
+    if names:
+        label = mesh.vertex_attributes["region"][used]
+        regions = {name: np.flatnonzero(label == i) for i, name in enumerate(names)}
+    return Surface(vertices, faces, regions=regions, name=str(path))
+
+
+def _ply_region_names(path: Path) -> list[str]:
+    """The region names of a PLY that ``twin anatomy export`` wrote (its ``comment regions:``
+    line and ``region`` vertex property), else none."""
+    if path.suffix.lower() != ".ply":
+        return []
+    with open(path, "rb") as fh:
+        header = fh.read(1 << 16).split(b"end_header", 1)[0].decode("latin-1")
+    lines = [line.strip() for line in header.splitlines()]
+    if "property int region" not in lines:
+        return []
+    return next((line.split()[2:] for line in lines if line.startswith("comment regions:")), [])
 
 
 def _consistent_winding(faces: NDArray[np.int64]) -> tuple[NDArray[np.int64], int]:

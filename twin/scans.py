@@ -63,7 +63,12 @@ def single_body(surface: Surface) -> Surface:
         (area.sum() - area[bodies[0]]) / 100,
     )
     used, faces = np.unique(surface.faces[keep], return_inverse=True)
-    return Surface(surface.vertices_mm[used], faces.reshape(-1, 3), name=surface.name)
+    new_index = np.full(len(surface.vertices_mm), -1)
+    new_index[used] = np.arange(len(used))
+    regions = {k: new_index[v][new_index[v] >= 0] for k, v in surface.regions.items()}
+    return Surface(
+        surface.vertices_mm[used], faces.reshape(-1, 3), regions=regions, name=surface.name
+    )
 
 
 @dataclass(frozen=True)
