@@ -50,6 +50,7 @@ BASELINE_METRICS = (
     "roi.total.hot_spot_area_cm2",
     "eye_safety.ir_irradiance_mw_cm2.max",
     "eye_safety.total_irradiance_mw_cm2.max",
+    "eye_safety.blue_weighted_irradiance_mw_cm2.max",
     "emitters.gap_mm.mean",
     "emitters.clearance_mm.min",
     "emitters.inside_skin",
