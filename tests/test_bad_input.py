@@ -211,6 +211,25 @@ def test_emitter_inside_the_skin(root):
     )
 
 
+def test_an_inside_out_open_mesh_is_named(root):
+    plane = phantoms.plane(size_mm=120.0, divisions=4)
+    flipped = trimesh.Trimesh(plane.vertices_mm, plane.faces[:, ::-1], process=False)
+    flipped.export(root / "plane.ply")
+    scene = edit(lambda s: s["target"].update(mesh="plane.ply"))
+    fails(
+        root,
+        scene,
+        "{root}/leds.csv: emitter 'a' at (0, 0, 20) mm lies inside the skin (20 mm behind the "
+        "target surface); 2 of 2 emitters are inside: all of them, so the surface's normals "
+        "probably point into the body (an inside-out open mesh); if so, set "
+        "target.flip_normals: true",
+        leds="x,y,z,dx,dy,dz,power_mw,id\n0,0,20,0,0,-1,5,a\n10,0,20,0,0,-1,5,b\n",
+    )
+    scene["target"]["flip_normals"] = True
+    (root / "scene.yaml").write_text(yaml.safe_dump(scene))
+    assert len(twin.load_scene(root / "scene.yaml").emitters) == 2
+
+
 def test_bad_mode_profile_and_engine(root):
     fails(
         root,

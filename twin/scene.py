@@ -508,8 +508,9 @@ def _apertures(spec: Any, emitters: Emitters, *, where: str) -> dict[str, Apertu
 
 
 def check_emitters_outside(emitters: Emitters, target: Surface, *, name: str) -> None:
-    """Raise if an emitter lies inside the skin (behind the target surface at its nearest "
-    "point)."""
+    """Raise if an emitter lies inside the skin (behind the target surface at its nearest
+    point); when every one does, the surface's normals are the likely culprit, and the
+    message says so."""
     samples = target.samples()
     _, nearest = cKDTree(samples.positions_mm).query(emitters.positions_mm)
     depth = np.einsum(
@@ -524,6 +525,11 @@ def check_emitters_outside(emitters: Emitters, target: Surface, *, name: str) ->
             f"({-depth[i]:.3g} mm behind the target surface); {inside.size} of {len(emitters)} "
             "emitters are inside"
         )
+        if inside.size == len(emitters) > 1:
+            msg += (
+                ": all of them, so the surface's normals probably point into the body (an "
+                "inside-out open mesh); if so, set target.flip_normals: true"
+            )
         raise InputError(msg)
 
 
