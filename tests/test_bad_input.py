@@ -304,6 +304,12 @@ def test_unusable_backend_is_one_clear_line(root, capsys, monkeypatch):
     assert main(args) == 2
     assert capsys.readouterr().err.splitlines() == [f"twin: error: {message}"]
     assert not (root / "out").exists()
+    # Asked for by the scene, the message names the scene file and its key.
+    on_gpu = {**base_scene(), "engine": {"backend": "cuda"}}
+    (root / "scene.yaml").write_text(yaml.safe_dump(on_gpu))
+    message = f"{root}/scene.yaml: engine.{message}"
+    with pytest.raises(BackendUnavailableError, match=f"^{re.escape(message)}$"):
+        twin.render(root / "scene.yaml")
 
 
 def test_surface_arguments_are_checked():

@@ -61,7 +61,7 @@ def test_check_reports_an_unusable_backend_as_that_scene_error(tmp_path, capsys,
     out = capsys.readouterr()
     assert code == 2
     assert out.err == (
-        f"twin: error: {bad}: backend 'cuda' cannot run here: no CUDA device is visible\n"
+        f"twin: error: {bad}: engine.backend 'cuda' cannot run here: no CUDA device is visible\n"
     )
     rows = out.out.splitlines()
     assert any(r.split()[:2] == ["good", "baseline"] for r in rows)  # the other scene ran

@@ -80,11 +80,9 @@ class SceneReport:
 
     def fail(self, exc: Exception) -> None:
         """Record ``exc`` as the reason the scene could not be checked, naming the scene file
-        (an :class:`InputError` names its own file already)."""
-        if isinstance(exc, InputError):
+        (twin's own errors name their file already)."""
+        if isinstance(exc, TwinError):
             self.error = str(exc)
-        elif isinstance(exc, TwinError):
-            self.error = f"{self.path}: {exc}"
         else:
             self.error = f"{self.path}: internal error: {type(exc).__name__}: {exc}"
             self.internal = True

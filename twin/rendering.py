@@ -200,7 +200,10 @@ def render(
     """
     if not isinstance(scene, Scene):
         scene = load_scene(scene)
-    name = resolve_backend(backend or scene.engine.backend)
+    name = resolve_backend(
+        backend or scene.engine.backend,
+        option="backend" if backend else f"{scene.path or scene.name}: engine.backend",
+    )
     samples = scene.target.samples(at=scene.samples)
     roi = region_of_interest(scene, samples)
     triangles = scene_triangles(scene.target, scene.occluders)

@@ -62,10 +62,11 @@ def backend_status() -> dict[str, str | None]:
     return status
 
 
-def resolve_backend(name: str) -> str:
-    """Turn ``auto`` into the fastest usable backend and check that ``name`` can run here."""
+def resolve_backend(name: str, *, option: str = "backend") -> str:
+    """Turn ``auto`` into the fastest usable backend and check that ``name`` can run here;
+    ``option`` names where ``name`` came from in the messages."""
     if name not in CHOICES:
-        msg = f"backend: expected one of {', '.join(CHOICES)}, got {name!r}"
+        msg = f"{option}: expected one of {', '.join(CHOICES)}, got {name!r}"
         raise InputError(msg)
     status = backend_status()
     if name == "auto":
@@ -81,7 +82,7 @@ def resolve_backend(name: str) -> str:
         return "reference"
     reason = status[name]
     if reason is not None:
-        msg = f"backend {name!r} cannot run here: {reason}"
+        msg = f"{option} {name!r} cannot run here: {reason}"
         raise BackendUnavailableError(msg)
     return name
 
