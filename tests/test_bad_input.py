@@ -211,6 +211,23 @@ def test_emitter_inside_the_skin(root):
     )
 
 
+def test_a_bad_unit_is_named_by_its_scene_key(root):
+    for change, key in (
+        (lambda s: s["target"].update(units="furlong"), "target.units"),
+        (
+            lambda s: s.update(occluders=[{"mesh": "head.ply", "units": "inch"}]),
+            "occluders[0].units",
+        ),
+    ):
+        bad = "furlong" if key == "target.units" else "inch"
+        fails(
+            root,
+            edit(change),
+            f"{{root}}/scene.yaml: {key}: expected a length unit, one of ['cm', 'dm', 'm', 'mm'], "
+            f"got '{bad}'",
+        )
+
+
 def test_an_inside_out_open_mesh_is_named(root):
     plane = phantoms.plane(size_mm=120.0, divisions=4)
     flipped = trimesh.Trimesh(plane.vertices_mm, plane.faces[:, ::-1], process=False)

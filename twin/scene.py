@@ -49,7 +49,7 @@ from twin.scans import (
 )
 from twin.surface import Surface
 from twin.transfer import DEFAULT_INTENSITY_CUTOFF
-from twin.units import MM_PER_UNIT
+from twin.units import MM_PER_UNIT, mm_per_unit
 from twin.variants import Variant, population
 
 logger = logging.getLogger(__name__)
@@ -309,6 +309,7 @@ def _scan_target(
         )
         raise InputError(msg)
     units = spec["units"]
+    mm_per_unit(units, name=f"{where}.units")
     regions_from = spec.get("regions_from")
     if regions_from is not None and regions_from not in anatomy.ANATOMIES:
         msg = (
@@ -404,6 +405,7 @@ def _load_occluder(
         if key not in spec:
             msg = f"{where}: missing required key {key!r}"
             raise InputError(msg)
+    mm_per_unit(spec["units"], name=f"{where}.units")
     path = _path(spec["mesh"], name=f"{where}.mesh", base=base)
     flip = _bool(spec.get("flip_normals", False), name=f"{where}.flip_normals")
     surface = load_surface(path, units=spec["units"], flip_normals=flip)
