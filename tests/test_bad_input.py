@@ -228,6 +228,25 @@ def test_a_bad_unit_is_named_by_its_scene_key(root):
         )
 
 
+def test_a_population_error_names_the_member(root):
+    scene = {
+        "name": "pop",
+        "target": {"mesh": "builtin:face", "max_edge_mm": 6.0, "population": {"size": 2}},
+        "emitters": {"file": "leds.csv", "half_angle_deg": 30},
+        "exposure_s": 600,
+    }
+    (root / "leds.csv").write_text("x,y,z,dx,dy,dz,power_mw,id\n0,720,70,0,0,1,5,deep\n")
+    (root / "pop.yaml").write_text(yaml.safe_dump(scene))
+    with pytest.raises(InputError) as caught:
+        twin.load_scenes(root / "pop.yaml")
+    assert re.fullmatch(
+        rf"{re.escape(str(root))}/leds.csv: emitter 'deep' at \(0, 720, 70\) mm lies inside the "
+        r"skin \(.* mm behind the target surface\); 1 of 1 emitters are inside "
+        r"\(population member pop-p00: (fe)?male \d+ y\)",
+        str(caught.value),
+    )
+
+
 def test_an_inside_out_open_mesh_is_named(root):
     plane = phantoms.plane(size_mm=120.0, divisions=4)
     flipped = trimesh.Trimesh(plane.vertices_mm, plane.faces[:, ::-1], process=False)

@@ -648,13 +648,17 @@ def load_scenes(path: str | Path, *, member: int | None = None) -> tuple[Scene, 
             continue
         one = {key: value for key, value in target.items() if key != "population"}
         one["variant"] = variant.to_dict()
-        scenes.append(
-            scene_from_dict(
-                {**data, "name": f"{name}-p{i:02d}", "target": one},
-                base=path.resolve().parent,
-                path=path,
+        try:
+            scenes.append(
+                scene_from_dict(
+                    {**data, "name": f"{name}-p{i:02d}", "target": one},
+                    base=path.resolve().parent,
+                    path=path,
+                )
             )
-        )
+        except InputError as exc:  # say which wearer: the others may be fine
+            msg = f"{exc} (population member {name}-p{i:02d}: {variant.label})"
+            raise InputError(msg) from None
     return tuple(scenes)
 
 
