@@ -46,7 +46,10 @@ def test_placement_beats_the_hex_layout_of_the_same_count(tmp_path, capsys):
     path = tmp_path / "mask.yaml"
     path.write_text(yaml.safe_dump(MASK))
     out = tmp_path / "placed"
+    out.mkdir()
+    (out / "groups.csv").write_text("left by an earlier drive run\n")
     assert main(["optimise", str(path), "--vary", "placement", "--out", str(out)]) == 0
+    assert not (out / "groups.csv").exists()  # placement alone sets no drive groups
     summary = json.loads((out / "summary.json").read_text())
     for metric in ("roi.total.u0_min_over_mean", "roi.total.in_window_area_fraction"):
         assert summary[metric]["after"] > summary[metric]["before"], metric

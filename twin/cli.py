@@ -481,6 +481,8 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     files[args.out / "summary.json"] = json.dumps(summary, indent=2) + "\n"
     files[args.out / "convergence.log"] = "\n".join(log) + "\n"
     write_atomic(files, option="--out")
+    if result is None:  # placement alone: a groups.csv of an earlier drive run no longer holds
+        remove_stale(args.out, ["groups.csv"])
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     how = "placement" if result is None else f"{args.objective} by {result.solver}"
     print(f"optimised {args.vary} ({how}):")
