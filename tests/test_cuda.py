@@ -42,12 +42,12 @@ def aimed(seed: int, count: int, profile) -> Emitters:
     return Emitters.create(positions, axes, rng.uniform(1, 5, count), profile=profile)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_transfer_matrix_matches_the_reference_pair_by_pair(seed):
+@pytest.mark.parametrize(("seed", "reach_mm"), [(0, np.inf), (1, 60.0)])
+def test_transfer_matrix_matches_the_reference_pair_by_pair(seed, reach_mm):
     surface = bumpy(seed)
     emitters = aimed(seed, 12, Lambertian(40.0))
-    ref = build_transfer(surface, emitters, "reference")
-    gpu = build_transfer(surface, emitters, "cuda")
+    ref = build_transfer(surface, emitters, "reference", max_distance_mm=reach_mm)
+    gpu = build_transfer(surface, emitters, "cuda", max_distance_mm=reach_mm)
     assert gpu.backend == "cuda"
     # The same cells survive culling, the same pairs pass the same exact tests...
     assert ref.rays_cast < ref.candidate_pairs < len(surface.vertices_mm) * len(emitters)
