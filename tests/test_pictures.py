@@ -193,7 +193,7 @@ def test_the_viewer_switches_maps_and_reads_a_clicked_point(rendered):
     viewer = view3d.Viewer(scene, off_screen=True, window_size=[800, 600])
     first = viewer.plotter.screenshot(return_img=True)
     viewer.switch("irradiance_red_mw_cm2")
-    assert viewer.plotter.scalar_bars.keys() == {"irradiance, red (mW/cm²)"}
+    assert viewer.plotter.scalar_bars.keys() == {"irradiance, red (mW/cm²), window 3.33-8.33"}
     second = viewer.plotter.screenshot(return_img=True)
     assert np.abs(first.astype(float) - second.astype(float)).mean() > 1.0
     vertex = int(scene.regions["nose"][0])

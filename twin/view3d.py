@@ -195,17 +195,18 @@ def channel_colour(wavelength_nm: float) -> str:
 
 
 def map_label(name: str, scene: ResultScene) -> tuple[str, tuple[float, float], dict]:
-    """Scale-bar title, colour range and window marks of a map."""
+    """Scale-bar title, colour range and window marks of a map (the title names the window
+    too: the HTML page drops the marks)."""
     if name.endswith("_j_cm2"):
         low, high = scene.window_j_cm2
         marks = {low: f"window {low:g}", high: f"{high:g} J/cm²"}
-        return "fluence (J/cm²)", (0.0, 2.0 * high), marks
+        return f"fluence (J/cm²), window {low:g}-{high:g}", (0.0, 2.0 * high), marks
     channel = name[len("irradiance_") : -len("_mw_cm2")] or "total"
     low, high = (w * 1000.0 / scene.exposure_s for w in scene.window_j_cm2)
     marks = {low: f"window {low:.3g}", high: f"{high:.3g} mW/cm²"}
     top = max(2.0 * high, float(np.max(scene.maps[name])) if scene.maps[name].size else 1.0)
-    title = f"irradiance, {channel} (mW/cm²)" if channel != "total" else "irradiance (mW/cm²)"
-    return title, (0.0, top), marks
+    what = "irradiance" if channel == "total" else f"irradiance, {channel}"
+    return f"{what} (mW/cm²), window {low:.3g}-{high:.3g}", (0.0, top), marks
 
 
 def _pv():
