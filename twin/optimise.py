@@ -37,6 +37,8 @@ from numpy.typing import NDArray
 from twin.emitters import Emitters
 from twin.errors import InputError
 from twin.hazards import counts_as_ir
+from twin.metrics import map_metrics
+from twin.scene import EYE_REGION
 
 if TYPE_CHECKING:
     from twin.rendering import RenderResult
@@ -333,13 +335,13 @@ def _member(result: RenderResult, active, groups, max_points: int, seed: int) ->
 def _eye_rows(result: RenderResult, active: NDArray[np.int64], groups) -> scipy.sparse.csr_array:
     """IR irradiance per unit drive at the eye-region points (None without an eye region)."""
     samples, emitters = result.samples, result.scene.emitters
-    if "eyes" not in samples.regions:
+    if EYE_REGION not in samples.regions:
         return None
     wavelength = emitters.wavelength_nm
     ir = np.array([counts_as_ir(wavelength.get(str(c))) for c in emitters.channel[active]])
     if not ir.any():
         return None
-    eye = np.flatnonzero(samples.regions["eyes"])
+    eye = np.flatnonzero(samples.regions[EYE_REGION])
     t = result.transfer.matrix[eye][:, active] @ scipy.sparse.diags_array(
         emitters.power_mw[active] * ir
     )
@@ -506,26 +508,27 @@ def optimised_scene(scene: Scene, drive: NDArray[np.float64]) -> Scene:
 
 def drive_metrics(result: RenderResult, drive: NDArray[np.float64]) -> dict[str, float]:
     """Headline metrics of ``result``'s layout at per-emitter ``drive``, from its transfer
-    matrix (no ray cast): mean and p5 fluence (J/cm2), U0, CV and in-window area of the
-    treated skin, peak irradiance (mW/cm2) and the eye region's IR maximum (mW/cm2)."""
+    matrix (no ray cast), as ``metrics.json`` defines them (:func:`twin.metrics.map_metrics`):
+    mean and p5 fluence (J/cm2), U0, CV, in-window area and peak irradiance (mW/cm2) of the
+    treated skin, and the eye region's IR maximum (mW/cm2)."""
     scene = result.scene
     e = result.transfer.matrix @ (scene.emitters.power_mw * drive)
-    roi, areas = result.roi, result.samples.areas_mm2
-    h, a = e[roi] * scene.exposure_s / 1000.0, areas[roi]
-    mean = float(np.average(h, weights=a))
-    low, high = scene.dose.fluence_window_j_cm2
+    roi = result.roi
+    m = map_metrics(
+        e[roi], result.samples.areas_mm2[roi], exposure_s=scene.exposure_s, dose=scene.dose
+    )
     out = {
-        "mean_fluence_j_cm2": mean,
-        "p5_fluence_j_cm2": float(np.percentile(h, 5)),
-        "u0": float(h.min() / mean) if mean > 0 else 0.0,
-        "cv": float(np.sqrt(np.average((h - mean) ** 2, weights=a)) / mean) if mean > 0 else 0.0,
-        "in_window_area_fraction": float(a[(h >= low) & (h <= high)].sum() / a.sum()),
-        "peak_irradiance_mw_cm2": float(e.max()),
+        "mean_fluence_j_cm2": m["fluence_j_cm2"]["mean"],
+        "p5_fluence_j_cm2": m["fluence_j_cm2"]["p5"],
+        "u0": m["u0_min_over_mean"] or 0.0,
+        "cv": m["cv"] or 0.0,
+        "in_window_area_fraction": m["in_window_area_fraction"],
+        "peak_irradiance_mw_cm2": m["irradiance_mw_cm2"]["max"],
     }
-    if "eyes" in result.samples.regions:
+    if EYE_REGION in result.samples.regions:
         wavelength = scene.emitters.wavelength_nm
         ir = np.array([counts_as_ir(wavelength.get(str(c))) for c in scene.emitters.channel])
-        eye = result.samples.regions["eyes"]
+        eye = result.samples.regions[EYE_REGION]
         e_ir = result.transfer.matrix[eye] @ (scene.emitters.power_mw * drive * ir)
         out["eye_ir_max_mw_cm2"] = float(e_ir.max()) if e_ir.size else 0.0
     return out
