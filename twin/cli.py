@@ -1,4 +1,5 @@
-"""Command line: ``twin render``, ``twin info``, ``twin bench``. A thin layer over the API."""
+"""The ``twin`` command line (render, view, report, check, optimise, compare, anatomy, layout,
+info, bench): a thin layer over the API."""
 
 from __future__ import annotations
 
@@ -832,7 +833,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("MIN", "MAX"),
         help="age range (default 18 70)",
     )
-    q.add_argument("--format", default="ply", help="mesh format: ply, obj, stl, off or glb")
+    q.add_argument("--format", default="ply", help="mesh format: ply, obj, stl, off, glb or gltf")
     q.add_argument("--max-edge-mm", type=float, help="refine to this edge length (mm)")
     q.set_defaults(func=_cmd_anatomy_population)
 

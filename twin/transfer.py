@@ -41,7 +41,7 @@ from twin.units import MM2_PER_CM2
 
 #: Default relative-intensity cut-off of the emission cone: directions where an LED emits less
 #: than this fraction of its peak intensity are not traced. For a cos^m emitter the flux outside
-#: the cone is cutoff^((m+1)/m) of the total (1.6e-5 at m = 4.82).
+#: the cone is cutoff^((m+1)/m) of the total (1.5e-5 at m = 4.82).
 DEFAULT_INTENSITY_CUTOFF = 1e-4
 
 _POINTS_PER_CELL = 64
