@@ -149,6 +149,23 @@ def test_an_unreachable_window_says_by_how_much(head_scene):
         optimise_drive(result, objective="beauty")
 
 
+def test_wearers_no_single_drive_can_serve_are_refused(head_scene):
+    # Twice the exposure doubles every fluence: each wearer alone can be brought into the
+    # narrow window, both at once cannot.
+    window = {"fluence_window_j_cm2": [0.2, 0.22]}  # full drive gives 0.45 J/cm2 in 600 s
+    short = twin.render(head_scene(dose=window))
+    long = twin.render(head_scene(dose=window, exposure_s=1200))
+    for one in (short, long):
+        assert optimise_drive(one).drive.max() > 0
+    message = (
+        "dose window: no single drive keeps the mean fluence of all 2 wearers within 0.2-0.22 "
+        "J/cm2 under the hard limits; widen the window, or optimise for fewer or more alike "
+        "wearers"
+    )
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        optimise_drive([short, long])
+
+
 def test_cli_optimise_evens_the_map_and_writes_its_files(head_scene, tmp_path, capsys):
     path = head_scene(dose={"fluence_window_j_cm2": [0.2, 1.0]})
     out = tmp_path / "opt"

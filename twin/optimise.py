@@ -469,6 +469,13 @@ def _linear(objective, a, w, band, window, mean_row, limits, log):
         extra_bounds = np.concatenate([np.full(k, -low), np.full(k, high), window_bounds])
         bounds = [(0.0, 1.0)] * n + [(0.0, None)] * (2 * k)
     x = _lp(cost, limits, n, extra_rows=extra, extra_bounds=extra_bounds, bounds=bounds)
+    if x is None and wearers > 1:  # each wearer's window is reachable, but not all at once
+        msg = (
+            f"dose window: no single drive keeps the mean fluence of all {wearers} wearers "
+            f"within {window[0]:g}-{window[1]:g} J/cm2 under the hard limits; widen the window, "
+            "or optimise for fewer or more alike wearers"
+        )
+        raise InputError(msg)
     if x is None:  # _check_reachable has shown that a drive meeting every limit exists
         msg = f"{objective}: the linear programme failed unexpectedly"
         raise RuntimeError(msg)
