@@ -105,8 +105,8 @@ def test_eye_lines_say_each_verdict_and_name_unlabelled_channels():
     assert eye_lines(out, 600.0) == [
         ("eyes: IR irradiance max 3 mW/cm2, within the 10 mW/cm2 IEC 62471 IR-eye limit", True),
         (
-            "eyes: blue-weighted irradiance max 4.6 mW/cm2, the IEC 62471 blue-light limit is "
-            "reached after 2.17 s: ABOVE it for the 600 s exposure",
+            "eyes: blue-weighted irradiance max 4.6 mW/cm2, the IEC 62471 blue-light limit "
+            "(small-source bound) is reached after 2.17 s: ABOVE it for the 600 s exposure",
             False,
         ),
         ("eyes: channel(s) led have no wavelength and count as IR and as blue", False),

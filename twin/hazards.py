@@ -9,12 +9,16 @@
   own text was not available). So the longest safe exposure is ``10 / E_B`` s where ``E_B``
   is above 0.1 mW/cm^2, and unlimited below.
 
-  An LED a few mm from the eye is a large source, whose limit is on radiance: ``L_B t <=
-  10^6 J m^-2 sr^-1`` averaged over a field of view of 11 mrad (up to 100 s), ``1.1 t^0.5``
-  mrad (100 s to 10^4 s) or 110 mrad. For a source smaller than that field, as an LED die
-  is, the averaged radiance is ``E_B`` over the field's solid angle, and the radiance limit
-  becomes the irradiance limit above (``pi (0.011)^2 / 4 * 10^6 = 95 J/m^2``). Taking the
-  eye region's total ``E_B`` rather than one LED's errs on the safe side.
+  That limit is a conservative bound (the shortest time). An LED a few mm from the eye is
+  a large source: a 2 mm die at 15 mm subtends about 130 mrad. Its limit is on radiance,
+  ``L_B t <= 10^6 J m^-2 sr^-1`` averaged over a field of view of 11 mrad (up to 100 s),
+  ``1.1 t^0.5`` mrad (100 s to 10^4 s) or 110 mrad. A source wider than that field is
+  averaged at its own radiance, ``E_B`` over the solid angle it subtends, which allows
+  longer: about 140 times for that die (``E_B`` over the field's solid angle instead, as for
+  a source narrower than the field, gives back the bound above: ``pi (0.011)^2 / 4 * 10^6 =
+  95 J/m^2``). The radiance needs each LED's emitting area, which the twin does not model,
+  so it reports the bound. Taking the eye region's total ``E_B`` rather than one LED's also
+  errs on the safe side.
 
 Channels carry one peak wavelength: B(lambda) is read there, not integrated over the LED's
 spectrum (across a 415 nm LED of 20 nm bandwidth, B runs from 0.2 to 0.95). A channel
@@ -115,8 +119,8 @@ def eye_lines(eye: dict, exposure_s: float) -> list[tuple[str, bool]]:
     else:
         verdict = "within" if eye["blue_light_within_limit"] else "ABOVE"
         blue = (
-            f"the IEC 62471 blue-light limit is reached after {limit_s:.3g} s: {verdict} it "
-            f"for the {exposure_s:g} s exposure"
+            f"the IEC 62471 blue-light limit (small-source bound) is reached after "
+            f"{limit_s:.3g} s: {verdict} it for the {exposure_s:g} s exposure"
         )
     lines.append(
         (f"eyes: blue-weighted irradiance max {e_b:.3g} mW/cm2, {blue}",
