@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import trimesh
 import yaml
+from conftest import write_helmet
 
 import twin
 from twin import anatomy, phantoms
@@ -149,6 +150,7 @@ def test_default_scene_renders_with_regions_and_eye_check(tmp_path, capsys):
     assert metrics["drive"] == {"red": 1.0, "nir": 1.0, "blue": 0.0}  # red mode
     assert metrics["emitters"]["inside_skin"] == 0
     assert tuple(metrics["regions"]) == anatomy.REGIONS["face"]
+    assert metrics["engine"]["resolution"]["resolved"]  # 2.5 mm edges, LEDs 10 mm out
     eye = metrics["eye_safety"]
     assert eye["ir_channels"] == ["nir"]
     assert eye["ir_within_limit"] == (eye["ir_irradiance_mw_cm2"]["max"] <= 10.0)
@@ -286,3 +288,12 @@ def test_bench_backend_all_times_every_usable_backend_side_by_side(tmp_path, cap
         assert f"- cuda: not run ({status()})" in text
     else:
         assert rows["cuda"][3] == rows["embree"][3]  # the same shadow rays
+
+
+def test_a_mesh_too_coarse_for_the_gap_is_flagged(tmp_path, caplog):
+    # The scalp's default 4 mm edges under a helmet 5 mm off the skin (at most 1.7 mm).
+    result = twin.render(write_helmet(tmp_path, "close", 5.0, count=40))
+    resolution = result.metrics["engine"]["resolution"]
+    assert resolution["median_gap_mm"] == pytest.approx(5.0, abs=0.05)
+    assert resolution["edge_mm_p95"] > 3.0 and not resolution["resolved"]
+    assert "skin mesh edges of" in caplog.text and "keep edges under 1.7 mm" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from twin.transfer import (
     scene_triangles,
     transfer_matrix,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,11 @@ def _layout_summary(scene: Scene) -> dict[str, Any]:
         "push_out_mm": layout.push_mm,
         "extended": bool(scene.apertures),
     }
+
+
+#: Mesh edges up to this fraction of the LED-to-skin gap resolve the light (a 60 deg beam's
+#: half-irradiance radius is about 0.4 of its gap).
+EDGE_PER_GAP = 1.0 / 3.0
 
 
 def region_of_interest(scene: Scene, samples: SamplePoints) -> NDArray[np.bool_]:
@@ -280,9 +288,40 @@ def render(
             "max_distance_mm": None
             if np.isinf(transfer.max_distance_mm)
             else transfer.max_distance_mm,
+            "resolution": mesh_resolution(scene, gap),
         },
     }
     return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, metrics)
+
+
+def mesh_resolution(scene: Scene, gap_mm: NDArray[np.float64]) -> dict[str, Any]:
+    """Whether the skin mesh resolves the light: its edges against the LED-to-skin gap.
+
+    Each sample stands for its patch of skin, so edges much longer than the gap miss the
+    peaks and dips under each LED (README "Engine", Resolution). Logs a warning when the
+    95th-percentile edge is longer than ``EDGE_PER_GAP`` of the median gap.
+
+    Returns
+    -------
+    dict
+        ``edge_mm_p95``, ``median_gap_mm`` (``None`` when no LED axis lands on the skin) and
+        ``resolved`` (bool).
+    """
+    edge = float(np.percentile(scene.target.edge_lengths_mm, 95))
+    landed = gap_mm[np.isfinite(gap_mm)]
+    gap = float(np.median(landed)) if landed.size else None
+    resolved = gap is None or edge <= EDGE_PER_GAP * gap
+    if not resolved:
+        log.warning(
+            "%s: skin mesh edges of %.3g mm (95th percentile) against a median LED gap of "
+            "%.3g mm: peaks and minima may be several %% off; keep edges under %.2g mm "
+            "(target.max_edge_mm for a built-in anatomy)",
+            scene.name,
+            edge,
+            gap,
+            EDGE_PER_GAP * gap,
+        )
+    return {"edge_mm_p95": edge, "median_gap_mm": gap, "resolved": resolved}
 
 
 def render_population(

@@ -164,19 +164,20 @@ class Surface:
         return _read_only(np.ptp(self.vertices_mm, axis=0))
 
     @cached_property
-    def _edge_lengths_mm(self) -> NDArray[np.float64]:
+    def edge_lengths_mm(self) -> NDArray[np.float64]:
+        """(f, 3) float64, mm: each triangle's three edge lengths."""
         t = self.triangles_mm
-        return np.linalg.norm(t - np.roll(t, 1, axis=1), axis=2)
+        return _read_only(np.linalg.norm(t - np.roll(t, 1, axis=1), axis=2))
 
     @property
     def mean_edge_mm(self) -> float:
         """Mean triangle edge length, mm."""
-        return float(self._edge_lengths_mm.mean())
+        return float(self.edge_lengths_mm.mean())
 
     @property
     def max_edge_mm(self) -> float:
         """Longest triangle edge, mm."""
-        return float(self._edge_lengths_mm.max())
+        return float(self.edge_lengths_mm.max())
 
     @cached_property
     def is_closed(self) -> bool:
