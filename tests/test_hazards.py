@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 from twin.dose import DoseMaps, DoseSettings
 from twin.hazards import (
@@ -12,6 +13,7 @@ from twin.hazards import (
     blue_light_weight,
     counts_as_ir,
     eye_lines,
+    facing_rows,
 )
 from twin.metrics import eye_safety
 
@@ -60,22 +62,20 @@ def test_ir_band_and_unknown_wavelengths():
     ]  # fmt: skip
 
 
-def eye_maps(exposure_s: float) -> tuple[DoseMaps, np.ndarray, np.ndarray]:
-    """A blue (415 nm), a red (660 nm) and an unlabelled channel on four points, the last
-    two of which are the eye region."""
+def eye_maps(exposure_s: float) -> tuple[DoseMaps, np.ndarray]:
+    """A blue (415 nm), a red (660 nm) and an unlabelled channel on the eye region's two
+    points, and their areas."""
     maps = {
-        "blue": np.array([9.0, 9.0, 0.5, 2.0]),
-        "red": np.array([9.0, 9.0, 30.0, 1.0]),
-        "led": np.array([9.0, 9.0, 0.2, 3.0]),
+        "blue": np.array([0.5, 2.0]),
+        "red": np.array([30.0, 1.0]),
+        "led": np.array([0.2, 3.0]),
     }
-    eye = np.array([False, False, True, True])
-    areas = np.array([1.0, 1.0, 1.0, 3.0])
-    return DoseMaps(maps, exposure_s, {"blue": 415.0, "red": 660.0}), eye, areas
+    return DoseMaps(maps, exposure_s, {"blue": 415.0, "red": 660.0}), np.array([1.0, 3.0])
 
 
 def test_eye_safety_weights_each_channel_and_counts_the_unlabelled_one_as_ir_and_blue():
-    maps, eye, areas = eye_maps(600.0)
-    out = eye_safety(maps, eye, areas, DoseSettings())
+    maps, areas = eye_maps(600.0)
+    out = eye_safety(maps, areas, DoseSettings())
     assert out["ir_channels"] == ["led"] and out["unknown_wavelength_channels"] == ["led"]
     assert out["ir_irradiance_mw_cm2"] == {"mean": (0.2 + 3 * 3.0) / 4, "max": 3.0}
     # E_B = 0.8 blue + 0.001 red + 1.0 led at each eye point.
@@ -89,19 +89,19 @@ def test_eye_safety_weights_each_channel_and_counts_the_unlabelled_one_as_ir_and
 
 
 def test_a_short_exposure_can_be_within_the_blue_limit_and_red_light_is_not_limited():
-    maps, eye, areas = eye_maps(1.0)
-    out = eye_safety(maps, eye, areas, DoseSettings())
+    maps, areas = eye_maps(1.0)
+    out = eye_safety(maps, areas, DoseSettings())
     assert out["blue_light_within_limit"] is True  # 1 s of ~4.6 mW/cm^2: 4.6 mJ/cm^2
     red = DoseMaps({"red": maps.irradiance_mw_cm2["red"]}, 1800.0, {"red": 660.0})
-    out = eye_safety(red, eye, areas, DoseSettings())
+    out = eye_safety(red, areas, DoseSettings())
     assert out["blue_weighted_irradiance_mw_cm2"]["max"] == pytest.approx(0.03)
     assert out["blue_light_max_exposure_s"] is None and out["blue_light_within_limit"]
     assert out["ir_channels"] == [] and out["ir_within_limit"]
 
 
 def test_eye_lines_say_each_verdict_and_name_unlabelled_channels():
-    maps, eye, areas = eye_maps(600.0)
-    out = eye_safety(maps, eye, areas, DoseSettings())
+    maps, areas = eye_maps(600.0)
+    out = eye_safety(maps, areas, DoseSettings())
     assert eye_lines(out, 600.0) == [
         ("eyes: IR irradiance max 3 mW/cm2, within the 10 mW/cm2 IEC 62471 IR-eye limit", True),
         (
@@ -111,3 +111,26 @@ def test_eye_lines_say_each_verdict_and_name_unlabelled_channels():
         ),
         ("eyes: channel(s) led have no wavelength and count as IR and as blue", False),
     ]
+
+
+def test_the_eye_sees_each_led_face_on():
+    # One skin point facing +z; LEDs 20 mm away at 0, 60 and 80 degrees off its normal.
+    angles = np.radians([0.0, 60.0, 80.0])
+    leds = 20.0 * np.column_stack([np.sin(angles), np.zeros(3), np.cos(angles)])
+    skin = scipy.sparse.csr_array(np.array([[5.0, 2.0, 1.0]]))  # cos(alpha) included
+    facing = facing_rows(skin, np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]), leds)
+    np.testing.assert_allclose(facing.toarray(), [[5.0, 2.0 / 0.5, 1.0 / np.cos(angles[2])]])
+
+
+def test_the_facing_reading_is_reported_beside_the_skin_one():
+    maps, areas = eye_maps(600.0)
+    facing = DoseMaps(
+        {c: 2.0 * e for c, e in maps.irradiance_mw_cm2.items()}, 600.0, maps.wavelength_nm
+    )
+    out = eye_safety(maps, areas, DoseSettings(), facing=facing)
+    assert out["ir_irradiance_facing_mw_cm2"] == {"mean": 2 * (0.2 + 3 * 3.0) / 4, "max": 6.0}
+    assert out["ir_irradiance_mw_cm2"]["max"] == 3.0  # the limit is judged on the skin
+    assert eye_lines(out, 600.0)[0][0] == (
+        "eyes: IR irradiance max 3 mW/cm2 (6 facing each LED), within the 10 mW/cm2 IEC "
+        "62471 IR-eye limit"
+    )

@@ -153,6 +153,10 @@ def test_default_scene_renders_with_regions_and_eye_check(tmp_path, capsys):
     assert metrics["engine"]["resolution"]["resolved"]  # 2.5 mm edges, LEDs 10 mm out
     eye = metrics["eye_safety"]
     assert eye["ir_channels"] == ["nir"]
+    # The limit is judged on the eyelid skin; facing each LED, a detector there reads more.
+    eyelid = metrics["regions"]["eyes"]["channels"]["nir"]["irradiance_mw_cm2"]["max"]
+    assert eye["ir_irradiance_mw_cm2"]["max"] == eyelid
+    assert eye["ir_irradiance_facing_mw_cm2"]["max"] > 1.1 * eyelid
     assert eye["ir_within_limit"] == (eye["ir_irradiance_mw_cm2"]["max"] <= 10.0)
     # Eyes and lips are left out of the treated area; the other regions' areas make it up.
     assert metrics["roi_regions"]["exclude"] == ["eyes", "lips"]

@@ -29,6 +29,8 @@ assumed.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
+from numpy.typing import NDArray
 
 #: IEC 62471 infrared-eye band, nm (physics.md 4.1).
 IR_EYE_BAND_NM = (780.0, 3000.0)
@@ -44,6 +46,40 @@ _B_TABLE = np.array(
     [0.01, 0.013, 0.025, 0.05, 0.10, 0.20, 0.40, 0.80, 0.90, 0.95, 0.98, 1.00,
      1.00, 0.97, 0.94, 0.90, 0.80, 0.70, 0.62, 0.55, 0.45, 0.40, 0.22, 0.16]
 )  # fmt: skip
+
+
+def facing_rows(
+    matrix: scipy.sparse.sparray,
+    positions_mm: NDArray[np.float64],
+    normals: NDArray[np.float64],
+    emitter_positions_mm: NDArray[np.float64],
+) -> scipy.sparse.csr_array:
+    """Transfer-matrix rows as a detector facing each LED would see them.
+
+    IEC 62471 measures the eye's irradiance with the detector turned to the source; the skin
+    of the eye region receives ``cos(alpha)`` of that (alpha: incidence on the eyelid). Each
+    entry is divided by its ``cos(alpha)``, which leaves ``I(theta) / r^2`` with shadows and
+    cut-offs as they were. For an extended emitter the centre's angle stands for its area.
+
+    Parameters
+    ----------
+    matrix : (k, n) sparse, (mW/cm^2) per mW
+        The rows of the eye region's points.
+    positions_mm, normals : (k, 3) float64
+        Those points and their unit normals.
+    emitter_positions_mm : (n, 3) float64
+
+    Returns
+    -------
+    (k, n) scipy.sparse.csr_array, (mW/cm^2) per mW
+    """
+    csr = scipy.sparse.csr_array(matrix)
+    row = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    d = emitter_positions_mm[csr.indices] - positions_mm[row]
+    cos_a = np.einsum("ij,ij->i", d, normals[row]) / np.linalg.norm(d, axis=1)
+    # Non-zero entries face their LED (cos > 0); an extended one's centre may sit just behind.
+    scale = 1.0 / np.maximum(cos_a, 1e-3)
+    return scipy.sparse.csr_array((csr.data * scale, csr.indices, csr.indptr), shape=csr.shape)
 
 
 def counts_as_ir(wavelength_nm: float | None) -> bool:
@@ -105,9 +141,11 @@ def eye_lines(eye: dict, exposure_s: float) -> list[tuple[str, bool]]:
         The ``eye_safety`` block of ``metrics.json``.
     exposure_s : float, s
     """
+    facing = eye.get("ir_irradiance_facing_mw_cm2")
+    seen = "" if facing is None else f" ({facing['max']:.3g} facing each LED)"
     lines = [
         (
-            f"eyes: IR irradiance max {eye['ir_irradiance_mw_cm2']['max']:.3g} mW/cm2, "
+            f"eyes: IR irradiance max {eye['ir_irradiance_mw_cm2']['max']:.3g} mW/cm2{seen}, "
             f"{'within' if eye['ir_within_limit'] else 'ABOVE'} the "
             f"{eye['ir_limit_mw_cm2']:g} mW/cm2 IEC 62471 IR-eye limit",
             eye["ir_within_limit"],

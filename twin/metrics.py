@@ -107,45 +107,58 @@ def _channel_block(
 
 def eye_safety(
     dose_maps: DoseMaps,
-    eye_mask: NDArray[np.bool_],
     areas_mm2: NDArray[np.float64],
     dose: DoseSettings,
+    *,
+    facing: DoseMaps | None = None,
 ) -> dict[str, Any]:
     """The eye region against the IEC 62471 IR-eye and blue-light limits (:mod:`twin.hazards`).
 
+    ``dose_maps`` hold the eye region's points only, with their ``areas_mm2``: the skin's
+    irradiance, which the limits are judged on. ``facing`` are the same points as a detector
+    facing each LED sees them (:func:`twin.hazards.facing_rows`), reported beside them.
     Channels with no wavelength count as IR and as fully blue-weighted, and are listed.
     """
-    eye_areas = areas_mm2[eye_mask]
     unknown = [c for c in dose_maps.channels if c not in dose_maps.wavelength_nm]
     ir = [c for c in dose_maps.channels if counts_as_ir(dose_maps.wavelength_nm.get(c))]
-    e_ir = np.zeros(len(eye_areas))
-    e_blue = np.zeros(len(eye_areas))
-    for c in dose_maps.channels:
-        e = dose_maps.irradiance_mw_cm2[c][eye_mask]
-        if c in ir:
-            e_ir += e
+    e_ir = _ir_irradiance(dose_maps, ir)
+    e_blue = np.zeros(len(areas_mm2))
+    for c, e in dose_maps.irradiance_mw_cm2.items():
         e_blue += blue_light_weight(dose_maps.wavelength_nm.get(c)) * e
     peak_ir, peak_blue = float(e_ir.max()), float(e_blue.max())
     blue_time_s = blue_light_max_exposure_s(peak_blue)
-    return {
+    out = {
         "ir_channels": ir,
         "unknown_wavelength_channels": unknown,
         "ir_irradiance_mw_cm2": {
-            "mean": float(np.average(e_ir, weights=eye_areas)),
+            "mean": float(np.average(e_ir, weights=areas_mm2)),
             "max": peak_ir,
         },
         "ir_limit_mw_cm2": dose.eye_ir_limit_mw_cm2,
         "ir_within_limit": peak_ir <= dose.eye_ir_limit_mw_cm2,
         "blue_weighted_irradiance_mw_cm2": {
-            "mean": float(np.average(e_blue, weights=eye_areas)),
+            "mean": float(np.average(e_blue, weights=areas_mm2)),
             "max": peak_blue,
         },
         "blue_light_max_exposure_s": blue_time_s,
         "blue_light_within_limit": blue_time_s is None or dose_maps.exposure_s <= blue_time_s,
-        "total_irradiance_mw_cm2": {
-            "max": float(dose_maps.total_irradiance_mw_cm2[eye_mask].max())
-        },
+        "total_irradiance_mw_cm2": {"max": float(dose_maps.total_irradiance_mw_cm2.max())},
     }
+    if facing is not None:
+        e_facing = _ir_irradiance(facing, ir)
+        out["ir_irradiance_facing_mw_cm2"] = {
+            "mean": float(np.average(e_facing, weights=areas_mm2)),
+            "max": float(e_facing.max()),
+        }
+    return out
+
+
+def _ir_irradiance(dose_maps: DoseMaps, ir: list[str]) -> NDArray[np.float64]:
+    """(k,) mW/cm^2: the sum of the ``ir`` channels' maps."""
+    e = np.zeros(len(next(iter(dose_maps.irradiance_mw_cm2.values()))))
+    for c in ir:
+        e += dose_maps.irradiance_mw_cm2[c]
+    return e
 
 
 def dose_metrics(
@@ -154,10 +167,9 @@ def dose_metrics(
     *,
     roi: NDArray[np.bool_],
     regions: dict[str, NDArray[np.bool_]],
-    eye_region: str | None,
     dose: DoseSettings,
 ) -> dict[str, Any]:
-    """All dose metrics: over the region of interest, per region, and for the eyes.
+    """All dose metrics: over the region of interest and per region.
 
     Parameters
     ----------
@@ -166,8 +178,6 @@ def dose_metrics(
     roi : (k,) bool
         The treated skin.
     regions : dict of str to (k,) bool
-    eye_region : str or None
-        Region used as the eye detector, if the target has one.
     dose : DoseSettings
 
     Returns
@@ -179,11 +189,6 @@ def dose_metrics(
     for name, mask in regions.items():
         if mask.any():
             out["regions"][name] = _channel_block(dose_maps, mask, areas_mm2, dose)
-    if eye_region is not None and regions.get(eye_region, np.zeros(0, bool)).any():
-        out["eye_safety"] = {
-            "region": eye_region,
-            **eye_safety(dose_maps, regions[eye_region], areas_mm2, dose),
-        }
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 import trimesh
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
@@ -19,7 +21,8 @@ from twin.cache import TransferCache, transfer_key
 from twin.dose import DoseMaps, dose_maps
 from twin.emitters import Emitters
 from twin.errors import InputError
-from twin.metrics import coverage, dose_metrics, emitter_fit
+from twin.hazards import facing_rows
+from twin.metrics import coverage, dose_metrics, emitter_fit, eye_safety
 from twin.outputs import population_summary, write_population, write_result
 from twin.raycast import Tracer, make_tracer, resolve_backend
 from twin.scene import EYE_REGION, Scene, load_scene
@@ -259,14 +262,8 @@ def render(
             "treat": list(scene.treat) if scene.treat else "all",
             "exclude": list(scene.exclude),
         },
-        **dose_metrics(
-            maps,
-            samples.areas_mm2,
-            roi=roi,
-            regions=samples.regions,
-            eye_region=EYE_REGION if EYE_REGION in samples.regions else None,
-            dose=scene.dose,
-        ),
+        **dose_metrics(maps, samples.areas_mm2, roi=roi, regions=samples.regions, dose=scene.dose),
+        **_eye_block(transfer, samples, scene),
         "emitters": emitter_fit(
             ids=scene.emitters.ids,
             gap_mm=gap,
@@ -292,6 +289,30 @@ def render(
         },
     }
     return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, metrics)
+
+
+def _eye_block(transfer: TransferMatrix, samples: SamplePoints, scene: Scene) -> dict[str, Any]:
+    """``eye_safety`` of metrics.json (nothing without an eye region): the eyelid skin's
+    irradiance, judged against the limits, and what a detector facing each LED would read
+    there (:func:`twin.hazards.facing_rows`)."""
+    eye = samples.regions.get(EYE_REGION)
+    if eye is None or not eye.any():
+        return {}
+    rows = scipy.sparse.csr_array(transfer.matrix)[np.flatnonzero(eye)]
+    facing = facing_rows(
+        rows, samples.positions_mm[eye], samples.normals[eye], scene.emitters.positions_mm
+    )
+    skin, seen = (
+        dose_maps(
+            dataclasses.replace(transfer, matrix=m),
+            scene.emitters,
+            drive=scene.drive,
+            exposure_s=scene.exposure_s,
+        )
+        for m in (rows, facing)
+    )
+    block = eye_safety(skin, samples.areas_mm2[eye], scene.dose, facing=seen)
+    return {"eye_safety": {"region": EYE_REGION, **block}}
 
 
 def mesh_resolution(scene: Scene, gap_mm: NDArray[np.float64]) -> dict[str, Any]:
