@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse
 from conftest import build_transfer
 
 import twin
@@ -193,6 +194,16 @@ def test_first_hits_match_the_reference():
     assert np.isfinite(t_ref).sum() > 30
     np.testing.assert_array_equal(f_gpu, f_ref)
     np.testing.assert_allclose(t_gpu, t_ref, rtol=1e-12)
+
+
+def test_the_self_test_runs_both_kernels_and_catches_a_wrong_matrix(monkeypatch):
+    _cuda._self_test()
+    # One thread a block walks all of its cell's points: still the reference's matrix.
+    monkeypatch.setattr(_cuda, "SHADE_THREADS", 1)
+    _cuda._self_test()
+    monkeypatch.setattr(_cuda, "_csc", lambda xp, parts, shape: scipy.sparse.csc_array(shape))
+    with pytest.raises(RuntimeError, match="differs from the reference backend's"):
+        _cuda._self_test()
 
 
 def test_auto_never_picks_a_simulated_device():

@@ -73,7 +73,8 @@ def status() -> str | None:
 
 
 def _self_test() -> None:
-    """One ray through one triangle, one ray past it, on the device."""
+    """Both kernels on a tiny scene: one ray through a triangle and one past it, then the
+    transfer matrix of a small shadowed plane, which must match the reference backend's."""
     tracer = CudaTracer(np.array([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]))
     blocked = tracer.occluded(
         np.array([[0.2, 0.2, 1.0], [2.0, 2.0, 1.0]]),
@@ -82,6 +83,27 @@ def _self_test() -> None:
     )
     if blocked.tolist() != [True, False]:
         msg = f"expected [True, False] for the two test rays, got {blocked.tolist()}"
+        raise RuntimeError(msg)
+    from twin import phantoms
+    from twin.emitters import Emitters
+    from twin.profiles import Lambertian
+    from twin.raycast._reference import ReferenceTracer
+    from twin.surface import Surface
+    from twin.transfer import ray_offset_mm, transfer_matrix
+
+    plane = phantoms.plane(size_mm=20.0, divisions=4)
+    bump = plane.vertices_mm.copy()
+    bump[12, 2] = 6.0  # the centre vertex, raised: it shadows part of the plane
+    skin = Surface(bump, plane.faces)
+    leds = Emitters.create([[-8.0, 0.0, 8.0], [8.0, 3.0, 5.0]], [0.0, 0.0, -1.0], 1.0,
+                           profile=Lambertian(40.0))  # fmt: skip
+    offset = ray_offset_mm(skin.triangles_mm)
+    got, want = (
+        transfer_matrix(skin.samples(), leds, t, offset_mm=offset).matrix.toarray()
+        for t in (CudaTracer(skin.triangles_mm), ReferenceTracer(skin.triangles_mm))
+    )
+    if not np.allclose(got, want, rtol=1e-6, atol=0.0):
+        msg = "the transfer matrix of the test plane differs from the reference backend's"
         raise RuntimeError(msg)
 
 
