@@ -23,8 +23,8 @@ if "NUMBA_ENABLE_CUDASIM" not in os.environ and not _real_gpu():
 
 import pytest  # noqa: E402
 
+from twin.engine.transfer import ray_offset_mm, scene_triangles, transfer_matrix  # noqa: E402
 from twin.raycast import make_tracer  # noqa: E402
-from twin.transfer import ray_offset_mm, scene_triangles, transfer_matrix  # noqa: E402
 
 #: Relative tolerance against analytic answers: float64 geometry in both backends; embree
 #: decides occlusion in float32, which must not change any value beyond this.

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import RTOL, build_transfer
 
-from twin import phantoms
-from twin.emitters import Emitters
-from twin.profiles import Isotropic, Lambertian, Tabulated
-from twin.surface import Surface
+from twin.devices.emitters import Emitters
+from twin.devices.profiles import Isotropic, Lambertian, Tabulated
+from twin.geometry import phantoms
+from twin.geometry.surface import Surface
 
 PROFILES = {
     "isotropic": Isotropic(),

@@ -8,11 +8,11 @@ import trimesh
 import yaml
 
 import twin
-from twin import anatomy
 from twin.cli import main
-from twin.layout import offset_shell_layout
-from twin.refine import plan_refinement
-from twin.surface import Surface
+from twin.devices.layout import offset_shell_layout
+from twin.geometry import anatomy
+from twin.geometry.refine import plan_refinement
+from twin.geometry.surface import Surface
 
 #: anatomy.md "Region cuts": (vertices, triangles, area cm2, extent cm) before refinement.
 EXPECTED = {
@@ -114,7 +114,7 @@ def test_builtin_anatomy_renders_end_to_end(tmp_path, name):
     keep = np.setdiff1d(np.arange(len(surface.vertices_mm)), eyes)
     positions, axes = offset_shell_layout(surface, count=80, standoff_mm=12.0, vertices=keep)
     emitters = twin.Emitters.create(positions, axes, 5.0, profile=twin.Lambertian(30.0))
-    (tmp_path / "leds.csv").write_text(twin.emitters.emitter_csv_text(emitters))
+    (tmp_path / "leds.csv").write_text(twin.devices.emitters.emitter_csv_text(emitters))
     scene = {
         "target": {"mesh": f"builtin:{name}", "max_edge_mm": 6.0},
         "emitters": {"file": "leds.csv"},
@@ -162,7 +162,7 @@ def test_an_exported_ply_brings_its_regions_back(tmp_path):
     keep = np.setdiff1d(np.arange(len(builtin.vertices_mm)), builtin.regions["eyes"])
     positions, axes = offset_shell_layout(builtin, count=60, standoff_mm=12.0, vertices=keep)
     emitters = twin.Emitters.create(positions, axes, 5.0, profile=twin.Lambertian(30.0))
-    (tmp_path / "leds.csv").write_text(twin.emitters.emitter_csv_text(emitters))
+    (tmp_path / "leds.csv").write_text(twin.devices.emitters.emitter_csv_text(emitters))
     scene = {
         "target": {"mesh": "face.ply", "units": "mm"},
         "emitters": {"file": "leds.csv"},

@@ -9,13 +9,13 @@ import pytest
 import scipy.sparse
 from conftest import RTOL, build_transfer
 
-from twin import phantoms
-from twin.aperture import Aperture, expand, extended_transfer, plane_basis
-from twin.emitters import Emitters
+from twin.devices.aperture import Aperture, expand, extended_transfer, plane_basis
+from twin.devices.emitters import Emitters
+from twin.devices.profiles import Isotropic, Lambertian, Tabulated
+from twin.engine.transfer import ray_offset_mm, scene_triangles, transfer_matrix
 from twin.errors import InputError
-from twin.profiles import Isotropic, Lambertian, Tabulated
+from twin.geometry import phantoms
 from twin.raycast import make_tracer
-from twin.transfer import ray_offset_mm, scene_triangles, transfer_matrix
 
 
 def build_extended(surface, emitters, backend, *, apertures, **options):

@@ -10,9 +10,9 @@ import trimesh
 import yaml
 
 import twin
-from twin import anatomy, phantoms
 from twin.cli import main
 from twin.errors import BackendUnavailableError, InputError
+from twin.geometry import anatomy, phantoms
 from twin.raycast import make_tracer
 
 GOOD_LEDS = "x,y,z,dx,dy,dz,power_mw\n0,0,120,0,0,-1,5\n"

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 import twin
-from twin import check
-from twin.cache import TransferCache
+from twin.analysis import check
 from twin.cli import main
+from twin.engine.cache import TransferCache
 
 RULES = [
     {"metric": "roi.total.irradiance_mw_cm2.max", "max": 100},
@@ -86,7 +86,7 @@ def test_pass_regress_and_update(tmp_path, capsys):
 def test_a_shifted_layout_fails_its_rule(tmp_path, capsys):
     path = helmet_scene(tmp_path)
     scene = twin.load_scene(path)
-    csv = twin.emitters.emitter_csv_text(scene.emitters)
+    csv = twin.devices.emitters.emitter_csv_text(scene.emitters)
     (tmp_path / "leds.csv").write_text(csv)
     data = yaml.safe_load(path.read_text())
     data["emitters"] = {"file": "leds.csv"}
@@ -103,7 +103,7 @@ def test_a_shifted_layout_fails_its_rule(tmp_path, capsys):
         channel=scene.emitters.channel,
         wavelength_nm=scene.emitters.wavelength_nm,
     )
-    (tmp_path / "leds.csv").write_text(twin.emitters.emitter_csv_text(moved))
+    (tmp_path / "leds.csv").write_text(twin.devices.emitters.emitter_csv_text(moved))
     code, out, _ = run([path], capsys)
     assert code == 1
     rule = next(line for line in out.splitlines() if "emitters.gap_mm.mean" in line)
@@ -134,14 +134,14 @@ def test_invalid_input_exits_2_with_one_clear_message(tmp_path, capsys):
 
 
 def test_rules_read_populations_at_the_worst_member_or_a_percentile():
-    rule_high = twin.rules.Rule("x", None, 10.0)
-    rule_low = twin.rules.Rule("x", 4.0, None)
+    rule_high = twin.scene.checks.Rule("x", None, 10.0)
+    rule_low = twin.scene.checks.Rule("x", 4.0, None)
     runs = [{"x": v} for v in (5.0, 7.0, 12.0)]
     high, low = check.rule_rows("s", [rule_high, rule_low], runs)
     assert (high.now, high.passed) == (12.0, False) and (low.now, low.passed) == (5.0, True)
-    median = check.rule_rows("s", [twin.rules.Rule("x", None, 10.0, "median")], runs)[0]
+    median = check.rule_rows("s", [twin.scene.checks.Rule("x", None, 10.0, "median")], runs)[0]
     assert (median.now, median.passed) == (7.0, True)
-    assert check._values(twin.rules.Checks(metrics=("x",)), runs) == {
+    assert check._values(twin.scene.checks.Checks(metrics=("x",)), runs) == {
         "x@min": 5.0,
         "x@median": 7.0,
         "x@max": 12.0,
@@ -172,7 +172,7 @@ def test_cache_is_reused_for_drive_changes_and_rebuilt_for_geometry(tmp_path, ca
     entry.write_bytes(entry.read_bytes()[:1000])
     data["emitters"].pop("standoff_mm")
     path.write_text(yaml.safe_dump(data))
-    with caplog.at_level(logging.WARNING, logger="twin.cache"):
+    with caplog.at_level(logging.WARNING, logger="twin.engine.cache"):
         for p in cache.folder.glob("*.npz"):
             p.write_bytes(p.read_bytes()[:1000])
         rebuilt = twin.render(path, cache=cache)

@@ -13,10 +13,10 @@ import trimesh
 import yaml
 from conftest import write_helmet
 
-from twin import phantoms
 from twin.cli import main
 from twin.errors import InputError
-from twin.outputs import write_atomic
+from twin.geometry import phantoms
+from twin.pipeline.results import write_atomic
 
 
 def error_line(capsys) -> str:
@@ -71,9 +71,9 @@ def test_check_reports_an_unusable_backend_as_that_scene_error(tmp_path, capsys,
 
 
 def test_check_reports_an_internal_error_as_that_scene_error(tmp_path, capsys, monkeypatch):
-    import twin.rendering
+    import twin.pipeline.render
 
-    render = twin.rendering.render
+    render = twin.pipeline.render.render
 
     def broken(scene, **options):
         if scene.name == "broken":
@@ -81,7 +81,7 @@ def test_check_reports_an_internal_error_as_that_scene_error(tmp_path, capsys, m
             raise ZeroDivisionError(msg)
         return render(scene, **options)
 
-    monkeypatch.setattr(twin.rendering, "render", broken)
+    monkeypatch.setattr(twin.pipeline.render, "render", broken)
     good = write_helmet(tmp_path, "good", 10.0, count=30)
     bad = write_helmet(tmp_path, "broken", 10.0, count=30)
     summary = tmp_path / "summary.md"
@@ -157,7 +157,7 @@ def test_bad_output_paths_are_one_line(small, capsys, args, message):
 
 
 def test_writes_are_all_or_nothing(tmp_path, monkeypatch):
-    import twin.outputs
+    import twin.pipeline.results
 
     calls = []
 
@@ -167,7 +167,7 @@ def test_writes_are_all_or_nothing(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return open(path, mode)
 
-    monkeypatch.setattr(twin.outputs, "open", full_disk, raising=False)
+    monkeypatch.setattr(twin.pipeline.results, "open", full_disk, raising=False)
     files = {tmp_path / "a.txt": "a", tmp_path / "sub" / "b.txt": b"b"}
     message = f"--out {tmp_path}/sub/b.txt: cannot write (No space left on device)"
     with pytest.raises(InputError, match=f"^{re.escape(message)}$"):

@@ -11,7 +11,7 @@ import trimesh
 import yaml
 from conftest import write_helmet
 
-from twin import compare
+from twin.analysis import compare
 from twin.cli import main
 from twin.errors import InputError
 

@@ -12,11 +12,11 @@ import scipy.sparse
 from conftest import build_transfer
 
 import twin
-from twin import phantoms
-from twin.emitters import Emitters
-from twin.profiles import Isotropic, Lambertian, Tabulated
+from twin.devices.emitters import Emitters
+from twin.devices.profiles import Isotropic, Lambertian, Tabulated
+from twin.geometry import phantoms
+from twin.geometry.surface import Surface
 from twin.raycast import _cuda, backend_status, make_tracer, resolve_backend
-from twin.surface import Surface
 
 if backend_status()["cuda"] is not None:
     pytest.skip(f"cuda backend unusable: {backend_status()['cuda']}", allow_module_level=True)
@@ -105,7 +105,7 @@ def test_batches_bound_memory_and_change_nothing():
     seen = []
     with pytest.MonkeyPatch.context() as patch:
         # One emitter a batch, and 32 pair values a launch: cells of 64, 24, 24 and 9 points.
-        cells = twin.transfer._make_cells(surface.samples()).count
+        cells = twin.engine.transfer._make_cells(surface.samples()).count
         assert cells.tolist() == [64, 24, 24, 9]
         patch.setattr(_cuda, "PAIR_BYTES", 32 * 8)
         parts = build_transfer(surface, emitters, "cuda",
@@ -215,7 +215,7 @@ def test_auto_never_picks_a_simulated_device():
 def test_on_a_gpu_the_head_map_matches_embree():
     head = phantoms.head(subdivisions=6)
     face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks", "chin")])
-    positions, axes = twin.layout.offset_shell_layout(
+    positions, axes = twin.devices.layout.offset_shell_layout(
         head, count=256, standoff_mm=10.0, vertices=face
     )
     emitters = Emitters.create(positions, axes, 8.0, profile=Lambertian(30.0))

@@ -10,14 +10,15 @@ import yaml
 from scipy.spatial import cKDTree
 
 import twin
-from twin import anatomy, carriers
 from twin.cli import main
-from twin.designs import builtin_designs
-from twin.emitters import emitter_csv_text, read_emitter_csv
+from twin.devices import carriers
+from twin.devices.designs import builtin_designs
+from twin.devices.emitters import emitter_csv_text, read_emitter_csv
+from twin.devices.layout import PATTERNS, interleave, pattern_points
 from twin.errors import InputError
-from twin.layout import PATTERNS, interleave, pattern_points
-from twin.rendering import skin_clearance_mm
-from twin.variants import population
+from twin.geometry import anatomy
+from twin.geometry.variants import population
+from twin.pipeline.render import skin_clearance_mm
 
 ANATOMY = {
     "mask-rigid-1026": "face",

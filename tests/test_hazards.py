@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from twin.dose import DoseMaps, DoseSettings
-from twin.hazards import (
+from twin.dose.hazards import (
     BLUE_IRRADIANCE_LIMIT_MW_CM2,
     blue_light_max_exposure_s,
     blue_light_weight,
@@ -15,7 +14,8 @@ from twin.hazards import (
     eye_lines,
     facing_rows,
 )
-from twin.metrics import eye_safety
+from twin.dose.maps import DoseMaps, DoseSettings
+from twin.dose.metrics import eye_safety
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from twin import check
-from twin.cache import TransferCache
+from twin.analysis import check
+from twin.engine.cache import TransferCache
 
 SCENES = check.discover([Path(__file__).resolve().parent.parent / "scenes"])
 

@@ -11,15 +11,15 @@ import trimesh
 import yaml
 
 import twin
-from twin import phantoms
+from twin.analysis.optimise import OBJECTIVES, optimise_drive
 from twin.cli import main
+from twin.devices.layout import offset_shell_layout
 from twin.errors import InputError
-from twin.layout import offset_shell_layout
-from twin.optimise import OBJECTIVES, optimise_drive
+from twin.geometry import phantoms
 
 
 def write(root, *, leds: twin.Emitters, target: dict, dose: dict | None = None, **extra):
-    (root / "leds.csv").write_text(twin.emitters.emitter_csv_text(leds))
+    (root / "leds.csv").write_text(twin.devices.emitters.emitter_csv_text(leds))
     scene = {"target": target, "emitters": {"file": "leds.csv"}, "exposure_s": 600, **extra}
     if dose:
         scene["dose"] = dose
@@ -237,7 +237,7 @@ def test_misplacements_move_the_whole_device_rigidly(tmp_path):
         )
     )
     scene = twin.load_scene(path)
-    moved = twin.optimise.misplaced(scene)
+    moved = twin.analysis.optimise.misplaced(scene)
     assert len(moved) == 6
     p = scene.emitters.positions_mm
     for m in moved[:4]:
@@ -245,7 +245,7 @@ def test_misplacements_move_the_whole_device_rigidly(tmp_path):
         np.testing.assert_allclose(np.linalg.norm(shift, axis=1), 3.0, rtol=1e-9)
         np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9)
         np.testing.assert_array_equal(m.emitters.channel, scene.emitters.channel)
-    nasion = twin.anatomy.landmarks()["nasion"]
+    nasion = twin.geometry.anatomy.landmarks()["nasion"]
     for m in moved[4:]:
         # A tilt about the nasion keeps every LED's distance to it and turns each axis by at
         # most 5 degrees (exactly 5 for axes across the tilt's left-right axis).
@@ -314,7 +314,7 @@ def test_an_led_aimed_at_a_region_is_in_its_zone(tmp_path):
         dose={"fluence_window_j_cm2": [0.01, 5.0]},
     )
     result = twin.render(path)
-    names, group_of = twin.optimise.drive_groups(result, group="zone")
+    names, group_of = twin.analysis.optimise.drive_groups(result, group="zone")
     assert [names[g] for g in group_of] == [f"red/{r}" for r in regions]
     res = optimise_drive(result, group="zone")
     assert res.groups == names and len(res.levels) == 4

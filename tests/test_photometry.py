@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
+from twin.devices.photometry import read_ies, read_ldt, read_profile
+from twin.devices.profiles import Lambertian, Tabulated
 from twin.errors import InputError
-from twin.photometry import read_ies, read_ldt, read_profile
-from twin.profiles import Lambertian, Tabulated
 
 #: Emission angles (degrees) at which profiles are compared, between and on table nodes.
 THETA = np.array([0.0, 2.5, 12.5, 30.0, 47.5, 60.0, 72.5, 85.0, 88.0])

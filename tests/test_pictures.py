@@ -14,10 +14,10 @@ import yaml
 from conftest import write_helmet
 
 import twin
-from twin import view3d
 from twin.cli import main
-from twin.plots import PLOTS
-from twin.report import COMPARE_SECTIONS, POPULATION_SECTIONS, SECTIONS
+from twin.views import view3d
+from twin.views.plots import PLOTS
+from twin.views.report import COMPARE_SECTIONS, POPULATION_SECTIONS, SECTIONS
 
 pytest.importorskip("pyvista", reason="3D pictures need PyVista (twin[viz])")
 matplotlib = pytest.importorskip("matplotlib", reason="plots need matplotlib (twin[viz])")

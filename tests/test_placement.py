@@ -11,10 +11,10 @@ import yaml
 from scipy.spatial import cKDTree
 
 import twin
+from twin.analysis.placement import optimise_placement
 from twin.cli import main
+from twin.devices.layout import interleave
 from twin.errors import InputError
-from twin.layout import interleave
-from twin.placement import optimise_placement
 
 #: The rigid mask with 300 LEDs on a coarser face: the flagship case, small enough to test.
 MASK = {

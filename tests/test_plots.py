@@ -7,7 +7,7 @@ import pytest
 
 import twin
 from twin.cli import main
-from twin.plots import PLOTS, dose_area_curve
+from twin.views.plots import PLOTS, dose_area_curve
 
 matplotlib = pytest.importorskip("matplotlib", reason="plots need matplotlib (twin[viz])")
 
@@ -32,8 +32,9 @@ def test_the_standoff_curve_is_the_rendered_irradiance_under_one_led(tmp_path):
     import trimesh
     import yaml
 
-    from twin import phantoms, plots
-    from twin.emitters import emitter_csv_text
+    from twin.devices.emitters import emitter_csv_text
+    from twin.geometry import phantoms
+    from twin.views import plots
 
     plane = phantoms.plane(size_mm=80.0, divisions=40)
     trimesh.Trimesh(plane.vertices_mm, plane.faces, process=False).export(tmp_path / "p.obj")

@@ -14,12 +14,12 @@ import yaml
 from conftest import write_helmet
 
 import twin
-from twin import anatomy, phantoms
-from twin.cli import ProgressBar, StageBars, main
-from twin.emitters import Emitters, emitter_csv_text, read_emitter_csv
-from twin.layout import offset_shell_layout
-from twin.outputs import RESULT_FILES
-from twin.profiles import Lambertian
+from twin.cli.app import ProgressBar, StageBars, main
+from twin.devices.emitters import Emitters, emitter_csv_text, read_emitter_csv
+from twin.devices.layout import offset_shell_layout
+from twin.devices.profiles import Lambertian
+from twin.geometry import anatomy, phantoms
+from twin.pipeline.results import RESULT_FILES
 from twin.units import photons_per_s_per_mw
 
 
@@ -222,8 +222,8 @@ def test_stage_bars_give_each_stage_its_own_line():
 
 
 def test_metrics_of_a_uniform_map():
-    from twin.dose import DoseSettings
-    from twin.metrics import map_metrics, weighted_percentile
+    from twin.dose.maps import DoseSettings
+    from twin.dose.metrics import map_metrics, weighted_percentile
 
     values = np.full(100, 20.0)
     m = map_metrics(values, np.ones(100), exposure_s=300.0, dose=DoseSettings())

@@ -12,11 +12,11 @@ import yaml
 from scipy.spatial import cKDTree
 
 import twin
-from twin import anatomy
 from twin.errors import InputError
-from twin.outputs import EXPORT_FORMATS, export_surface
-from twin.scans import icp_alignment, landmark_alignment, transfer_regions
-from twin.surface import Surface
+from twin.geometry import anatomy
+from twin.geometry.scans import icp_alignment, landmark_alignment, transfer_regions
+from twin.geometry.surface import Surface
+from twin.pipeline.results import EXPORT_FORMATS, export_surface
 
 #: A scanner frame: turned about all three axes and moved 1 m away from the anatomy frame.
 POSE = trimesh.transformations.euler_matrix(0.5, -0.9, 2.4)
@@ -48,7 +48,7 @@ def write_scene(root, target: dict, *, leds: str | None = None) -> None:
         )
         axes = np.tile([0.0, 0.0, -1.0], (len(positions), 1))
         emitters = twin.Emitters.create(positions, axes, 5.0, profile=twin.Lambertian(30.0))
-        leds = twin.emitters.emitter_csv_text(emitters)
+        leds = twin.devices.emitters.emitter_csv_text(emitters)
     (root / "leds.csv").write_text(leds)
     scene = {"target": target, "emitters": {"file": "leds.csv"}, "exposure_s": 600}
     (root / "scene.yaml").write_text(yaml.safe_dump(scene))
@@ -152,7 +152,7 @@ def test_safe_repairs_are_made_and_logged(tmp_path, caplog, face):
     flipped[::7] = flipped[::7, ::-1]  # inconsistent winding
     with_junk = np.vstack([flipped, tri[:5], [[0, 0, 1]]])  # 5 duplicates, 1 degenerate
     trimesh.Trimesh(face.vertices_mm, with_junk, process=False).export(tmp_path / "messy.obj")
-    with caplog.at_level(logging.WARNING, logger="twin.meshio"):
+    with caplog.at_level(logging.WARNING, logger="twin.geometry.meshio"):
         surface = twin.load_surface(tmp_path / "messy.obj", units="mm")
     assert caplog.messages == [
         f"{tmp_path}/messy.obj: repaired: dropped 6 degenerate or duplicate triangles; "
@@ -166,7 +166,7 @@ def test_safe_repairs_are_made_and_logged(tmp_path, caplog, face):
         surface = twin.load_surface(tmp_path / "face.stl", units="mm")
     assert caplog.messages == [] and len(surface.vertices_mm) == len(face.vertices_mm)
     # A closed body wound inside-out is turned outwards.
-    head = twin.phantoms.head(subdivisions=3)
+    head = twin.geometry.phantoms.head(subdivisions=3)
     trimesh.Trimesh(head.vertices_mm, head.faces[:, ::-1], process=False).export(
         tmp_path / "inside_out.ply"
     )

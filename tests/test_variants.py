@@ -10,10 +10,16 @@ import trimesh
 import yaml
 
 import twin
-from twin import anatomy
 from twin.cli import main
 from twin.errors import InputError
-from twin.variants import HEIGHT_CM_PER_UNIT, Variant, offsets_mm, population, target_weights
+from twin.geometry import anatomy
+from twin.geometry.variants import (
+    HEIGHT_CM_PER_UNIT,
+    Variant,
+    offsets_mm,
+    population,
+    target_weights,
+)
 
 FEMALE, MALE = Variant(sex=0.0), Variant(sex=1.0)
 
@@ -153,7 +159,7 @@ def _panel(tmp_path, count=60, distance_mm=120.0) -> None:
     )
     axes = np.tile([0.0, 0.0, -1.0], (len(positions), 1))
     emitters = twin.Emitters.create(positions, axes, 5.0, profile=twin.Lambertian(30.0))
-    (tmp_path / "panel.csv").write_text(twin.emitters.emitter_csv_text(emitters))
+    (tmp_path / "panel.csv").write_text(twin.devices.emitters.emitter_csv_text(emitters))
 
 
 def test_variant_and_population_scenes_render(tmp_path, capsys):

@@ -42,7 +42,7 @@ OUT_TARGETS = GEOMETRY / "hm08_targets.npz.xz"
 _AGES = ("child", "young", "old")  # no "baby": twin's variants start at 10 years
 _LEVELS = ("min", "average", "max")
 _SEXES = ("female", "male")
-#: Every target twin.variants combines: the macro targets for ages 10-90 and the local
+#: Every target twin.geometry.variants combines: the macro targets for ages 10-90 and the local
 #: head and face shapes.
 TARGETS = (
     *(

@@ -16,3 +16,10 @@ class InputError(TwinError, ValueError):
 
 class BackendUnavailableError(TwinError, ImportError):
     """A ray-casting backend was asked for but cannot run on this machine."""
+
+
+class MissingDependencyError(TwinError, ImportError):
+    """An optional extra (``twin[viz]``, ``twin[gpu]``) that a feature needs is not installed.
+
+    Not an input mistake: the CLI exits with its own status (4) and names the extra to install.
+    """

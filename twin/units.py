@@ -18,6 +18,9 @@ MM_PER_UNIT: dict[str, float] = {"mm": 1.0, "cm": 10.0, "dm": 100.0, "m": 1000.0
 #: mm^2 per cm^2: a value in mW/mm^2 times this is in mW/cm^2.
 MM2_PER_CM2 = 100.0
 
+#: mJ per J: an irradiance in mW/cm^2 held for a time in s is a fluence in mJ/cm^2.
+MJ_PER_J = 1000.0
+
 PLANCK_J_S = 6.62607015e-34
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 
@@ -29,6 +32,11 @@ def mm_per_unit(unit: str, *, name: str) -> float:
     except (KeyError, TypeError):
         msg = f"{name}: expected a length unit, one of {sorted(MM_PER_UNIT)}, got {unit!r}"
         raise InputError(msg) from None
+
+
+def fluence_per_irradiance(exposure_s: float) -> float:
+    """J/cm^2 of fluence per mW/cm^2 of constant irradiance held for ``exposure_s`` seconds."""
+    return exposure_s / MJ_PER_J
 
 
 def fluence_j_cm2(irradiance_mw_cm2: ArrayLike, exposure_s: float) -> NDArray[np.float64]:
@@ -43,7 +51,7 @@ def fluence_j_cm2(irradiance_mw_cm2: ArrayLike, exposure_s: float) -> NDArray[np
     -------
     ndarray of float64, J/cm^2
     """
-    return np.asarray(irradiance_mw_cm2, dtype=np.float64) * (exposure_s / 1000.0)
+    return np.asarray(irradiance_mw_cm2, dtype=np.float64) * fluence_per_irradiance(exposure_s)
 
 
 def photons_per_s_per_mw(wavelength_nm: float) -> float:

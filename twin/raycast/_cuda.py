@@ -8,8 +8,8 @@ no CPU cost.
 
 The transfer matrix is two kernels. ``near_cells`` runs one thread per (emitter, cell of
 nearby sample points) and keeps the pairs where the cell may be lit (the cell tests of the CPU
-engine, :mod:`twin._culling`). ``shade_cells`` runs one block per surviving pair, a thread per
-point of its cell: the exact facing, cone and range tests, a walk of the BVH for any hit
+engine, :mod:`twin.engine.culling`). ``shade_cells`` runs one block per surviving pair, a
+thread per point of its cell: the exact facing, cone and range tests, a walk of the BVH for any hit
 strictly inside the shadow segment (float64 Moller-Trumbore with the tests of the
 ``reference`` backend), the LED profile, and one write. A warp holds one emitter and
 neighbouring points, so its rays stay together in the tree. The non-zeros become a CSC matrix
@@ -84,12 +84,12 @@ def _self_test() -> None:
     if blocked.tolist() != [True, False]:
         msg = f"expected [True, False] for the two test rays, got {blocked.tolist()}"
         raise RuntimeError(msg)
-    from twin import phantoms
-    from twin.emitters import Emitters
-    from twin.profiles import Lambertian
+    from twin.devices.emitters import Emitters
+    from twin.devices.profiles import Lambertian
+    from twin.engine.transfer import ray_offset_mm, transfer_matrix
+    from twin.geometry import phantoms
+    from twin.geometry.surface import Surface
     from twin.raycast._reference import ReferenceTracer
-    from twin.surface import Surface
-    from twin.transfer import ray_offset_mm, transfer_matrix
 
     plane = phantoms.plane(size_mm=20.0, divisions=4)
     bump = plane.vertices_mm.copy()
@@ -267,7 +267,7 @@ class CudaTracer:
         """The transfer matrix of (k, 6) ``points`` (position mm, unit normal, in the
         order of ``cells``) and (n, 6) ``emitters`` (position mm, unit axis), on the device.
 
-        ``cells`` (``twin.transfer`` groups nearby points) cull whole (emitter, cell) pairs
+        ``cells`` (``twin.engine.transfer`` groups nearby points) cull whole (emitter, cell) pairs
         first; every point of a surviving cell then gets the exact tests and, if it passes,
         a shadow ray. Emitters go in batches whose cell flags (``FLAG_BYTES`` each) fit
         ``PAIR_BYTES``, and the surviving pairs in launches whose values (float64) fit
@@ -345,7 +345,7 @@ def _launches(ends: NDArray[np.int64], budget: int) -> list[tuple[int, int]]:
 
 def _profile_table(profiles: list) -> tuple[NDArray, ...]:
     """Profiles as device-friendly arrays: kind, exponent, coefficient, table slice, tables."""
-    from twin.profiles import Isotropic, Lambertian, Tabulated
+    from twin.devices.profiles import Isotropic, Lambertian, Tabulated
     from twin.raycast._cuda_kernels import POWER, TABLE
 
     kind, m, coef, first, size, angles, values = [], [], [], [], [], [], []

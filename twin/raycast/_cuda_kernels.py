@@ -9,7 +9,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from twin import _culling
+from twin.engine import culling as _culling
 
 cell_reachable = cuda.jit(device=True)(_culling.cell_reachable)
 pair_geometry = cuda.jit(device=True)(_culling.pair_geometry)
@@ -89,7 +89,7 @@ def traverse(ox, oy, oz, dx, dy, dz, tmax, any_hit, lo, hi, left, right, start, 
 
 @cuda.jit(device=True)
 def intensity_per_mw(cos_t, kind, m, coef, first, size, angle_deg, value):
-    """I(theta) / P of one profile, sr^-1 (``twin.profiles``)."""
+    """I(theta) / P of one profile, sr^-1 (``twin.devices.profiles``)."""
     if kind == POWER:
         return coef * math.pow(max(cos_t, 0.0), m) if m != 0.0 else coef
     theta = math.degrees(math.acos(min(max(cos_t, -1.0), 1.0)))

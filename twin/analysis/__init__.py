@@ -1,0 +1,1 @@
+"""What is done with renders: drive and placement optimisation, checks, comparison, benchmarks."""

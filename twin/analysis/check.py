@@ -1,0 +1,515 @@
+"""``twin check``: render a library of scenes and gate them on rules and baselines.
+
+Each scene file may carry design rules (``checks:``, :mod:`twin.scene.checks`); its last accepted
+metrics live next to it in ``<scene>.baseline.json``. :func:`run_checks` renders every scene
+(population members and scenes in parallel processes, transfer matrices from the on-disk
+cache of :mod:`twin.engine.cache`), checks every rule and every baselined metric, and returns one
+:class:`SceneReport` per scene. A scene that cannot be checked — invalid input, an unusable
+backend, or an error inside twin — becomes that scene's error; the others are still checked.
+Reports render as a text table, JUnit XML and Markdown.
+
+In pytest::
+
+    import pytest
+    from twin.analysis import check
+
+    @pytest.mark.parametrize("scene", check.discover(["scenes"]), ids=str)
+    def test_scene(scene):
+        check.assert_scene(scene)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import numpy as np
+
+from twin import __version__
+from twin._text import table as text_table
+from twin._validation import check_keys
+from twin.engine.cache import TransferCache
+from twin.errors import InputError, TwinError
+from twin.pipeline.results import write_atomic
+from twin.scene.checks import Checks, Rule, parse_checks
+
+BASELINE_SUFFIX = ".baseline.json"
+#: Aggregates a population's baseline keeps for each metric.
+POPULATION_AGGREGATES = ("min", "median", "max")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One check: a rule or a baseline comparison."""
+
+    scene: str
+    metric: str
+    expected: str  # the baseline value or the rule's bound
+    now: float | None
+    change: str
+    passed: bool
+    kind: str  # "rule" or "baseline"
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if self.passed else "FAIL"
+
+
+@dataclass
+class SceneReport:
+    """The checks of one scene file.
+
+    ``error`` says why the scene could not be checked; ``internal`` marks an error inside twin
+    (a bug to report) rather than invalid input.
+    """
+
+    path: Path
+    name: str
+    rows: list[Row] = field(default_factory=list)
+    error: str | None = None
+    values: dict[str, float] = field(default_factory=dict)
+    members: int = 1
+    internal: bool = False
+
+    def fail(self, exc: Exception) -> None:
+        """Record ``exc`` as the reason the scene could not be checked, naming the scene file
+        (twin's own errors name their file already)."""
+        if isinstance(exc, TwinError):
+            self.error = str(exc)
+        else:
+            self.error = f"{self.path}: internal error: {type(exc).__name__}: {exc}"
+            self.internal = True
+
+    @property
+    def failed(self) -> list[Row]:
+        return [r for r in self.rows if not r.passed]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failed
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Scene files: each path itself, or every ``*.yaml`` in a folder (sorted)."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(p.glob("*.yaml"))
+        elif p.is_file():
+            out.append(p)
+        else:
+            msg = f"{p}: no such scene file or folder"
+            raise InputError(msg)
+    return out
+
+
+def baseline_path(scene_path: Path) -> Path:
+    """Where a scene's baseline lives: next to it, ``<name>.baseline.json``."""
+    return scene_path.with_name(scene_path.stem + BASELINE_SUFFIX)
+
+
+def load_baseline(path: Path) -> dict[str, float] | None:
+    """A baseline's metrics, ``None`` if there is none yet.
+
+    Raises
+    ------
+    InputError
+        If the file is not a baseline (invalid JSON, or not ``{"metrics": {name: number}}``).
+    """
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        msg = f"{path}: not a readable baseline ({exc}); fix it or rewrite it with --update"
+        raise InputError(msg) from None
+    metrics = data.get("metrics") if isinstance(data, dict) else None
+    ok = isinstance(metrics, dict) and all(
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+        for k, v in metrics.items()
+    )
+    if not ok:
+        msg = (
+            f'{path}: expected a baseline {{"metrics": {{name: number}}}}; '
+            "fix it or rewrite it with --update"
+        )
+        raise InputError(msg)
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def metric_value(metrics: dict[str, Any], path: str) -> float | None:
+    """The number at a dotted path in ``metrics.json`` content, ``None`` where absent."""
+    value: Any = metrics
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def check_rule_metrics(rules: Sequence[Rule], metrics: dict[str, Any], *, name: str) -> None:
+    """Raise unless every rule's metric is a path into ``metrics`` (``metrics.json`` content).
+
+    Raises
+    ------
+    InputError
+        Naming the rule (``name``: where the rules came from), the first unknown key of its
+        path and the nearest valid one.
+    """
+    for i, rule in enumerate(rules):
+        value: Any = metrics
+        for key in rule.metric.split("."):
+            if not isinstance(value, dict):
+                msg = f"{name}.rules[{i}].metric: {rule.metric!r} goes past a number at {key!r}"
+                raise InputError(msg)
+            where = f"{name}.rules[{i}].metric {rule.metric!r}"
+            check_keys([key], value, name=where, what="metric key")
+            value = value[key]
+        if isinstance(value, (dict, list)):
+            msg = (
+                f"{name}.rules[{i}].metric: {rule.metric!r} names a group of values, not a number"
+            )
+            raise InputError(msg)
+
+
+def _render_member(path: str, member: int | None, cache_dir: str | None) -> dict[str, Any]:
+    """Metrics of one scene (or population member); runs in a worker process."""
+    from twin.pipeline.render import render
+    from twin.scene.load import load_scene, load_scenes
+
+    scene = load_scenes(path, member=member)[0] if member is not None else load_scene(path)
+    cache = None if cache_dir is None else TransferCache(Path(cache_dir))
+    return render(scene, workers=1, cache=cache).metrics
+
+
+def _aggregate(values: Sequence[float], how: str) -> float:
+    if how == "median":
+        return float(np.median(values))
+    if how in ("p5", "p95"):
+        return float(np.percentile(values, 5 if how == "p5" else 95))
+    return float(min(values) if how == "min" else max(values))
+
+
+def rule_rows(scene: str, rules: Sequence[Rule], runs: list[dict]) -> list[Row]:
+    """One row per rule: its value on the single run, or aggregated over a population's
+    runs (``metrics.json`` dicts) as the rule says."""
+    rows = []
+    for rule in rules:
+        values = [v for v in (metric_value(m, rule.metric) for m in runs) if v is not None]
+        label = rule.metric if len(runs) == 1 else f"{rule.metric} ({rule.over})"
+        if not values:
+            rows.append(
+                Row(scene, label, rule.bounds, None, "no value", passed=False, kind="rule")
+            )
+            continue
+        if len(runs) == 1:
+            now = values[0]
+        elif rule.over == "worst":
+            now = _worst(rule, values)
+        else:
+            now = _aggregate(values, rule.over)
+        rows.append(Row(scene, label, rule.bounds, now, "", rule.holds(now), "rule"))
+    return rows
+
+
+def _worst(rule: Rule, values: Sequence[float]) -> float:
+    """The member value that breaks the rule, or the one nearest to breaking it."""
+    lo, hi = min(values), max(values)
+    if rule.low is not None and lo < rule.low:
+        return lo
+    if rule.high is not None and hi > rule.high:
+        return hi
+    if rule.low is None:
+        return hi
+    if rule.high is None:
+        return lo
+    return hi if rule.high - hi < lo - rule.low else lo
+
+
+def _values(checks: Checks, runs: list[dict]) -> dict[str, float]:
+    """The baselined numbers of a scene: each metric, or its aggregates over a population."""
+    out = {}
+    for metric in checks.metrics:
+        values = [v for v in (metric_value(m, metric) for m in runs) if v is not None]
+        if not values:
+            continue
+        if len(runs) == 1:
+            out[metric] = values[0]
+        else:
+            for how in POPULATION_AGGREGATES:
+                out[f"{metric}@{how}"] = _aggregate(values, how)
+    return out
+
+
+def _change(baseline: float, now: float) -> str:
+    delta = now - baseline
+    if baseline != 0:
+        return f"{delta:+.3g} ({100 * delta / abs(baseline):+.2f} %)"
+    return f"{delta:+.3g}"
+
+
+def _baseline_rows(
+    scene: str, checks: Checks, values: dict[str, float], baseline: dict[str, float] | None
+) -> list[Row]:
+    if baseline is None:
+        return [
+            Row(
+                scene,
+                "baseline",
+                "none",
+                None,
+                "run twin check --update",
+                passed=False,
+                kind="baseline",
+            )
+        ]
+    rows = []
+    for metric, now in values.items():
+        if metric not in baseline:
+            rows.append(
+                Row(scene, metric, "none", now, "new metric", passed=False, kind="baseline")
+            )
+            continue
+        before = baseline[metric]
+        ok = checks.tolerance_of(metric).allows(before, now)
+        rows.append(Row(scene, metric, f"{before:.6g}", now, _change(before, now), ok, "baseline"))
+    for metric in sorted(set(baseline) - set(values)):
+        rows.append(
+            Row(
+                scene,
+                metric,
+                f"{baseline[metric]:.6g}",
+                None,
+                "gone",
+                passed=False,
+                kind="baseline",
+            )
+        )
+    return rows
+
+
+class _Done:
+    """A call made now, with the ``result()`` of a future (the one-process path)."""
+
+    def __init__(self, function, *args) -> None:
+        try:
+            self.value, self.error = function(*args), None
+        except Exception as exc:  # raised again by result(), like a future
+            self.value, self.error = None, exc
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def run_checks(
+    paths: Sequence[Path],
+    *,
+    cache: TransferCache | None = None,
+    jobs: int | None = None,
+    update: bool = False,
+) -> list[SceneReport]:
+    """Render and check every scene file in ``paths``.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+        Scene files.
+    cache : TransferCache, optional
+        Transfer-matrix cache (``None``: build every matrix).
+    jobs : int, optional
+        Worker processes (default: every CPU).
+    update : bool
+        Write each scene's current metrics as its new baseline (after comparing).
+
+    Returns
+    -------
+    list of SceneReport
+        One per scene file; a scene that could not be checked has its ``error`` set
+        (:meth:`SceneReport.fail`), and the other scenes are still checked.
+    """
+    from twin.scene.load import read_scene_file
+
+    reports, tasks = [], []
+    for path in paths:
+        report = SceneReport(path, path.stem)
+        reports.append(report)
+        try:
+            data = read_scene_file(path)  # the rest is validated where it is rendered
+            report.name = str(data.get("name", path.stem))
+            checks = parse_checks(data.get("checks"), name=f"{path}: checks")
+            population = (
+                data.get("target", {}).get("population")
+                if isinstance(data.get("target"), dict)
+                else None
+            )
+            size = population.get("size") if isinstance(population, dict) else None
+            report.members = size if isinstance(size, int) and size >= 1 else 1
+            baseline = load_baseline(baseline_path(path))
+        except Exception as exc:  # the scene's error; the others go on
+            report.fail(exc)
+            continue
+        members = [None] if population is None else list(range(report.members))
+        tasks.append((report, checks, baseline, members))
+    cache_dir = None if cache is None else str(cache.folder)
+    workers = jobs or os.cpu_count() or 1
+    if workers == 1:  # in this process: no start-up cost, for one scene or a test
+        pool = None
+        results = {
+            id(report): [_Done(_render_member, str(report.path), m, cache_dir) for m in members]
+            for report, _, _, members in tasks
+        }
+    else:
+        # Spawned, not forked: the parent may have used Embree and numba threads already.
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        results = {
+            id(report): [
+                pool.submit(_render_member, str(report.path), m, cache_dir) for m in members
+            ]
+            for report, _, _, members in tasks
+        }
+    try:
+        for report, checks, baseline, _ in tasks:
+            try:
+                runs = [f.result() for f in results[id(report)]]
+                check_rule_metrics(checks.rules, runs[0], name=f"{report.path}: checks")
+                report.values = _values(checks, runs)
+                report.rows = rule_rows(report.name, checks.rules, runs) + _baseline_rows(
+                    report.name, checks, report.values, baseline
+                )
+                if update:
+                    write_baseline(baseline_path(report.path), report)
+            except Exception as exc:  # the scene's error; the others go on
+                report.fail(exc)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return reports
+
+
+def write_baseline(path: Path, report: SceneReport) -> None:
+    """Write ``report``'s metrics as the scene's baseline (atomically)."""
+    data = {
+        "scene": report.name,
+        "twin_version": __version__,
+        "members": report.members,
+        "metrics": report.values,
+    }
+    write_atomic({path: json.dumps(data, indent=2) + "\n"}, option="--update")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def table(reports: Sequence[SceneReport], *, failures_only: bool = False) -> str:
+    """The checks as an aligned text table: scene, metric, baseline, now, change, verdict."""
+    header = ("scene", "metric", "baseline / rule", "now", "change", "verdict")
+    rows = [header]
+    for report in reports:
+        if report.error is not None:
+            rows.append((report.name, "(scene)", "-", "-", _error_kind(report), "ERROR"))
+            continue
+        for r in report.rows:
+            if failures_only and r.passed:
+                continue
+            rows.append((r.scene, r.metric, r.expected, _fmt(r.now), r.change, r.verdict))
+    return text_table(rows, align="l")
+
+
+def _error_kind(report: SceneReport) -> str:
+    return "internal error" if report.internal else "invalid input"
+
+
+def summary_line(reports: Sequence[SceneReport]) -> str:
+    failed = [r for r in reports if r.error is None and r.failed]
+    errors = [r for r in reports if r.error is not None]
+    internal = sum(r.internal for r in errors)
+    checks = sum(len(r.rows) for r in reports)
+    bad = sum(len(r.failed) for r in reports)
+    return (
+        f"{len(reports)} scenes, {checks} checks: {len(reports) - len(failed) - len(errors)} "
+        f"scenes passed, {len(failed)} failed ({bad} checks), {len(errors) - internal} invalid"
+        + (f", {internal} internal errors" if internal else "")
+    )
+
+
+def exit_code(reports: Sequence[SceneReport], *, update: bool = False) -> int:
+    """0 all pass, 1 a regression or broken rule, 2 invalid input, 3 an error inside twin
+    (and no invalid input).
+
+    After ``update`` the baselines are the current metrics, so only rules can fail.
+    """
+    if any(r.error is not None and not r.internal for r in reports):
+        return 2
+    if any(r.internal for r in reports):
+        return 3
+    kinds = ("rule",) if update else ("rule", "baseline")
+    return int(any(row.kind in kinds for r in reports for row in r.failed))
+
+
+def junit_xml(reports: Sequence[SceneReport]) -> str:
+    """JUnit XML: one test case per scene, its failed checks as the failure text."""
+    suite = ElementTree.Element(
+        "testsuite",
+        name="twin check",
+        tests=str(len(reports)),
+        failures=str(sum(1 for r in reports if r.error is None and r.failed)),
+        errors=str(sum(1 for r in reports if r.error is not None)),
+    )
+    for report in reports:
+        case = ElementTree.SubElement(
+            suite, "testcase", classname=str(report.path), name=report.name
+        )
+        if report.error is not None:
+            ElementTree.SubElement(case, "error", message=report.error).text = report.error
+        elif report.failed:
+            text = table([report], failures_only=True)
+            message = f"{len(report.failed)} of {len(report.rows)} checks failed"
+            ElementTree.SubElement(case, "failure", message=message).text = text
+    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def markdown(reports: Sequence[SceneReport]) -> str:
+    """A Markdown summary: the verdict per scene, then every failed check."""
+    lines = ["# twin check", "", summary_line(reports), "", "| scene | checks | verdict |"]
+    lines.append("| --- | ---: | --- |")
+    for r in reports:
+        verdict = _error_kind(r) if r.error else ("FAIL" if r.failed else "pass")
+        lines.append(f"| {r.name} | {len(r.rows)} | {verdict} |")
+    bad = [r for r in reports if r.error or r.failed]
+    if bad:
+        lines += ["", "## Failures", "", "| scene | metric | baseline / rule | now | change |"]
+        lines.append("| --- | --- | --- | ---: | --- |")
+        for r in bad:
+            if r.error:
+                lines.append(f"| {r.name} | (scene) | - | - | {r.error} |")
+            for row in r.failed:
+                lines.append(
+                    f"| {row.scene} | {row.metric} | {row.expected} | {_fmt(row.now)} | "
+                    f"{row.change} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def assert_scene(path: str | Path, *, cache: TransferCache | None = None) -> None:
+    """Check one scene file; raise AssertionError listing the failed checks (for pytest)."""
+    report = run_checks([Path(path)], cache=cache or TransferCache(), jobs=1)[0]
+    if report.error is not None:
+        raise AssertionError(report.error)
+    if report.failed:
+        msg = f"{path}: checks failed\n{table([report], failures_only=True)}"
+        raise AssertionError(msg)

@@ -1,0 +1,402 @@
+"""``twin compare``: two designs on the same people, side by side, with a plain verdict.
+
+Both scene files are rendered on the same anatomies — their own targets, or the built-in
+anatomy's seeded population (``population``), every member in parallel worker processes —
+and each headline metric is compared: per design its value (or, over a population, its
+median, 5th and 95th percentiles and worst member), the difference, and which design is
+better by the metric's own direction (``HEADLINE``). The report is Markdown (``compare.md``)
+and JSON (``compare.json``), with the difference map on the skin (``difference.ply``: both
+designs' fluence and b - a per vertex, medians over the people).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.analysis.check import metric_value
+from twin.dose.metrics import weighted_percentile
+from twin.engine.cache import TransferCache
+from twin.errors import InputError
+from twin.geometry.variants import population
+from twin.pipeline.results import remove_stale, write_atomic
+
+#: Compared metrics: label, metrics.json path, which way is better ("high", "low" or
+#: "window": closer to the middle of the dose window).
+HEADLINE = (
+    ("mean fluence (J/cm2)", "roi.total.fluence_j_cm2.mean", "window"),
+    ("in-window area", "roi.total.in_window_area_fraction", "high"),
+    ("U0 (min / mean)", "roi.total.u0_min_over_mean", "high"),
+    ("CV", "roi.total.cv", "low"),
+    ("p5 fluence (J/cm2)", "roi.total.fluence_j_cm2.p5", "high"),
+    ("peak irradiance (mW/cm2)", "roi.total.irradiance_mw_cm2.max", "low"),
+    ("hot-spot area (cm2)", "roi.total.hot_spot_area_cm2", "low"),
+    ("eye IR max (mW/cm2)", "eye_safety.ir_irradiance_mw_cm2.max", "low"),
+    ("LED-skin clearance spread (mm)", "emitters.clearance_mm.std", "low"),
+    ("LEDs inside the skin", "emitters.inside_skin", "low"),
+    ("reached by >= 2 LEDs", "coverage.at_least_2", "high"),
+)
+#: Differences smaller than this fraction of the larger value are a tie.
+TIE = 0.02
+
+
+def _scene(path: str, variant: dict | None):
+    """A scene file's scene on one variant (its own target if None)."""
+    from twin.scene.load import read_scene_file, scene_from_dict
+
+    data = read_scene_file(path)
+    if variant is not None:
+        target = dict(data.get("target", {}))
+        target.pop("population", None)
+        target["variant"] = variant
+        data = {**data, "target": target}
+    return scene_from_dict(data, base=Path(path).resolve().parent, path=Path(path))
+
+
+def _render(
+    path: str, variant: dict | None, cache_dir: str | None
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Metrics, per-sample fluence (J/cm2) and treated area per sample (mm2, 0 where not
+    treated) of a scene file on one variant; a worker task."""
+    from twin.pipeline.render import render
+
+    cache = None if cache_dir is None else TransferCache(Path(cache_dir))
+    result = render(_scene(path, variant), workers=1, cache=cache)
+    treated = np.where(result.roi, result.samples.areas_mm2, 0.0)
+    return result.metrics, result.dose.fluence_j_cm2(), treated
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two designs' metrics on the same anatomies."""
+
+    names: tuple[str, str]
+    people: list[str]  # one label per anatomy rendered
+    runs: tuple[list[dict], list[dict]]  # metrics per anatomy, per design
+    window: tuple[float, float]
+    fluence: tuple[list[np.ndarray], list[np.ndarray]]  # per-sample J/cm2, same order
+    treated: tuple[list[np.ndarray], list[np.ndarray]]  # per-sample treated area, mm2
+    first: tuple[str, dict | None]  # scene file and variant of the first anatomy
+
+    def values(self, design: int, path: str) -> list[float]:
+        return [v for v in (metric_value(m, path) for m in self.runs[design]) if v is not None]
+
+
+def compare(
+    a: Path,
+    b: Path,
+    *,
+    people: int | None = None,
+    seed: int = 0,
+    cache: TransferCache | None = None,
+    jobs: int | None = None,
+) -> Comparison:
+    """Render scene files ``a`` and ``b`` on the same anatomies.
+
+    Parameters
+    ----------
+    a, b : Path
+        Scene files; with ``people`` both must target a built-in anatomy.
+    people : int, optional
+        Render both on this many members of a seeded population (ages 18-70).
+    seed : int
+    cache : TransferCache, optional
+    jobs : int, optional
+        Worker processes (default: every CPU).
+    """
+    from twin.scene.load import read_scene_file
+
+    data = [read_scene_file(p) for p in (a, b)]
+    variants: list[dict | None] = [None]
+    labels = ["as in each scene"]
+    if people is not None:
+        for path, d in zip((a, b), data, strict=True):
+            mesh = d.get("target", {}).get("mesh") if isinstance(d.get("target"), dict) else None
+            if not (isinstance(mesh, str) and mesh.startswith("builtin:")):
+                msg = f"{path}: --population needs a built-in anatomy target, got {mesh!r}"
+                raise InputError(msg)
+        members = population(people, seed=seed)
+        variants = [v.to_dict() for v in members]
+        labels = [v.label for v in members]
+    cache_dir = None if cache is None else str(cache.folder)
+    tasks = [(str(p), v, cache_dir) for p in (a, b) for v in variants]
+    workers = min(jobs or os.cpu_count() or 1, len(tasks))
+    if workers == 1:
+        results = [_render(*t) for t in tasks]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = list(pool.map(_render, *zip(*tasks, strict=True)))
+    n = len(variants)
+    metrics, fluence, treated = (list(x) for x in zip(*results, strict=True))
+    window = tuple(metrics[0]["window"]["fluence_j_cm2"])
+    names = tuple(str(d.get("name", p.stem)) for p, d in zip((a, b), data, strict=True))
+    return Comparison(
+        names,
+        labels,
+        (metrics[:n], metrics[n:]),
+        window,
+        (fluence[:n], fluence[n:]),
+        (treated[:n], treated[n:]),
+        (str(a), variants[0]),
+    )
+
+
+def difference_ply(comparison: Comparison) -> bytes | None:
+    """The skin of the first anatomy with both designs' fluence and their difference (J/cm2,
+    medians over the people) as vertex data; ``None`` when the designs were not sampled at
+    the same points (different targets or centroid samples)."""
+    from twin.pipeline.results import ply_bytes
+
+    a, b = comparison.fluence
+    sizes = {len(h) for h in a + b}
+    scene = _scene(*comparison.first)
+    if len(sizes) != 1 or scene.samples != "vertices" or sizes != {len(scene.target.vertices_mm)}:
+        return None
+    fa, fb = np.median(np.stack(a), axis=0), np.median(np.stack(b), axis=0)
+    names = comparison.names
+    return ply_bytes(
+        scene.target,
+        vertex_data={"fluence_a_j_cm2": fa, "fluence_b_j_cm2": fb, "difference_j_cm2": fb - fa},
+        face_data={},
+        comments=[f"twin compare: a = {names[0]}, b = {names[1]}; b - a; lengths in mm"],
+    )
+
+
+def _summary(values: list[float], better: str, window: tuple[float, float]) -> dict:
+    worst = {"high": min, "low": max}.get(better)
+    out = {"median": float(np.median(values))}
+    if len(values) > 1:
+        out["p5"], out["p95"] = (float(np.percentile(values, q)) for q in (5, 95))
+        if worst is None:  # furthest from the middle of the window
+            middle = 0.5 * sum(window)
+            out["worst"] = float(max(values, key=lambda v: abs(v - middle)))
+        else:
+            out["worst"] = float(worst(values))
+    return out
+
+
+def _winner(a: float, b: float, better: str, window: tuple[float, float]) -> int | None:
+    """0 if ``a`` is better, 1 if ``b``, None for a tie."""
+    if better == "window":
+        middle = 0.5 * sum(window)
+        a, b, better = abs(a - middle), abs(b - middle), "low"
+    if abs(a - b) <= TIE * max(abs(a), abs(b), 1e-12):
+        return None
+    return int((b > a) == (better == "high"))
+
+
+def report(comparison: Comparison) -> dict[str, Any]:
+    """Every compared metric: each design's summary, the difference, the winner."""
+    rows = []
+    for label, path, better in HEADLINE:
+        values = [comparison.values(i, path) for i in (0, 1)]
+        if not values[0] or not values[1]:
+            continue
+        summaries = [_summary(v, better, comparison.window) for v in values]
+        key = "worst" if "worst" in summaries[0] else "median"
+        winner = _winner(summaries[0][key], summaries[1][key], better, comparison.window)
+        rows.append(
+            {
+                "metric": label,
+                "path": path,
+                "better": better,
+                "compared_on": key,
+                "a": summaries[0],
+                "b": summaries[1],
+                "difference": summaries[1][key] - summaries[0][key],
+                "winner": None if winner is None else comparison.names[winner],
+            }
+        )
+    regions = {}
+    for region in comparison.runs[0][0].get("regions", {}):
+        path = f"regions.{region}.total.fluence_j_cm2.mean"
+        pair = [comparison.values(i, path) for i in (0, 1)]
+        if pair[0] and pair[1]:
+            regions[region] = [float(np.median(p)) for p in pair]
+    return {
+        "designs": list(comparison.names),
+        "people": comparison.people,
+        "window_j_cm2": list(comparison.window),
+        "metrics": rows,
+        "region_mean_fluence_j_cm2": regions,
+        "distributions": distributions(comparison),
+        "verdict": verdict(comparison.names, rows),
+    }
+
+
+#: Quantiles of the pooled distributions.
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def distributions(comparison: Comparison) -> dict[str, dict]:
+    """LED-skin gap, incidence angle and treated-skin fluence pooled over every anatomy.
+
+    Gap and incidence count every emitter on every anatomy equally (axes that miss the skin
+    are left out); fluence is weighted by treated area, each anatomy's treated skin counting
+    as much as the next. Per quantity: shared bin edges, each design's fraction per bin (the
+    last bin also holds everything above it) and quantiles (``QUANTILES``).
+    """
+    high = comparison.window[1]
+    out = {}
+    for label, values_weights, edges in (
+        (
+            "LED-skin gap along the axis (mm)",
+            [_per_emitter(comparison.runs[i], "gap_mm") for i in (0, 1)],
+            None,
+        ),
+        (
+            "incidence angle on the skin (deg)",
+            [_per_emitter(comparison.runs[i], "incidence_deg") for i in (0, 1)],
+            np.arange(0.0, 91.0, 10.0),
+        ),
+        (
+            "treated-skin fluence (J/cm2)",
+            [_treated(comparison.fluence[i], comparison.treated[i]) for i in (0, 1)],
+            np.linspace(0.0, 2.0 * high, 11),
+        ),
+    ):
+        if any(len(v) == 0 for v, _ in values_weights):
+            continue
+        if edges is None:
+            top = max(float(np.ceil(v.max())) for v, _ in values_weights)
+            edges = np.linspace(0.0, max(top, 1.0), 11)
+        entry = {"edges": edges.tolist()}
+        for key, (v, w) in zip("ab", values_weights, strict=True):
+            counts, _ = np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges, weights=w)
+            entry[key] = {
+                "fraction": (counts / w.sum()).tolist(),
+                "quantiles": {
+                    f"p{round(100 * q)}": weighted_percentile(v, w, q) for q in QUANTILES
+                },
+            }
+        out[label] = entry
+    return out
+
+
+def _per_emitter(runs: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    values = np.array(
+        [v for m in runs for v in m["emitters"]["per_emitter"][key] if v is not None],
+        dtype=np.float64,
+    )
+    return values, np.ones(len(values))
+
+
+def _treated(
+    fluence: list[np.ndarray], treated: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    values = np.concatenate([h[a > 0] for h, a in zip(fluence, treated, strict=True)])
+    weights = np.concatenate([a[a > 0] / a.sum() for a in treated])
+    return values, weights
+
+
+def verdict(names: tuple[str, str], rows: list[dict]) -> str:
+    """A plain-language summary of who wins what."""
+    wins = {name: [r["metric"] for r in rows if r["winner"] == name] for name in names}
+    ties = [r["metric"] for r in rows if r["winner"] is None]
+    parts = []
+    for name in names:
+        if wins[name]:
+            parts.append(f"{name} is better on {len(wins[name])}: {', '.join(wins[name])}")
+    if ties:
+        parts.append(f"within {100 * TIE:g} % on {', '.join(ties)}")
+    lead = max(names, key=lambda n: len(wins[n]))
+    other = names[1 - names.index(lead)]
+    if len(wins[lead]) == len(wins[other]):
+        head = f"Neither design wins outright ({len(wins[lead])} metrics each)."
+    else:
+        head = (
+            f"{lead} wins on {len(wins[lead])} of {len(rows)} metrics, {other} on "
+            f"{len(wins[other])}."
+        )
+    return " ".join([head, *(f"{p}." for p in parts)])
+
+
+def _fmt(summary: dict) -> str:
+    if "p5" not in summary:
+        return f"{summary['median']:.4g}"
+    return (
+        f"{summary['median']:.4g} ({summary['p5']:.3g}-{summary['p95']:.3g}; "
+        f"worst {summary['worst']:.3g})"
+    )
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The side-by-side report as Markdown."""
+    a, b = result["designs"]
+    people = result["people"]
+    lines = [
+        f"# {a} versus {b}",
+        "",
+        f"Rendered on {len(people)} "
+        + (
+            "anatomy (each scene's own target)"
+            if len(people) == 1
+            else f"people of a seeded population ({', '.join(people)})"
+        )
+        + f"; dose window {result['window_j_cm2'][0]:g}-{result['window_j_cm2'][1]:g} J/cm².",
+        "",
+        "## Verdict",
+        "",
+        result["verdict"],
+        "",
+        "## Metrics",
+        "",
+        "Population cells: median (5th-95th percentile; worst member); designs are compared on "
+        "the worst member, single anatomies on the value.",
+        "",
+        f"| metric | {a} | {b} | {b} - {a} | better |",
+        "| --- | --- | --- | ---: | --- |",
+    ]
+    for r in result["metrics"]:
+        lines.append(
+            f"| {r['metric']} | {_fmt(r['a'])} | {_fmt(r['b'])} | {r['difference']:+.3g} | "
+            f"{r['winner'] or 'tie'} |"
+        )
+    regions = result["region_mean_fluence_j_cm2"]
+    if regions:
+        top = max(max(v) for v in regions.values()) or 1.0
+        lines += ["", "## Mean fluence per region (median over the people, J/cm²)", ""]
+        lines += ["| region | " + a + " | " + b + " |", "| --- | --- | --- |"]
+        for region, (va, vb) in regions.items():
+            bar_a, bar_b = ("█" * round(20 * v / top) for v in (va, vb))
+            lines.append(f"| {region} | {bar_a} {va:.3g} | {bar_b} {vb:.3g} |")
+    for label, d in result["distributions"].items():
+        lines += ["", f"## Distribution: {label}", "", "Pooled over every anatomy.", ""]
+        lines += [f"| | {' | '.join(d['a']['quantiles'])} |", "| --- |" + " ---: |" * 5]
+        for name, key in ((a, "a"), (b, "b")):
+            q = d[key]["quantiles"].values()
+            lines.append(f"| {name} | " + " | ".join(f"{v:.3g}" for v in q) + " |")
+        lines += ["", f"| bin | {a} | {b} |", "| --- | --- | --- |"]
+        edges = d["edges"]
+        for i, (fa, fb) in enumerate(zip(d["a"]["fraction"], d["b"]["fraction"], strict=True)):
+            last = i == len(edges) - 2
+            span = f"{edges[i]:.3g}+" if last else f"{edges[i]:.3g}-{edges[i + 1]:.3g}"
+            bar_a, bar_b = ("█" * round(20 * f) for f in (fa, fb))
+            lines.append(f"| {span} | {bar_a} {100 * fa:.1f} % | {bar_b} {100 * fb:.1f} % |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    result: dict[str, Any], out_dir: Path, *, difference: bytes | None = None
+) -> list[Path]:
+    """``compare.md``, ``compare.json`` and (given) ``difference.ply`` in ``out_dir``, all or
+    nothing (:func:`twin.pipeline.results.write_atomic`); a ``difference.ply`` an earlier
+    comparison left there is removed when there is none now."""
+    files: dict[Path, bytes | str] = {
+        out_dir / "compare.md": markdown(result),
+        out_dir / "compare.json": json.dumps(result, indent=2) + "\n",
+    }
+    if difference is not None:
+        files[out_dir / "difference.ply"] = difference
+    paths = write_atomic(files, option="--out")
+    if difference is None:
+        remove_stale(out_dir, ["difference.ply"])
+    return paths

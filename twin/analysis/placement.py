@@ -1,0 +1,387 @@
+"""LED placement: where a design's LEDs sit on its carrier, and which channel each one is.
+
+From a dense Poisson-disk candidate set on the carrier (``factor`` times the design's count),
+exactly the design's count is chosen to bring as much treated skin as possible up to the
+middle of the dose window, then each chosen LED is given a channel so that every channel on
+its own covers the skin as evenly as it can:
+
+1. **Positions.** Greedy on the saturating coverage ``sum_i a_i min(H_i, H*)`` of the treated
+   skin (``a_i`` area, ``H_i`` fluence of an average lit LED at each candidate, ``H*`` the
+   window's middle): a submodular function, so lazy evaluation gives the greedy choice with
+   few column evaluations. No two LEDs closer than the LED package. Then swap moves: each LED
+   to the best of its six nearest free candidates, two passes.
+2. **Channels.** Dealt in the design's exact ratios and spread evenly (``layout.interleave``),
+   then pairs of neighbouring LEDs of different channels swap channels where that raises
+   ``sum_c sum_i a_i min(H_ci, m_c) / m_c``, each channel's own coverage up to its mean
+   ``m_c``, i.e. lowers each channel's mean shortfall below its mean. The objective is the
+   same for every mode: a channel dark in the scene's mode still has to cover the skin in
+   the modes that light it.
+
+Robust placement: several wearers (renders of the design on population members) and
+misplacements of the device (rigid shifts and tilts) are *views*; every objective is the mean
+over the views, each view's treated area counting equally. One transfer matrix of all
+candidates is built per view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+from twin.devices.emitters import Emitters
+from twin.devices.layout import CarrierPoints, interleave, pattern_points, wear
+from twin.errors import InputError
+
+if TYPE_CHECKING:
+    from twin.pipeline.render import RenderResult
+    from twin.scene.load import Scene
+
+#: progress(stage, done, total)
+StageProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A chosen placement.
+
+    Attributes
+    ----------
+    scenes : list of Scene
+        The design with the chosen layout (an emitter set, drive levels unchanged) on each
+        wearer given, in order: the same LEDs in the same order on every wearer.
+    log : list of str
+        What was done, step by step, with the objective before and after each step.
+    points : CarrierPoints
+        (n,) where the LEDs sit on the design's carrier.
+    channel : (n,) str
+        Each LED's channel.
+    """
+
+    scenes: list[Scene]
+    log: list[str]
+    points: CarrierPoints
+    channel: NDArray[np.str_]
+
+    def worn(self, scene: Scene) -> Scene:
+        """``scene`` (the design on any wearer) with this layout worn like the design.
+
+        Each LED takes the power and profile of the design's first LED of its channel.
+        """
+        layout, emitters = scene.layout, scene.emitters
+        if layout is None:
+            msg = f"{scene.name}: placement needs a design (a carrier), not an emitter CSV"
+            raise InputError(msg)
+        template = {c: int(np.flatnonzero(emitters.channel == c)[0]) for c in emitters.channels}
+        index = np.array([template[c] for c in self.channel])
+        clearance = float(layout.spec.get("clearance_mm", 1.0))
+        positions, axes, _ = wear(
+            layout.carrier, self.points, scene.target, clearance_mm=clearance
+        )
+        placed = Emitters.create(
+            positions,
+            axes,
+            emitters.power_mw[index],
+            profile=[emitters.profiles[i] for i in emitters.profile_index[index]],
+            channel=self.channel,
+            wavelength_nm=emitters.wavelength_nm,
+            name=scene.name,
+        )
+        name = f"{scene.name}-placed"
+        return dataclasses.replace(
+            scene, name=name, emitters=placed, layout=None, spec={**scene.spec, "name": name}
+        )
+
+
+@dataclass
+class _View:
+    """One wearer, or one misplacement of one, seeing every candidate.
+
+    ``unit`` is the (points, candidates) fluence per unit LED power, J/cm2 per mW at full
+    drive over the exposure, with sorted row indices per column; ``areas`` the treated skin's
+    areas scaled to sum to 1 / (number of views), zero elsewhere.
+    """
+
+    unit: scipy.sparse.csc_array
+    areas: NDArray[np.float64]
+
+    def column(self, c: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        lo, hi = self.unit.indptr[c], self.unit.indptr[c + 1]
+        return self.unit.indices[lo:hi], self.unit.data[lo:hi]
+
+
+def _saturating_gain(view: _View, c: int, scale: float, fluence, target: float) -> float:
+    """Rise of ``sum a min(H, target)`` when candidate ``c`` (power ``scale``) is added."""
+    rows, values = view.column(c)
+    room = np.clip(target - fluence[rows], 0.0, None)
+    return float(np.sum(view.areas[rows] * np.minimum(scale * values, room)))
+
+
+def optimise_placement(
+    result: RenderResult | Sequence[RenderResult],
+    *,
+    factor: int = 5,
+    seed: int = 0,
+    moves: Sequence[NDArray[np.float64]] = (),
+    progress: StageProgress | None = None,
+) -> Placement:
+    """Choose where a design's LEDs sit and which channel each one is (see the module).
+
+    Parameters
+    ----------
+    result : RenderResult or sequence of RenderResult
+        Renders of one design (a scene with a carrier) on one or more wearers; the first
+        wearer's treated region, dose window and mode set the targets, every wearer counts
+        equally.
+    factor : int
+        Candidates per LED.
+    seed : int
+        For the candidates and the order of the swap moves.
+    moves : sequence of (4, 4) float64
+        Rigid misplacements of the device on the first wearer
+        (``twin.analysis.optimise.misplacements``) the placement must also be good for; each
+        is one more view.
+    progress : callable(stage, done, total), optional
+
+    Raises
+    ------
+    InputError
+        For a scene without a design, wearers of different designs, or too few candidates
+        for the count at the package spacing.
+    """
+    start = time.perf_counter()
+    results = [result] if not isinstance(result, Sequence) else list(result)
+    report = progress or (lambda *_: None)
+    scene = results[0].scene
+    layout = scene.layout
+    if layout is None:
+        msg = f"{scene.name}: placement needs a design (a carrier), not an emitter CSV"
+        raise InputError(msg)
+    for other in results[1:]:
+        if other.scene.layout is None or other.scene.layout.carrier.kind != layout.carrier.kind:
+            msg = f"{other.scene.name}: every wearer must wear the design of {scene.name}"
+            raise InputError(msg)
+    emitters, carrier = scene.emitters, layout.carrier
+    count = len(emitters)
+    candidates = pattern_points(carrier, count=factor * count, pattern="poisson", seed=seed)
+    clearance = float(layout.spec.get("clearance_mm", 1.0))
+    worn = [wear(carrier, candidates, r.scene.target, clearance_mm=clearance)[:2] for r in results]
+    on = [c for c in emitters.channels if scene.drive.get(c, 0.0) > 0]
+    first = int(np.flatnonzero(np.isin(emitters.channel, on))[0]) if on else 0
+
+    placements = [(r, p, a) for r, (p, a) in zip(results, worn, strict=True)]
+    for m in moves:
+        p, a = worn[0]
+        placements.append((results[0], p @ m[:3, :3].T + m[:3, 3], a @ m[:3, :3].T))
+    views = []
+    for i, (r, positions, axes) in enumerate(placements):
+        label = f"candidates, view {i + 1}/{len(placements)}"
+        views.append(_view(r, positions, axes, emitters, first, len(placements), progress, label))
+    positions = worn[0][0]
+
+    # An average lit LED: the lit LEDs' share of the count at the first lit channel's power.
+    share = sum(int((emitters.channel == c).sum()) for c in on) / count
+    scale = emitters.power_mw[first] * share
+    low, high = scene.dose.fluence_window_j_cm2
+    target = 0.5 * (low + high)
+    fluence = [np.zeros(v.unit.shape[0]) for v in views]
+    package = layout.package_mm
+
+    def gain(c: int) -> float:
+        return sum(
+            _saturating_gain(v, c, scale, f, target) for v, f in zip(views, fluence, strict=True)
+        )
+
+    def add(c: int, sign: float) -> None:
+        for v, f in zip(views, fluence, strict=True):
+            rows, values = v.column(c)
+            f[rows] += sign * scale * values
+
+    def coverage() -> float:
+        return sum(
+            float(np.sum(v.areas * np.minimum(f, target)))
+            for v, f in zip(views, fluence, strict=True)
+        )
+
+    tree = cKDTree(positions)
+    blocked = np.zeros(len(positions), dtype=bool)
+    heap = [(-gain(c), c) for c in range(len(positions))]
+    heapq.heapify(heap)
+    chosen, evaluations = [], len(positions)
+    while len(chosen) < count and heap:
+        _, c = heapq.heappop(heap)
+        if blocked[c]:
+            continue
+        now = gain(c)
+        evaluations += 1
+        if heap and now < -heap[0][0] - 1e-15:
+            heapq.heappush(heap, (-now, c))
+            continue
+        chosen.append(c)
+        add(c, 1.0)
+        blocked[tree.query_ball_point(positions[c], package)] = True
+        report("greedy placement", len(chosen), count)
+    if len(chosen) < count:
+        msg = (
+            f"{scene.name}: only {len(chosen)} of {count} LEDs fit {package:g} mm apart among "
+            f"{len(positions)} candidates"
+        )
+        raise InputError(msg)
+    greedy = coverage()
+    kept, tried = _swap_positions(
+        chosen, positions, package, gain, add, np.random.default_rng(seed), report
+    )
+    chosen = np.array(sorted(chosen))
+    ratios = {c: int(v["ratio"]) for c, v in layout.spec["channels"].items()}
+    dealt = interleave(positions[chosen], ratios)
+    channel, channel_log = _assign_channels(
+        views, chosen, dealt, positions, np.random.default_rng(seed + 1), report
+    )
+    log = [
+        f"{len(positions)} candidates (Poisson on the {carrier.kind} carrier) for {count} LEDs, "
+        f"at least {package:g} mm apart; {len(views)} view(s): {len(results)} wearer(s), "
+        f"{len(moves)} misplacement(s)",
+        f"greedy saturating coverage to {target:g} J/cm2: {evaluations} gain evaluations, "
+        f"coverage {greedy:.6g} J/cm2 (area-weighted mean of min(H, {target:g}))",
+        f"swap refinement: {kept} of {tried} trial moves to a neighbouring candidate kept, "
+        f"coverage {greedy:.6g} -> {coverage():.6g}",
+        channel_log,
+        f"done in {time.perf_counter() - start:.1f} s",
+    ]
+    points = CarrierPoints(candidates.faces[chosen], candidates.bary[chosen])
+    placement = Placement([], log, points, channel)
+    placement.scenes.extend(placement.worn(r.scene) for r in results)
+    return placement
+
+
+def _view(result, positions, axes, emitters, first, n_views, progress, label) -> _View:
+    """Render every candidate on one view at unit power; the transfer matrix is kept."""
+    from twin.pipeline.render import render
+
+    scene = result.scene
+    probe = dataclasses.replace(
+        scene,
+        emitters=Emitters.create(
+            positions,
+            axes,
+            1.0,
+            profile=emitters.profiles[emitters.profile_index[first]],
+            channel=str(emitters.channel[first]),
+            wavelength_nm=emitters.wavelength_nm,
+        ),
+        drive={str(emitters.channel[first]): 1.0},
+        layout=None,
+        apertures={},
+    )
+    bar = None if progress is None else (lambda done, total: progress(label, done, total))
+    unit = render(probe, progress=bar).transfer.matrix.tocsc() * (scene.exposure_s / 1000.0)
+    unit.sort_indices()
+    areas = np.where(result.roi, result.samples.areas_mm2, 0.0)
+    return _View(scipy.sparse.csc_array(unit), areas / (areas.sum() * n_views))
+
+
+def _swap_positions(chosen, positions, package, gain, add, rng, report, *, passes=2):
+    """Move single LEDs to one of their 6 nearest free candidates where that raises the
+    coverage and keeps the package spacing; ``chosen`` and the fluence change in place.
+    Returns (moves kept, moves tried)."""
+    tree = cKDTree(positions)
+    taken = np.zeros(len(positions), dtype=bool)
+    taken[chosen] = True
+    kept = tried = 0
+    for step in range(passes):
+        for done, slot in enumerate(rng.permutation(len(chosen)), 1):
+            c = chosen[slot]
+            add(c, -1.0)
+            _, near = tree.query(positions[c], k=7)
+            best, best_gain = c, None
+            for d in near:
+                if d != c and taken[d]:
+                    continue
+                neighbours = tree.query_ball_point(positions[d], package)
+                if any(taken[n] and n != c for n in neighbours):
+                    continue
+                now = gain(d)
+                tried += d != c
+                if best_gain is None or now > best_gain + 1e-12:
+                    best, best_gain = d, now
+            add(best, 1.0)
+            if best != c:
+                taken[c], taken[best] = False, True
+                chosen[slot] = best
+                kept += 1
+            report(f"swap refinement, pass {step + 1}/{passes}", done, len(chosen))
+    return kept, tried
+
+
+def _assign_channels(views, chosen, dealt, positions, rng, report, *, passes=2):
+    """Swap the channels of neighbouring LEDs where that raises the channels' normalised
+    coverage (module docstring). Returns the channels and a log line."""
+    names = sorted(set(dealt))
+    k = np.array([names.index(c) for c in dealt])
+    if len(names) < 2:
+        return dealt, "channels: one channel, nothing to assign"
+    # Per view and channel: fluence per unit power (J/cm2 per mW) and its treated mean.
+    maps = [
+        np.stack([v.unit[:, chosen[k == j]].sum(axis=1) for j in range(len(names))]) for v in views
+    ]
+    means = [m @ v.areas / v.areas.sum() for v, m in zip(views, maps, strict=True)]
+
+    def objective() -> float:
+        return sum(
+            float(np.sum(v.areas * np.minimum(m, mean[:, None]) / mean[:, None]))
+            for v, m, mean in zip(views, maps, means, strict=True)
+        )
+
+    def swap_gain(p: int, q: int, *, apply: bool) -> float:
+        total = 0.0
+        for v, m, mean in zip(views, maps, means, strict=True):
+            rp, vp = v.column(chosen[p])
+            rq, vq = v.column(chosen[q])
+            rows = np.union1d(rp, rq)
+            delta = np.zeros(len(rows))
+            delta[np.searchsorted(rows, rq)] += vq
+            delta[np.searchsorted(rows, rp)] -= vp
+            a = v.areas[rows]
+            for j, sign in ((k[p], 1.0), (k[q], -1.0)):
+                old = m[j, rows]
+                new = old + sign * delta
+                change = np.sum(a * (np.minimum(new, mean[j]) - np.minimum(old, mean[j])))
+                total += float(change) / mean[j]
+                if apply:
+                    m[j, rows] = new
+        return total
+
+    before = objective()
+    tree = cKDTree(positions[chosen])
+    kept = tried = 0
+    for step in range(passes):
+        for done, p in enumerate(rng.permutation(len(chosen)), 1):
+            _, near = tree.query(positions[chosen[p]], k=7)
+            best, best_gain = None, 1e-12
+            for q in near[1:]:
+                if k[q] == k[p]:
+                    continue
+                tried += 1
+                now = swap_gain(p, q, apply=False)
+                if now > best_gain:
+                    best, best_gain = q, now
+            if best is not None:
+                swap_gain(p, best, apply=True)
+                k[p], k[best] = k[best], k[p]
+                kept += 1
+            report(f"channel assignment, pass {step + 1}/{passes}", done, len(chosen))
+    after = objective()
+    line = (
+        f"channel assignment: {kept} of {tried} trial swaps of neighbouring LEDs kept, "
+        f"per-channel coverage of the channel mean {before / len(names):.6g} -> "
+        f"{after / len(names):.6g} (1 = every point at or above its channel's mean)"
+    )
+    return np.array(names)[k], line

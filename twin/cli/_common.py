@@ -1,0 +1,76 @@
+"""Shared pieces of the commands: progress bars, argument checks, text tables."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from twin._validation import as_positive
+from twin.errors import InputError
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal, shown only once the work has taken a second."""
+
+    def __init__(
+        self, label: str, *, stream: TextIO, unit: str = "emitters", delay_s: float = 1.0
+    ) -> None:
+        self.enabled = stream.isatty()
+        self.label = label
+        self.stream = stream
+        self.unit = unit
+        self.delay_s = delay_s
+        self.start = time.perf_counter()
+        self.shown = False
+        self.finished = False
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.start
+        if not self.enabled or (elapsed < self.delay_s and not self.shown):
+            return
+        self.shown = True
+        width = 30
+        filled = int(width * done / max(total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        unit = f" {self.unit}" if self.unit else ""
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}{unit} {elapsed:5.1f} s")
+        self.finished = done >= total
+        if self.finished:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+class StageBars:
+    """Progress of a multi-stage job: ``(stage, done, total)`` calls, one bar per stage."""
+
+    def __init__(self, *, stream: TextIO) -> None:
+        self.stream = stream
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self._show(stage, "", done, total)
+
+    def stage(self, label: str) -> Callable[[int, int], None]:
+        """A ``(done, total)`` callback for a render's emitters."""
+        return lambda done, total: self._show(label, "emitters", done, total)
+
+    def _show(self, label: str, unit: str, done: int, total: int) -> None:
+        if self.bar is None or self.bar.label != label:
+            if self.bar is not None and self.bar.shown and not self.bar.finished:
+                self.stream.write("\n")
+            self.bar = ProgressBar(label, stream=self.stream, unit=unit)
+        self.bar(done, total)
+
+
+def count(value: int | None, *, name: str, least: int = 1) -> None:
+    """Raise unless the whole-number argument ``name`` is absent or at least ``least``."""
+    if value is not None and value < least:
+        msg = f"{name}: expected a whole number >= {least}, got {value}"
+        raise InputError(msg)
+
+
+def positive(value: float | None, *, name: str) -> None:
+    """Raise unless the argument ``name`` is absent or a finite number > 0."""
+    if value is not None:
+        as_positive(value, name=name)

@@ -1,0 +1,225 @@
+"""The ``twin`` command line (render, view, report, check, optimise, compare, anatomy, layout,
+info, bench): a thin layer over the API."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from twin import __version__
+from twin.analysis.optimise import GROUPS, STRING_LEDS
+from twin.cli.anatomy import add_variant_options
+from twin.errors import MissingDependencyError, TwinError
+from twin.raycast import BACKENDS, CHOICES
+
+#: Exit status of invalid input (a bad file, key or argument).
+EXIT_INVALID_INPUT = 2
+#: Exit status of a missing optional extra (``twin[viz]``, ``twin[gpu]``).
+EXIT_MISSING_DEPENDENCY = 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="twin", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"twin {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("render", help="render a scene: dose maps, metrics and result files")
+    p.add_argument(
+        "scene", nargs="?", type=Path, help="scene YAML file (default: the built-in default scene)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--backend", choices=CHOICES, help="ray engine (default: the scene's, else auto)"
+    )
+    p.add_argument(
+        "--plots",
+        action="store_true",
+        help="also write PNG plots to OUT/plots: dose-area histogram, gap and incidence, "
+        "regions, unrolled map (needs matplotlib)",
+    )
+    p.add_argument(
+        "--png",
+        action="store_true",
+        help="also write 3D pictures from named views to OUT/pictures (off-screen, EGL)",
+    )
+    p.add_argument(
+        "--html", action="store_true", help="also write OUT/scene.html, an interactive 3D page"
+    )
+    p.set_defaults(command_func="render:_cmd_render")
+
+    p = sub.add_parser("view", help="open a result or scene in an interactive 3D window")
+    p.add_argument("source", type=Path, help="a twin render folder or a scene file")
+    p.set_defaults(command_func="misc:_cmd_view")
+
+    p = sub.add_parser("report", help="write a self-contained HTML report")
+    p.add_argument(
+        "source",
+        type=Path,
+        help="a scene file (one or a population), a twin render folder or a twin compare folder",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (report.html)")
+    p.add_argument(
+        "--no-pictures", action="store_true", help="leave out the 3D pictures (no OpenGL)"
+    )
+    p.set_defaults(command_func="misc:_cmd_report")
+
+    p = sub.add_parser("layout", help="resolve a scene's LED layout into an emitter CSV")
+    p.add_argument("scene", nargs="?", type=Path, help="scene YAML file")
+    p.add_argument("--out", type=Path, help="emitter CSV to write (mm)")
+    p.add_argument("--list", action="store_true", help="list the built-in designs")
+    p.set_defaults(command_func="misc:_cmd_layout")
+
+    p = sub.add_parser(
+        "check", help="render scenes and check them against their rules and baselines"
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        default=[Path("scenes")],
+        help="scene files or folders of them (default: scenes/)",
+    )
+    p.add_argument("--junit", type=Path, help="write a JUnit XML report here")
+    p.add_argument("--summary", type=Path, help="write a Markdown summary here")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="rewrite each scene's baseline with the current metrics (never implicit)",
+    )
+    p.add_argument("--jobs", type=int, help="worker processes (default: every CPU)")
+    p.add_argument("--cache-dir", type=Path, help="transfer-matrix cache folder")
+    p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
+    p.set_defaults(command_func="check:_cmd_check")
+
+    p = sub.add_parser(
+        "optimise", help="optimise drive levels on a scene's transfer matrix (before/after)"
+    )
+    p.add_argument("scene", type=Path, help="scene YAML file")
+    p.add_argument(
+        "--objective", choices=("uniformity", "coverage", "minmax"), default="uniformity"
+    )
+    p.add_argument(
+        "--vary",
+        choices=("drive", "placement", "both"),
+        default="drive",
+        help="drive levels, LED positions (from 5x candidates on the carrier), or both",
+    )
+    p.add_argument(
+        "--group",
+        choices=GROUPS,
+        default="emitter",
+        help="one drive level per emitter, channel, zone (channel x skin region) or driver string",
+    )
+    p.add_argument(
+        "--string-leds",
+        type=int,
+        default=STRING_LEDS,
+        help=f"LEDs in series per driver string, for --group string (default {STRING_LEDS})",
+    )
+    p.add_argument("--budget-mw", type=float, help="total radiant power allowed, mW")
+    p.add_argument(
+        "--population",
+        type=int,
+        help="optimise for the scene's wearer and N seeded others at once (robust)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
+    p.add_argument(
+        "--misplace",
+        action="store_true",
+        help="robust also to the device worn 3 mm off (4 ways) or tilted 5 degrees (2 ways)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(command_func="optimise:_cmd_optimise")
+
+    p = sub.add_parser("compare", help="two designs on the same anatomies, side by side")
+    p.add_argument("a", type=Path, help="first scene file")
+    p.add_argument("b", type=Path, help="second scene file")
+    p.add_argument("--population", type=int, help="render both on N seeded adults")
+    p.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for the report")
+    p.add_argument("--jobs", type=int, help="worker processes (default: every CPU)")
+    p.add_argument("--cache-dir", type=Path, help="transfer-matrix cache folder")
+    p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
+    p.set_defaults(command_func="compare:_cmd_compare")
+
+    p = sub.add_parser("info", help="version and the ray engines usable here")
+    p.set_defaults(command_func="misc:_cmd_info")
+
+    p = sub.add_parser("anatomy", help="the built-in anatomy: list, export, population")
+    anatomy_sub = p.add_subparsers(dest="anatomy_command", required=True)
+    q = anatomy_sub.add_parser("list", help="names, sizes and regions of the built-in anatomy")
+    q.set_defaults(command_func="anatomy:_cmd_anatomy_list")
+    q = anatomy_sub.add_parser("export", help="write a built-in anatomy to a mesh file (mm)")
+    q.add_argument("name", choices=("face", "scalp", "pelvis", "head"))
+    q.add_argument("--out", type=Path, required=True, help="file; its suffix picks the format")
+    q.add_argument("--max-edge-mm", type=float, help="refine to this edge length (mm)")
+    add_variant_options(q)
+    q.set_defaults(command_func="anatomy:_cmd_anatomy_export")
+    q = anatomy_sub.add_parser(
+        "population", help="write a seeded population of one anatomy as mesh files (mm)"
+    )
+    q.add_argument("size", type=int, metavar="N", help="number of people")
+    q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    q.add_argument("--out", type=Path, required=True, help="output folder")
+    q.add_argument(
+        "--anatomy",
+        choices=("face", "scalp", "pelvis", "head"),
+        default="face",
+        help="which built-in anatomy to write (default face)",
+    )
+    q.add_argument(
+        "--age-years",
+        type=float,
+        nargs=2,
+        default=(18.0, 70.0),
+        metavar=("MIN", "MAX"),
+        help="age range (default 18 70)",
+    )
+    q.add_argument("--format", default="ply", help="mesh format: ply, obj, stl, off, glb or gltf")
+    q.add_argument("--max-edge-mm", type=float, help="refine to this edge length (mm)")
+    q.set_defaults(command_func="anatomy:_cmd_anatomy_population")
+
+    p = sub.add_parser("bench", help="benchmark the engine on a head phantom (numbers printed)")
+    p.add_argument(
+        "--subdivisions", type=int, default=7, help="head phantom level (7: 163,842 points)"
+    )
+    p.add_argument(
+        "--naive-emitters", type=int, default=16, help="emitters timed for the naive baseline"
+    )
+    p.add_argument("--repeat", type=int, default=3, help="timed runs; the best is reported")
+    p.add_argument(
+        "--optimise",
+        action="store_true",
+        help="time drive and placement optimisation instead of ray casting",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("all", *BACKENDS),
+        help="time these backends side by side on the same scene instead",
+    )
+    p.add_argument("--out", type=Path, help="also write the Markdown report to this file")
+    p.set_defaults(command_func="misc:_cmd_bench")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``twin`` console script."""
+    logging.basicConfig(level=logging.WARNING, format="twin: %(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    module, name = args.command_func.split(":")
+    try:
+        command = getattr(importlib.import_module(f"twin.cli.{module}"), name)
+        return command(args)
+    except MissingDependencyError as exc:
+        print(f"twin: error: {exc}", file=sys.stderr)
+        return EXIT_MISSING_DEPENDENCY
+    except TwinError as exc:
+        print(f"twin: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

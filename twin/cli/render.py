@@ -1,0 +1,140 @@
+"""``twin render``: dose maps, metrics and result files of a scene or a population."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+from twin._data import default_scene_path
+from twin._text import table
+from twin.cli._common import ProgressBar
+from twin.dose.hazards import eye_lines
+from twin.errors import InputError
+from twin.pipeline.results import check_writable, remove_stale
+
+
+def _summary_table(metrics: dict) -> str:
+    """A short table of the headline metrics, per channel and total, over the treated skin."""
+    roi = metrics["roi"]
+    rows = [("channel", "E mean", "E min", "E max", "H mean", "U0", "CV", "in window")]
+    units = ("", "mW/cm2", "mW/cm2", "mW/cm2", "J/cm2", "", "", "% area")
+    entries = [*roi["channels"].items(), ("total", roi["total"])]
+    for name, m in entries:
+        e = m["irradiance_mw_cm2"]
+
+        def fmt(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3g}"
+
+        rows.append(
+            (
+                name,
+                fmt(e["mean"]),
+                fmt(e["min"]),
+                fmt(e["max"]),
+                fmt(m["fluence_j_cm2"]["mean"]),
+                fmt(m["u0_min_over_mean"]),
+                fmt(m["cv"]),
+                f"{100 * m['in_window_area_fraction']:.1f}",
+            )
+        )
+    rows.insert(1, units)
+    eng = metrics["engine"]
+    head = (
+        f"scene {metrics['scene']}: {eng['sample_points']} skin points, {eng['emitters']} "
+        "emitters, "
+        f"treated area {roi['area_cm2']:.1f} cm2, exposure {metrics['exposure_s']:g} s"
+    )
+    tail = [
+        f"engine {eng['backend']}: {eng['rays_cast']} shadow rays in {eng['seconds']:.2f} s "
+        f"({eng['rays_cast'] / max(eng['seconds'], 1e-9) / 1e6:.2f} Mrays/s)"
+    ]
+    eye = metrics.get("eye_safety")
+    if eye:
+        tail += [line for line, _ in eye_lines(eye, metrics["exposure_s"])]
+    return "\n".join([head, table(rows), *tail])
+
+
+def _population_table(summary: dict) -> str:
+    """The spread of the headline metrics across a population's members."""
+    rows = [("metric", "min", "p5", "median", "p95", "max")]
+    for key, q in summary["summary"].items():
+        rows.append((key, *(f"{q[k]:.3g}" for k in ("min", "p5", "median", "p95", "max"))))
+    return table(rows)
+
+
+#: The modules each optional output of ``twin render`` needs (the ``viz`` extra).
+_EXTRAS = {
+    "plots": ("matplotlib",),
+    "png": ("pyvista",),
+    "html": ("pyvista", "trame_pyvista", "nest_asyncio2"),
+}
+
+
+def _check_extras(args: argparse.Namespace) -> None:
+    """Raise unless the modules the requested ``--plots``, ``--png``, ``--html`` need are
+    installed (checked before anything is rendered or written)."""
+    for option, modules in _EXTRAS.items():
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        if missing and getattr(args, option):
+            msg = (
+                f"--{option}: needs {', '.join(missing)}, which is not installed; "
+                "pip install 'twin[viz]'"
+            )
+            raise InputError(msg)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from twin.pipeline.render import render, render_population
+    from twin.scene.load import load_scenes
+
+    _check_extras(args)
+    check_writable(args.out, option="--out", folder=True)
+    scenes = load_scenes(args.scene or default_scene_path())
+    if len(scenes) == 1:
+        result = render(
+            scenes[0], backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr)
+        )
+        paths = result.write(args.out) + _extras(args, result, args.out)
+        print(_summary_table(result.metrics))
+        print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
+        return 0
+    summary = render_population(
+        scenes,
+        args.out,
+        backend=args.backend,
+        progress=lambda label: ProgressBar(label, stream=sys.stderr),
+        each=lambda result, folder: _extras(args, result, folder),
+    )
+    print(f"population of {len(scenes)} ({scenes[0].name} ... {scenes[-1].name})")
+    print(_population_table(summary))
+    print(f"wrote one result folder per member, population.json and population.csv to {args.out}")
+    return 0
+
+
+def _extras(args: argparse.Namespace, result, folder: Path) -> list[Path]:
+    """The optional pictures of ``twin render``: ``--plots``, ``--png``, ``--html``.
+
+    Those an earlier render left in ``folder`` are removed first, so the folder holds only
+    what this render made.
+    """
+    from twin.views.plots import PLOTS, write_plots
+    from twin.views.view3d import VIEWS
+
+    remove_stale(
+        folder,
+        [*(f"plots/{p}.png" for p in PLOTS), *(f"pictures/{v}.png" for v in VIEWS), "scene.html"],
+    )
+    paths = []
+    if args.plots:
+        paths += write_plots(result, folder / "plots")
+    if args.png or args.html:
+        from twin.views import view3d
+
+        scene3d = view3d.from_result(result)
+        if args.png:
+            paths += view3d.snapshots(scene3d, folder / "pictures")
+        if args.html:
+            paths.append(view3d.export_html(scene3d, folder / "scene.html"))
+    return paths

@@ -1,0 +1,470 @@
+"""Device designs: a carrier, a layout pattern, channels of LED models and modes, as data.
+
+A design is a small YAML mapping (the built-in ones are ``arrays/designs/*.yaml``; a scene's
+``emitters:`` section takes the same keys, with ``design:`` naming a built-in or a file to
+start from)::
+
+    anatomy: face                  # what it is shaped on: face, scalp, pelvis or head
+    carrier: rigid                 # rigid | flexible | helmet | pad | panel
+    standoff_mm: 10                # carrier distance from the reference skin
+    cutouts: [eyes, nostrils, mouth]   # face masks
+    shape: y                       # pads: pelvic | y
+    distance_mm: 150               # panel: distance in front of the anatomy; width_mm, height_mm
+    clearance_mm: 1                # rigid carriers: minimum gap to any wearer's skin
+    shaped_on: {sex: male}         # the variant the carrier is shaped on (default: base body)
+    count: 1026                    # exact number of emitters
+    pattern: hex                   # hex | poisson | fibonacci | uniform
+    seed: 0                        # poisson
+    tilt_deg: 0                    # turn every LED axis this far towards the carrier's axis
+    channels:                      # name: LED model and share of the emitters
+      red: {led: red-633, ratio: 1}
+      nir: {led: nir-830, ratio: 1}
+    modes: {red: {red: 1, nir: 1}} # drive levels per mode (default: arrays/modes.yaml)
+    mode: red                      # the mode a scene uses unless it names one
+    extended: false                # sample each LED's package aperture (physics.md 1.3)
+    aperture_samples: 16           # sample points per LED when extended
+
+LED models (``arrays/leds/*.yaml``, or a mapping in place of the name) give the wavelength,
+radiant power at full drive, the angular profile (``half_angle_deg``, or ``profile``: an IES
+LM-63, EULUMDAT or ``angle_deg,intensity`` CSV file, scaled to the radiant power) and the
+package (``shape: disk | square``, ``size_mm``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from numpy.typing import NDArray
+
+from twin._data import data_dir
+from twin._validation import as_positive, check_keys, prefixed
+from twin.devices import carriers
+from twin.devices.aperture import Aperture
+from twin.devices.carriers import CARRIER_KINDS, FACE_CUTOUTS, Carrier
+from twin.devices.emitters import Emitters
+from twin.devices.layout import CarrierPoints, interleave, pattern_points, wear
+from twin.devices.photometry import read_profile
+from twin.devices.profiles import Lambertian, Profile
+from twin.errors import InputError
+from twin.geometry.surface import Surface
+from twin.geometry.variants import Variant
+
+DESIGN_KEYS = (
+    "design",
+    "name",
+    "description",
+    "anatomy",
+    "carrier",
+    "standoff_mm",
+    "cutouts",
+    "shape",
+    "distance_mm",
+    "width_mm",
+    "height_mm",
+    "clearance_mm",
+    "shaped_on",
+    "count",
+    "pattern",
+    "seed",
+    "tilt_deg",
+    "channels",
+    "modes",
+    "mode",
+    "extended",
+    "aperture_samples",
+)
+LED_KEYS = ("name", "wavelength_nm", "power_mw", "half_angle_deg", "profile", "package")
+CHANNEL_KEYS = ("led", "ratio")
+ANATOMY_OF = {"rigid": "face", "flexible": "face", "helmet": "scalp", "pad": "pelvis"}
+DEFAULT_STANDOFF_MM = {"rigid": 10.0, "flexible": 3.0, "helmet": 10.0, "pad": 3.0}
+DEFAULT_APERTURE_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class LEDModel:
+    """One LED type: what every emitter of a channel is.
+
+    Attributes
+    ----------
+    name : str
+    wavelength_nm : float, nm
+    power_mw : float, mW
+        Radiant flux at full drive.
+    profile : Profile
+        Angular intensity, per mW.
+    package_shape : {"disk", "square"}
+    package_mm : float, mm
+        Diameter or side of the emitting aperture.
+    """
+
+    name: str
+    wavelength_nm: float
+    power_mw: float
+    profile: Profile
+    package_shape: str
+    package_mm: float
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Emitters generated from a design and worn on a target.
+
+    Attributes
+    ----------
+    emitters : Emitters
+    carrier : Carrier
+    points : CarrierPoints
+        Where the emitters sit on the carrier.
+    modes : dict of str to dict of str to float
+    mode : str or None
+        The design's default mode.
+    apertures : dict of str to Aperture
+        Per channel, when ``extended``; empty for point emitters.
+    push_mm : float, mm
+        How far a rigid carrier was moved out to clear the wearer's skin.
+    package_mm : float, mm
+        The largest LED package of the design (the closest two LEDs may sit).
+    spec : dict
+        The design with every default filled in.
+    """
+
+    emitters: Emitters
+    carrier: Carrier
+    points: CarrierPoints
+    modes: dict[str, dict[str, float]]
+    mode: str | None
+    apertures: dict[str, Aperture]
+    push_mm: float
+    package_mm: float
+    spec: dict[str, Any]
+
+    def worn_shell(self) -> Surface | None:
+        """The rigid carrier's shell as worn (moved out by ``push_mm``), mm; ``None`` for a
+        conforming carrier, whose shape is the wearer's own."""
+        if self.carrier.conforming:
+            return None
+        shell = self.carrier.shell
+        moved = shell.vertices_mm + self.push_mm * self.carrier.push_axis
+        return Surface(moved, shell.faces, name=f"{self.carrier.kind} carrier")
+
+
+def builtin_designs() -> dict[str, Path]:
+    """The built-in designs by name (``arrays/designs/*.yaml``)."""
+    return {p.stem: p for p in sorted((data_dir("arrays") / "designs").glob("*.yaml"))}
+
+
+def builtin_modes() -> dict[str, dict[str, float]]:
+    """The built-in modes (``arrays/modes.yaml``)."""
+    return yaml.safe_load((data_dir("arrays") / "modes.yaml").read_text())
+
+
+def _read_yaml(path: Path, *, what: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        msg = f"{path}: cannot read {what} ({exc.strerror})"
+        raise InputError(msg) from None
+    except yaml.YAMLError as exc:
+        msg = f"{path}: invalid YAML ({exc})"
+        raise InputError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"{path}: expected a mapping of keys to values, got {type(data).__name__}"
+        raise InputError(msg)
+    return data
+
+
+def _resolve_path(name: str, *, folder: str, base: Path, what: str) -> Path:
+    """A built-in ``arrays/<folder>/<name>.yaml`` or a file relative to ``base``."""
+    builtin = data_dir("arrays") / folder / f"{name}.yaml"
+    if builtin.is_file():
+        return builtin
+    path = Path(name) if Path(name).is_absolute() else base / name
+    if path.is_file():
+        return path.resolve()
+    have = sorted(p.stem for p in (data_dir("arrays") / folder).glob("*.yaml"))
+    msg = f"unknown {what} {name!r}: not a built-in ({', '.join(have)}) nor a file"
+    raise InputError(msg)
+
+
+def load_led(value: Any, *, where: str, base: Path) -> LEDModel:
+    """An LED model from a built-in name, a YAML file or a mapping."""
+    if isinstance(value, str):
+        with prefixed(f"{where}: "):
+            path = _resolve_path(value, folder="leds", base=base, what="LED model")
+        spec, where, base = _read_yaml(path, what="LED model"), str(path), path.parent
+    elif isinstance(value, dict):
+        spec = value
+    else:
+        msg = f"{where}: expected an LED model name or mapping, got {value!r}"
+        raise InputError(msg)
+    check_keys(spec, LED_KEYS, name=where)
+    for key in ("wavelength_nm", "power_mw"):
+        if key not in spec:
+            msg = f"{where}: missing required key {key!r}"
+            raise InputError(msg)
+    if ("half_angle_deg" in spec) == ("profile" in spec):
+        msg = f"{where}: give exactly one of half_angle_deg or profile"
+        raise InputError(msg)
+    if "profile" in spec:
+        profile_path = Path(spec["profile"])
+        profile = read_profile(profile_path if profile_path.is_absolute() else base / profile_path)
+    else:
+        profile = Lambertian(as_positive(spec["half_angle_deg"], name=f"{where}.half_angle_deg"))
+    package = spec.get("package", {"shape": "disk", "size_mm": 3.0})
+    if not isinstance(package, dict):
+        msg = f"{where}.package: expected a mapping with shape and size_mm, got {package!r}"
+        raise InputError(msg)
+    check_keys(package, ("shape", "size_mm"), name=f"{where}.package")
+    shape = package.get("shape", "disk")
+    if shape not in ("disk", "square"):
+        msg = f"{where}.package.shape: expected 'disk' or 'square', got {shape!r}"
+        raise InputError(msg)
+    return LEDModel(
+        name=str(spec.get("name", value if isinstance(value, str) else "led")),
+        wavelength_nm=as_positive(spec["wavelength_nm"], name=f"{where}.wavelength_nm"),
+        power_mw=as_positive(spec["power_mw"], name=f"{where}.power_mw"),
+        profile=profile,
+        package_shape=shape,
+        package_mm=as_positive(package.get("size_mm", 3.0), name=f"{where}.package.size_mm"),
+    )
+
+
+def design_spec(spec: dict[str, Any], *, where: str, base: Path) -> tuple[dict[str, Any], Path]:
+    """``spec`` on top of the design it names (if any), and the folder the design's relative
+    paths are from (the scene's own keys are read from ``base``)."""
+    check_keys(spec, DESIGN_KEYS, name=where)
+    if "design" not in spec:
+        return dict(spec), base
+    name = spec["design"]
+    if not isinstance(name, str):
+        msg = f"{where}.design: expected a design name or file, got {name!r}"
+        raise InputError(msg)
+    with prefixed(f"{where}.design: "):
+        path = _resolve_path(name, folder="designs", base=base, what="design")
+    design = _read_yaml(path, what="design")
+    check_keys(design, DESIGN_KEYS, name=str(path))
+    merged = {**design, **{k: v for k, v in spec.items() if k != "design"}}
+    merged["design"] = design.get("name", path.stem)
+    return merged, path.parent
+
+
+def _number(spec: dict, key: str, default: float, *, where: str, zero: bool = False) -> float:
+    return as_positive(spec.get(key, default), name=f"{where}.{key}", allow_zero=zero)
+
+
+def _carrier(spec: dict[str, Any], anatomy_name: str, *, where: str) -> Carrier:
+    variant = None
+    if "shaped_on" in spec:
+        variant = Variant.from_dict(spec["shaped_on"], name=f"{where}.shaped_on")
+    kind = spec.get("carrier")
+    if kind not in CARRIER_KINDS:
+        msg = f"{where}.carrier: expected one of {', '.join(CARRIER_KINDS)}, got {kind!r}"
+        raise InputError(msg)
+    if kind == "panel":
+        return _panel(
+            anatomy_name,
+            _number(spec, "distance_mm", 150.0, where=where),
+            _number(spec, "width_mm", 250.0, where=where),
+            _number(spec, "height_mm", 250.0, where=where),
+        )
+    if ANATOMY_OF[kind] != anatomy_name:
+        msg = (
+            f"{where}.carrier: a {kind} carrier is shaped on the {ANATOMY_OF[kind]}, but the "
+            f"design's anatomy is {anatomy_name!r}"
+        )
+        raise InputError(msg)
+    standoff = _number(spec, "standoff_mm", DEFAULT_STANDOFF_MM[kind], where=where)
+    if kind in ("rigid", "flexible"):
+        cutouts = spec.get("cutouts", list(FACE_CUTOUTS))
+        if not isinstance(cutouts, list):
+            msg = f"{where}.cutouts: expected a list of {', '.join(FACE_CUTOUTS)}, got {cutouts!r}"
+            raise InputError(msg)
+        with prefixed(f"{where}."):
+            return _face_mask(kind, standoff, tuple(cutouts), variant)
+    with prefixed(f"{where}."):
+        if kind == "helmet":
+            return _helmet(standoff, variant)
+        return _pad(spec.get("shape", "pelvic"), standoff, variant)
+
+
+# Carriers are shaped on the base anatomy and reused by every scene of a process.
+_face_mask = lru_cache(maxsize=8)(
+    lambda kind, standoff, cutouts, variant: carriers.face_mask(
+        kind, standoff_mm=standoff, cutouts=cutouts, variant=variant
+    )
+)
+_helmet = lru_cache(maxsize=4)(
+    lambda standoff, variant: carriers.helmet(standoff_mm=standoff, variant=variant)
+)
+_pad = lru_cache(maxsize=4)(
+    lambda shape, standoff, variant: carriers.pad(shape, standoff_mm=standoff, variant=variant)
+)
+_panel = lru_cache(maxsize=4)(
+    lambda anatomy_name, distance, width, height: carriers.panel(
+        anatomy_name, distance_mm=distance, width_mm=width, height_mm=height
+    )
+)
+
+
+_PATTERNS: dict[tuple, tuple[Carrier, CarrierPoints]] = {}
+_CHANNELS: dict[tuple, tuple[CarrierPoints, NDArray[np.str_]]] = {}
+
+
+def _pattern(carrier: Carrier, count: Any, pattern: Any, seed: Any) -> CarrierPoints:
+    """``pattern_points``, remembered per carrier: every wearer of a design shares it."""
+    key = (id(carrier), count, pattern, seed)
+    if key not in _PATTERNS or _PATTERNS[key][0] is not carrier:
+        _PATTERNS[key] = (
+            carrier,
+            pattern_points(carrier, count=count, pattern=pattern, seed=seed),
+        )
+    return _PATTERNS[key][1]
+
+
+def _interleave(
+    carrier: Carrier, points: CarrierPoints, ratios: dict[str, int]
+) -> NDArray[np.str_]:
+    """``interleave`` of the points on the carrier, remembered like ``_pattern``."""
+    key = (id(carrier), id(points), tuple(ratios.items()))
+    if key not in _CHANNELS or _CHANNELS[key][0] is not points:
+        _CHANNELS[key] = (points, interleave(points.positions(carrier.shell), ratios))
+    return _CHANNELS[key][1]
+
+
+def _tilted(axes: NDArray[np.float64], towards: NDArray[np.float64], tilt_deg: float):
+    """Each axis turned by ``tilt_deg`` towards ``towards`` (never past it)."""
+    if tilt_deg == 0.0:
+        return axes
+    angle = np.arccos(np.clip(axes @ towards, -1.0, 1.0))
+    turn = np.minimum(np.radians(tilt_deg), angle)
+    side = towards - (axes @ towards)[:, None] * axes
+    norm = np.linalg.norm(side, axis=1)
+    side = np.divide(side, norm[:, None], out=np.zeros_like(side), where=norm[:, None] > 0)
+    return np.cos(turn)[:, None] * axes + np.sin(turn)[:, None] * side
+
+
+def _modes(spec: dict[str, Any], channels: list[str], *, where: str) -> dict[str, dict]:
+    modes = spec.get("modes", builtin_modes())
+    if not isinstance(modes, dict):
+        msg = f"{where}.modes: expected a mapping of mode names to drive levels, got {modes!r}"
+        raise InputError(msg)
+    # Built-in modes that name channels this design does not have are simply not offered.
+    usable = {
+        name: dict(levels)
+        for name, levels in modes.items()
+        if isinstance(levels, dict) and set(levels) <= set(channels)
+    }
+    if "modes" in spec and len(usable) != len(modes):
+        bad = next(name for name in modes if name not in usable)
+        msg = (
+            f"{where}.modes.{bad}: expected drive levels of the design's channels "
+            f"({', '.join(channels)}), got {modes[bad]!r}"
+        )
+        raise InputError(msg)
+    return usable
+
+
+def generate(
+    spec: dict[str, Any], *, target: Surface, anatomy_name: str | None, where: str, base: Path
+) -> Layout:
+    """Build a design's emitters and wear them on ``target``.
+
+    Parameters
+    ----------
+    spec : dict
+        The design keys (module docstring), possibly naming a ``design`` to start from.
+    target : Surface
+        The skin the device is worn on (the built-in anatomy, a variant or an aligned scan).
+    anatomy_name : str or None
+        The built-in anatomy the target is (``None`` for files: the design's is assumed).
+    where : str
+        For messages.
+    base : Path
+        Folder that relative paths in ``spec`` are taken from.
+    """
+    overrides = set(spec)
+    spec, design_base = design_spec(spec, where=where, base=base)
+    channel_base = base if "channels" in overrides else design_base
+    kind = spec.get("carrier")
+    anatomy_name_design = spec.get("anatomy", ANATOMY_OF.get(kind, anatomy_name))
+    if anatomy_name is not None and anatomy_name_design != anatomy_name:
+        msg = (
+            f"{where}: the design is worn on the {anatomy_name_design}, but the target is "
+            f"builtin:{anatomy_name}"
+        )
+        raise InputError(msg)
+    carrier = _carrier(spec, anatomy_name_design, where=where)
+    count = spec.get("count")
+    pattern = spec.get("pattern", "hex")
+    seed = spec.get("seed", 0)
+    with prefixed(f"{where}."):
+        points = _pattern(carrier, count, pattern, seed)
+    channels = spec.get("channels")
+    if not isinstance(channels, dict) or not channels:
+        msg = (
+            f"{where}.channels: expected a mapping of channel names to LED models, got "
+            f"{channels!r}"
+        )
+        raise InputError(msg)
+    models, ratios = {}, {}
+    for name, entry in channels.items():
+        entry = {"led": entry} if isinstance(entry, str) else entry
+        if not isinstance(entry, dict):
+            msg = f"{where}.channels.{name}: expected {{led: MODEL, ratio: N}}, got {entry!r}"
+            raise InputError(msg)
+        check_keys(entry, CHANNEL_KEYS, name=f"{where}.channels.{name}")
+        models[name] = load_led(
+            entry.get("led"), where=f"{where}.channels.{name}.led", base=channel_base
+        )
+        ratio = entry.get("ratio", 1)
+        if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
+            msg = f"{where}.channels.{name}.ratio: expected a whole number >= 1, got {ratio!r}"
+            raise InputError(msg)
+        ratios[name] = ratio
+    clearance = _number(spec, "clearance_mm", 1.0, where=where, zero=True)
+    positions, axes, push = wear(carrier, points, target, clearance_mm=clearance)
+    tilt = _number(spec, "tilt_deg", 0.0, where=where, zero=True)
+    axes = _tilted(axes, -carrier.push_axis, tilt)
+    channel = _interleave(carrier, points, ratios)
+    emitters = Emitters.create(
+        positions,
+        axes,
+        np.array([models[c].power_mw for c in channel]),
+        profile=[models[c].profile for c in channel],
+        channel=channel,
+        wavelength_nm={c: m.wavelength_nm for c, m in models.items()},
+        name=where,
+    )
+    extended = spec.get("extended", False)
+    if not isinstance(extended, bool):
+        msg = f"{where}.extended: expected true or false, got {extended!r}"
+        raise InputError(msg)
+    samples = spec.get("aperture_samples", DEFAULT_APERTURE_SAMPLES)
+    apertures = {}
+    if extended:
+        for name, model in models.items():
+            k = samples
+            if model.package_shape == "square":  # a square aperture takes n x n samples
+                k = round(np.sqrt(samples)) ** 2
+            apertures[name] = Aperture(model.package_shape, model.package_mm, k)
+    modes = _modes(spec, list(models), where=where)
+    mode = spec.get("mode")
+    if mode is not None and mode not in modes and "mode" not in overrides:
+        mode = None  # the design's default does not fit channels the scene replaced
+    if mode is not None and mode not in modes:
+        msg = f"{where}.mode: unknown mode {mode!r}; the design has: {', '.join(modes)}"
+        raise InputError(msg)
+    resolved = {
+        **{k: v for k, v in spec.items() if k not in ("channels", "modes")},
+        "anatomy": anatomy_name_design,
+        "count": count,
+        "pattern": pattern,
+        "channels": {c: {"led": models[c].name, "ratio": ratios[c]} for c in models},
+    }
+    package = max(m.package_mm for m in models.values())
+    return Layout(emitters, carrier, points, modes, mode, apertures, push, package, resolved)

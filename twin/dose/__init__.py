@@ -1,0 +1,1 @@
+"""From the transfer matrix to dose: maps per channel, metrics, eye-safety hazards."""

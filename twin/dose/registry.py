@@ -1,0 +1,240 @@
+"""The metric registry: every headline metric of ``metrics.json`` once, with its meaning.
+
+Rules, baselines, ``twin compare``, the CLI tables, population summaries and the drive
+optimiser all read their metrics from here, so a label, a unit or which way is better is
+written once. A metric is named by its dotted path into ``metrics.json``
+(``roi.total.cv``); :func:`metric_value` is the one resolver of such a path.
+
+The selections (:data:`BASELINE`, :data:`COMPARED`, :data:`OPTIMISED`, :data:`POPULATION`,
+:data:`WEARER`) are ordered tuples of paths: each is what one consumer shows, in the order it
+shows them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+#: Which way a metric is better: larger, smaller, or closer to the middle of the dose window.
+BETTER = ("high", "low", "window")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One headline metric.
+
+    Attributes
+    ----------
+    path : str
+        Dotted path into ``metrics.json``.
+    label : str
+        Short human name, with its unit, for tables.
+    column : str
+        Name of its column in tables written to files (``population.csv``, the optimiser's
+        per-wearer summary); carries the unit.
+    better : {"high", "low", "window"}
+    """
+
+    path: str
+    label: str
+    column: str
+    better: str
+
+    def __post_init__(self) -> None:
+        if self.better not in BETTER:
+            msg = f"metric {self.path}: better must be one of {BETTER}, got {self.better!r}"
+            raise ValueError(msg)
+
+
+_ROI = "roi.total."
+
+METRICS: dict[str, Metric] = {
+    m.path: m
+    for m in (
+        Metric(
+            _ROI + "irradiance_mw_cm2.mean",
+            "mean irradiance (mW/cm2)",
+            "mean_irradiance_mw_cm2",
+            "window",
+        ),
+        Metric(
+            _ROI + "irradiance_mw_cm2.p5", "p5 irradiance (mW/cm2)", "p5_irradiance_mw_cm2", "high"
+        ),
+        Metric(
+            _ROI + "irradiance_mw_cm2.p95",
+            "p95 irradiance (mW/cm2)",
+            "p95_irradiance_mw_cm2",
+            "low",
+        ),
+        Metric(
+            _ROI + "irradiance_mw_cm2.max",
+            "peak irradiance (mW/cm2)",
+            "max_irradiance_mw_cm2",
+            "low",
+        ),
+        Metric(
+            _ROI + "fluence_j_cm2.mean", "mean fluence (J/cm2)", "mean_fluence_j_cm2", "window"
+        ),
+        Metric(_ROI + "fluence_j_cm2.p5", "p5 fluence (J/cm2)", "p5_fluence_j_cm2", "high"),
+        Metric(_ROI + "u0_min_over_mean", "U0 (min / mean)", "u0", "high"),
+        Metric(_ROI + "cv", "CV", "cv", "low"),
+        Metric(
+            _ROI + "in_window_area_fraction",
+            "in-window area",
+            "in_window_area_fraction",
+            "high",
+        ),
+        Metric(_ROI + "hot_spot_area_cm2", "hot-spot area (cm2)", "hot_spot_area_cm2", "low"),
+        Metric(
+            "eye_safety.ir_irradiance_mw_cm2.max",
+            "eye IR max (mW/cm2)",
+            "eye_ir_max_mw_cm2",
+            "low",
+        ),
+        Metric(
+            "eye_safety.total_irradiance_mw_cm2.max",
+            "eye irradiance max (mW/cm2)",
+            "eye_max_mw_cm2",
+            "low",
+        ),
+        Metric(
+            "eye_safety.blue_weighted_irradiance_mw_cm2.max",
+            "eye blue-weighted max (mW/cm2)",
+            "eye_blue_max_mw_cm2",
+            "low",
+        ),
+        Metric("emitters.gap_mm.min", "LED-skin gap min (mm)", "gap_min_mm", "high"),
+        Metric("emitters.gap_mm.mean", "LED-skin gap mean (mm)", "gap_mean_mm", "window"),
+        Metric(
+            "emitters.clearance_mm.min",
+            "LED-skin clearance min (mm)",
+            "clearance_min_mm",
+            "high",
+        ),
+        Metric(
+            "emitters.clearance_mm.std",
+            "LED-skin clearance spread (mm)",
+            "clearance_std_mm",
+            "low",
+        ),
+        Metric("emitters.inside_skin", "LEDs inside the skin", "inside_skin", "low"),
+        Metric("coverage.at_least_1", "reached by >= 1 LED", "coverage_1", "high"),
+        Metric("coverage.at_least_2", "reached by >= 2 LEDs", "coverage_2", "high"),
+    )
+}
+
+#: Compared with a scene's baseline by ``twin check`` unless the scene lists its own.
+BASELINE = (
+    _ROI + "irradiance_mw_cm2.mean",
+    _ROI + "irradiance_mw_cm2.p5",
+    _ROI + "irradiance_mw_cm2.p95",
+    _ROI + "irradiance_mw_cm2.max",
+    _ROI + "fluence_j_cm2.mean",
+    _ROI + "fluence_j_cm2.p5",
+    _ROI + "u0_min_over_mean",
+    _ROI + "cv",
+    _ROI + "in_window_area_fraction",
+    _ROI + "hot_spot_area_cm2",
+    "eye_safety.ir_irradiance_mw_cm2.max",
+    "eye_safety.total_irradiance_mw_cm2.max",
+    "eye_safety.blue_weighted_irradiance_mw_cm2.max",
+    "emitters.gap_mm.mean",
+    "emitters.clearance_mm.min",
+    "emitters.inside_skin",
+    "coverage.at_least_1",
+)
+
+#: Compared side by side by ``twin compare``.
+COMPARED = (
+    _ROI + "fluence_j_cm2.mean",
+    _ROI + "in_window_area_fraction",
+    _ROI + "u0_min_over_mean",
+    _ROI + "cv",
+    _ROI + "fluence_j_cm2.p5",
+    _ROI + "irradiance_mw_cm2.max",
+    _ROI + "hot_spot_area_cm2",
+    "eye_safety.ir_irradiance_mw_cm2.max",
+    "emitters.clearance_mm.std",
+    "emitters.inside_skin",
+    "coverage.at_least_2",
+)
+
+#: Shown before and after by ``twin optimise``.
+OPTIMISED = (
+    _ROI + "u0_min_over_mean",
+    _ROI + "cv",
+    _ROI + "in_window_area_fraction",
+    _ROI + "fluence_j_cm2.mean",
+    _ROI + "fluence_j_cm2.p5",
+    _ROI + "irradiance_mw_cm2.max",
+    "eye_safety.ir_irradiance_mw_cm2.max",
+)
+
+#: Summarised across a population's members (``population.json``, ``population.csv``).
+POPULATION = (
+    _ROI + "irradiance_mw_cm2.mean",
+    _ROI + "irradiance_mw_cm2.p5",
+    _ROI + "irradiance_mw_cm2.max",
+    _ROI + "fluence_j_cm2.mean",
+    _ROI + "u0_min_over_mean",
+    _ROI + "cv",
+    _ROI + "in_window_area_fraction",
+    "eye_safety.ir_irradiance_mw_cm2.max",
+    "emitters.gap_mm.min",
+    "emitters.gap_mm.mean",
+)
+
+#: What the drive optimiser reports for each wearer from the transfer matrix alone (no ray
+#: cast); the worst wearer of the last three is shown.
+WEARER = (
+    _ROI + "fluence_j_cm2.mean",
+    _ROI + "fluence_j_cm2.p5",
+    _ROI + "u0_min_over_mean",
+    _ROI + "cv",
+    _ROI + "in_window_area_fraction",
+    _ROI + "irradiance_mw_cm2.max",
+    "eye_safety.ir_irradiance_mw_cm2.max",
+)
+WORST_WEARER = (
+    _ROI + "in_window_area_fraction",
+    _ROI + "cv",
+    _ROI + "irradiance_mw_cm2.max",
+)
+
+
+def metric(path: str) -> Metric:
+    """The registered metric at ``path`` (a per-channel path takes its total's meaning).
+
+    ``roi.channels.red.cv`` is described by ``roi.total.cv`` with the channel named in its
+    label and column.
+    """
+    if path in METRICS:
+        return METRICS[path]
+    parts = path.split(".")
+    if len(parts) > 3 and parts[0] == "roi" and parts[1] == "channels":
+        total = METRICS.get(".".join(["roi", "total", *parts[3:]]))
+        if total is not None:
+            channel = parts[2]
+            return Metric(
+                path, f"{total.label} {channel}", f"{total.column}_{channel}", total.better
+            )
+    msg = f"no registered metric at {path!r}"
+    raise KeyError(msg)
+
+
+def metric_value(metrics: dict[str, Any], path: str) -> float | None:
+    """The number at a dotted ``path`` in ``metrics.json`` content, ``None`` where absent.
+
+    Booleans count as 0 or 1; ``null`` and non-finite values are absent.
+    """
+    value: Any = metrics
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None

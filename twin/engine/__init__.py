@@ -1,0 +1,1 @@
+"""The transfer matrix: candidate culling, CPU and GPU kernels, the cache."""

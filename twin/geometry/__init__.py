@@ -1,0 +1,1 @@
+"""Skin and body surfaces: the mesh type, mesh files, scans, built-in anatomy, shape variants."""

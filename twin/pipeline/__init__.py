@@ -1,0 +1,1 @@
+"""One render, end to end: scene -> transfer matrix -> dose -> metrics -> result files."""

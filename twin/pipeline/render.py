@@ -1,0 +1,395 @@
+"""Render a scene: sample the skin, build the transfer matrix, compute dose maps and metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+import trimesh
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+from twin import __version__
+from twin.devices.aperture import extended_transfer
+from twin.devices.emitters import Emitters
+from twin.dose.hazards import facing_rows
+from twin.dose.maps import DoseMaps, dose_maps
+from twin.dose.metrics import coverage, dose_metrics, emitter_fit, eye_safety
+from twin.engine.cache import TransferCache, transfer_key
+from twin.engine.transfer import (
+    ProgressCallback,
+    TransferMatrix,
+    ray_offset_mm,
+    scene_triangles,
+    transfer_matrix,
+)
+from twin.errors import InputError
+from twin.geometry.surface import SamplePoints, Surface
+from twin.pipeline.results import population_summary, write_population, write_result
+from twin.raycast import Tracer, make_tracer, resolve_backend
+from twin.scene.load import EYE_REGION, Scene, load_scene
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """Everything a render produced.
+
+    Attributes
+    ----------
+    scene : Scene
+    samples : SamplePoints
+        The ``k`` skin points the maps are given at.
+    roi : (k,) bool
+        The treated skin (metrics region of interest).
+    transfer : TransferMatrix
+        (k, n) irradiance per mW of each emitter.
+    dose : DoseMaps
+        Irradiance per channel at the scene's drive levels and exposure.
+    gap_mm : (n,) float64, mm
+        Distance from each emitter along its axis to the skin; ``inf`` where it misses.
+    incidence_deg : (n,) float64, degrees
+        Angle between each emitter's axis and the skin normal where the axis lands.
+    metrics : dict
+        JSON-ready metrics (see :mod:`twin.dose.metrics`).
+    """
+
+    scene: Scene
+    samples: SamplePoints
+    roi: NDArray[np.bool_]
+    transfer: TransferMatrix
+    dose: DoseMaps
+    gap_mm: NDArray[np.float64]
+    incidence_deg: NDArray[np.float64]
+    metrics: dict[str, Any]
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write the result files into ``out_dir``.
+
+        See :func:`twin.pipeline.results.write_result`.
+        """
+        return write_result(self, Path(out_dir))
+
+
+def axis_landing(
+    emitters: Emitters, target: Surface, tracer: Tracer
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Where each emitter's axis first meets the skin: gap (mm) and incidence angle (degrees).
+
+    An axis that misses, or first meets an occluder, gets ``inf`` and ``nan``.
+    """
+    distance, face = tracer.first_hit(emitters.positions_mm, emitters.axes)
+    on_skin = (face >= 0) & (face < len(target.faces))
+    gap = np.where(on_skin, distance, np.inf)
+    cos_inc = np.full(len(emitters), np.nan)
+    normals = target.face_normals[face[on_skin]]
+    cos_inc[on_skin] = np.abs(np.einsum("ij,ij->i", -emitters.axes[on_skin], normals))
+    return gap, np.degrees(np.arccos(np.clip(cos_inc, 0.0, 1.0)))
+
+
+def skin_clearance_mm(points_mm: NDArray[np.float64], target: Surface) -> NDArray[np.float64]:
+    """Signed distance from each point to the nearest point of the skin, mm (negative inside).
+
+    Exact point-to-triangle distances over the triangles around the 16 nearest vertices.
+    """
+    _, near = cKDTree(target.vertices_mm).query(points_mm, k=min(16, len(target.vertices_mm)))
+    near = near.reshape(len(points_mm), -1)
+    # Vertex -> incident faces, then every (point, face) pair around the nearest vertices.
+    by_vertex = np.argsort(target.faces.ravel(), kind="stable")
+    start = np.searchsorted(target.faces.ravel()[by_vertex], np.arange(len(target.vertices_mm)))
+    count = np.diff(np.append(start, target.faces.size))
+    vertex = near.ravel()
+    owner = np.repeat(np.arange(len(points_mm)), near.shape[1])
+    per = count[vertex]
+    offsets = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
+    faces = by_vertex[np.repeat(start[vertex], per) + offsets] // 3
+    pairs = np.unique(np.repeat(owner, per) * len(target.faces) + faces)
+    row, face = pairs // len(target.faces), pairs % len(target.faces)
+    closest = trimesh.triangles.closest_point(target.triangles_mm[face], points_mm[row])
+    distance = np.linalg.norm(points_mm[row] - closest, axis=1)
+    best = np.full(len(points_mm), np.inf)
+    np.minimum.at(best, row, distance)
+    pick = np.flatnonzero(distance == best[row])
+    pick = pick[np.unique(row[pick], return_index=True)[1]]
+    # The side comes from the vertex normals interpolated at the closest point: a smooth
+    # pseudo-normal that stays outward at edges, corners and the border of an open mesh.
+    triangle = target.triangles_mm[face[pick]]
+    a, b, c = triangle[:, 0], triangle[:, 1], triangle[:, 2]
+    total = np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    q = closest[pick]
+    weights = (
+        np.column_stack(
+            [
+                np.linalg.norm(np.cross(b - q, c - q), axis=1),
+                np.linalg.norm(np.cross(c - q, a - q), axis=1),
+                np.linalg.norm(np.cross(a - q, b - q), axis=1),
+            ]
+        )
+        / total[:, None]
+    )
+    normal = np.einsum("kj,kjd->kd", weights, target.vertex_normals[target.faces[face[pick]]])
+    side = np.einsum("ij,ij->i", points_mm[row[pick]] - q, normal)
+    return np.where(side < 0, -1.0, 1.0) * best
+
+
+def _layout_summary(scene: Scene) -> dict[str, Any]:
+    layout = scene.layout
+    return {
+        "design": layout.spec.get("design"),
+        "carrier": layout.carrier.kind,
+        "pattern": layout.spec.get("pattern"),
+        "count": len(scene.emitters),
+        "channels": {c: int((scene.emitters.channel == c).sum()) for c in scene.emitters.channels},
+        "standoff_mm": layout.carrier.standoff_mm,
+        "push_out_mm": layout.push_mm,
+        "extended": bool(scene.apertures),
+    }
+
+
+#: Mesh edges up to this fraction of the LED-to-skin gap resolve the light (a 60 deg beam's
+#: half-irradiance radius is about 0.4 of its gap).
+EDGE_PER_GAP = 1.0 / 3.0
+
+
+def region_of_interest(scene: Scene, samples: SamplePoints) -> NDArray[np.bool_]:
+    """(k,) bool: the treated regions (all samples when none are named) minus the excluded ones.
+
+    Raises
+    ------
+    InputError
+        If that leaves no sample point, naming the scene's ``target.treat`` and
+        ``target.exclude``.
+    """
+    roi = np.full(len(samples), scene.treat is None)
+    for region in scene.treat or ():
+        roi |= samples.regions[region]
+    for region in scene.exclude:
+        roi &= ~samples.regions[region]
+    if not roi.any():
+        treat = "all" if scene.treat is None else list(scene.treat)
+        hint = f" ({EYE_REGION} are excluded by default)" if EYE_REGION in scene.exclude else ""
+        msg = (
+            f"{scene.path or scene.name}: target.treat {treat} minus target.exclude "
+            f"{list(scene.exclude)} leaves no skin to treat; treat other regions or exclude "
+            f"fewer{hint}"
+        )
+        raise InputError(msg)
+    return roi
+
+
+def render(
+    scene: Scene | str | Path,
+    *,
+    backend: str | None = None,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    cache: TransferCache | None = None,
+) -> RenderResult:
+    """Compute dose maps and metrics for a scene.
+
+    Parameters
+    ----------
+    scene : Scene or path
+        A loaded scene or a scene file.
+    backend : {"auto", "reference", "embree", "cuda"}, optional
+        Overrides the scene's ``engine.backend``.
+    workers : int, optional
+        Threads for ray casting; defaults to the number of CPUs.
+    progress : callable(done, total), optional
+        Called as emitters are finished.
+    cache : TransferCache, optional
+        Reuse a transfer matrix built before for the same geometry, layout and LED profiles
+        (see :mod:`twin.engine.cache`), and store a new one.
+
+    Returns
+    -------
+    RenderResult
+    """
+    if not isinstance(scene, Scene):
+        scene = load_scene(scene)
+    name = resolve_backend(
+        backend or scene.engine.backend,
+        option="backend" if backend else f"{scene.path or scene.name}: engine.backend",
+    )
+    samples = scene.target.samples(at=scene.samples)
+    roi = region_of_interest(scene, samples)
+    triangles = scene_triangles(scene.target, scene.occluders)
+    tracer = make_tracer(name, triangles)
+    options = {
+        "offset_mm": ray_offset_mm(triangles),
+        "intensity_cutoff": scene.engine.intensity_cutoff,
+        "max_distance_mm": scene.engine.max_distance_mm,
+        "workers": workers,
+        "progress": progress,
+    }
+
+    def build() -> TransferMatrix:
+        if scene.apertures:
+            return extended_transfer(
+                samples, scene.emitters, tracer, apertures=scene.apertures, **options
+            )
+        return transfer_matrix(samples, scene.emitters, tracer, **options)
+
+    if cache is None:
+        transfer = build()
+    else:
+        settings = {k: options[k] for k in ("offset_mm", "intensity_cutoff", "max_distance_mm")}
+        key = transfer_key(
+            samples,
+            triangles,
+            scene.emitters,
+            apertures=scene.apertures,
+            backend=name,
+            settings=settings,
+        )
+        transfer = cache.get_or_build(key, build)
+    maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
+    gap, incidence = axis_landing(scene.emitters, scene.target, tracer)
+    metrics = {
+        "twin_version": __version__,
+        "scene": scene.name,
+        "exposure_s": scene.exposure_s,
+        "drive": scene.drive,
+        "window": {
+            "fluence_j_cm2": list(scene.dose.fluence_window_j_cm2),
+            "irradiance_limit_mw_cm2": scene.dose.irradiance_limit_mw_cm2,
+        },
+        "roi_regions": {
+            "treat": list(scene.treat) if scene.treat else "all",
+            "exclude": list(scene.exclude),
+        },
+        **dose_metrics(maps, samples.areas_mm2, roi=roi, regions=samples.regions, dose=scene.dose),
+        **_eye_block(transfer, samples, scene),
+        "emitters": emitter_fit(
+            ids=scene.emitters.ids,
+            gap_mm=gap,
+            incidence_deg=incidence,
+            clearance_mm=skin_clearance_mm(scene.emitters.positions_mm, scene.target),
+            carrier=None if scene.layout is None else scene.layout.carrier.kind,
+        ),
+        "coverage": coverage(transfer.matrix, samples.areas_mm2, roi),
+        **({} if scene.layout is None else {"layout": _layout_summary(scene)}),
+        "engine": {
+            "backend": transfer.backend,
+            "sample_points": len(samples),
+            "emitters": len(scene.emitters),
+            "candidate_pairs": transfer.candidate_pairs,
+            "rays_cast": transfer.rays_cast,
+            "nonzeros": int(transfer.matrix.nnz),
+            "seconds": transfer.seconds,
+            "intensity_cutoff": transfer.intensity_cutoff,
+            "max_distance_mm": None
+            if np.isinf(transfer.max_distance_mm)
+            else transfer.max_distance_mm,
+            "resolution": mesh_resolution(scene, gap),
+        },
+    }
+    return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, metrics)
+
+
+def _eye_block(transfer: TransferMatrix, samples: SamplePoints, scene: Scene) -> dict[str, Any]:
+    """``eye_safety`` of metrics.json (nothing without an eye region): the eyelid skin's
+    irradiance, judged against the limits, and what a detector facing each LED would read
+    there (:func:`twin.dose.hazards.facing_rows`)."""
+    eye = samples.regions.get(EYE_REGION)
+    if eye is None or not eye.any():
+        return {}
+    rows = scipy.sparse.csr_array(transfer.matrix)[np.flatnonzero(eye)]
+    facing = facing_rows(
+        rows, samples.positions_mm[eye], samples.normals[eye], scene.emitters.positions_mm
+    )
+    skin, seen = (
+        dose_maps(
+            dataclasses.replace(transfer, matrix=m),
+            scene.emitters,
+            drive=scene.drive,
+            exposure_s=scene.exposure_s,
+        )
+        for m in (rows, facing)
+    )
+    block = eye_safety(skin, samples.areas_mm2[eye], scene.dose, facing=seen)
+    return {"eye_safety": {"region": EYE_REGION, **block}}
+
+
+def mesh_resolution(scene: Scene, gap_mm: NDArray[np.float64]) -> dict[str, Any]:
+    """Whether the skin mesh resolves the light: its edges against the LED-to-skin gap.
+
+    Each sample stands for its patch of skin, so edges much longer than the gap miss the
+    peaks and dips under each LED (README "Engine", Resolution). Logs a warning when the
+    95th-percentile edge is longer than ``EDGE_PER_GAP`` of the median gap.
+
+    Returns
+    -------
+    dict
+        ``edge_mm_p95``, ``median_gap_mm`` (``None`` when no LED axis lands on the skin) and
+        ``resolved`` (bool).
+    """
+    edge = float(np.percentile(scene.target.edge_lengths_mm, 95))
+    landed = gap_mm[np.isfinite(gap_mm)]
+    gap = float(np.median(landed)) if landed.size else None
+    resolved = gap is None or edge <= EDGE_PER_GAP * gap
+    if not resolved:
+        log.warning(
+            "%s: skin mesh edges of %.3g mm (95th percentile) against a median LED gap of "
+            "%.3g mm: peaks and minima may be several %% off; keep edges under %.2g mm "
+            "(target.max_edge_mm for a built-in anatomy)",
+            scene.name,
+            edge,
+            gap,
+            EDGE_PER_GAP * gap,
+        )
+    return {"edge_mm_p95": edge, "median_gap_mm": gap, "resolved": resolved}
+
+
+def render_population(
+    scenes: list[Scene],
+    out_dir: Path,
+    *,
+    backend: str | None = None,
+    cache: TransferCache | None = None,
+    progress: Callable[[str], ProgressCallback | None] | None = None,
+    each: Callable[[RenderResult, Path], object] | None = None,
+) -> dict[str, Any]:
+    """Render every member of a population into ``out_dir/<member name>/`` and write
+    ``population.json`` and ``population.csv`` there (design.md "Population").
+
+    Parameters
+    ----------
+    scenes : list of Scene
+        The members, as :func:`twin.load_scenes` gives them.
+    out_dir : Path
+    backend, cache
+        As :func:`render`.
+    progress : callable(label) -> progress callback, optional
+        Makes each member's ray-casting progress callback from its label.
+    each : callable(result, folder), optional
+        Called after each member is written (for extra files).
+
+    Returns
+    -------
+    dict
+        The population summary (:func:`twin.pipeline.results.population_summary`).
+    """
+    members = []
+    for i, scene in enumerate(scenes, 1):
+        label = f"{scene.name} ({scene.variant.label}, {i}/{len(scenes)})"
+        result = render(
+            scene,
+            backend=backend,
+            cache=cache,
+            progress=None if progress is None else progress(label),
+        )
+        result.write(out_dir / scene.name)
+        if each is not None:
+            each(result, out_dir / scene.name)
+        members.append((scene, result.metrics))
+    summary = population_summary(members)
+    write_population(summary, out_dir)
+    return summary

@@ -1,0 +1,1 @@
+"""Scene files: schema, loading, population expansion, checks."""

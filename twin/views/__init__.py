@@ -1,0 +1,1 @@
+"""Pictures: plots, 3D views, the HTML report."""

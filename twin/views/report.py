@@ -1,0 +1,377 @@
+"""``twin report``: one self-contained HTML page (images embedded) an engineer can send.
+
+For a render: the scene summary, the scene's rules with pass / fail, the headline metrics per
+channel and total and per region, the eye-safety section, pictures of the dose on the skin
+from named views (off-screen, :mod:`twin.views.view3d`) and the plots
+(:mod:`twin.views.plots`). For a population's render: the rules over the members, the
+spread, every member, and the worst one in full. For a ``twin compare`` folder: the
+side-by-side version — verdict, metrics of both designs with the winner, distributions
+plotted together, the difference map, mean fluence per region.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from twin import __version__
+from twin.dose.hazards import eye_lines
+from twin.errors import InputError
+from twin.pipeline.results import check_writable, write_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from twin.pipeline.render import RenderResult
+
+#: The sections of a render's report, in order (each an ``<h2>``).
+SECTIONS = ("Scene", "Rules", "Metrics", "Regions", "Eye safety", "Pictures", "Plots")
+#: The sections of a comparison's report.
+COMPARE_SECTIONS = ("Verdict", "Metrics", "Distributions", "Regions")
+#: The sections of a population's report.
+POPULATION_SECTIONS = ("Rules", "Spread", "Members", "Worst member")
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f0f2f5; }
+.pass { color: #17803d; font-weight: 600; } .fail { color: #c21d1d; font-weight: 600; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 0.3em 0; }
+.pictures img { width: 48%; }
+"""
+
+
+def _png(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return _img(buffer.getvalue())
+
+
+def _img(png: bytes, alt: str = "") -> str:
+    data = base64.b64encode(png).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(header: list[str] | None, rows: list[list[Any]]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    head = "" if header is None else "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c if str(c).startswith('<') else html.escape(cell(c))}</td>"
+                         for c in r) + "</tr>"
+        for r in rows
+    )  # fmt: skip
+    return f"<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
+
+
+def _page(title: str, body: list[str]) -> str:
+    stamp = f"twin {__version__}, {time.strftime('%Y-%m-%d %H:%M')}"
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p><small>{html.escape(stamp)}</small></p>{''.join(body)}</body></html>\n"
+    )
+
+
+def render_report(result: RenderResult, *, pictures: bool = True) -> str:
+    """The HTML report of one render (``SECTIONS``); ``pictures=False`` leaves out the 3D
+    pictures (no OpenGL needed)."""
+    from twin.analysis.check import rule_rows
+    from twin.views import plots
+
+    scene, metrics = result.scene, result.metrics
+    roi, eng = metrics["roi"], metrics["engine"]
+    low, high = scene.dose.fluence_window_j_cm2
+    channels = ", ".join(
+        f"{c} ({scene.emitters.wavelength_nm.get(c, 0):g} nm, drive {scene.drive.get(c, 0):g}, "
+        f"{int((scene.emitters.channel == c).sum())} LEDs)"
+        for c in scene.emitters.channels
+    )
+    body = ["<h2>Scene</h2>"]
+    body.append(
+        _table(
+            None,
+            [
+                ["scene", scene.name],
+                ["description", scene.spec.get("description", "")],
+                ["target", str(scene.spec.get("target", {}).get("mesh", ""))],
+                ["emitters", f"{len(scene.emitters)}: {channels}"],
+                ["exposure", f"{scene.exposure_s:g} s"],
+                ["dose window", f"{low:g}-{high:g} J/cm²"],
+                ["treated area", f"{roi['area_cm2']:.1f} cm²"],
+                ["engine", f"{eng['backend']}: {eng['rays_cast']} shadow rays, "
+                           f"{eng['sample_points']} skin points"],
+            ],
+        )
+    )  # fmt: skip
+    body.append("<h2>Rules</h2>")
+    rows = rule_rows(scene.name, scene.checks.rules, [metrics])
+    if rows:
+        body.append(
+            _table(
+                ["metric", "bound", "value", "verdict"],
+                [
+                    [
+                        r.metric,
+                        r.expected,
+                        "-" if r.now is None else r.now,
+                        f"<span class='{'pass' if r.passed else 'fail'}'>{r.verdict}</span>",
+                    ]
+                    for r in rows
+                ],
+            )
+        )
+        failed = sum(not r.passed for r in rows)
+        body.append(f"<p>{len(rows) - failed} of {len(rows)} rules hold.</p>")
+    else:
+        body.append("<p>The scene sets no rules (<code>checks:</code>).</p>")
+    body.append("<h2>Metrics</h2>")
+    entries = [*roi["channels"].items(), ("total", roi["total"])]
+    body.append(
+        _table(
+            ["channel", "E mean mW/cm²", "E max mW/cm²", "H mean J/cm²", "H p5 J/cm²", "U0",
+             "CV", "in window"],
+            [
+                [name, m["irradiance_mw_cm2"]["mean"], m["irradiance_mw_cm2"]["max"],
+                 m["fluence_j_cm2"]["mean"], m["fluence_j_cm2"]["p5"],
+                 m["u0_min_over_mean"] if m["u0_min_over_mean"] is not None else "-",
+                 m["cv"] if m["cv"] is not None else "-",
+                 f"{100 * m['in_window_area_fraction']:.1f} %"]
+                for name, m in entries
+            ],
+        )
+    )  # fmt: skip
+    body.append("<h2>Regions</h2>")
+    body.append(
+        _table(
+            ["region", "area cm²", "H mean J/cm²", "H min", "H max", "in window"],
+            [
+                [name, r["area_cm2"], r["total"]["fluence_j_cm2"]["mean"],
+                 r["total"]["fluence_j_cm2"]["min"], r["total"]["fluence_j_cm2"]["max"],
+                 f"{100 * r['total']['in_window_area_fraction']:.1f} %"]
+                for name, r in metrics.get("regions", {}).items()
+            ],
+        )
+    )  # fmt: skip
+    body.append("<h2>Eye safety</h2>")
+    eye = metrics.get("eye_safety")
+    if eye:
+        body += [f"<p class='{'pass' if ok else 'fail'}'>{html.escape(line)}</p>"
+                 for line, ok in eye_lines(eye, metrics["exposure_s"])]  # fmt: skip
+    else:
+        body.append("<p>No eye region on this target: the eye limits are not assessed.</p>")
+    body.append("<h2>Pictures</h2>")
+    if pictures:
+        from twin.views import view3d
+
+        scene3d = view3d.from_result(result)
+        with tempfile.TemporaryDirectory() as folder:
+            shots = view3d.snapshots(scene3d, Path(folder), window_size=(900, 720))
+            body.append(
+                "<div class='pictures'>"
+                + "".join(_img(p.read_bytes(), p.stem) for p in shots)
+                + "</div>"
+            )
+    else:
+        body.append("<p>Left out (no 3D pictures asked for).</p>")
+    body.append("<h2>Plots</h2>")
+    for name in plots.PLOTS:
+        body.append(_png(getattr(plots, name)(result)))
+    return _page(f"twin report: {scene.name}", body)
+
+
+def _difference_pictures(path: Path, a: str, b: str) -> str:
+    """Pictures of ``difference.ply``: b's fluence minus a's on the skin, front and left."""
+    import trimesh
+
+    from twin.views import view3d
+
+    mesh = trimesh.load(path, process=False)
+    data = mesh.metadata["_ply_raw"]["vertex"]["data"]
+    with tempfile.TemporaryDirectory() as folder:
+        shots = view3d.map_snapshots(
+            np.asarray(mesh.vertices),
+            np.asarray(mesh.faces),
+            np.asarray(data["difference_j_cm2"], dtype=np.float64),
+            Path(folder),
+            title=f"{b} - {a} (J/cm²)",
+            views=("front", "left"),
+        )
+        images = "".join(_img(p.read_bytes(), p.stem) for p in shots)
+    return (
+        f"<p>Fluence of {html.escape(b)} minus {html.escape(a)} on the skin (median over the "
+        f"people): red where {html.escape(b)} gives more.</p><div class='pictures'>{images}</div>"
+    )
+
+
+def compare_report(folder: Path, *, pictures: bool = True) -> str:
+    """The side-by-side HTML report of a ``twin compare`` folder (``COMPARE_SECTIONS``);
+    with ``pictures``, the difference map on the skin from ``difference.ply``."""
+    from twin.views import plots
+
+    data = json.loads((folder / "compare.json").read_text())
+    a, b = data["designs"]
+    body = [
+        f"<p>{html.escape(a)} versus {html.escape(b)} on {len(data['people'])} "
+        f"anatomies; dose window {data['window_j_cm2'][0]:g}-{data['window_j_cm2'][1]:g} "
+        "J/cm².</p>",
+        "<h2>Verdict</h2>",
+        f"<p>{html.escape(data['verdict'])}</p>",
+        "<h2>Metrics</h2>",
+    ]
+
+    def cell(s: dict) -> str:
+        if "p5" not in s:
+            return f"{s['median']:.4g}"
+        return f"{s['median']:.4g} ({s['p5']:.3g}-{s['p95']:.3g}; worst {s['worst']:.3g})"
+
+    body.append(
+        _table(
+            ["metric", a, b, f"{b} - {a}", "better"],
+            [
+                [r["metric"], cell(r["a"]), cell(r["b"]), f"{r['difference']:+.3g}",
+                 r["winner"] or "tie"]
+                for r in data["metrics"]
+            ],
+        )
+    )  # fmt: skip
+    body.append("<h2>Distributions</h2>")
+    body.append(_png(plots.compare_distributions(data)))
+    if pictures and (folder / "difference.ply").is_file():
+        body.append(_difference_pictures(folder / "difference.ply", a, b))
+    body.append("<h2>Regions</h2>")
+    body.append(
+        _table(
+            ["region", f"{a} J/cm²", f"{b} J/cm²"],
+            [[k, v[0], v[1]] for k, v in data["region_mean_fluence_j_cm2"].items()],
+        )
+    )
+    return _page(f"twin compare: {a} versus {b}", body)
+
+
+def population_report(folder: Path, *, pictures: bool = True) -> str:
+    """The HTML report of a ``twin render`` population folder (``POPULATION_SECTIONS``): the
+    scene's rules over the members (worst member or percentile, as each rule says), the
+    spread of the headline metrics, every member, and the member with the least treated
+    area in the window shown in full (its plots, and pictures)."""
+    from twin.analysis.check import rule_rows
+    from twin.engine.cache import TransferCache
+    from twin.pipeline.render import render
+    from twin.scene.load import load_scene
+    from twin.views import plots
+
+    data = json.loads((folder / "population.json").read_text())
+    names = [m["name"] for m in data["members"]]
+    runs = [json.loads((folder / n / "metrics.json").read_text()) for n in names]
+    first = load_scene(folder / names[0] / "scene.resolved.yaml")
+    body = [
+        f"<p>{len(names)} people of a seeded population, each wearing the same design "
+        f"({html.escape(first.name.rsplit('-', 1)[0])}).</p>",
+        "<h2>Rules</h2>",
+    ]
+    rows = rule_rows(first.name, first.checks.rules, runs)
+    if rows:
+        body.append(
+            _table(
+                ["metric", "bound", "value", "verdict"],
+                [[r.metric, r.expected, "-" if r.now is None else r.now,
+                  f"<span class='{'pass' if r.passed else 'fail'}'>{r.verdict}</span>"]
+                 for r in rows],
+            )
+        )  # fmt: skip
+        body.append(f"<p>{sum(r.passed for r in rows)} of {len(rows)} rules hold.</p>")
+    else:
+        body.append("<p>The scene sets no rules (<code>checks:</code>).</p>")
+    body.append("<h2>Spread</h2>")
+    body.append(
+        _table(
+            ["metric", "min", "p5", "median", "p95", "max"],
+            [[k, q["min"], q["p5"], q["median"], q["p95"], q["max"]]
+             for k, q in data["summary"].items()],
+        )
+    )  # fmt: skip
+    body.append("<h2>Members</h2>")
+    keys = list(data["summary"])
+    body.append(
+        _table(
+            ["member", "who", *keys],
+            [[m["name"], m["label"], *("-" if m["metrics"][k] is None else m["metrics"][k]
+                                        for k in keys)]
+             for m in data["members"]],
+        )
+    )  # fmt: skip
+    body.append("<h2>Worst member</h2>")
+    worst = min(
+        range(len(names)),
+        key=lambda i: runs[i]["roi"]["total"]["in_window_area_fraction"],
+    )
+    result = render(folder / names[worst] / "scene.resolved.yaml", cache=TransferCache())
+    share = runs[worst]["roi"]["total"]["in_window_area_fraction"]
+    body.append(
+        f"<p>{html.escape(names[worst])} ({html.escape(data['members'][worst]['label'])}): "
+        f"{100 * share:.1f} % of the treated skin in the window, the least of all.</p>"
+    )
+    body.append(_png(plots.dose_area(result)))
+    if pictures:
+        from twin.views import view3d
+
+        with tempfile.TemporaryDirectory() as shots_dir:
+            shots = view3d.snapshots(
+                view3d.from_result(result), Path(shots_dir), window_size=(900, 720)
+            )
+            body.append(
+                "<div class='pictures'>"
+                + "".join(_img(p.read_bytes(), p.stem) for p in shots)
+                + "</div>"
+            )
+    return _page(f"twin report: population of {len(names)}", body)
+
+
+def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
+    """``out_dir/report.html`` for a scene file (a population's members are rendered first),
+    a ``twin render`` folder (re-rendered from its resolved scene, through the transfer
+    cache), a population's ``twin render`` folder or a ``twin compare`` folder."""
+    from twin.engine.cache import TransferCache
+    from twin.pipeline.render import render, render_population
+    from twin.scene.load import load_scenes
+
+    source = Path(source)
+    check_writable(out_dir / "report.html", option="--out")
+    if (source / "compare.json").is_file():
+        text = compare_report(source, pictures=pictures)
+    elif (source / "population.json").is_file():
+        text = population_report(source, pictures=pictures)
+    elif source.is_dir():
+        scene_file = source / "scene.resolved.yaml"
+        if not scene_file.is_file():
+            msg = (
+                f"{source}: expected a twin render folder (scene.resolved.yaml or "
+                "population.json) or a twin compare folder (compare.json), found none of them"
+            )
+            raise InputError(msg)
+        text = render_report(render(scene_file, cache=TransferCache()), pictures=pictures)
+    elif source.is_file():
+        scenes = load_scenes(source)
+        if len(scenes) == 1:
+            text = render_report(render(scenes[0], cache=TransferCache()), pictures=pictures)
+        else:  # render the members as twin render would, then report that folder
+            with tempfile.TemporaryDirectory(prefix="twin-report-") as folder:
+                render_population(scenes, Path(folder), cache=TransferCache())
+                text = population_report(Path(folder), pictures=pictures)
+    else:
+        msg = f"{source}: no such scene file or result folder"
+        raise InputError(msg)
+    return write_atomic({out_dir / "report.html": text}, option="--out")[0]

@@ -1,0 +1,496 @@
+"""The 3D scene of a result, for PyVista: the window, off-screen pictures and HTML pages.
+
+A :class:`ResultScene` holds what is drawn: the skin with every map (irradiance and fluence,
+total and per channel) and its regions, the LEDs, the carrier shell and the occluders. It is
+made from a :class:`~twin.pipeline.render.RenderResult` or read back from a ``twin render`` folder
+without ray casting (``surface.ply`` holds the maps, ``scene.resolved.yaml`` the rest,
+``carrier.ply`` the shell of a rigid carrier).
+
+- :func:`plotter_for` draws it on a PyVista plotter: the skin coloured by one map on a fixed
+  scale from 0 to twice the window's top, with the window marked on the scale bar; the LEDs
+  as small cones along their axes coloured by channel (light grey for channels the mode
+  leaves off); the carrier shell translucent; region outlines; occluders grey.
+- :func:`snapshots` writes PNG pictures from named views off-screen (EGL: no display needed).
+- :func:`export_html` writes one self-contained interactive page (PyVista's trame export).
+- :class:`Viewer` is the interactive window (``twin view``): keys switch the map, clicking
+  the skin shows the point's values, region and the LEDs that give it most light (a ray
+  cast for that point alone, shadows included).
+
+Needs the ``viz`` extra (PyVista; trame-pyvista and nest_asyncio2 for HTML).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twin.errors import InputError
+from twin.pipeline.results import CARRIER_FILE
+
+if TYPE_CHECKING:
+    from twin.pipeline.render import RenderResult
+
+#: Named camera views in the anatomy frame (+Y up, +Z forward, +X the subject's left):
+#: direction from the focal point to the camera, and the up vector.
+VIEWS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "front": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
+    "left": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
+    "right": ((-1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
+    "three-quarter": ((0.7, 0.25, 0.7), (0.0, 1.0, 0.0)),
+    "top": ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
+    "back": ((0.0, 0.0, -1.0), (0.0, 1.0, 0.0)),
+    "below": ((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)),
+}
+#: The views pictured by default, per built-in anatomy (others: front, left, right,
+#: three-quarter).
+DEFAULT_VIEWS = {
+    "builtin:scalp": ("top", "left", "right", "front"),
+    "builtin:pelvis": ("below", "front", "back", "left"),
+}
+FACE_VIEWS = ("front", "left", "right", "three-quarter")
+
+
+@dataclass
+class ResultScene:
+    """Everything drawn for one result (see the module).
+
+    Attributes
+    ----------
+    name : str
+    vertices_mm : (v, 3) float64
+    faces : (f, 3) int64
+    maps : dict of str to (v,) or (f,) float64
+        ``fluence_j_cm2``, ``irradiance_mw_cm2`` and ``irradiance_<channel>_mw_cm2``.
+    on_faces : bool
+        Whether the maps are per face (centroid samples) rather than per vertex.
+    regions : dict of str to (k,) int64
+        Vertex indices of each skin region.
+    vertex_normals : (v, 3) float64
+    window_j_cm2 : (float, float)
+    exposure_s : float
+    leds : dict of str to ndarray
+        ``positions_mm`` (n, 3), ``axes`` (n, 3), ``power_mw`` (n,) at the scene's drive
+        levels, ``channel`` (n,), ``profile_index`` (n,) into ``profiles``.
+    profiles : list of Profile
+    wavelength_nm : dict of str to float
+    carrier : (vertices_mm, faces) or None
+    occluders : list of (vertices_mm, faces)
+    target : str
+        The scene's target mesh (``builtin:face``, a path, ...).
+    """
+
+    name: str
+    vertices_mm: NDArray[np.float64]
+    faces: NDArray[np.int64]
+    maps: dict[str, NDArray[np.float64]]
+    on_faces: bool
+    regions: dict[str, NDArray[np.int64]]
+    vertex_normals: NDArray[np.float64]
+    window_j_cm2: tuple[float, float]
+    exposure_s: float
+    leds: dict[str, NDArray[Any]]
+    profiles: list[Any]
+    wavelength_nm: dict[str, float]
+    carrier: tuple[NDArray[np.float64], NDArray[np.int64]] | None = None
+    occluders: list[tuple[NDArray[np.float64], NDArray[np.int64]]] = field(default_factory=list)
+    target: str = ""
+
+    @property
+    def default_views(self) -> tuple[str, ...]:
+        return DEFAULT_VIEWS.get(self.target, FACE_VIEWS)
+
+
+def _leds(scene) -> dict[str, NDArray[Any]]:
+    emitters = scene.emitters
+    return {
+        "positions_mm": emitters.positions_mm,
+        "axes": emitters.axes,
+        "power_mw": emitters.power_mw
+        * np.array([scene.drive.get(str(c), 0.0) for c in emitters.channel]),
+        "channel": emitters.channel.astype(str),
+        "profile_index": emitters.profile_index,
+    }
+
+
+def from_result(result: RenderResult) -> ResultScene:
+    """The scene of a render."""
+    scene = result.scene
+    maps = {
+        "fluence_j_cm2": result.dose.fluence_j_cm2(),
+        "irradiance_mw_cm2": result.dose.total_irradiance_mw_cm2,
+        **{f"irradiance_{c}_mw_cm2": e for c, e in result.dose.irradiance_mw_cm2.items()},
+    }
+    shell = None if scene.layout is None else scene.layout.worn_shell()
+    return _scene_from(scene, maps, None if shell is None else (shell.vertices_mm, shell.faces))
+
+
+def _scene_from(scene, maps, carrier) -> ResultScene:
+    target = scene.target
+    return ResultScene(
+        name=scene.name,
+        vertices_mm=target.vertices_mm,
+        faces=target.faces,
+        maps=maps,
+        on_faces=scene.samples != "vertices",
+        regions=dict(target.regions),
+        vertex_normals=target.vertex_normals,
+        window_j_cm2=tuple(scene.dose.fluence_window_j_cm2),
+        exposure_s=scene.exposure_s,
+        leds=_leds(scene),
+        profiles=list(scene.emitters.profiles),
+        wavelength_nm=dict(scene.emitters.wavelength_nm),
+        carrier=carrier,
+        occluders=[(o.vertices_mm, o.faces) for o in scene.occluders],
+        target=str(scene.spec.get("target", {}).get("mesh", "")),
+    )
+
+
+def from_folder(folder: Path) -> ResultScene:
+    """The scene of a ``twin render`` result folder, read back without ray casting."""
+    import trimesh
+
+    from twin.scene.load import load_scene
+
+    folder = Path(folder)
+    for name in ("surface.ply", "scene.resolved.yaml", "emitters.csv"):
+        if not (folder / name).is_file():
+            msg = f"{folder}: expected a twin render result folder with {name}, found none"
+            raise InputError(msg)
+    scene = load_scene(folder / "scene.resolved.yaml")
+    ply = trimesh.load(folder / "surface.ply", process=False)
+    raw = ply.metadata["_ply_raw"]
+    data = raw["face" if scene.samples != "vertices" else "vertex"]["data"]
+    names = [n for n in data.dtype.names if n.endswith(("_mw_cm2", "_j_cm2"))]
+    maps = {n: np.asarray(data[n], dtype=np.float64) for n in names}
+    carrier = None
+    if (folder / CARRIER_FILE).is_file():
+        shell = trimesh.load(folder / CARRIER_FILE, process=False)
+        carrier = (np.asarray(shell.vertices), np.asarray(shell.faces))
+    return _scene_from(scene, maps, carrier)
+
+
+def load(source: RenderResult | str | Path) -> ResultScene:
+    """A result scene from a render, a result folder, or a scene file (rendered now)."""
+    from twin.pipeline.render import RenderResult, render
+
+    if isinstance(source, RenderResult):
+        return from_result(source)
+    path = Path(source)
+    if path.is_dir():
+        return from_folder(path)
+    return from_result(render(path))
+
+
+def channel_colour(wavelength_nm: float) -> str:
+    """A display colour for an LED channel by its wavelength."""
+    for top, colour in ((450, "#5b3cc4"), (495, "#1f6fff"), (570, "#22b14c"), (600, "#f5c400")):
+        if wavelength_nm < top:
+            return colour
+    return "#e8201c" if wavelength_nm < 700 else "#8b0a50"
+
+
+def map_label(name: str, scene: ResultScene) -> tuple[str, tuple[float, float], dict]:
+    """Scale-bar title, colour range and window marks of a map (the title names the window
+    too: the HTML page drops the marks)."""
+    if name.endswith("_j_cm2"):
+        low, high = scene.window_j_cm2
+        marks = {low: f"window {low:g}", high: f"{high:g} J/cm²"}
+        return f"fluence (J/cm²), window {low:g}-{high:g}", (0.0, 2.0 * high), marks
+    channel = name[len("irradiance_") : -len("_mw_cm2")] or "total"
+    low, high = (w * 1000.0 / scene.exposure_s for w in scene.window_j_cm2)
+    marks = {low: f"window {low:.3g}", high: f"{high:.3g} mW/cm²"}
+    top = max(2.0 * high, float(np.max(scene.maps[name])) if scene.maps[name].size else 1.0)
+    what = "irradiance" if channel == "total" else f"irradiance, {channel}"
+    return f"{what} (mW/cm²), window {low:.3g}-{high:.3g}", (0.0, top), marks
+
+
+def _pv():
+    if "DISPLAY" not in os.environ and "VTK_DEFAULT_OPENGL_WINDOW" not in os.environ:
+        os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = "vtkEGLRenderWindow"  # headless: EGL
+    try:
+        import pyvista
+    except ImportError:
+        msg = "3D views need PyVista: pip install 'twin[viz]'"
+        raise InputError(msg) from None
+    return pyvista
+
+
+def _polydata(vertices, faces):
+    pv = _pv()
+    cells = np.column_stack([np.full(len(faces), 3), faces]).ravel()
+    return pv.PolyData(np.asarray(vertices, dtype=np.float64), cells)
+
+
+def region_outlines(scene: ResultScene) -> NDArray[np.float64]:
+    """(s, 2, 3) segments along the boundaries between skin regions, mm."""
+    label = np.full(len(scene.vertices_mm), -1)
+    for i, idx in enumerate(scene.regions.values()):
+        label[idx] = i
+    segments = []
+    for i in range(len(scene.regions)):
+        inside = (label[scene.faces] == i).all(axis=1)
+        edges = np.sort(scene.faces[inside][:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+        unique, count = np.unique(edges, axis=0, return_counts=True)
+        segments.append(unique[count == 1])
+    edges = np.concatenate(segments) if segments else np.zeros((0, 2), np.int64)
+    return scene.vertices_mm[edges]
+
+
+def plotter_for(scene: ResultScene, *, quantity: str = "fluence_j_cm2", plotter=None, **kw):
+    """A PyVista plotter (``off_screen`` and ``window_size`` in ``kw``) showing ``scene``
+    coloured by map ``quantity``; the skin is the actor named ``skin``."""
+    pv = _pv()
+    if quantity not in scene.maps:
+        msg = f"quantity: expected one of {', '.join(scene.maps)}, got {quantity!r}"
+        raise InputError(msg)
+    pl = plotter if plotter is not None else pv.Plotter(**kw)
+    pl.set_background("white")
+    skin = _polydata(scene.vertices_mm, scene.faces)
+    for name, values in scene.maps.items():
+        (skin.cell_data if scene.on_faces else skin.point_data)[name] = values
+    title, clim, marks = map_label(quantity, scene)
+    pl.add_mesh(
+        skin,
+        scalars=quantity,
+        cmap="viridis",
+        clim=clim,
+        name="skin",
+        smooth_shading=True,
+        scalar_bar_args={
+            "title": title,
+            "n_labels": 5,
+            "fmt": "%.3g",
+            "color": "black",
+            "vertical": True,
+            "position_x": 0.86,
+            "position_y": 0.1,
+            "height": 0.8,
+            "width": 0.06,
+        },
+        annotations=marks,
+    )
+    outline = region_outlines(scene)
+    if len(outline):
+        pl.add_lines(outline.reshape(-1, 3), color="white", width=1, name="regions")
+    leds = scene.leds
+    size = 0.012 * float(np.linalg.norm(np.ptp(scene.vertices_mm, axis=0)))
+    for channel in dict.fromkeys(leds["channel"]):
+        sel = leds["channel"] == channel
+        lit = bool(np.any(leds["power_mw"][sel] > 0))
+        cloud = pv.PolyData(leds["positions_mm"][sel])
+        cloud["axis"] = leds["axes"][sel]
+        cone = pv.Cone(direction=(1.0, 0.0, 0.0), height=size, radius=0.35 * size, resolution=8)
+        pl.add_mesh(
+            cloud.glyph(orient="axis", scale=False, geom=cone),
+            color=channel_colour(scene.wavelength_nm.get(channel, 0.0)) if lit else "#d0d0d0",
+            name=f"leds-{channel}",
+        )
+    if scene.carrier is not None:
+        pl.add_mesh(_polydata(*scene.carrier), color="#9aa7b8", opacity=0.25, name="carrier")
+    for i, occluder in enumerate(scene.occluders):
+        pl.add_mesh(_polydata(*occluder), color="#555555", name=f"occluder-{i}")
+    return pl
+
+
+def set_view(plotter, vertices_mm: NDArray[np.float64], view: str) -> None:
+    """Point the camera at the points ``vertices_mm`` from a named view (``VIEWS``)."""
+    if view not in VIEWS:
+        msg = f"view: expected one of {', '.join(VIEWS)}, got {view!r}"
+        raise InputError(msg)
+    direction, up = (np.asarray(v, dtype=float) for v in VIEWS[view])
+    direction /= np.linalg.norm(direction)
+    centre = 0.5 * (vertices_mm.min(axis=0) + vertices_mm.max(axis=0))
+    distance = 2.2 * float(np.linalg.norm(np.ptp(vertices_mm, axis=0)))
+    plotter.camera_position = [tuple(centre + distance * direction), tuple(centre), tuple(up)]
+    plotter.reset_camera_clipping_range()
+    plotter.render()
+
+
+def snapshots(
+    scene: ResultScene,
+    out_dir: Path,
+    *,
+    views: tuple[str, ...] | None = None,
+    quantity: str = "fluence_j_cm2",
+    window_size: tuple[int, int] = (1000, 800),
+) -> list[Path]:
+    """PNG pictures ``<view>.png`` of the scene from each named view, off-screen."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pl = plotter_for(scene, quantity=quantity, off_screen=True, window_size=list(window_size))
+    paths = []
+    for view in views or scene.default_views:
+        set_view(pl, scene.vertices_mm, view)
+        path = out_dir / f"{view}.png"
+        pl.screenshot(str(path))
+        paths.append(path)
+    pl.close()
+    return paths
+
+
+def map_snapshots(
+    vertices_mm: NDArray[np.float64],
+    faces: NDArray[np.int64],
+    values: NDArray[np.float64],
+    out_dir: Path,
+    *,
+    title: str,
+    views: tuple[str, ...] = ("front",),
+    window_size: tuple[int, int] = (900, 720),
+) -> list[Path]:
+    """PNG pictures of one per-vertex map of either sign (a difference) on a bare surface:
+    blue below zero, red above, white at zero, the scale symmetric about it and reaching the
+    98th percentile of the magnitude (the few points beyond take the end colours)."""
+    pv = _pv()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = max(float(np.percentile(np.abs(values), 98)), 1e-12)
+    pl = pv.Plotter(off_screen=True, window_size=list(window_size))
+    pl.set_background("white")
+    mesh = _polydata(vertices_mm, faces)
+    mesh.point_data["values"] = values
+    pl.add_mesh(
+        mesh,
+        scalars="values",
+        cmap="coolwarm",
+        clim=(-top, top),
+        smooth_shading=True,
+        scalar_bar_args={"title": title, "color": "black", "fmt": "%.3g", "vertical": True,
+                         "position_x": 0.86, "position_y": 0.1, "height": 0.8, "width": 0.06},
+    )  # fmt: skip
+    paths = []
+    for view in views:
+        set_view(pl, vertices_mm, view)
+        paths.append(out_dir / f"{view}.png")
+        pl.screenshot(str(paths[-1]))
+    pl.close()
+    return paths
+
+
+def export_html(scene: ResultScene, path: Path, *, quantity: str = "fluence_j_cm2") -> Path:
+    """One self-contained interactive HTML page of the scene (opens offline)."""
+    pl = plotter_for(scene, quantity=quantity, off_screen=True, window_size=[1000, 800])
+    set_view(pl, scene.vertices_mm, scene.default_views[0])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pl.trame.export_html(str(path))
+    except ImportError as exc:
+        msg = f"--html: the HTML export needs trame-pyvista and nest_asyncio2 ({exc})"
+        raise InputError(msg) from None
+    finally:
+        pl.close()
+    return path
+
+
+def contributions(
+    scene: ResultScene, vertex: int, *, top: int | None = 5
+) -> list[tuple[int, float]]:
+    """The ``top`` LEDs (all, for ``None``) giving a skin vertex most irradiance, mW/cm2,
+    brightest first: one row of the transfer matrix, ray cast for this point alone against
+    the skin and the occluders (shadows counted, as in the render)."""
+    from twin.devices.emitters import Emitters
+    from twin.engine.transfer import ray_offset_mm, transfer_matrix
+    from twin.geometry.surface import SamplePoints
+    from twin.raycast import make_tracer
+
+    leds = scene.leds
+    emitters = Emitters.create(  # per mW: channels the mode leaves off have no power
+        leds["positions_mm"],
+        leds["axes"],
+        1.0,
+        profile=[scene.profiles[k] for k in leds["profile_index"]],
+    )
+    point = SamplePoints(
+        scene.vertices_mm[[vertex]], scene.vertex_normals[[vertex]], np.ones(1), {}
+    )
+    triangles = np.concatenate(
+        [v[f] for v, f in [(scene.vertices_mm, scene.faces), *scene.occluders]]
+    )
+    row = transfer_matrix(
+        point, emitters, make_tracer("auto", triangles), offset_mm=ray_offset_mm(triangles)
+    ).matrix
+    e = row.toarray().ravel() * leds["power_mw"]
+    order = np.argsort(-e)[:top]
+    return [(int(i), float(e[i])) for i in order if e[i] > 0]
+
+
+def describe_point(scene: ResultScene, vertex: int) -> str:
+    """What clicking a skin vertex shows: every map's value, its region, the top LEDs."""
+    region = next((k for k, idx in scene.regions.items() if vertex in set(idx.tolist())), "-")
+    if scene.on_faces:
+        owner = np.flatnonzero((scene.faces == vertex).any(axis=1))
+        values = {k: float(v[owner].mean()) for k, v in scene.maps.items()}
+    else:
+        values = {k: float(v[vertex]) for k, v in scene.maps.items()}
+    lines = [f"vertex {vertex}, region {region}"]
+    lines += [f"{k}: {v:.4g}" for k, v in values.items()]
+    lines.append("most light from (mW/cm2):")
+    lines += [
+        f"  LED {i} ({scene.leds['channel'][i]}): {e:.3g}" for i, e in contributions(scene, vertex)
+    ]
+    return "\n".join(lines)
+
+
+class Viewer:
+    """The interactive window of ``twin view``: ``h`` fluence, ``i`` irradiance, ``n`` the
+    next map (each channel's irradiance in turn); clicking the skin shows the point's
+    values, region and brightest LEDs (:func:`describe_point`). VTK keeps its own keys:
+    ``q``/``e`` quit, ``r`` resets the camera, ``w``/``s`` wireframe or surface.
+
+    ``plotter_kw`` go to ``pyvista.Plotter`` (``off_screen=True`` drives it without a
+    display, as the tests do).
+    """
+
+    def __init__(self, scene: ResultScene, **plotter_kw) -> None:
+        pv = _pv()
+        self.scene = scene
+        self.plotter = pv.Plotter(title=f"twin: {scene.name}", **plotter_kw)
+        self.quantity = "fluence_j_cm2"
+        self.picked: str | None = None
+        names = list(scene.maps)
+        self.plotter.add_key_event("h", lambda: self.switch("fluence_j_cm2"))
+        self.plotter.add_key_event("i", lambda: self.switch("irradiance_mw_cm2"))
+        self.plotter.add_key_event(
+            "n", lambda: self.switch(names[(names.index(self.quantity) + 1) % len(names)])
+        )
+        self._draw()
+        set_view(self.plotter, scene.vertices_mm, scene.default_views[0])
+        self.plotter.enable_point_picking(
+            callback=self.pick, show_message=False, show_point=True, left_clicking=True
+        )
+
+    def _draw(self) -> None:
+        pl = self.plotter
+        camera = pl.camera_position if pl.renderer.actors else None
+        pl.clear_actors()
+        for title in list(pl.scalar_bars.keys()):
+            pl.remove_scalar_bar(title)
+        plotter_for(self.scene, quantity=self.quantity, plotter=pl)
+        pl.add_text(
+            f"{self.quantity}   keys: h fluence, i irradiance, n next map; click the skin",
+            position="lower_left", font_size=8, color="black", name="keys",
+        )  # fmt: skip
+        if camera is not None:
+            pl.camera_position = camera
+
+    def switch(self, quantity: str) -> None:
+        """Colour the skin by another map."""
+        self.quantity = quantity
+        self._draw()
+
+    def pick(self, point) -> None:
+        """Show what is known at the skin vertex nearest ``point`` (mm)."""
+        vertices = self.scene.vertices_mm
+        vertex = int(np.argmin(np.linalg.norm(vertices - np.asarray(point), axis=1)))
+        self.picked = describe_point(self.scene, vertex)
+        self.plotter.add_text(self.picked, position="upper_left", font_size=9, color="black",
+                              name="picked")  # fmt: skip
+
+    def show(self) -> None:  # pragma: no cover - blocks on a display
+        self.plotter.show()
