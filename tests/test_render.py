@@ -14,7 +14,8 @@ import yaml
 from conftest import write_helmet
 
 import twin
-from twin.cli.app import ProgressBar, StageBars, main
+from twin.cli import main
+from twin.cli._common import ProgressBar, StageBars
 from twin.devices.emitters import Emitters, emitter_csv_text, read_emitter_csv
 from twin.devices.layout import offset_shell_layout
 from twin.devices.profiles import Lambertian
