@@ -15,8 +15,8 @@ from conftest import write_helmet
 
 from twin.cli import main
 from twin.errors import InputError
+from twin.files import write_atomic
 from twin.geometry import phantoms
-from twin.pipeline.results import write_atomic
 
 
 def error_line(capsys) -> str:
@@ -171,11 +171,11 @@ def test_writes_are_all_or_nothing(tmp_path, monkeypatch):
     files = {tmp_path / "a.txt": "a", tmp_path / "sub" / "b.txt": b"b"}
     message = f"--out {tmp_path}/sub/b.txt: cannot write (No space left on device)"
     with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
-        write_atomic(files, option="--out")
+        write_atomic(files, name="--out")
     assert [p.name for p in tmp_path.rglob("*")] == ["sub"]  # no file, no partial one
     monkeypatch.undo()
     name = "n" * 250  # a long name: the temporary one must still fit
-    assert write_atomic({**files, tmp_path / name: ""}, option="--out") == [
+    assert write_atomic({**files, tmp_path / name: ""}, name="--out") == [
         *files,
         tmp_path / name,
     ]

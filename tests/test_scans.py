@@ -14,9 +14,9 @@ from scipy.spatial import cKDTree
 import twin
 from twin.errors import InputError
 from twin.geometry import anatomy
+from twin.geometry.export import EXPORT_FORMATS, export_surface
 from twin.geometry.scans import icp_alignment, landmark_alignment, transfer_regions
 from twin.geometry.surface import Surface
-from twin.pipeline.results import EXPORT_FORMATS, export_surface
 
 #: A scanner frame: turned about all three axes and moved 1 m away from the anatomy frame.
 POSE = trimesh.transformations.euler_matrix(0.5, -0.9, 2.4)

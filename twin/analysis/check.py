@@ -21,7 +21,6 @@ In pytest::
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
@@ -36,9 +35,10 @@ import numpy as np
 from twin import __version__
 from twin._text import table as text_table
 from twin._validation import check_keys
+from twin.dose.registry import metric_value
 from twin.engine.cache import TransferCache
 from twin.errors import InputError, TwinError
-from twin.pipeline.results import write_atomic
+from twin.files import write_atomic
 from twin.scene.checks import Checks, Rule, parse_checks
 
 BASELINE_SUFFIX = ".baseline.json"
@@ -143,20 +143,6 @@ def load_baseline(path: Path) -> dict[str, float] | None:
         )
         raise InputError(msg)
     return {k: float(v) for k, v in metrics.items()}
-
-
-def metric_value(metrics: dict[str, Any], path: str) -> float | None:
-    """The number at a dotted path in ``metrics.json`` content, ``None`` where absent."""
-    value: Any = metrics
-    for key in path.split("."):
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return None
 
 
 def check_rule_metrics(rules: Sequence[Rule], metrics: dict[str, Any], *, name: str) -> None:
@@ -408,7 +394,7 @@ def write_baseline(path: Path, report: SceneReport) -> None:
         "members": report.members,
         "metrics": report.values,
     }
-    write_atomic({path: json.dumps(data, indent=2) + "\n"}, option="--update")
+    write_atomic({path: json.dumps(data, indent=2) + "\n"}, name="baseline")
 
 
 def _fmt(value: float | None) -> str:

@@ -4,9 +4,9 @@ Both scene files are rendered on the same anatomies — their own targets, or th
 anatomy's seeded population (``population``), every member in parallel worker processes —
 and each headline metric is compared: per design its value (or, over a population, its
 median, 5th and 95th percentiles and worst member), the difference, and which design is
-better by the metric's own direction (``HEADLINE``). The report is Markdown (``compare.md``)
-and JSON (``compare.json``), with the difference map on the skin (``difference.ply``: both
-designs' fluence and b - a per vertex, medians over the people).
+better by the metric's own direction (:data:`twin.dose.registry.COMPARED`). The report is
+Markdown (``compare.md``) and JSON (``compare.json``), with the difference map on the skin
+(``difference.ply``: both designs' fluence and b - a per vertex, medians over the people).
 """
 
 from __future__ import annotations
@@ -21,28 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from twin.analysis.check import metric_value
 from twin.dose.metrics import weighted_percentile
+from twin.dose.registry import COMPARED, metric, metric_value
 from twin.engine.cache import TransferCache
 from twin.errors import InputError
+from twin.files import remove_stale, write_atomic
 from twin.geometry.variants import population
-from twin.pipeline.results import remove_stale, write_atomic
 
-#: Compared metrics: label, metrics.json path, which way is better ("high", "low" or
-#: "window": closer to the middle of the dose window).
-HEADLINE = (
-    ("mean fluence (J/cm2)", "roi.total.fluence_j_cm2.mean", "window"),
-    ("in-window area", "roi.total.in_window_area_fraction", "high"),
-    ("U0 (min / mean)", "roi.total.u0_min_over_mean", "high"),
-    ("CV", "roi.total.cv", "low"),
-    ("p5 fluence (J/cm2)", "roi.total.fluence_j_cm2.p5", "high"),
-    ("peak irradiance (mW/cm2)", "roi.total.irradiance_mw_cm2.max", "low"),
-    ("hot-spot area (cm2)", "roi.total.hot_spot_area_cm2", "low"),
-    ("eye IR max (mW/cm2)", "eye_safety.ir_irradiance_mw_cm2.max", "low"),
-    ("LED-skin clearance spread (mm)", "emitters.clearance_mm.std", "low"),
-    ("LEDs inside the skin", "emitters.inside_skin", "low"),
-    ("reached by >= 2 LEDs", "coverage.at_least_2", "high"),
-)
 #: Differences smaller than this fraction of the larger value are a tie.
 TIE = 0.02
 
@@ -153,7 +138,7 @@ def difference_ply(comparison: Comparison) -> bytes | None:
     """The skin of the first anatomy with both designs' fluence and their difference (J/cm2,
     medians over the people) as vertex data; ``None`` when the designs were not sampled at
     the same points (different targets or centroid samples)."""
-    from twin.pipeline.results import ply_bytes
+    from twin.geometry.export import ply_bytes
 
     a, b = comparison.fluence
     sizes = {len(h) for h in a + b}
@@ -196,7 +181,8 @@ def _winner(a: float, b: float, better: str, window: tuple[float, float]) -> int
 def report(comparison: Comparison) -> dict[str, Any]:
     """Every compared metric: each design's summary, the difference, the winner."""
     rows = []
-    for label, path, better in HEADLINE:
+    for path in COMPARED:
+        label, better = metric(path).label, metric(path).better
         values = [comparison.values(i, path) for i in (0, 1)]
         if not values[0] or not values[1]:
             continue
@@ -388,7 +374,7 @@ def write_report(
     result: dict[str, Any], out_dir: Path, *, difference: bytes | None = None
 ) -> list[Path]:
     """``compare.md``, ``compare.json`` and (given) ``difference.ply`` in ``out_dir``, all or
-    nothing (:func:`twin.pipeline.results.write_atomic`); a ``difference.ply`` an earlier
+    nothing (:func:`twin.files.write_atomic`); a ``difference.ply`` an earlier
     comparison left there is removed when there is none now."""
     files: dict[Path, bytes | str] = {
         out_dir / "compare.md": markdown(result),
@@ -396,7 +382,7 @@ def write_report(
     }
     if difference is not None:
         files[out_dir / "difference.ply"] = difference
-    paths = write_atomic(files, option="--out")
+    paths = write_atomic(files, name="out_dir")
     if difference is None:
         remove_stale(out_dir, ["difference.ply"])
     return paths

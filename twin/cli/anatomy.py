@@ -8,8 +8,8 @@ import re
 
 from twin.cli._common import count, positive
 from twin.errors import InputError
+from twin.files import check_writable
 from twin.geometry.variants import Variant
-from twin.pipeline.results import check_writable
 
 
 def _cmd_anatomy_list(_: argparse.Namespace) -> int:
@@ -62,10 +62,10 @@ def add_variant_options(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_anatomy_export(args: argparse.Namespace) -> int:
     from twin.geometry import anatomy
-    from twin.pipeline.results import export_surface
+    from twin.geometry.export import export_surface
 
     positive(args.max_edge_mm, name="--max-edge-mm")
-    check_writable(args.out, option="--out")
+    check_writable(args.out, name="--out")
     variant = _variant_from_args(args)
     surface = anatomy.builtin(args.name, max_edge_mm=args.max_edge_mm, variant=variant)
     export_surface(surface, args.out)
@@ -79,12 +79,12 @@ def _cmd_anatomy_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_anatomy_population(args: argparse.Namespace) -> int:
-    from twin.pipeline.results import export_population
+    from twin.geometry.export import export_population
 
     count(args.size, name="N (the number of people)")
     count(args.seed, name="--seed", least=0)
     positive(args.max_edge_mm, name="--max-edge-mm")
-    check_writable(args.out, option="--out", folder=True)
+    check_writable(args.out, name="--out", folder=True)
     paths = export_population(
         args.size,
         seed=args.seed,

@@ -8,7 +8,7 @@ import time
 
 from twin.cli._common import count
 from twin.errors import InputError
-from twin.pipeline.results import check_writable, write_atomic
+from twin.files import check_writable, write_atomic
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     count(args.jobs, name="--jobs")
     for option, path in (("--junit", args.junit), ("--summary", args.summary)):
         if path is not None:
-            check_writable(path, option=option)
+            check_writable(path, name=option)
     paths = check.discover(args.paths)
     if not paths:
         msg = f"twin check: no scene files in {', '.join(map(str, args.paths))}"
@@ -40,5 +40,5 @@ def _cmd_check(args: argparse.Namespace) -> int:
         ("--summary", args.summary, check.markdown),
     ):
         if path is not None:
-            write_atomic({path: text(reports)}, option=option)
+            write_atomic({path: text(reports)}, name=option)
     return check.exit_code(reports, update=args.update)

@@ -6,7 +6,7 @@ import argparse
 
 from twin._text import table
 from twin.cli._common import count
-from twin.pipeline.results import check_writable
+from twin.files import check_writable
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -16,7 +16,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     count(args.population, name="--population")
     count(args.seed, name="--seed", least=0)
     count(args.jobs, name="--jobs")
-    check_writable(args.out, option="--out", folder=True)
+    check_writable(args.out, name="--out", folder=True)
     cache = None if args.no_cache else TransferCache(args.cache_dir)
     comparison = compare(
         args.a, args.b, people=args.population, seed=args.seed, cache=cache, jobs=args.jobs

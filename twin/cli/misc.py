@@ -9,7 +9,7 @@ import yaml
 
 from twin import __version__
 from twin.errors import InputError
-from twin.pipeline.results import check_writable, write_atomic
+from twin.files import check_writable, write_atomic
 from twin.raycast import backend_status, resolve_backend
 
 
@@ -51,9 +51,9 @@ def _cmd_layout(args: argparse.Namespace) -> int:
     if args.scene is None or args.out is None:
         msg = "twin layout: give a SCENE and --out FILE, or --list"
         raise InputError(msg)
-    check_writable(args.out, option="--out")
+    check_writable(args.out, name="--out")
     scene = load_scene(args.scene)
-    write_atomic({args.out: emitter_csv_text(scene.emitters)}, option="--out")
+    write_atomic({args.out: emitter_csv_text(scene.emitters)}, name="--out")
     counts = ", ".join(
         f"{c} {int((scene.emitters.channel == c).sum())}" for c in scene.emitters.channels
     )
@@ -84,7 +84,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from twin.analysis.bench import run_backend_benchmark, run_benchmark, run_optimise_benchmark
 
     if args.out is not None:
-        check_writable(args.out, option="--out")
+        check_writable(args.out, name="--out")
     if args.optimise:
         text = run_optimise_benchmark(subdivisions=args.subdivisions)
     elif args.backend is not None:
@@ -99,5 +99,5 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
     print(text)
     if args.out is not None:
-        write_atomic({args.out: text + "\n"}, option="--out")
+        write_atomic({args.out: text + "\n"}, name="--out")
     return 0

@@ -10,7 +10,7 @@ import numpy as np
 from twin._text import table
 from twin.cli._common import StageBars, count, positive
 from twin.errors import InputError
-from twin.pipeline.results import check_writable, remove_stale, write_atomic
+from twin.files import check_writable, remove_stale, write_atomic
 
 #: Headline metrics compared before and after optimisation: label, metrics.json path.
 _COMPARED = (
@@ -60,7 +60,6 @@ def _population_renders(args: argparse.Namespace, bars: StageBars) -> list:
 def _cmd_optimise(args: argparse.Namespace) -> int:
     import json
 
-    from twin.analysis.check import metric_value
     from twin.analysis.optimise import (
         drive_metrics,
         misplaced,
@@ -69,6 +68,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         optimised_scene,
     )
     from twin.analysis.placement import optimise_placement
+    from twin.dose.registry import metric_value
     from twin.engine.cache import TransferCache
     from twin.pipeline.render import render
     from twin.scene.load import load_scene
@@ -77,7 +77,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     count(args.seed, name="--seed", least=0)
     count(args.string_leds, name="--string-leds")
     positive(args.budget_mw, name="--budget-mw")
-    check_writable(args.out, option="--out", folder=True)
+    check_writable(args.out, name="--out", folder=True)
     bars = StageBars(stream=sys.stderr)
     cache = TransferCache()
     scene = load_scene(args.scene)
@@ -175,7 +175,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
             rows.append((f"worst wearer {key}", f"{b:.4g}", f"{a:.4g}", f"{a - b:+.3g}"))
     files[args.out / "summary.json"] = json.dumps(summary, indent=2) + "\n"
     files[args.out / "convergence.log"] = "\n".join(log) + "\n"
-    write_atomic(files, option="--out")
+    write_atomic(files, name="--out")
     if result is None:  # placement alone: a groups.csv of an earlier drive run no longer holds
         remove_stale(args.out, ["groups.csv"])
     how = "placement" if result is None else f"{args.objective} by {result.solver}"

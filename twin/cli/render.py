@@ -12,7 +12,7 @@ from twin._text import table
 from twin.cli._common import ProgressBar
 from twin.dose.hazards import eye_lines
 from twin.errors import InputError
-from twin.pipeline.results import check_writable, remove_stale
+from twin.files import check_writable, remove_stale
 
 
 def _summary_table(metrics: dict) -> str:
@@ -86,11 +86,12 @@ def _check_extras(args: argparse.Namespace) -> None:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from twin.pipeline.render import render, render_population
+    from twin.pipeline.population import render_population
+    from twin.pipeline.render import render
     from twin.scene.load import load_scenes
 
     _check_extras(args)
-    check_writable(args.out, option="--out", folder=True)
+    check_writable(args.out, name="--out", folder=True)
     scenes = load_scenes(args.scene or default_scene_path())
     if len(scenes) == 1:
         result = render(

@@ -16,8 +16,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-#: Which way a metric is better: larger, smaller, or closer to the middle of the dose window.
-BETTER = ("high", "low", "window")
+#: Which way a metric is better: larger, smaller, closer to the middle of the fluence window,
+#: or neither (``None``: more or less is not better in itself).
+BETTER = ("high", "low", "window", None)
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,13 @@ class Metric:
     column : str
         Name of its column in tables written to files (``population.csv``, the optimiser's
         per-wearer summary); carries the unit.
-    better : {"high", "low", "window"}
+    better : {"high", "low", "window"} or None
     """
 
     path: str
     label: str
     column: str
-    better: str
+    better: str | None
 
     def __post_init__(self) -> None:
         if self.better not in BETTER:
@@ -56,7 +57,7 @@ METRICS: dict[str, Metric] = {
             _ROI + "irradiance_mw_cm2.mean",
             "mean irradiance (mW/cm2)",
             "mean_irradiance_mw_cm2",
-            "window",
+            None,
         ),
         Metric(
             _ROI + "irradiance_mw_cm2.p5", "p5 irradiance (mW/cm2)", "p5_irradiance_mw_cm2", "high"
@@ -105,7 +106,7 @@ METRICS: dict[str, Metric] = {
             "low",
         ),
         Metric("emitters.gap_mm.min", "LED-skin gap min (mm)", "gap_min_mm", "high"),
-        Metric("emitters.gap_mm.mean", "LED-skin gap mean (mm)", "gap_mean_mm", "window"),
+        Metric("emitters.gap_mm.mean", "LED-skin gap mean (mm)", "gap_mean_mm", None),
         Metric(
             "emitters.clearance_mm.min",
             "LED-skin clearance min (mm)",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from twin.engine.transfer import (
 )
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints, Surface
-from twin.pipeline.results import population_summary, write_population, write_result
+from twin.pipeline.results import write_result
 from twin.raycast import Tracer, make_tracer, resolve_backend
 from twin.scene.load import EYE_REGION, Scene, load_scene
 
@@ -346,50 +345,3 @@ def mesh_resolution(scene: Scene, gap_mm: NDArray[np.float64]) -> dict[str, Any]
             EDGE_PER_GAP * gap,
         )
     return {"edge_mm_p95": edge, "median_gap_mm": gap, "resolved": resolved}
-
-
-def render_population(
-    scenes: list[Scene],
-    out_dir: Path,
-    *,
-    backend: str | None = None,
-    cache: TransferCache | None = None,
-    progress: Callable[[str], ProgressCallback | None] | None = None,
-    each: Callable[[RenderResult, Path], object] | None = None,
-) -> dict[str, Any]:
-    """Render every member of a population into ``out_dir/<member name>/`` and write
-    ``population.json`` and ``population.csv`` there (design.md "Population").
-
-    Parameters
-    ----------
-    scenes : list of Scene
-        The members, as :func:`twin.load_scenes` gives them.
-    out_dir : Path
-    backend, cache
-        As :func:`render`.
-    progress : callable(label) -> progress callback, optional
-        Makes each member's ray-casting progress callback from its label.
-    each : callable(result, folder), optional
-        Called after each member is written (for extra files).
-
-    Returns
-    -------
-    dict
-        The population summary (:func:`twin.pipeline.results.population_summary`).
-    """
-    members = []
-    for i, scene in enumerate(scenes, 1):
-        label = f"{scene.name} ({scene.variant.label}, {i}/{len(scenes)})"
-        result = render(
-            scene,
-            backend=backend,
-            cache=cache,
-            progress=None if progress is None else progress(label),
-        )
-        result.write(out_dir / scene.name)
-        if each is not None:
-            each(result, out_dir / scene.name)
-        members.append((scene, result.metrics))
-    summary = population_summary(members)
-    write_population(summary, out_dir)
-    return summary

@@ -12,7 +12,7 @@
       baseline:                                # how far a metric may move from the baseline
         relative: 0.01                         # default 1 %
         absolute: 0.001                        # and never less than this (near-zero values)
-        metrics: [roi.total.cv, ...]           # default: BASELINE_METRICS
+        metrics: [roi.total.cv, ...]           # default: twin.dose.registry.BASELINE
         tolerances: {roi.total.cv: {relative: 0.05}}
 
 A metric is a dotted path into ``metrics.json`` (``regions.forehead.total.cv`` works too). On
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twin._validation import check_keys
+from twin.dose.registry import BASELINE
 from twin.errors import InputError
 
 CHECK_KEYS = ("rules", "baseline")
@@ -36,26 +37,6 @@ RULE_KEYS = ("metric", "min", "max", "over")
 BASELINE_KEYS = ("relative", "absolute", "metrics", "tolerances")
 TOLERANCE_KEYS = ("relative", "absolute")
 OVER = ("worst", "min", "p5", "median", "p95", "max")
-#: Metrics compared with the baseline unless a scene lists its own.
-BASELINE_METRICS = (
-    "roi.total.irradiance_mw_cm2.mean",
-    "roi.total.irradiance_mw_cm2.p5",
-    "roi.total.irradiance_mw_cm2.p95",
-    "roi.total.irradiance_mw_cm2.max",
-    "roi.total.fluence_j_cm2.mean",
-    "roi.total.fluence_j_cm2.p5",
-    "roi.total.u0_min_over_mean",
-    "roi.total.cv",
-    "roi.total.in_window_area_fraction",
-    "roi.total.hot_spot_area_cm2",
-    "eye_safety.ir_irradiance_mw_cm2.max",
-    "eye_safety.total_irradiance_mw_cm2.max",
-    "eye_safety.blue_weighted_irradiance_mw_cm2.max",
-    "emitters.gap_mm.mean",
-    "emitters.clearance_mm.min",
-    "emitters.inside_skin",
-    "coverage.at_least_1",
-)
 
 
 @dataclass(frozen=True)
@@ -96,7 +77,7 @@ class Checks:
     """A scene's rules and baseline policy."""
 
     rules: tuple[Rule, ...] = ()
-    metrics: tuple[str, ...] = BASELINE_METRICS
+    metrics: tuple[str, ...] = BASELINE
     tolerance: Tolerance = field(default_factory=Tolerance)
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
 
@@ -186,7 +167,7 @@ def parse_checks(spec: Any, *, name: str) -> Checks:
         name=f"{name}.baseline",
         default=Tolerance(),
     )
-    metrics = baseline.get("metrics", list(BASELINE_METRICS))
+    metrics = baseline.get("metrics", list(BASELINE))
     if not isinstance(metrics, list):
         msg = f"{name}.baseline.metrics: expected a list of metric paths, got {metrics!r}"
         raise InputError(msg)

@@ -25,7 +25,7 @@ import numpy as np
 from twin import __version__
 from twin.dose.hazards import eye_lines
 from twin.errors import InputError
-from twin.pipeline.results import check_writable, write_atomic
+from twin.files import check_writable, write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -345,11 +345,12 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     a ``twin render`` folder (re-rendered from its resolved scene, through the transfer
     cache), a population's ``twin render`` folder or a ``twin compare`` folder."""
     from twin.engine.cache import TransferCache
-    from twin.pipeline.render import render, render_population
+    from twin.pipeline.population import render_population
+    from twin.pipeline.render import render
     from twin.scene.load import load_scenes
 
     source = Path(source)
-    check_writable(out_dir / "report.html", option="--out")
+    check_writable(out_dir / "report.html", name="out_dir")
     if (source / "compare.json").is_file():
         text = compare_report(source, pictures=pictures)
     elif (source / "population.json").is_file():
@@ -374,4 +375,4 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     else:
         msg = f"{source}: no such scene file or result folder"
         raise InputError(msg)
-    return write_atomic({out_dir / "report.html": text}, option="--out")[0]
+    return write_atomic({out_dir / "report.html": text}, name="out_dir")[0]

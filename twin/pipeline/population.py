@@ -1,0 +1,129 @@
+"""A population's render: every member's headline metrics and their spread
+(``population.json``, ``population.csv``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from twin.dose.registry import POPULATION, metric, metric_value
+from twin.engine.cache import TransferCache
+from twin.engine.transfer import ProgressCallback
+from twin.files import check_finite_json, write_atomic
+from twin.pipeline.render import RenderResult, render
+
+if TYPE_CHECKING:
+    from twin.scene.load import Scene
+
+
+def population_summary(members: list[tuple[Scene, dict[str, Any]]]) -> dict[str, Any]:
+    """Each member's variant and headline metrics, and their spread across the population.
+
+    Parameters
+    ----------
+    members : list of (Scene, dict)
+        Each member's scene and its ``metrics.json`` content.
+
+    Returns
+    -------
+    dict
+        ``members``: one entry per result (name, variant parameters, the metrics of
+        :data:`twin.dose.registry.POPULATION` by column name);
+        ``summary``: for each metric its min, 5th percentile, median, 95th percentile and max
+        over the members that have it.
+    """
+    rows = []
+    for scene, metrics in members:
+        variant = scene.variant
+        rows.append(
+            {
+                "name": scene.name,
+                "variant": {} if variant is None else variant.to_dict(),
+                "label": "" if variant is None else variant.label,
+                "metrics": {metric(p).column: metric_value(metrics, p) for p in POPULATION},
+            }
+        )
+    summary = {}
+    for key in (metric(p).column for p in POPULATION):
+        values = np.array([m["metrics"][key] for m in rows if m["metrics"][key] is not None])
+        if values.size:
+            q = np.percentile(values, [0, 5, 50, 95, 100])
+            summary[key] = dict(
+                zip(("min", "p5", "median", "p95", "max"), q.tolist(), strict=True)
+            )
+    return {"members": rows, "summary": summary}
+
+
+def population_csv(summary: dict[str, Any]) -> str:
+    """One row per member: name, sex, age_years, then a column per population metric."""
+    keys = [metric(p).column for p in POPULATION]
+    lines = [",".join(["name", "sex", "age_years", *keys])]
+    for m in summary["members"]:
+        variant = m["variant"]
+        cells = [m["name"], f"{variant.get('sex', 0.5):g}", f"{variant.get('age_years', 25.0):g}"]
+        cells += ["" if m["metrics"][k] is None else f"{m['metrics'][k]:.6g}" for k in keys]
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def write_population(summary: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Write ``population.json`` and ``population.csv`` (see :func:`population_summary`)."""
+    check_finite_json(summary, "population")
+    return write_atomic(
+        {
+            out_dir / "population.json": json.dumps(summary, indent=2) + "\n",
+            out_dir / "population.csv": population_csv(summary),
+        },
+        name="out_dir",
+    )
+
+
+def render_population(
+    scenes: list[Scene],
+    out_dir: Path,
+    *,
+    backend: str | None = None,
+    cache: TransferCache | None = None,
+    progress: Callable[[str], ProgressCallback | None] | None = None,
+    each: Callable[[RenderResult, Path], object] | None = None,
+) -> dict[str, Any]:
+    """Render every member of a population into ``out_dir/<member name>/`` and write
+    ``population.json`` and ``population.csv`` there (design.md "Population").
+
+    Parameters
+    ----------
+    scenes : list of Scene
+        The members, as :func:`twin.load_scenes` gives them.
+    out_dir : Path
+    backend, cache
+        As :func:`render`.
+    progress : callable(label) -> progress callback, optional
+        Makes each member's ray-casting progress callback from its label.
+    each : callable(result, folder), optional
+        Called after each member is written (for extra files).
+
+    Returns
+    -------
+    dict
+        The population summary (:func:`population_summary`).
+    """
+    members = []
+    for i, scene in enumerate(scenes, 1):
+        label = f"{scene.name} ({scene.variant.label}, {i}/{len(scenes)})"
+        result = render(
+            scene,
+            backend=backend,
+            cache=cache,
+            progress=None if progress is None else progress(label),
+        )
+        result.write(out_dir / scene.name)
+        if each is not None:
+            each(result, out_dir / scene.name)
+        members.append((scene, result.metrics))
+    summary = population_summary(members)
+    write_population(summary, out_dir)
+    return summary
