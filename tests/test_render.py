@@ -172,7 +172,8 @@ def test_info_lists_backends_and_reasons(capsys):
     out = capsys.readouterr().out
     assert f"twin {twin.__version__}" in out
     assert "reference  usable" in out and "embree     usable" in out
-    from twin.raycast._cuda import simulated, status
+    from twin.engine.backends.cuda import status
+    from twin.raycast.cuda import simulated
 
     if status() is not None:
         assert f"cuda       unusable: {status()}" in out
@@ -228,8 +229,8 @@ def test_metrics_of_a_uniform_map():
 
     values = np.full(100, 20.0)
     m = map_metrics(values, np.ones(100), exposure_s=300.0, dose=DoseSettings())
-    assert m["u0_min_over_mean"] == 1.0 and m["cv"] == 0.0
-    assert m["fluence_j_cm2"]["mean"] == 6.0 and m["in_window_area_fraction"] == 1.0
+    assert m.u0_min_over_mean == 1.0 and m.cv == 0.0
+    assert m.fluence_j_cm2.mean == 6.0 and m.in_window_area_fraction == 1.0
     x = np.random.default_rng(0).random(1001)
     for q in (0.05, 0.5, 0.95):
         np.testing.assert_allclose(
@@ -240,8 +241,8 @@ def test_metrics_of_a_uniform_map():
     # Hot spots and the window, by area.
     e = np.array([10.0, 50.0, 150.0])
     m = map_metrics(e, np.array([100.0, 200.0, 300.0]), exposure_s=100.0, dose=DoseSettings())
-    assert m["hot_spot_area_cm2"] == 3.0
-    assert math.isclose(m["in_window_area_fraction"], 200.0 / 600.0)  # 5 J/cm2 and under 100
+    assert m.hot_spot_area_cm2 == 3.0
+    assert math.isclose(m.in_window_area_fraction, 200.0 / 600.0)  # 5 J/cm2 and under 100
 
 
 def test_centroid_samples_carry_face_data(scene_dir, tmp_path):
@@ -272,7 +273,8 @@ def test_centroid_samples_carry_face_data(scene_dir, tmp_path):
 
 
 def test_bench_backend_all_times_every_usable_backend_side_by_side(tmp_path, capsys):
-    from twin.raycast._cuda import simulated, status
+    from twin.engine.backends.cuda import status
+    from twin.raycast.cuda import simulated
 
     out = tmp_path / "bench.md"
     args = ["bench", "--backend", "all", "--subdivisions", "5", "--repeat", "1"]

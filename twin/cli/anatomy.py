@@ -62,9 +62,10 @@ def add_variant_options(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_anatomy_export(args: argparse.Namespace) -> int:
     from twin.geometry import anatomy
-    from twin.geometry.export import export_surface
+    from twin.geometry.export import export_surface, mesh_format
 
     positive(args.max_edge_mm, name="--max-edge-mm")
+    mesh_format(args.out.suffix, name=f"--out {args.out}")
     check_writable(args.out, name="--out")
     variant = _variant_from_args(args)
     surface = anatomy.builtin(args.name, max_edge_mm=args.max_edge_mm, variant=variant)
@@ -79,9 +80,10 @@ def _cmd_anatomy_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_anatomy_population(args: argparse.Namespace) -> int:
-    from twin.geometry.export import export_population
+    from twin.geometry.export import export_population, mesh_format
 
     count(args.size, name="N (the number of people)")
+    mesh_format(args.format, name="--format")
     count(args.seed, name="--seed", least=0)
     positive(args.max_edge_mm, name="--max-edge-mm")
     check_writable(args.out, name="--out", folder=True)

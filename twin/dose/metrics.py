@@ -9,15 +9,28 @@ emitters' gap and incidence.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
+from twin.dose.blocks import (
+    Coverage,
+    EmitterFit,
+    EyeSafety,
+    Histogram,
+    MapMetrics,
+    MeanMax,
+    Peak,
+    PerEmitter,
+    RegionMetrics,
+    Summary,
+)
 from twin.dose.hazards import blue_light_max_exposure_s, blue_light_weight, counts_as_ir
 from twin.dose.maps import DoseMaps, DoseSettings
-from twin.units import MM2_PER_CM2
+from twin.units import MM2_PER_CM2, fluence_per_irradiance
 
 
 def weighted_percentile(
@@ -34,18 +47,18 @@ def weighted_percentile(
     return float(np.interp(q, centre, v))
 
 
-def summary(values: NDArray[np.float64], areas: NDArray[np.float64]) -> dict[str, float]:
+def summary(values: NDArray[np.float64], areas: NDArray[np.float64]) -> Summary:
     """Area-weighted mean, min, max, p5, p95 and standard deviation of ``values``."""
     mean = float(np.average(values, weights=areas))
     std = float(np.sqrt(np.average((values - mean) ** 2, weights=areas)))
-    return {
-        "mean": mean,
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "p5": weighted_percentile(values, areas, 0.05),
-        "p95": weighted_percentile(values, areas, 0.95),
-        "std": std,
-    }
+    return Summary(
+        mean=mean,
+        min=float(values.min()),
+        max=float(values.max()),
+        p5=weighted_percentile(values, areas, 0.05),
+        p95=weighted_percentile(values, areas, 0.95),
+        std=std,
+    )
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -58,51 +71,77 @@ def map_metrics(
     *,
     exposure_s: float,
     dose: DoseSettings,
-) -> dict[str, Any]:
-    """Metrics of one irradiance map over the samples given (already restricted to a region)."""
-    fluence = irradiance_mw_cm2 * (exposure_s / 1000.0)
+) -> MapMetrics:
+    """Metrics of one irradiance map over the samples given (already restricted to a region).
+
+    Parameters
+    ----------
+    irradiance_mw_cm2 : (k,) float64, mW/cm^2
+    areas_mm2 : (k,) float64, mm^2
+    exposure_s : float, s
+    dose : DoseSettings
+        The fluence window and the irradiance limit.
+
+    Returns
+    -------
+    MapMetrics
+    """
+    fluence = irradiance_mw_cm2 * fluence_per_irradiance(exposure_s)
     e = summary(irradiance_mw_cm2, areas_mm2)
     lo, hi = dose.fluence_window_j_cm2
     in_window = (
         (fluence >= lo) & (fluence <= hi) & (irradiance_mw_cm2 <= dose.irradiance_limit_mw_cm2)
     )
     hot = irradiance_mw_cm2 > dose.irradiance_limit_mw_cm2
-    return {
-        "irradiance_mw_cm2": e,
-        "fluence_j_cm2": summary(fluence, areas_mm2),
-        "u0_min_over_mean": _ratio(e["min"], e["mean"]),
-        "min_over_max": _ratio(e["min"], e["max"]),
-        "cv": _ratio(e["std"], e["mean"]),
-        "in_window_area_fraction": float(areas_mm2[in_window].sum() / areas_mm2.sum()),
-        "hot_spot_area_cm2": float(areas_mm2[hot].sum() / MM2_PER_CM2),
-    }
+    return MapMetrics(
+        irradiance_mw_cm2=e,
+        fluence_j_cm2=summary(fluence, areas_mm2),
+        u0_min_over_mean=_ratio(e.min, e.mean),
+        min_over_max=_ratio(e.min, e.max),
+        cv=_ratio(e.std, e.mean),
+        in_window_area_fraction=float(areas_mm2[in_window].sum() / areas_mm2.sum()),
+        hot_spot_area_cm2=float(areas_mm2[hot].sum() / MM2_PER_CM2),
+    )
 
 
-def _channel_block(
+def region_metrics(
     dose_maps: DoseMaps,
     mask: NDArray[np.bool_],
     areas_mm2: NDArray[np.float64],
     dose: DoseSettings,
-) -> dict[str, Any]:
+) -> RegionMetrics:
+    """The metrics of the samples in ``mask``: all channels together and each channel.
+
+    Parameters
+    ----------
+    dose_maps : DoseMaps
+    mask : (k,) bool
+        The region.
+    areas_mm2 : (k,) float64, mm^2
+    dose : DoseSettings
+
+    Returns
+    -------
+    RegionMetrics
+    """
     a = areas_mm2[mask]
-    block: dict[str, Any] = {
-        "area_cm2": float(a.sum() / MM2_PER_CM2),
-        "total": map_metrics(
-            dose_maps.total_irradiance_mw_cm2[mask], a, exposure_s=dose_maps.exposure_s, dose=dose
-        ),
-        "channels": {},
-    }
+    channels = {}
     for channel, e in dose_maps.irradiance_mw_cm2.items():
         entry = map_metrics(e[mask], a, exposure_s=dose_maps.exposure_s, dose=dose)
         if channel in dose_maps.wavelength_nm:
-            entry["wavelength_nm"] = dose_maps.wavelength_nm[channel]
             flux = dose_maps.photon_flux_per_s_cm2(channel)[mask]
-            entry["photon_flux_per_s_cm2"] = {
-                "mean": float(np.average(flux, weights=a)),
-                "max": float(flux.max()),
-            }
-        block["channels"][channel] = entry
-    return block
+            entry = dataclasses.replace(
+                entry,
+                wavelength_nm=dose_maps.wavelength_nm[channel],
+                photon_flux_per_s_cm2=MeanMax(
+                    mean=float(np.average(flux, weights=a)), max=float(flux.max())
+                ),
+            )
+        channels[channel] = entry
+    total = map_metrics(
+        dose_maps.total_irradiance_mw_cm2[mask], a, exposure_s=dose_maps.exposure_s, dose=dose
+    )
+    return RegionMetrics(area_cm2=float(a.sum() / MM2_PER_CM2), total=total, channels=channels)
 
 
 def eye_safety(
@@ -111,7 +150,8 @@ def eye_safety(
     dose: DoseSettings,
     *,
     facing: DoseMaps | None = None,
-) -> dict[str, Any]:
+    region: str = "eyes",
+) -> EyeSafety:
     """The eye region against the IEC 62471 IR-eye and blue-light limits.
 
     Limits: :mod:`twin.dose.hazards`.
@@ -129,30 +169,27 @@ def eye_safety(
         e_blue += blue_light_weight(dose_maps.wavelength_nm.get(c)) * e
     peak_ir, peak_blue = float(e_ir.max()), float(e_blue.max())
     blue_time_s = blue_light_max_exposure_s(peak_blue)
-    out = {
-        "ir_channels": ir,
-        "unknown_wavelength_channels": unknown,
-        "ir_irradiance_mw_cm2": {
-            "mean": float(np.average(e_ir, weights=areas_mm2)),
-            "max": peak_ir,
-        },
-        "ir_limit_mw_cm2": dose.eye_ir_limit_mw_cm2,
-        "ir_within_limit": peak_ir <= dose.eye_ir_limit_mw_cm2,
-        "blue_weighted_irradiance_mw_cm2": {
-            "mean": float(np.average(e_blue, weights=areas_mm2)),
-            "max": peak_blue,
-        },
-        "blue_light_max_exposure_s": blue_time_s,
-        "blue_light_within_limit": blue_time_s is None or dose_maps.exposure_s <= blue_time_s,
-        "total_irradiance_mw_cm2": {"max": float(dose_maps.total_irradiance_mw_cm2.max())},
-    }
+    seen = None
     if facing is not None:
         e_facing = _ir_irradiance(facing, ir)
-        out["ir_irradiance_facing_mw_cm2"] = {
-            "mean": float(np.average(e_facing, weights=areas_mm2)),
-            "max": float(e_facing.max()),
-        }
-    return out
+        seen = MeanMax(
+            mean=float(np.average(e_facing, weights=areas_mm2)), max=float(e_facing.max())
+        )
+    return EyeSafety(
+        region=region,
+        ir_channels=ir,
+        unknown_wavelength_channels=unknown,
+        ir_irradiance_mw_cm2=MeanMax(mean=float(np.average(e_ir, weights=areas_mm2)), max=peak_ir),
+        ir_limit_mw_cm2=dose.eye_ir_limit_mw_cm2,
+        ir_within_limit=peak_ir <= dose.eye_ir_limit_mw_cm2,
+        blue_weighted_irradiance_mw_cm2=MeanMax(
+            mean=float(np.average(e_blue, weights=areas_mm2)), max=peak_blue
+        ),
+        blue_light_max_exposure_s=blue_time_s,
+        blue_light_within_limit=blue_time_s is None or dose_maps.exposure_s <= blue_time_s,
+        total_irradiance_mw_cm2=Peak(max=float(dose_maps.total_irradiance_mw_cm2.max())),
+        ir_irradiance_facing_mw_cm2=seen,
+    )
 
 
 def _ir_irradiance(dose_maps: DoseMaps, ir: list[str]) -> NDArray[np.float64]:
@@ -170,7 +207,7 @@ def dose_metrics(
     roi: NDArray[np.bool_],
     regions: dict[str, NDArray[np.bool_]],
     dose: DoseSettings,
-) -> dict[str, Any]:
+) -> tuple[RegionMetrics, dict[str, RegionMetrics]]:
     """All dose metrics: over the region of interest and per region.
 
     Parameters
@@ -184,14 +221,15 @@ def dose_metrics(
 
     Returns
     -------
-    dict
-        JSON-ready; every key that holds a number with a unit names the unit.
+    roi : RegionMetrics
+    regions : dict of str to RegionMetrics
+        Each region that has samples.
     """
-    out = {"roi": _channel_block(dose_maps, roi, areas_mm2, dose), "regions": {}}
-    for name, mask in regions.items():
-        if mask.any():
-            out["regions"][name] = _channel_block(dose_maps, mask, areas_mm2, dose)
-    return out
+    return region_metrics(dose_maps, roi, areas_mm2, dose), {
+        name: region_metrics(dose_maps, mask, areas_mm2, dose)
+        for name, mask in regions.items()
+        if mask.any()
+    }
 
 
 #: An emitter closer than this to the skin (and not behind it) is touching it, mm.
@@ -204,9 +242,9 @@ def _values(values: NDArray[np.float64]) -> list[float | None]:
     return [float(f"{v:.6g}") if np.isfinite(v) else None for v in values]
 
 
-def _histogram(values: NDArray[np.float64], edges: NDArray[np.float64]) -> dict[str, list]:
+def _histogram(values: NDArray[np.float64], edges: NDArray[np.float64]) -> Histogram:
     counts, _ = np.histogram(values[np.isfinite(values)], bins=edges)
-    return {"edges": _values(edges), "counts": counts.tolist()}
+    return Histogram(edges=_values(edges), counts=counts.tolist())
 
 
 def emitter_fit(
@@ -216,7 +254,7 @@ def emitter_fit(
     incidence_deg: NDArray[np.float64],
     clearance_mm: NDArray[np.float64],
     carrier: str | None,
-) -> dict[str, Any]:
+) -> EmitterFit:
     """How the emitters sit on the skin.
 
     Parameters
@@ -233,34 +271,37 @@ def emitter_fit(
 
     Returns
     -------
-    dict
+    EmitterFit
         Summaries and histograms of the axial gap, the clearance and the incidence angle;
         counts of emitters inside the skin and touching it (closer than ``TOUCH_MM``); and
         every emitter's values, in emitter order (``per_emitter``).
     """
     hit = np.isfinite(gap_mm)
-    out: dict[str, Any] = {
-        "count": len(gap_mm),
-        "carrier": carrier,
-        "axis_misses_skin": int((~hit).sum()),
-        "inside_skin": int((clearance_mm < 0).sum()),
-        "touching_skin": int(((clearance_mm >= 0) & (clearance_mm < TOUCH_MM)).sum()),
-        "clearance_mm": summary(clearance_mm, np.ones(len(clearance_mm))),
-    }
+    landed: dict[str, Any] = {}
     if hit.any():
         ones = np.ones(int(hit.sum()))
-        out["gap_mm"] = summary(gap_mm[hit], ones)
-        out["incidence_deg"] = summary(incidence_deg[hit], ones)
         top = max(float(np.ceil(gap_mm[hit].max())), 1.0)
-        out["gap_histogram_mm"] = _histogram(gap_mm, np.linspace(0.0, top, 21))
-        out["incidence_histogram_deg"] = _histogram(incidence_deg, np.arange(0.0, 91.0, 5.0))
-    out["per_emitter"] = {
-        "id": [str(i) for i in ids],
-        "gap_mm": _values(gap_mm),
-        "clearance_mm": _values(clearance_mm),
-        "incidence_deg": _values(incidence_deg),
-    }
-    return out
+        landed = {
+            "gap_mm": summary(gap_mm[hit], ones),
+            "incidence_deg": summary(incidence_deg[hit], ones),
+            "gap_histogram_mm": _histogram(gap_mm, np.linspace(0.0, top, 21)),
+            "incidence_histogram_deg": _histogram(incidence_deg, np.arange(0.0, 91.0, 5.0)),
+        }
+    return EmitterFit(
+        count=len(gap_mm),
+        carrier=carrier,
+        axis_misses_skin=int((~hit).sum()),
+        inside_skin=int((clearance_mm < 0).sum()),
+        touching_skin=int(((clearance_mm >= 0) & (clearance_mm < TOUCH_MM)).sum()),
+        clearance_mm=summary(clearance_mm, np.ones(len(clearance_mm))),
+        per_emitter=PerEmitter(
+            id=[str(i) for i in ids],
+            gap_mm=_values(gap_mm),
+            clearance_mm=_values(clearance_mm),
+            incidence_deg=_values(incidence_deg),
+        ),
+        **landed,
+    )
 
 
 def coverage(
@@ -269,7 +310,7 @@ def coverage(
     roi: NDArray[np.bool_],
     *,
     k_max: int = 4,
-) -> dict[str, float]:
+) -> Coverage:
     """Fraction of the treated area within reach of at least k emitters, k = 1..k_max.
 
     An emitter reaches a point where it delivers at least ``REACH_FRACTION`` of the
@@ -283,7 +324,9 @@ def coverage(
     reaches = csc.data >= REACH_FRACTION * peak[column]
     reached = np.bincount(csc.indices[reaches], minlength=csc.shape[0])
     total = float(areas_mm2[roi].sum())
-    return {
-        f"at_least_{k}": float(areas_mm2[roi & (reached >= k)].sum() / total) if total else 0.0
-        for k in range(1, k_max + 1)
-    }
+    return Coverage(
+        at_least=tuple(
+            float(areas_mm2[roi & (reached >= k)].sum() / total) if total else 0.0
+            for k in range(1, k_max + 1)
+        )
+    )

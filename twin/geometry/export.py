@@ -55,6 +55,21 @@ def ply_bytes(
 EXPORT_FORMATS = ("ply", "obj", "stl", "off", "glb", "gltf")
 
 
+def mesh_format(suffix: str, *, name: str) -> str:
+    """The export format a file suffix names (``".PLY"`` -> ``"ply"``).
+
+    Raises
+    ------
+    InputError
+        Naming ``name`` (where the suffix came from) unless twin writes that format.
+    """
+    fmt = suffix.lower().lstrip(".")
+    if fmt not in EXPORT_FORMATS:
+        msg = f"{name}: unknown mesh format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}"
+        raise InputError(msg)
+    return fmt
+
+
 def export_surface(surface: Surface, path: Path) -> None:
     """Write ``surface`` (mm) in the format its suffix names (see ``EXPORT_FORMATS``).
 
@@ -62,13 +77,7 @@ def export_surface(surface: Surface, path: Path) -> None:
     the names listed by the ``comment regions:`` header line, -1 for none. Written under a
     temporary name, then renamed.
     """
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix not in EXPORT_FORMATS:
-        msg = (
-            f"path {path}: unknown mesh format {suffix!r}; "
-            f"expected one of {', '.join(EXPORT_FORMATS)}"
-        )
-        raise InputError(msg)
+    suffix = mesh_format(path.suffix, name=f"path {path}")
     if suffix == "ply":
         label = np.full(len(surface.vertices_mm), -1, dtype=np.int32)
         for i, idx in enumerate(surface.regions.values()):
@@ -109,9 +118,7 @@ def export_population(
     from twin.geometry import anatomy
     from twin.geometry.variants import Variant, population
 
-    if suffix not in EXPORT_FORMATS:
-        msg = f"suffix: expected one of {', '.join(EXPORT_FORMATS)}, got {suffix!r}"
-        raise InputError(msg)
+    suffix = mesh_format(suffix, name="suffix")
     members = population(size, seed=seed, age_years=age_years)
     parameters = [f.name for f in dataclasses.fields(Variant)]
     header = ["file", *parameters, "height_mm", "extent_x_mm", "extent_y_mm", "extent_z_mm"]

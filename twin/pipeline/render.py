@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 import trimesh
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from twin import __version__
 from twin.devices.aperture import extended_transfer
 from twin.devices.emitters import Emitters
-from twin.dose.hazards import facing_rows
 from twin.dose.maps import DoseMaps, dose_maps
-from twin.dose.metrics import coverage, dose_metrics, emitter_fit, eye_safety
 from twin.engine.cache import TransferCache, transfer_key
 from twin.engine.transfer import (
     ProgressCallback,
@@ -30,9 +26,10 @@ from twin.engine.transfer import (
 )
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints, Surface
+from twin.pipeline.metrics import RenderMetrics, render_metrics
 from twin.pipeline.results import write_result
 from twin.raycast import Tracer, make_tracer, resolve_backend
-from twin.scene.load import EYE_REGION, Scene, load_scene
+from twin.scene import EYE_REGION, Scene, load_scene
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +53,10 @@ class RenderResult:
         Distance from each emitter along its axis to the skin; ``inf`` where it misses.
     incidence_deg : (n,) float64, degrees
         Angle between each emitter's axis and the skin normal where the axis lands.
-    metrics : dict
-        JSON-ready metrics (see :mod:`twin.dose.metrics`).
+    blocks : RenderMetrics
+        The metrics as typed blocks (:mod:`twin.pipeline.metrics`).
+
+    The metrics as ``metrics.json`` holds them are :attr:`metrics`.
     """
 
     scene: Scene
@@ -67,7 +66,12 @@ class RenderResult:
     dose: DoseMaps
     gap_mm: NDArray[np.float64]
     incidence_deg: NDArray[np.float64]
-    metrics: dict[str, Any]
+    blocks: RenderMetrics
+
+    @functools.cached_property
+    def metrics(self) -> dict[str, Any]:
+        """The metrics, JSON-ready, exactly as ``metrics.json`` holds them."""
+        return self.blocks.to_dict()
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write the result files into ``out_dir``.
@@ -136,25 +140,6 @@ def skin_clearance_mm(points_mm: NDArray[np.float64], target: Surface) -> NDArra
     normal = np.einsum("kj,kjd->kd", weights, target.vertex_normals[target.faces[face[pick]]])
     side = np.einsum("ij,ij->i", points_mm[row[pick]] - q, normal)
     return np.where(side < 0, -1.0, 1.0) * best
-
-
-def _layout_summary(scene: Scene) -> dict[str, Any]:
-    layout = scene.layout
-    return {
-        "design": layout.spec.get("design"),
-        "carrier": layout.carrier.kind,
-        "pattern": layout.spec.get("pattern"),
-        "count": len(scene.emitters),
-        "channels": {c: int((scene.emitters.channel == c).sum()) for c in scene.emitters.channels},
-        "standoff_mm": layout.carrier.standoff_mm,
-        "push_out_mm": layout.push_mm,
-        "extended": bool(scene.apertures),
-    }
-
-
-#: Mesh edges up to this fraction of the LED-to-skin gap resolve the light (a 60 deg beam's
-#: half-irradiance radius is about 0.4 of its gap).
-EDGE_PER_GAP = 1.0 / 3.0
 
 
 def region_of_interest(scene: Scene, samples: SamplePoints) -> NDArray[np.bool_]:
@@ -251,97 +236,14 @@ def render(
         transfer = cache.get_or_build(key, build)
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
     gap, incidence = axis_landing(scene.emitters, scene.target, tracer)
-    metrics = {
-        "twin_version": __version__,
-        "scene": scene.name,
-        "exposure_s": scene.exposure_s,
-        "drive": scene.drive,
-        "window": {
-            "fluence_j_cm2": list(scene.dose.fluence_window_j_cm2),
-            "irradiance_limit_mw_cm2": scene.dose.irradiance_limit_mw_cm2,
-        },
-        "roi_regions": {
-            "treat": list(scene.treat) if scene.treat else "all",
-            "exclude": list(scene.exclude),
-        },
-        **dose_metrics(maps, samples.areas_mm2, roi=roi, regions=samples.regions, dose=scene.dose),
-        **_eye_block(transfer, samples, scene),
-        "emitters": emitter_fit(
-            ids=scene.emitters.ids,
-            gap_mm=gap,
-            incidence_deg=incidence,
-            clearance_mm=skin_clearance_mm(scene.emitters.positions_mm, scene.target),
-            carrier=None if scene.layout is None else scene.layout.carrier.kind,
-        ),
-        "coverage": coverage(transfer.matrix, samples.areas_mm2, roi),
-        **({} if scene.layout is None else {"layout": _layout_summary(scene)}),
-        "engine": {
-            "backend": transfer.backend,
-            "sample_points": len(samples),
-            "emitters": len(scene.emitters),
-            "candidate_pairs": transfer.candidate_pairs,
-            "rays_cast": transfer.rays_cast,
-            "nonzeros": int(transfer.matrix.nnz),
-            "seconds": transfer.seconds,
-            "intensity_cutoff": transfer.intensity_cutoff,
-            "max_distance_mm": None
-            if np.isinf(transfer.max_distance_mm)
-            else transfer.max_distance_mm,
-            "resolution": mesh_resolution(scene, gap),
-        },
-    }
-    return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, metrics)
-
-
-def _eye_block(transfer: TransferMatrix, samples: SamplePoints, scene: Scene) -> dict[str, Any]:
-    """``eye_safety`` of metrics.json (nothing without an eye region): the eyelid skin's
-    irradiance, judged against the limits, and what a detector facing each LED would read
-    there (:func:`twin.dose.hazards.facing_rows`)."""
-    eye = samples.regions.get(EYE_REGION)
-    if eye is None or not eye.any():
-        return {}
-    rows = scipy.sparse.csr_array(transfer.matrix)[np.flatnonzero(eye)]
-    facing = facing_rows(
-        rows, samples.positions_mm[eye], samples.normals[eye], scene.emitters.positions_mm
+    blocks = render_metrics(
+        scene,
+        samples=samples,
+        roi=roi,
+        transfer=transfer,
+        maps=maps,
+        gap_mm=gap,
+        incidence_deg=incidence,
+        clearance_mm=skin_clearance_mm(scene.emitters.positions_mm, scene.target),
     )
-    skin, seen = (
-        dose_maps(
-            dataclasses.replace(transfer, matrix=m),
-            scene.emitters,
-            drive=scene.drive,
-            exposure_s=scene.exposure_s,
-        )
-        for m in (rows, facing)
-    )
-    block = eye_safety(skin, samples.areas_mm2[eye], scene.dose, facing=seen)
-    return {"eye_safety": {"region": EYE_REGION, **block}}
-
-
-def mesh_resolution(scene: Scene, gap_mm: NDArray[np.float64]) -> dict[str, Any]:
-    """Whether the skin mesh resolves the light: its edges against the LED-to-skin gap.
-
-    Each sample stands for its patch of skin, so edges much longer than the gap miss the
-    peaks and dips under each LED (README "Engine", Resolution). Logs a warning when the
-    95th-percentile edge is longer than ``EDGE_PER_GAP`` of the median gap.
-
-    Returns
-    -------
-    dict
-        ``edge_mm_p95``, ``median_gap_mm`` (``None`` when no LED axis lands on the skin) and
-        ``resolved`` (bool).
-    """
-    edge = float(np.percentile(scene.target.edge_lengths_mm, 95))
-    landed = gap_mm[np.isfinite(gap_mm)]
-    gap = float(np.median(landed)) if landed.size else None
-    resolved = gap is None or edge <= EDGE_PER_GAP * gap
-    if not resolved:
-        log.warning(
-            "%s: skin mesh edges of %.3g mm (95th percentile) against a median LED gap of "
-            "%.3g mm: peaks and minima may be several %% off; keep edges under %.2g mm "
-            "(target.max_edge_mm for a built-in anatomy)",
-            scene.name,
-            edge,
-            gap,
-            EDGE_PER_GAP * gap,
-        )
-    return {"edge_mm_p95": edge, "median_gap_mm": gap, "resolved": resolved}
+    return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, blocks)

@@ -1,0 +1,183 @@
+"""Typed metric blocks: each block of ``metrics.json`` as a frozen dataclass.
+
+Every block's :meth:`Block.to_dict` gives its JSON form exactly: fields in order, nested
+blocks as mappings, tuples as lists, and optional fields (``None`` with ``omit_none``) left
+out. Units are in the field names, as in the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Metadata of an optional field (keyword-only, ``None`` by default) that ``metrics.json``
+#: leaves out when it is ``None``.
+OMIT_NONE = {"omit_none": True}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Block):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Block:
+    """Base of the metric blocks (frozen dataclasses)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The block as JSON-ready data, exactly as ``metrics.json`` holds it."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is None and f.metadata.get("omit_none"):
+                continue
+            out[f.name] = _plain(value)
+        return out
+
+
+@dataclass(frozen=True)
+class Summary(Block):
+    """Area-weighted statistics of a map (or plain ones of per-emitter values)."""
+
+    mean: float
+    min: float
+    max: float
+    p5: float
+    p95: float
+    std: float
+
+
+@dataclass(frozen=True)
+class MeanMax(Block):
+    """Area-weighted mean and maximum of a map."""
+
+    mean: float
+    max: float
+
+
+@dataclass(frozen=True)
+class Peak(Block):
+    """The maximum of a map."""
+
+    max: float
+
+
+@dataclass(frozen=True)
+class MapMetrics(Block):
+    """Metrics of one irradiance map over a region (one channel, or all together).
+
+    Attributes
+    ----------
+    irradiance_mw_cm2, fluence_j_cm2 : Summary
+    u0_min_over_mean, min_over_max, cv : float or None
+        ``None`` where the denominator is zero (a dark region).
+    in_window_area_fraction : float
+        Area fraction inside the fluence window and under the irradiance limit.
+    hot_spot_area_cm2 : float, cm^2
+        Area above the irradiance limit.
+    wavelength_nm : float, optional
+        A channel's wavelength, where it has one.
+    photon_flux_per_s_cm2 : MeanMax, optional
+        A channel's photon flux, where it has a wavelength.
+    """
+
+    irradiance_mw_cm2: Summary
+    fluence_j_cm2: Summary
+    u0_min_over_mean: float | None
+    min_over_max: float | None
+    cv: float | None
+    in_window_area_fraction: float
+    hot_spot_area_cm2: float
+    wavelength_nm: float | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    photon_flux_per_s_cm2: MeanMax | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+
+
+@dataclass(frozen=True)
+class RegionMetrics(Block):
+    """A region's area and its metrics for all channels together and each channel."""
+
+    area_cm2: float
+    total: MapMetrics
+    channels: dict[str, MapMetrics]
+
+
+@dataclass(frozen=True)
+class EyeSafety(Block):
+    """The eye region against the IEC 62471 IR-eye and blue-light limits.
+
+    The skin's irradiance is judged; ``ir_irradiance_facing_mw_cm2`` is what a detector
+    facing each LED reads there (:func:`twin.dose.hazards.facing_rows`).
+    """
+
+    region: str
+    ir_channels: list[str]
+    unknown_wavelength_channels: list[str]
+    ir_irradiance_mw_cm2: MeanMax
+    ir_limit_mw_cm2: float
+    ir_within_limit: bool
+    blue_weighted_irradiance_mw_cm2: MeanMax
+    blue_light_max_exposure_s: float | None
+    blue_light_within_limit: bool
+    total_irradiance_mw_cm2: Peak
+    ir_irradiance_facing_mw_cm2: MeanMax | None = field(
+        default=None, metadata=OMIT_NONE, kw_only=True
+    )
+
+
+@dataclass(frozen=True)
+class Histogram(Block):
+    """Bin edges and counts (``None`` stands for a non-finite edge)."""
+
+    edges: list[float | None]
+    counts: list[int]
+
+
+@dataclass(frozen=True)
+class PerEmitter(Block):
+    """Every emitter's values, in emitter order (6 significant digits; ``None``: no value)."""
+
+    id: list[str]
+    gap_mm: list[float | None]
+    clearance_mm: list[float | None]
+    incidence_deg: list[float | None]
+
+
+@dataclass(frozen=True)
+class EmitterFit(Block):
+    """How the emitters sit on the skin: axial gap, clearance and incidence.
+
+    The gap and incidence blocks are absent when no emitter's axis meets the skin.
+    """
+
+    count: int
+    carrier: str | None
+    axis_misses_skin: int
+    inside_skin: int
+    touching_skin: int
+    clearance_mm: Summary
+    gap_mm: Summary | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    incidence_deg: Summary | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    gap_histogram_mm: Histogram | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    incidence_histogram_deg: Histogram | None = field(
+        default=None, metadata=OMIT_NONE, kw_only=True
+    )
+    per_emitter: PerEmitter
+
+
+@dataclass(frozen=True)
+class Coverage(Block):
+    """Fraction of the treated area within reach of at least k emitters, k = 1, 2, ...
+
+    ``at_least[k - 1]`` is the fraction for k; written as ``at_least_<k>``.
+    """
+
+    at_least: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"at_least_1": ..., "at_least_2": ...}``."""
+        return {f"at_least_{k}": v for k, v in enumerate(self.at_least, 1)}

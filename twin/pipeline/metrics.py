@@ -1,0 +1,270 @@
+"""``metrics.json`` of a render: the typed blocks of the whole file and their assembly.
+
+The dose blocks (:mod:`twin.dose.blocks`) come from :mod:`twin.dose.metrics`; this module adds
+what only a whole render knows (the scene's settings, the layout, the engine's counts, the
+mesh resolution) and puts them in the file's order. :meth:`RenderMetrics.to_dict` is the
+file's content.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse
+from numpy.typing import NDArray
+
+from twin import __version__
+from twin.dose.blocks import OMIT_NONE, Block, Coverage, EmitterFit, EyeSafety, RegionMetrics
+from twin.dose.hazards import facing_rows
+from twin.dose.maps import DoseMaps, dose_maps
+from twin.dose.metrics import coverage, dose_metrics, emitter_fit, eye_safety
+from twin.engine.transfer import TransferMatrix
+from twin.geometry.surface import SamplePoints
+from twin.scene import EYE_REGION, Scene
+
+if TYPE_CHECKING:
+    from twin.geometry.surface import Surface
+
+log = logging.getLogger(__name__)
+
+#: Mesh edges up to this fraction of the LED-to-skin gap resolve the light (a 60 deg beam's
+#: half-irradiance radius is about 0.4 of its gap).
+EDGE_PER_GAP = 1.0 / 3.0
+
+
+@dataclass(frozen=True)
+class Window(Block):
+    """The dose window the in-window metrics use."""
+
+    fluence_j_cm2: tuple[float, float]
+    irradiance_limit_mw_cm2: float
+
+
+@dataclass(frozen=True)
+class RoiRegions(Block):
+    """Which regions make up the treated skin (``"all"``: the whole target) and which not."""
+
+    treat: list[str] | str
+    exclude: list[str]
+
+
+@dataclass(frozen=True)
+class LayoutSummary(Block):
+    """The design the emitters were generated from."""
+
+    design: str | None
+    carrier: str
+    pattern: str | None
+    count: int
+    channels: dict[str, int]
+    standoff_mm: float
+    push_out_mm: float
+    extended: bool
+
+
+@dataclass(frozen=True)
+class Resolution(Block):
+    """Whether the skin mesh resolves the light (:func:`mesh_resolution`)."""
+
+    edge_mm_p95: float
+    median_gap_mm: float | None
+    resolved: bool
+
+
+@dataclass(frozen=True)
+class EngineInfo(Block):
+    """How the transfer matrix was made: backend, counts, time and settings."""
+
+    backend: str
+    sample_points: int
+    emitters: int
+    candidate_pairs: int
+    rays_cast: int
+    nonzeros: int
+    seconds: float
+    intensity_cutoff: float
+    max_distance_mm: float | None
+    resolution: Resolution
+
+
+@dataclass(frozen=True)
+class RenderMetrics(Block):
+    """Every block of ``metrics.json``, in the file's order.
+
+    ``eye_safety`` is absent when the target has no eye region, ``layout`` when the emitters
+    came from a file rather than a design.
+    """
+
+    twin_version: str
+    scene: str
+    exposure_s: float
+    drive: dict[str, float]
+    window: Window
+    roi_regions: RoiRegions
+    roi: RegionMetrics
+    regions: dict[str, RegionMetrics]
+    eye_safety: EyeSafety | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    emitters: EmitterFit
+    coverage: Coverage
+    layout: LayoutSummary | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    engine: EngineInfo
+
+
+def render_metrics(
+    scene: Scene,
+    *,
+    samples: SamplePoints,
+    roi: NDArray[np.bool_],
+    transfer: TransferMatrix,
+    maps: DoseMaps,
+    gap_mm: NDArray[np.float64],
+    incidence_deg: NDArray[np.float64],
+    clearance_mm: NDArray[np.float64],
+) -> RenderMetrics:
+    """The metrics of a render.
+
+    Parameters
+    ----------
+    scene : Scene
+    samples : SamplePoints
+        The ``k`` skin points.
+    roi : (k,) bool
+        The treated skin.
+    transfer : TransferMatrix
+    maps : DoseMaps
+        The scene's dose maps at its drive and exposure.
+    gap_mm, incidence_deg : (n,) float64
+        Where each emitter's axis lands (mm, degrees; ``inf`` and ``nan`` on a miss).
+    clearance_mm : (n,) float64, mm
+        Signed distance from each emitter to the skin (negative inside).
+
+    Returns
+    -------
+    RenderMetrics
+    """
+    roi_block, regions = dose_metrics(
+        maps, samples.areas_mm2, roi=roi, regions=samples.regions, dose=scene.dose
+    )
+    return RenderMetrics(
+        twin_version=__version__,
+        scene=scene.name,
+        exposure_s=scene.exposure_s,
+        drive=scene.drive,
+        window=Window(
+            fluence_j_cm2=scene.dose.fluence_window_j_cm2,
+            irradiance_limit_mw_cm2=scene.dose.irradiance_limit_mw_cm2,
+        ),
+        roi_regions=RoiRegions(
+            treat=list(scene.treat) if scene.treat else "all", exclude=list(scene.exclude)
+        ),
+        roi=roi_block,
+        regions=regions,
+        eye_safety=_eye_safety(transfer, samples, scene),
+        emitters=emitter_fit(
+            ids=scene.emitters.ids,
+            gap_mm=gap_mm,
+            incidence_deg=incidence_deg,
+            clearance_mm=clearance_mm,
+            carrier=None if scene.layout is None else scene.layout.carrier.kind,
+        ),
+        coverage=coverage(transfer.matrix, samples.areas_mm2, roi),
+        layout=_layout_summary(scene),
+        engine=EngineInfo(
+            backend=transfer.backend,
+            sample_points=len(samples),
+            emitters=len(scene.emitters),
+            candidate_pairs=transfer.candidate_pairs,
+            rays_cast=transfer.rays_cast,
+            nonzeros=int(transfer.matrix.nnz),
+            seconds=transfer.seconds,
+            intensity_cutoff=transfer.intensity_cutoff,
+            max_distance_mm=None
+            if np.isinf(transfer.max_distance_mm)
+            else transfer.max_distance_mm,
+            resolution=mesh_resolution(scene.target, gap_mm, name=scene.name),
+        ),
+    )
+
+
+def _layout_summary(scene: Scene) -> LayoutSummary | None:
+    layout = scene.layout
+    if layout is None:
+        return None
+    return LayoutSummary(
+        design=layout.spec.get("design"),
+        carrier=layout.carrier.kind,
+        pattern=layout.spec.get("pattern"),
+        count=len(scene.emitters),
+        channels={c: int((scene.emitters.channel == c).sum()) for c in scene.emitters.channels},
+        standoff_mm=layout.carrier.standoff_mm,
+        push_out_mm=layout.push_mm,
+        extended=bool(scene.apertures),
+    )
+
+
+def _eye_safety(transfer: TransferMatrix, samples: SamplePoints, scene: Scene) -> EyeSafety | None:
+    """The eye region's block (``None`` without one): the eyelid skin's irradiance, judged
+    against the limits, and what a detector facing each LED would read there
+    (:func:`twin.dose.hazards.facing_rows`)."""
+    eye = samples.regions.get(EYE_REGION)
+    if eye is None or not eye.any():
+        return None
+    rows = scipy.sparse.csr_array(transfer.matrix)[np.flatnonzero(eye)]
+    facing = facing_rows(
+        rows, samples.positions_mm[eye], samples.normals[eye], scene.emitters.positions_mm
+    )
+    skin, seen = (
+        dose_maps(
+            dataclasses.replace(transfer, matrix=m),
+            scene.emitters,
+            drive=scene.drive,
+            exposure_s=scene.exposure_s,
+        )
+        for m in (rows, facing)
+    )
+    return eye_safety(skin, samples.areas_mm2[eye], scene.dose, facing=seen, region=EYE_REGION)
+
+
+def mesh_resolution(
+    target: Surface, gap_mm: NDArray[np.float64], *, name: str = "target"
+) -> Resolution:
+    """Whether the skin mesh resolves the light: its edges against the LED-to-skin gap.
+
+    Each sample stands for its patch of skin, so edges much longer than the gap miss the
+    peaks and dips under each LED (README "Engine", Resolution). Logs a warning, naming
+    ``name``, when the 95th-percentile edge is longer than ``EDGE_PER_GAP`` of the median gap.
+
+    Parameters
+    ----------
+    target : Surface
+        The skin.
+    gap_mm : (n,) float64, mm
+        Each emitter's axial gap to the skin (``inf`` where the axis misses).
+    name : str
+        The scene, for the warning.
+
+    Returns
+    -------
+    Resolution
+        The 95th-percentile edge, the median gap (``None`` when no LED axis lands on the
+        skin) and whether the edge is short enough.
+    """
+    edge = float(np.percentile(target.edge_lengths_mm, 95))
+    landed = gap_mm[np.isfinite(gap_mm)]
+    gap = float(np.median(landed)) if landed.size else None
+    resolved = gap is None or edge <= EDGE_PER_GAP * gap
+    if not resolved:
+        log.warning(
+            "%s: skin mesh edges of %.3g mm (95th percentile) against a median LED gap of "
+            "%.3g mm: peaks and minima may be several %% off; keep edges under %.2g mm "
+            "(target.max_edge_mm for a built-in anatomy)",
+            name,
+            edge,
+            gap,
+            EDGE_PER_GAP * gap,
+        )
+    return Resolution(edge_mm_p95=edge, median_gap_mm=gap, resolved=resolved)
