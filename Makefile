@@ -24,6 +24,8 @@ system-packages:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check twin tests tools
 	$(VENV)/bin/ruff format --check twin tests tools
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy twin
 
 bench: $(STAMP)
 	$(VENV)/bin/twin bench

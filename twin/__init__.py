@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from twin._version import __version__
 
 #: Public name -> the module that defines it.
 _PUBLIC = {
@@ -41,9 +41,9 @@ _PUBLIC = {
     "population": "twin.geometry.variants",
     "TransferMatrix": "twin.engine.transfer",
     "transfer_matrix": "twin.engine.transfer",
-    "Scene": "twin.scene.load",
-    "load_scene": "twin.scene.load",
-    "load_scenes": "twin.scene.load",
+    "Scene": "twin.scene",
+    "load_scene": "twin.scene",
+    "load_scenes": "twin.scene",
     "RenderResult": "twin.pipeline.render",
     "render": "twin.pipeline.render",
 }
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from twin.geometry.surface import SamplePoints, Surface
     from twin.geometry.variants import Variant, population
     from twin.pipeline.render import RenderResult, render
-    from twin.scene.load import Scene, load_scene, load_scenes
+    from twin.scene import Scene, load_scene, load_scenes
 
 
 def __getattr__(name: str) -> Any:

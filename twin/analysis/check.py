@@ -32,13 +32,14 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from twin import __version__
+from twin._version import __version__
 from twin._text import table as text_table
 from twin._validation import check_keys
 from twin.dose.registry import metric_value
 from twin.engine.cache import TransferCache
 from twin.errors import InputError, TwinError
 from twin.files import write_atomic
+from twin.scene import Member, list_members, load_member, read_scene_file
 from twin.scene.checks import Checks, Rule, parse_checks
 
 BASELINE_SUFFIX = ".baseline.json"
@@ -170,14 +171,12 @@ def check_rule_metrics(rules: Sequence[Rule], metrics: dict[str, Any], *, name: 
             raise InputError(msg)
 
 
-def _render_member(path: str, member: int | None, cache_dir: str | None) -> dict[str, Any]:
+def _render_member(member: Member, cache_dir: str | None) -> dict[str, Any]:
     """Metrics of one scene (or population member); runs in a worker process."""
     from twin.pipeline.render import render
-    from twin.scene.load import load_scene, load_scenes
 
-    scene = load_scenes(path, member=member)[0] if member is not None else load_scene(path)
     cache = None if cache_dir is None else TransferCache(Path(cache_dir))
-    return render(scene, workers=1, cache=cache).metrics
+    return render(load_member(member), workers=1, cache=cache).metrics
 
 
 def _aggregate(values: Sequence[float], how: str) -> float:
@@ -327,44 +326,34 @@ def run_checks(
         One per scene file; a scene that could not be checked has its ``error`` set
         (:meth:`SceneReport.fail`), and the other scenes are still checked.
     """
-    from twin.scene.load import read_scene_file
-
     reports, tasks = [], []
     for path in paths:
         report = SceneReport(path, path.stem)
         reports.append(report)
         try:
-            data = read_scene_file(path)  # the rest is validated where it is rendered
-            report.name = str(data.get("name", path.stem))
+            members = list_members(path)  # the rest is validated where it is rendered
+            report.name = members[0].scene_name
+            report.members = len(members)
+            data = read_scene_file(path)
             checks = parse_checks(data.get("checks"), name=f"{path}: checks")
-            population = (
-                data.get("target", {}).get("population")
-                if isinstance(data.get("target"), dict)
-                else None
-            )
-            size = population.get("size") if isinstance(population, dict) else None
-            report.members = size if isinstance(size, int) and size >= 1 else 1
             baseline = load_baseline(baseline_path(path))
         except Exception as exc:  # the scene's error; the others go on
             report.fail(exc)
             continue
-        members = [None] if population is None else list(range(report.members))
         tasks.append((report, checks, baseline, members))
     cache_dir = None if cache is None else str(cache.folder)
     workers = jobs or os.cpu_count() or 1
     if workers == 1:  # in this process: no start-up cost, for one scene or a test
         pool = None
         results = {
-            id(report): [_Done(_render_member, str(report.path), m, cache_dir) for m in members]
+            id(report): [_Done(_render_member, m, cache_dir) for m in members]
             for report, _, _, members in tasks
         }
     else:
         # Spawned, not forked: the parent may have used Embree and numba threads already.
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         results = {
-            id(report): [
-                pool.submit(_render_member, str(report.path), m, cache_dir) for m in members
-            ]
+            id(report): [pool.submit(_render_member, m, cache_dir) for m in members]
             for report, _, _, members in tasks
         }
     try:

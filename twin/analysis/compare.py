@@ -26,34 +26,21 @@ from twin.dose.registry import COMPARED, metric, metric_value
 from twin.engine.cache import TransferCache
 from twin.errors import InputError
 from twin.files import remove_stale, write_atomic
-from twin.geometry.variants import population
+from twin.scene import Member, list_members, load_member
 
 #: Differences smaller than this fraction of the larger value are a tie.
 TIE = 0.02
 
 
-def _scene(path: str, variant: dict | None):
-    """A scene file's scene on one variant (its own target if None)."""
-    from twin.scene.load import read_scene_file, scene_from_dict
-
-    data = read_scene_file(path)
-    if variant is not None:
-        target = dict(data.get("target", {}))
-        target.pop("population", None)
-        target["variant"] = variant
-        data = {**data, "target": target}
-    return scene_from_dict(data, base=Path(path).resolve().parent, path=Path(path))
-
-
 def _render(
-    path: str, variant: dict | None, cache_dir: str | None
+    member: Member, cache_dir: str | None
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Metrics, per-sample fluence (J/cm2) and treated area per sample (mm2, 0 where not
-    treated) of a scene file on one variant; a worker task."""
+    treated) of one scene of a scene file; a worker task."""
     from twin.pipeline.render import render
 
     cache = None if cache_dir is None else TransferCache(Path(cache_dir))
-    result = render(_scene(path, variant), workers=1, cache=cache)
+    result = render(load_member(member), workers=1, cache=cache)
     treated = np.where(result.roi, result.samples.areas_mm2, 0.0)
     return result.metrics, result.dose.fluence_j_cm2(), treated
 
@@ -68,7 +55,7 @@ class Comparison:
     window: tuple[float, float]
     fluence: tuple[list[np.ndarray], list[np.ndarray]]  # per-sample J/cm2, same order
     treated: tuple[list[np.ndarray], list[np.ndarray]]  # per-sample treated area, mm2
-    first: tuple[str, dict | None]  # scene file and variant of the first anatomy
+    first: Member  # the first design on the first anatomy
 
     def values(self, design: int, path: str) -> list[float]:
         return [v for v in (metric_value(m, path) for m in self.runs[design]) if v is not None]
@@ -88,7 +75,8 @@ def compare(
     Parameters
     ----------
     a, b : Path
-        Scene files; with ``people`` both must target a built-in anatomy.
+        Scene files: one scene each, or populations of the same people; with ``people``,
+        one scene each on a built-in anatomy.
     people : int, optional
         Render both on this many members of a seeded population (ages 18-70).
     seed : int
@@ -96,22 +84,19 @@ def compare(
     jobs : int, optional
         Worker processes (default: every CPU).
     """
-    from twin.scene.load import read_scene_file
-
-    data = [read_scene_file(p) for p in (a, b)]
-    variants: list[dict | None] = [None]
-    labels = ["as in each scene"]
-    if people is not None:
-        for path, d in zip((a, b), data, strict=True):
-            mesh = d.get("target", {}).get("mesh") if isinstance(d.get("target"), dict) else None
-            if not (isinstance(mesh, str) and mesh.startswith("builtin:")):
-                msg = f"{path}: --population needs a built-in anatomy target, got {mesh!r}"
-                raise InputError(msg)
-        members = population(people, seed=seed)
-        variants = [v.to_dict() for v in members]
-        labels = [v.label for v in members]
+    designs = [list_members(p, people=people, seed=seed) for p in (a, b)]
+    variants = [[m.variant for m in members] for members in designs]
+    if variants[0] != variants[1]:
+        counts = [len(v) for v in variants]
+        found = "different people" if counts[0] == counts[1] else f"{counts} scenes"
+        msg = (
+            f"{a}, {b}: expected both on the same people (one scene each, the same "
+            f"target.population, or people), found {found}"
+        )
+        raise InputError(msg)
+    labels = [v.label for v in variants[0] if v is not None] or ["as in each scene"]
     cache_dir = None if cache is None else str(cache.folder)
-    tasks = [(str(p), v, cache_dir) for p in (a, b) for v in variants]
+    tasks = [(m, cache_dir) for members in designs for m in members]
     workers = min(jobs or os.cpu_count() or 1, len(tasks))
     if workers == 1:
         results = [_render(*t) for t in tasks]
@@ -119,10 +104,10 @@ def compare(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             results = list(pool.map(_render, *zip(*tasks, strict=True)))
-    n = len(variants)
+    n = len(designs[0])
     metrics, fluence, treated = (list(x) for x in zip(*results, strict=True))
     window = tuple(metrics[0]["window"]["fluence_j_cm2"])
-    names = tuple(str(d.get("name", p.stem)) for p, d in zip((a, b), data, strict=True))
+    names = (designs[0][0].scene_name, designs[1][0].scene_name)
     return Comparison(
         names,
         labels,
@@ -130,7 +115,7 @@ def compare(
         window,
         (fluence[:n], fluence[n:]),
         (treated[:n], treated[n:]),
-        (str(a), variants[0]),
+        designs[0][0],
     )
 
 
@@ -142,7 +127,7 @@ def difference_ply(comparison: Comparison) -> bytes | None:
 
     a, b = comparison.fluence
     sizes = {len(h) for h in a + b}
-    scene = _scene(*comparison.first)
+    scene = load_member(comparison.first)
     if len(sizes) != 1 or scene.samples != "vertices" or sizes != {len(scene.target.vertices_mm)}:
         return None
     fa, fb = np.median(np.stack(a), axis=0), np.median(np.stack(b), axis=0)

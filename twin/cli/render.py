@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
 from twin._data import default_scene_path
+from twin._extras import require
 from twin._text import table
 from twin.cli._common import ProgressBar
 from twin.dose.hazards import eye_lines
-from twin.errors import InputError
 from twin.files import check_writable, remove_stale
 
 
@@ -76,19 +75,14 @@ def _check_extras(args: argparse.Namespace) -> None:
     """Raise unless the modules the requested ``--plots``, ``--png``, ``--html`` need are
     installed (checked before anything is rendered or written)."""
     for option, modules in _EXTRAS.items():
-        missing = [m for m in modules if importlib.util.find_spec(m) is None]
-        if missing and getattr(args, option):
-            msg = (
-                f"--{option}: needs {', '.join(missing)}, which is not installed; "
-                "pip install 'twin[viz]'"
-            )
-            raise InputError(msg)
+        if getattr(args, option):
+            require(modules, feature=f"--{option}")
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from twin.pipeline.population import render_population
     from twin.pipeline.render import render
-    from twin.scene.load import load_scenes
+    from twin.scene import load_scenes
 
     _check_extras(args)
     check_writable(args.out, name="--out", folder=True)

@@ -22,6 +22,7 @@ from twin.devices.emitters import emitter_csv_text
 from twin.devices.profiles import Isotropic, Tabulated
 from twin.files import check_finite_json, remove_stale, write_atomic
 from twin.geometry.export import ply_bytes
+from twin.scene.model import aperture_dict
 
 if TYPE_CHECKING:
     from twin.pipeline.render import RenderResult
@@ -89,7 +90,6 @@ def resolved_scene_yaml(result: RenderResult) -> str:
     named per channel (``profiles``), extended emitters per channel (``apertures``).
     """
     scene = result.scene
-    spec = dict(scene.spec)
     emitters: dict[str, Any] = {"file": "emitters.csv", "units": "mm"}
     profiles = {}
     for channel in scene.emitters.channels:
@@ -102,12 +102,9 @@ def resolved_scene_yaml(result: RenderResult) -> str:
     if profiles:
         emitters["profiles"] = profiles
     if scene.apertures:
-        emitters["apertures"] = {
-            c: {"shape": a.shape, "size_mm": a.size_mm, "samples": a.samples}
-            for c, a in scene.apertures.items()
-        }
-    spec["emitters"] = emitters
-    spec["engine"] = {**spec["engine"], "backend": result.transfer.backend}
+        emitters["apertures"] = {c: aperture_dict(a) for c, a in scene.apertures.items()}
+    spec = scene.to_spec(emitters=emitters)
+    spec["engine"]["backend"] = result.transfer.backend
     return yaml.safe_dump(spec, sort_keys=False)
 
 

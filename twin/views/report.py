@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twin import __version__
+from twin._version import __version__
 from twin.dose.hazards import eye_lines
 from twin.errors import InputError
 from twin.files import check_writable, write_atomic
@@ -106,8 +106,8 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
             None,
             [
                 ["scene", scene.name],
-                ["description", scene.spec.get("description", "")],
-                ["target", str(scene.spec.get("target", {}).get("mesh", ""))],
+                ["description", scene.source.description or ""],
+                ["target", scene.source.target.mesh],
                 ["emitters", f"{len(scene.emitters)}: {channels}"],
                 ["exposure", f"{scene.exposure_s:g} s"],
                 ["dose window", f"{low:g}-{high:g} J/cm²"],
@@ -347,7 +347,7 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     from twin.engine.cache import TransferCache
     from twin.pipeline.population import render_population
     from twin.pipeline.render import render
-    from twin.scene.load import load_scenes
+    from twin.scene import load_scenes
 
     source = Path(source)
     check_writable(out_dir / "report.html", name="out_dir")

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from twin.errors import InputError
+from twin._extras import require
+from twin.errors import InputError, MissingDependencyError
 from twin.pipeline.results import CARRIER_FILE
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ def _scene_from(scene, maps, carrier) -> ResultScene:
         wavelength_nm=dict(scene.emitters.wavelength_nm),
         carrier=carrier,
         occluders=[(o.vertices_mm, o.faces) for o in scene.occluders],
-        target=str(scene.spec.get("target", {}).get("mesh", "")),
+        target=scene.source.target.mesh,
     )
 
 
@@ -212,11 +213,9 @@ def map_label(name: str, scene: ResultScene) -> tuple[str, tuple[float, float], 
 def _pv():
     if "DISPLAY" not in os.environ and "VTK_DEFAULT_OPENGL_WINDOW" not in os.environ:
         os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = "vtkEGLRenderWindow"  # headless: EGL
-    try:
-        import pyvista
-    except ImportError:
-        msg = "3D views need PyVista: pip install 'twin[viz]'"
-        raise InputError(msg) from None
+    require(("pyvista",), feature="3D views")
+    import pyvista
+
     return pyvista
 
 
@@ -381,8 +380,8 @@ def export_html(scene: ResultScene, path: Path, *, quantity: str = "fluence_j_cm
     try:
         pl.trame.export_html(str(path))
     except ImportError as exc:
-        msg = f"--html: the HTML export needs trame-pyvista and nest_asyncio2 ({exc})"
-        raise InputError(msg) from None
+        msg = f"the HTML export needs trame-pyvista and nest_asyncio2 ({exc})"
+        raise MissingDependencyError(msg) from None
     finally:
         pl.close()
     return path
@@ -395,9 +394,10 @@ def contributions(
     brightest first: one row of the transfer matrix, ray cast for this point alone against
     the skin and the occluders (shadows counted, as in the render)."""
     from twin.devices.emitters import Emitters
-    from twin.engine.transfer import ray_offset_mm, transfer_matrix
+    from twin.engine.backends import make_backend
+    from twin.engine.settings import ray_offset_mm
+    from twin.engine.transfer import transfer_matrix
     from twin.geometry.surface import SamplePoints
-    from twin.raycast import make_tracer
 
     leds = scene.leds
     emitters = Emitters.create(  # per mW: channels the mode leaves off have no power
@@ -413,7 +413,7 @@ def contributions(
         [v[f] for v, f in [(scene.vertices_mm, scene.faces), *scene.occluders]]
     )
     row = transfer_matrix(
-        point, emitters, make_tracer("auto", triangles), offset_mm=ray_offset_mm(triangles)
+        point, emitters, make_backend("auto", triangles), offset_mm=ray_offset_mm(triangles)
     ).matrix
     e = row.toarray().ravel() * leds["power_mw"]
     order = np.argsort(-e)[:top]

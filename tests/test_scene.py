@@ -1,0 +1,298 @@
+"""The scene package: loading and defaults, the scene as data again, population expansion."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import re
+
+import numpy as np
+import pytest
+import trimesh
+import yaml
+
+import twin
+from twin.devices.emitters import emitter_csv_text
+from twin.errors import InputError
+from twin.geometry import anatomy, phantoms
+from twin.geometry.variants import Variant, population
+from twin.scene import (
+    EYE_REGION,
+    Member,
+    list_members,
+    load_member,
+    load_scene,
+    load_scenes,
+    scene_from_dict,
+)
+
+#: Two LED channels in front of the head phantom's top, pointing down at it.
+LEDS = (
+    "x,y,z,dx,dy,dz,power_mw,channel,wavelength_nm\n"
+    "0,0,120,0,0,-1,5,red,633\n"
+    "10,0,120,0,0,-1,5,nir,830\n"
+    "-10,0,120,0,0,-1,5,nir,830\n"
+)
+
+
+@pytest.fixture
+def root(tmp_path):
+    head = phantoms.head(subdivisions=2)
+    trimesh.Trimesh(head.vertices_mm, head.faces, process=False).export(tmp_path / "shell.ply")
+    (tmp_path / "leds.csv").write_text(LEDS)
+    angles = np.linspace(0.0, 90.0, 10)
+    rows = "\n".join(f"{a:g},{np.cos(np.radians(a)):.6f}" for a in angles)
+    (tmp_path / "cos.csv").write_text("angle_deg,intensity\n" + rows + "\n")
+    return tmp_path
+
+
+def write(root, data: dict, name: str = "scene.yaml"):
+    path = root / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def minimal() -> dict:
+    return {
+        "target": {"mesh": "builtin:phantom-head", "max_edge_mm": 8.0},
+        "emitters": {"file": "leds.csv", "half_angle_deg": 30},
+        "exposure_s": 600,
+    }
+
+
+def round_trip(scene):
+    """The scene reloaded from its spec written out as YAML."""
+    text = yaml.safe_dump(scene.to_spec(), sort_keys=False)
+    return scene_from_dict(yaml.safe_load(text), base=scene.path.parent, path=scene.path)
+
+
+def test_a_minimal_scene_gets_every_default(root):
+    scene = load_scene(write(root, minimal(), "short.yaml"))
+    assert scene.name == "short"  # the file's stem
+    assert scene.samples == "vertices" and scene.treat is None
+    assert scene.exclude == ((EYE_REGION,) if EYE_REGION in scene.target.regions else ())
+    assert scene.drive == {"nir": 1.0, "red": 1.0}  # every channel full
+    assert scene.dose.fluence_window_j_cm2 == (4.0, 10.0)
+    assert (scene.dose.irradiance_limit_mw_cm2, scene.dose.eye_ir_limit_mw_cm2) == (100.0, 10.0)
+    assert scene.engine.backend == "auto" and math.isinf(scene.engine.max_distance_mm)
+    assert scene.occluders == () and scene.layout is None and scene.apertures == {}
+    assert scene.target.max_edge_mm <= 8.0
+    # Provenance: what the data cannot tell, paths absolute.
+    assert scene.source.target.mesh == "builtin:phantom-head"
+    assert scene.source.emitters.file == str((root / "leds.csv").resolve())
+    assert scene.source.description is None and scene.source.checks is None
+
+
+def test_the_spec_is_derived_from_the_typed_fields(root):
+    data = minimal() | {
+        "name": "lit",
+        "description": "two channels",
+        "mode": {"red": 0.5, "nir": 0.25},
+        "dose": {"fluence_window_j_cm2": [2, 6]},
+        "engine": {"max_distance_mm": 500, "backend": "reference"},
+        "checks": {"rules": [{"metric": "roi.total.cv", "max": 1}]},
+    }
+    scene = load_scene(write(root, data))
+    spec = scene.to_spec()
+    assert list(spec) == [
+        "name",
+        "description",
+        "target",
+        "occluders",
+        "emitters",
+        "mode",
+        "exposure_s",
+        "dose",
+        "engine",
+        "checks",
+    ]
+    assert spec["mode"] == scene.drive == {"red": 0.5, "nir": 0.25}
+    assert spec["exposure_s"] == scene.exposure_s == 600.0
+    assert spec["dose"]["fluence_window_j_cm2"] == [2.0, 6.0]
+    assert spec["engine"] == {
+        "backend": "reference",
+        "intensity_cutoff": scene.engine.intensity_cutoff,
+        "max_distance_mm": 500.0,
+    }
+    assert spec["checks"] == data["checks"]  # as written
+    assert spec["target"]["samples"] == "vertices" and spec["target"]["exclude"] == list(
+        scene.exclude
+    )
+
+
+def _same(a, b) -> None:
+    assert a.to_spec() == b.to_spec()
+    assert (a.name, a.drive, a.exposure_s, a.variant) == (b.name, b.drive, b.exposure_s, b.variant)
+    assert (a.samples, a.treat, a.exclude, a.dose, a.engine, a.checks) == (
+        b.samples,
+        b.treat,
+        b.exclude,
+        b.dose,
+        b.engine,
+        b.checks,
+    )
+    np.testing.assert_array_equal(a.target.vertices_mm, b.target.vertices_mm)
+    np.testing.assert_array_equal(a.target.faces, b.target.faces)
+    assert {k: v.tolist() for k, v in a.target.regions.items()} == {
+        k: v.tolist() for k, v in b.target.regions.items()
+    }
+    assert len(a.occluders) == len(b.occluders)
+    for x, y in zip(a.occluders, b.occluders, strict=True):
+        np.testing.assert_array_equal(x.vertices_mm, y.vertices_mm)
+    np.testing.assert_array_equal(a.emitters.positions_mm, b.emitters.positions_mm)
+    np.testing.assert_array_equal(a.emitters.axes, b.emitters.axes)
+    np.testing.assert_array_equal(a.emitters.power_mw, b.emitters.power_mw)
+    np.testing.assert_array_equal(a.emitters.channel, b.emitters.channel)
+    assert a.emitters.profiles == b.emitters.profiles
+    assert a.apertures == b.apertures
+
+
+def test_an_emitter_csv_scene_round_trips_through_its_spec(root):
+    data = {
+        "name": "csv",
+        "description": "profiles, apertures and an occluder",
+        "target": {
+            "mesh": "builtin:phantom-head",
+            "max_edge_mm": 8.0,
+            "samples": "centroids",
+            "exclude": [],
+        },
+        "occluders": [{"mesh": "shell.ply", "units": "mm", "flip_normals": True}],
+        "emitters": {
+            "file": "leds.csv",
+            "profile": "cos.csv",
+            "profiles": {"nir": "isotropic"},
+            "apertures": {"red": {"shape": "square", "size_mm": 2.0, "samples": 9}},
+        },
+        "mode": {"red": 1.0, "nir": 0.5},
+        "exposure_s": 300,
+        "checks": {"baseline": {"relative": 0.02}},
+    }
+    scene = load_scene(write(root, data))
+    spec = scene.to_spec()
+    assert spec["occluders"] == [
+        {"mesh": str((root / "shell.ply").resolve()), "units": "mm", "flip_normals": True}
+    ]
+    assert spec["emitters"]["profile"] == str((root / "cos.csv").resolve())
+    assert spec["emitters"]["profiles"] == {"nir": "isotropic"}
+    assert spec["emitters"]["apertures"] == {
+        "red": {"shape": "square", "size_mm": 2.0, "samples": 9}
+    }
+    _same(round_trip(scene), scene)
+
+
+def test_a_variant_face_with_eye_shields_and_a_design_round_trips(root):
+    wearer = population(1, seed=3)[0]
+    data = {
+        "target": {"mesh": "builtin:face", "max_edge_mm": 6.0, "variant": wearer.to_dict()},
+        "occluders": [{"mesh": "builtin:eye-shields"}],
+        "emitters": {"design": "mask-flexible-1026", "count": 120},
+        "exposure_s": 600,
+    }
+    scene = load_scene(write(root, data))
+    assert scene.variant == wearer and scene.layout is not None
+    spec = scene.to_spec()
+    assert spec["target"]["variant"] == wearer.to_dict()
+    assert spec["occluders"] == [{"mesh": "builtin:eye-shields", "units": "mm"}]
+    assert spec["emitters"] == scene.layout.spec
+    _same(round_trip(scene), scene)
+
+
+def test_with_emitters_drops_the_design_and_the_file(root):
+    data = minimal() | {
+        "emitters": {
+            "file": "leds.csv",
+            "half_angle_deg": 30,
+            "apertures": {"red": {"size_mm": 2.0}, "nir": {"size_mm": 3.0}},
+        },
+        "mode": {"red": 0.5, "nir": 0.25},
+    }
+    scene = load_scene(write(root, data))
+    nir = scene.emitters.channel == "nir"
+    only_nir = twin.Emitters.create(
+        scene.emitters.positions_mm[nir],
+        scene.emitters.axes[nir],
+        scene.emitters.power_mw[nir],
+        profile=twin.Lambertian(30.0),
+        channel="nir",
+        wavelength_nm={"nir": 830.0},
+    )
+    swapped = scene.with_emitters(only_nir, name="nir-only")
+    assert swapped.name == "nir-only" and swapped.emitters is only_nir
+    assert swapped.drive == {"nir": 0.25}  # this scene's level of the channels it keeps
+    assert set(swapped.apertures) == {"nir"}
+    assert swapped.layout is None and swapped.source.emitters is None
+    assert swapped.source.target == scene.source.target
+    # No file describes them: the caller says how they are written.
+    with pytest.raises(ValueError, match="emitters"):
+        swapped.to_spec()
+    spec = swapped.to_spec(emitters={"file": "emitters.csv", "units": "mm"})
+    assert spec["name"] == "nir-only" and spec["mode"] == {"nir": 0.25}
+    assert swapped.with_emitters(only_nir, name="x", drive={"nir": 1.0}).drive == {"nir": 1.0}
+
+
+def population_file(root, **population_keys) -> object:
+    data = {
+        "name": "crowd",
+        "target": {"mesh": "builtin:face", "max_edge_mm": 6.0, "population": population_keys},
+        "emitters": {"file": "missing.csv"},  # listing members loads nothing
+        "exposure_s": 60,
+    }
+    return write(root, data, "crowd.yaml")
+
+
+def test_a_population_is_listed_without_loading_anything(root):
+    path = population_file(root, size=3, seed=5, age_years=[30, 40])
+    members = list_members(path)
+    assert [m.name for m in members] == ["crowd-p00", "crowd-p01", "crowd-p02"]
+    assert [m.variant for m in members] == list(population(3, seed=5, age_years=(30, 40)))
+    assert {m.scene_name for m in members} == {"crowd"}
+    assert all(30 <= m.variant.age_years <= 40 for m in members)
+    # Members travel to worker processes as they are.
+    assert pickle.loads(pickle.dumps(members)) == members
+    # Loading one reads its files: here the missing CSV, and the message names the member.
+    with pytest.raises(InputError, match=r"missing\.csv.*\(population member crowd-p01: "):
+        load_member(members[1])
+
+
+def test_one_scene_is_one_member_and_people_put_it_on_a_population(root):
+    path = write(root, minimal() | {"name": "solo"})
+    (member,) = list_members(path)
+    assert member == Member(path, "solo") and member.name == "solo" and member.variant is None
+
+    face = minimal() | {"target": {"mesh": "builtin:face", "max_edge_mm": 6.0}}
+    face["emitters"] = {"file": "panel.csv"}
+    _panel(root)
+    path = write(root, face, "face.yaml")
+    people = list_members(path, people=2, seed=4)
+    assert [m.variant for m in people] == list(population(2, seed=4))
+    assert [m.name for m in people] == ["face-p00", "face-p01"]
+    scenes = load_scenes(path, people=2, seed=4)
+    assert [s.name for s in scenes] == ["face-p00", "face-p01"]
+    assert [s.variant for s in scenes] == [m.variant for m in people]
+    again = load_member(people[1])
+    np.testing.assert_array_equal(again.target.vertices_mm, scenes[1].target.vertices_mm)
+    # A member's spec names its variant, so it loads that member alone.
+    assert isinstance(scenes[0].to_spec()["target"]["variant"], dict)
+    assert Variant.from_dict(scenes[0].to_spec()["target"]["variant"]) == people[0].variant
+
+
+def test_people_need_one_scene_on_a_built_in_anatomy(root):
+    scan = write(root, minimal() | {"target": {"mesh": "shell.ply", "units": "mm"}}, "scan.yaml")
+    with pytest.raises(InputError, match=rf"^{re.escape(str(scan))}: people: .*'shell\.ply'"):
+        list_members(scan, people=2)
+    crowd = population_file(root, size=2)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(crowd))}: people: "):
+        load_scenes(crowd, people=2)
+
+
+def _panel(root) -> None:
+    """LEDs on a flat panel well in front of every face variant, pointing back at it."""
+    x, y = np.meshgrid(np.linspace(-60, 60, 4), np.linspace(-80, 80, 4))
+    nasion = anatomy.landmarks()["nasion"]
+    positions = np.column_stack(
+        [x.ravel(), nasion[1] + y.ravel(), np.full(x.size, nasion[2] + 120.0)]
+    )
+    axes = np.tile([0.0, 0.0, -1.0], (len(positions), 1))
+    emitters = twin.Emitters.create(positions, axes, 5.0, profile=twin.Lambertian(30.0))
+    (root / "panel.csv").write_text(emitter_csv_text(emitters))

@@ -1,0 +1,238 @@
+"""The scene's light: its ``emitters:`` section and its ``mode:`` (drive levels).
+
+The emitters come from a design (:func:`twin.devices.designs.generate`: ``design`` or
+``carrier``) or from an emitter CSV (``file``) with optional angular profiles (``profile``,
+``profiles``) and extended apertures (``apertures``). Either way no emitter may lie inside
+the skin (:func:`check_emitters_outside`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from twin._validation import as_positive, check_channel_name, check_keys
+from twin.devices.aperture import Aperture
+from twin.devices.designs import DEFAULT_APERTURE_SAMPLES, Layout, builtin_modes, generate
+from twin.devices.emitters import DEFAULT_CHANNEL, Emitters, read_emitter_csv, replace_profiles
+from twin.devices.photometry import read_profile
+from twin.devices.profiles import Isotropic, Profile
+from twin.dose.maps import check_drive
+from twin.errors import InputError
+from twin.geometry.surface import Surface
+from twin.scene.model import EmitterFile
+from twin.scene.schema import APERTURE_KEYS, EMITTER_KEYS, as_mapping, as_path, as_string
+
+
+def load_emitters(
+    spec: dict[str, Any], *, where: str, base: Path, target: Surface, anatomy_name: str | None
+) -> tuple[Emitters, Layout | None, dict[str, Aperture], EmitterFile | None]:
+    """Load the ``emitters:`` section ``spec``: an emitter CSV (``file``) or a design.
+
+    Parameters
+    ----------
+    spec : dict
+        The section's keys.
+    where : str
+        The section, for messages.
+    base : Path
+        Folder that relative paths are taken from.
+    target : Surface
+        The skin the emitters face (a design is worn on it).
+    anatomy_name : str or None
+        The built-in anatomy ``target`` is (``None`` for a mesh file).
+
+    Returns
+    -------
+    emitters : Emitters
+    layout : Layout or None
+        The design (``None`` for a CSV).
+    apertures : dict of str to Aperture
+        The extended channels' apertures.
+    source : EmitterFile or None
+        The CSV and how it was read (``None`` for a design).
+
+    Raises
+    ------
+    InputError
+        On a bad section, or an emitter inside the skin.
+    """
+    if "file" in spec:
+        emitters, apertures, source = _emitter_file(spec, where=where, base=base)
+        check_emitters_outside(emitters, target, name=source.file)
+        return emitters, None, apertures, source
+    if not any(key in spec for key in ("design", "carrier")):
+        msg = f"{where}: missing required key 'file' (an emitter CSV), 'design' or 'carrier'"
+        raise InputError(msg)
+    layout = generate(spec, target=target, anatomy_name=anatomy_name, where=where, base=base)
+    if not layout.carrier.conforming:
+        check_emitters_outside(layout.emitters, target, name=where)
+    return layout.emitters, layout, layout.apertures, None
+
+
+def _emitter_file(
+    spec: dict[str, Any], *, where: str, base: Path
+) -> tuple[Emitters, dict[str, Aperture], EmitterFile]:
+    check_keys(spec, EMITTER_KEYS, name=where)
+    if "half_angle_deg" in spec and "profile" in spec:
+        msg = f"{where}: give either half_angle_deg or profile, not both"
+        raise InputError(msg)
+    path = as_path(spec["file"], name=f"{where}.file", base=base)
+    if not path.is_file():
+        msg = f"{where}.file: emitter CSV not found: {path}"
+        raise InputError(msg)
+    units = spec.get("units", "mm")
+    half = None
+    if "half_angle_deg" in spec:
+        half = as_positive(spec["half_angle_deg"], name=f"{where}.half_angle_deg")
+        if half >= 90.0:
+            msg = (
+                f"{where}.half_angle_deg: expected a half-intensity half-angle in (0, 90) "
+                f"degrees, got {half:g}"
+            )
+            raise InputError(msg)
+    profile: Profile | None = None
+    profile_source = None
+    if "profile" in spec:
+        profile, profile_source = _profile(spec["profile"], where=f"{where}.profile", base=base)
+    channel = check_channel_name(
+        as_string(spec.get("channel", DEFAULT_CHANNEL), name=f"{where}.channel"),
+        name=f"{where}.channel",
+    )
+    wavelength = None
+    if "wavelength_nm" in spec:
+        wavelength = as_positive(spec["wavelength_nm"], name=f"{where}.wavelength_nm")
+    emitters = read_emitter_csv(
+        path,
+        units=units,
+        half_angle_deg=half,
+        profile=profile,
+        channel=channel,
+        wavelength_nm=wavelength,
+    )
+    profiles = {}
+    if "profiles" in spec:
+        per_channel = as_mapping(spec["profiles"], name=f"{where}.profiles")
+        loaded = {
+            key: _profile(value, where=f"{where}.profiles.{key}", base=base)
+            for key, value in per_channel.items()
+        }
+        check_keys(loaded, emitters.channels, name=f"{where}.profiles", what="channel")
+        emitters = replace_profiles(emitters, {k: v[0] for k, v in loaded.items()})
+        profiles = {k: v[1] for k, v in loaded.items()}
+    apertures = _apertures(spec.get("apertures"), emitters, where=f"{where}.apertures")
+    source = EmitterFile(
+        str(path),
+        units,
+        channel=channel,
+        half_angle_deg=half,
+        profile=profile_source,
+        wavelength_nm=wavelength,
+        profiles=profiles,
+    )
+    return emitters, apertures, source
+
+
+def _profile(value: Any, *, where: str, base: Path) -> tuple[Profile, str]:
+    """Read a profile a scene file names: ``isotropic`` or a photometric file.
+
+    Returns the profile and its name for the resolved scene (a path made absolute).
+    """
+    if value == "isotropic":
+        return Isotropic(), "isotropic"
+    path = as_path(value, name=where, base=base)
+    return read_profile(path), str(path)
+
+
+def _apertures(spec: Any, emitters: Emitters, *, where: str) -> dict[str, Aperture]:
+    if spec is None:
+        return {}
+    spec = as_mapping(spec, name=where)
+    check_keys(spec, emitters.channels, name=where, what="channel")
+    out = {}
+    for key, value in spec.items():
+        value = as_mapping(value, name=f"{where}.{key}")
+        check_keys(value, APERTURE_KEYS, name=f"{where}.{key}")
+        try:
+            out[key] = Aperture(
+                value.get("shape", "disk"),
+                value.get("size_mm", 3.0),
+                value.get("samples", DEFAULT_APERTURE_SAMPLES),
+            )
+        except InputError as exc:
+            raise InputError(str(exc).replace("aperture.", f"{where}.{key}.", 1)) from None
+    return out
+
+
+def check_emitters_outside(emitters: Emitters, target: Surface, *, name: str) -> None:
+    """Raise if an emitter lies inside the skin.
+
+    An emitter is inside when it is behind the target surface at the surface's nearest
+    sample point; when every one is, the surface's normals are the likely culprit, and the
+    message says so.
+
+    Parameters
+    ----------
+    emitters : Emitters
+    target : Surface
+        The skin, mm, normals pointing out of the body.
+    name : str
+        Where the emitters came from, for the message.
+
+    Raises
+    ------
+    InputError
+    """
+    samples = target.samples()
+    _, nearest = cKDTree(samples.positions_mm).query(emitters.positions_mm)
+    depth = np.einsum(
+        "ij,ij->i", emitters.positions_mm - samples.positions_mm[nearest], samples.normals[nearest]
+    )
+    inside = np.flatnonzero(depth <= 0.0)
+    if inside.size:
+        i = int(inside[0])
+        where = ", ".join(f"{v:.4g}" for v in emitters.positions_mm[i])
+        msg = (
+            f"{name}: emitter {str(emitters.ids[i])!r} at ({where}) mm lies inside the skin "
+            f"({-depth[i]:.3g} mm behind the target surface); {inside.size} of {len(emitters)} "
+            "emitters are inside"
+        )
+        if inside.size == len(emitters) > 1:
+            msg += (
+                ": all of them, so the surface's normals probably point into the body (an "
+                "inside-out open mesh); if so, set target.flip_normals: true"
+            )
+        raise InputError(msg)
+
+
+def parse_drive(
+    spec: Any, emitters: Emitters, layout: Layout | None, *, where: str
+) -> dict[str, float]:
+    """Parse a scene's ``mode:``: each channel's drive level, a fraction of full power.
+
+    ``spec`` is a mapping of channels to levels, or the name of a mode (the design's, else
+    the built-in ``arrays/modes.yaml``); absent, the design's mode, else every channel full.
+
+    Raises
+    ------
+    InputError
+    """
+    channels = emitters.channels
+    if spec is None and layout is not None and layout.mode is not None:
+        spec = layout.mode
+    if spec is None:
+        return dict.fromkeys(channels, 1.0)
+    if isinstance(spec, str):
+        modes = layout.modes if layout is not None else builtin_modes()
+        usable = {k: v for k, v in modes.items() if set(v) <= set(channels)}
+        if spec not in usable:
+            have = ", ".join(usable) or "none"
+            msg = (
+                f"{where}: unknown mode {spec!r} for channels {', '.join(channels)}; modes: {have}"
+            )
+            raise InputError(msg)
+        spec = usable[spec]
+    return check_drive(spec, channels, name=where)

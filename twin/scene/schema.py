@@ -1,0 +1,182 @@
+"""The scene file's schema: its keys, its defaults, and the parsers of plain values.
+
+Every key a scene file may hold is listed here; README.md documents each with its default.
+The ``dose:`` and ``engine:`` sections are parsed here too (:func:`parse_dose`,
+:func:`parse_engine`), being nothing but numbers and names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twin._validation import as_positive, check_keys
+from twin.dose.maps import DoseSettings
+from twin.engine.backends import CHOICES
+from twin.engine.settings import DEFAULT_INTENSITY_CUTOFF
+from twin.errors import InputError
+from twin.geometry import anatomy
+from twin.geometry.surface import Surface
+
+TOP_KEYS = (
+    "name",
+    "description",
+    "target",
+    "occluders",
+    "emitters",
+    "mode",
+    "exposure_s",
+    "dose",
+    "engine",
+    "checks",
+)
+TARGET_KEYS = (
+    "mesh",
+    "units",
+    "max_edge_mm",
+    "variant",
+    "population",
+    "flip_normals",
+    "align",
+    "regions_from",
+    "samples",
+    "treat",
+    "exclude",
+)
+POPULATION_KEYS = ("size", "seed", "age_years")
+ALIGN_KEYS = ("landmarks", "icp", "reference", "matrix")
+OCCLUDER_KEYS = ("mesh", "units", "flip_normals")
+EMITTER_KEYS = (
+    "file",
+    "units",
+    "half_angle_deg",
+    "profile",
+    "profiles",
+    "channel",
+    "wavelength_nm",
+    "apertures",
+)
+APERTURE_KEYS = ("shape", "size_mm", "samples")
+DOSE_KEYS = ("fluence_window_j_cm2", "irradiance_limit_mw_cm2", "eye_ir_limit_mw_cm2")
+ENGINE_KEYS = ("backend", "intensity_cutoff", "max_distance_mm")
+SAMPLES = ("vertices", "centroids")
+
+BUILTIN_ANATOMIES = tuple(f"builtin:{n}" for n in anatomy.ANATOMIES)
+BUILTIN_TARGETS = (*BUILTIN_ANATOMIES, "builtin:phantom-head")
+#: The built-in occluder: a pair of eye shields (goggles) over the built-in face's eyes.
+EYE_SHIELDS = "builtin:eye-shields"
+#: The region left out of the treated skin by default (when the target has it).
+EYE_REGION = "eyes"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Ray-casting settings (see :func:`twin.engine.transfer.transfer_matrix`).
+
+    Attributes
+    ----------
+    backend : {"auto", "reference", "embree", "cuda"}
+    intensity_cutoff : float
+        Fraction of an emitter's peak intensity below which its rays are not cast, in [0, 1).
+    max_distance_mm : float, mm
+        Emitter-to-sample distance beyond which nothing is cast (``inf``: no limit).
+    """
+
+    backend: str = "auto"
+    intensity_cutoff: float = DEFAULT_INTENSITY_CUTOFF
+    max_distance_mm: float = math.inf
+
+
+def as_mapping(value: Any, *, name: str) -> dict[str, Any]:
+    """Return ``value`` if it is a mapping, else raise naming ``name``."""
+    if not isinstance(value, dict):
+        msg = f"{name}: expected a mapping of keys to values, got {type(value).__name__}"
+        raise InputError(msg)
+    return value
+
+
+def as_string(value: Any, *, name: str) -> str:
+    """Return ``value`` if it is a non-empty string, else raise naming ``name``."""
+    if not isinstance(value, str) or not value:
+        msg = f"{name}: expected a non-empty string, got {value!r}"
+        raise InputError(msg)
+    return value
+
+
+def as_bool(value: Any, *, name: str) -> bool:
+    """Return ``value`` if it is ``true`` or ``false``, else raise naming ``name``."""
+    if not isinstance(value, bool):
+        msg = f"{name}: expected true or false, got {value!r}"
+        raise InputError(msg)
+    return value
+
+
+def as_path(value: Any, *, name: str, base: Path) -> Path:
+    """Return the file ``value`` names, relative paths taken from the folder ``base``."""
+    path = Path(as_string(value, name=name))
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def as_regions(value: Any, *, name: str, surface: Surface) -> tuple[str, ...]:
+    """``value`` as a tuple of region names of ``surface``, else raise naming ``name``."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        msg = f"{name}: expected a list of region names, got {value!r}"
+        raise InputError(msg)
+    for region in value:
+        if region not in surface.regions:
+            have = ", ".join(surface.regions) or "none"
+            msg = f"{name}: unknown region {region!r}; the target has: {have}"
+            raise InputError(msg)
+    return tuple(value)
+
+
+def parse_dose(spec: Any, *, where: str) -> DoseSettings:
+    """Parse the ``dose:`` section (absent: every default) into :class:`DoseSettings`."""
+    spec = as_mapping(spec or {}, name=where)
+    check_keys(spec, DOSE_KEYS, name=where)
+    window = spec.get("fluence_window_j_cm2", [4.0, 10.0])
+    ok = (
+        isinstance(window, list)
+        and len(window) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
+        and all(math.isfinite(v) for v in window)
+        and 0 <= window[0] < window[1]
+    )
+    if not ok:
+        msg = (
+            f"{where}.fluence_window_j_cm2: expected [low, high] of finite numbers with "
+            f"0 <= low < high, got {window!r}"
+        )
+        raise InputError(msg)
+    return DoseSettings(
+        fluence_window_j_cm2=(float(window[0]), float(window[1])),
+        irradiance_limit_mw_cm2=as_positive(
+            spec.get("irradiance_limit_mw_cm2", 100.0), name=f"{where}.irradiance_limit_mw_cm2"
+        ),
+        eye_ir_limit_mw_cm2=as_positive(
+            spec.get("eye_ir_limit_mw_cm2", 10.0), name=f"{where}.eye_ir_limit_mw_cm2"
+        ),
+    )
+
+
+def parse_engine(spec: Any, *, where: str) -> EngineSettings:
+    """Parse the ``engine:`` section (absent: every default) into :class:`EngineSettings`."""
+    spec = as_mapping(spec or {}, name=where)
+    check_keys(spec, ENGINE_KEYS, name=where)
+    backend = spec.get("backend", "auto")
+    if backend not in CHOICES:
+        msg = f"{where}.backend: expected one of {', '.join(CHOICES)}, got {backend!r}"
+        raise InputError(msg)
+    cutoff = as_positive(
+        spec.get("intensity_cutoff", DEFAULT_INTENSITY_CUTOFF),
+        name=f"{where}.intensity_cutoff",
+        allow_zero=True,
+    )
+    if cutoff >= 1.0:
+        msg = f"{where}.intensity_cutoff: expected a fraction in [0, 1), got {cutoff!r}"
+        raise InputError(msg)
+    max_d = spec.get("max_distance_mm")
+    max_d = math.inf if max_d is None else as_positive(max_d, name=f"{where}.max_distance_mm")
+    return EngineSettings(backend=backend, intensity_cutoff=cutoff, max_distance_mm=max_d)
