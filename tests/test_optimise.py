@@ -1,173 +1,383 @@
-"""Drive-level optimisation: known optima, symmetry, hard limits, infeasible windows, CLI."""
+"""Drive-level optimisation on dose problems built in memory: hand-solved optima, symmetry,
+hard limits, refusals, drive groups, per-wearer metrics; and ``twin optimise`` end to end."""
 
 from __future__ import annotations
 
 import json
-import re
+from pathlib import Path
 
 import numpy as np
 import pytest
-import trimesh
 import yaml
 
 import twin
-from twin.analysis.optimise import OBJECTIVES, optimise_drive
+from twin.analysis.groups import drive_groups
+from twin.analysis.optimise import (
+    OBJECTIVES,
+    drive_metrics,
+    misplaced,
+    optimise_drive,
+    optimised_scene,
+)
+from twin.analysis.problem import DoseProblem
 from twin.cli import main
 from twin.devices.layout import offset_shell_layout
+from twin.dose.maps import DoseSettings
+from twin.dose.registry import WEARER, metric
 from twin.errors import InputError
 from twin.geometry import phantoms
+from twin.scene import scene_from_dict
+
+#: At this exposure an irradiance of 1 mW/cm2 gives a fluence of 1 J/cm2.
+EXPOSURE_S = 1000.0
 
 
-def write(root, *, leds: twin.Emitters, target: dict, dose: dict | None = None, **extra):
-    (root / "leds.csv").write_text(twin.devices.emitters.emitter_csv_text(leds))
-    scene = {"target": target, "emitters": {"file": "leds.csv"}, "exposure_s": 600, **extra}
-    if dose:
-        scene["dose"] = dose
-    (root / "scene.yaml").write_text(yaml.safe_dump(scene))
-    return root / "scene.yaml"
+def problem(matrix, *, power_mw=1.0, channel="red", window=(0.5, 5.0), dose=None, **extra):
+    """A dose problem in memory: every point treated, equal areas unless ``extra`` says
+    otherwise, every channel at full drive, 1 mW/cm2 = 1 J/cm2."""
+    matrix = np.asarray(matrix, dtype=float)
+    k, n = matrix.shape
+    channel = np.broadcast_to(np.asarray(channel, dtype=str), (n,))
+    fields = {
+        "ir": np.zeros(n, dtype=bool),
+        "areas_mm2": np.ones(k),
+        "roi": np.ones(k, dtype=bool),
+        "channel_levels": {str(c): 1.0 for c in channel},
+        "exposure_s": EXPOSURE_S,
+        **extra,
+    }
+    return DoseProblem(
+        matrix,
+        power_mw=np.full(n, power_mw) if np.ndim(power_mw) == 0 else power_mw,
+        channel=channel,
+        dose=dose or DoseSettings(fluence_window_j_cm2=window),
+        **fields,
+    )
 
 
-@pytest.fixture
-def head_scene(tmp_path):
-    """Phantom head (eyes region) under 40 red and NIR LEDs 12 mm out."""
+def mean_fluence(p: DoseProblem, drive) -> float:
+    e = p.matrix @ (p.power_mw * drive)
+    return float(np.average(e[p.roi], weights=p.areas_mm2[p.roi])) * p.exposure_s / 1000.0
+
+
+def test_minmax_finds_the_hand_solved_optimum():
+    # max min(d1, 2 d2) with d1 + d2 <= 1.2 mW: d1 = 2 d2, so d = (0.8, 0.4).
+    p = problem([[1.0, 0.0], [0.0, 2.0]])
+    res = optimise_drive(p, objective="minmax", budget_mw=1.2)
+    np.testing.assert_allclose(res.emitter_drive, [0.8, 0.4], rtol=1e-7)
+    assert res.solver == "highs"
+
+
+def test_uniformity_finds_the_least_squares_optimum():
+    # One LED: d* = sum w a t / sum w a^2 (every treated point is in the sample).
+    rng = np.random.default_rng(1)
+    a, w = rng.uniform(0.5, 1.5, 50), rng.uniform(1.0, 2.0, 50)
+    p = problem(a[:, None], window=(0.2, 1.0), areas_mm2=w)
+    res = optimise_drive(p, objective="uniformity")
+    expected = np.sum(w * a * 0.6) / np.sum(w * a * a)  # 0.6: mid-window
+    np.testing.assert_allclose(res.emitter_drive, [expected], rtol=1e-6)
+    assert res.solver == "lsq_linear"
+    # Both LEDs of one channel at one level d: (d - 0.8) + 2 (2 d - 0.8) = 0, d = 0.48.
+    p = problem([[1.0, 0.0], [0.0, 2.0]], window=(0.4, 1.2))
+    res = optimise_drive(p, objective="uniformity", group="channel")
+    assert res.groups == ["red"]
+    np.testing.assert_allclose(res.group_levels, [0.48], rtol=1e-6)
+    np.testing.assert_allclose(res.emitter_drive, [0.48, 0.48], rtol=1e-6)
+
+
+def test_coverage_brings_every_point_into_a_window_it_can_reach():
+    p = problem([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.5, 4.0]], window=(0.4, 1.2))
+    res = optimise_drive(p, objective="coverage")
+    fluence = p.matrix @ res.emitter_drive
+    assert np.all((fluence >= 0.4 - 1e-7) & (fluence <= 1.2 + 1e-7))
+
+
+def test_symmetric_problems_get_symmetric_drives():
+    # Two LEDs mirrored across the middle of a row of points.
+    x = np.linspace(-1.0, 1.0, 41)
+    a = np.exp(-(((x - 0.3) / 0.4) ** 2))
+    p = problem(np.column_stack([a, a[::-1]]), window=(0.3, 0.9))
+    # Least squares has one optimum, so symmetric; a linear programme's optimum can be a
+    # whole edge, of which it returns a vertex: there the mirrored answer is as good.
+    d = optimise_drive(p, objective="uniformity").emitter_drive
+    np.testing.assert_allclose(d[0], d[1], rtol=1e-6)
+    for objective in ("coverage", "minmax"):
+        d = optimise_drive(p, objective=objective).emitter_drive
+        h, mirrored = (p.matrix @ x for x in (d, d[::-1]))
+        if objective == "minmax":
+            np.testing.assert_allclose(h.min(), mirrored.min(), rtol=1e-6, atol=1e-9)
+        else:
+            outside = [
+                np.sum(np.clip(0.3 - f, 0, None) + np.clip(f - 0.9, 0, None))
+                for f in (h, mirrored)
+            ]
+            np.testing.assert_allclose(outside[0], outside[1], rtol=1e-5, atol=1e-9)
+
+
+def limits_problem() -> DoseProblem:
+    """300 points under 12 red and NIR LEDs, the last 30 points an eye region (untreated),
+    with limits full drive breaks and a window a uniform 40 % drive meets."""
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0.0, 1.0, (300, 2))
+    leds = np.stack(np.meshgrid(np.linspace(0.1, 0.9, 4), np.linspace(0.2, 0.8, 3)), -1)
+    r2 = np.sum((points[:, None] - leds.reshape(-1, 2)[None]) ** 2, axis=2)
+    matrix = np.where(r2 < 0.15, np.exp(-r2 / 0.02), 0.0)
+    channel = np.where(np.arange(12) % 2, "nir", "red")
+    power = rng.uniform(5.0, 10.0, 12)
+    eye = np.arange(270, 300)
+    full = matrix @ power
+    eye_full = matrix[eye] @ (power * (channel == "nir"))
+    mean = np.average(full[:270])
+    dose = DoseSettings(
+        fluence_window_j_cm2=(0.2 * mean, 0.6 * mean),
+        irradiance_limit_mw_cm2=0.7 * full.max(),
+        eye_ir_limit_mw_cm2=0.5 * eye_full.max(),
+    )
+    return problem(
+        matrix,
+        power_mw=power,
+        channel=channel,
+        dose=dose,
+        ir=channel == "nir",
+        areas_mm2=rng.uniform(0.5, 1.5, 300),
+        roi=np.arange(300) < 270,
+        eye_rows=eye,
+    )
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_hard_limits_hold_in_every_answer(objective):
+    p = limits_problem()
+    budget = 0.5 * p.power_mw.sum()
+    res = optimise_drive(p, objective=objective, budget_mw=budget)
+    d = res.emitter_drive
+    assert np.all((d >= 0) & (d <= 1))
+    e = p.matrix @ (p.power_mw * d)
+    assert e.max() <= p.dose.irradiance_limit_mw_cm2 + 1e-6
+    assert p.eye_ir_irradiance_mw_cm2(d).max() <= p.dose.eye_ir_limit_mw_cm2 + 1e-6
+    assert (p.power_mw * d).sum() <= budget + 1e-6
+    low, high = p.dose.fluence_window_j_cm2
+    assert low - 1e-6 <= mean_fluence(p, d) <= high + 1e-6
+    # The limits bind: full drive breaks each of them.
+    full = np.ones(len(d))
+    assert (p.matrix @ p.power_mw).max() > p.dose.irradiance_limit_mw_cm2
+    assert p.eye_ir_irradiance_mw_cm2(full).max() > p.dose.eye_ir_limit_mw_cm2
+
+
+def test_an_unreachable_window_says_by_how_much():
+    p = problem([[1.0, 0.0], [0.0, 2.0]], window=(400.0, 500.0))
+    top = mean_fluence(p, np.ones(2))  # 1.5 J/cm2
+    with pytest.raises(InputError) as info:
+        optimise_drive(p)
+    message = str(info.value)
+    assert message.startswith("dose window:")
+    assert "400 J/cm2" in message and f"{top:.3g} J/cm2" in message
+    assert f"{400 - top:.3g} J/cm2 short" in message
+
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"budget_mw": float("nan")}, "budget_mw"),
+        ({"budget_mw": -5.0}, "budget_mw"),
+        ({"budget_mw": float("inf")}, "budget_mw"),
+        ({"max_points": 0}, "max_points"),
+        ({"seed": -1}, "seed"),
+        ({"group": "string", "string_leds": 0}, "string_leds"),
+        ({"group": "row"}, "group"),
+        ({"objective": "beauty"}, "objective"),
+    ],
+)
+def test_bad_arguments_are_named(options, name):
+    p = problem([[1.0, 0.0], [0.0, 2.0]], positions_mm=np.zeros((2, 3)))
+    with pytest.raises(InputError, match=f"^{name}: expected "):
+        optimise_drive(p, **options)
+
+
+def test_the_optimiser_takes_dose_problems():
+    with pytest.raises(InputError, match=r"^problem: expected a DoseProblem .* got none$"):
+        optimise_drive([])
+    with pytest.raises(InputError, match=r"^problem: expected a DoseProblem .* got dict$"):
+        optimise_drive({"matrix": np.eye(2)})
+
+
+def test_a_dose_problem_checks_its_arrays():
+    with pytest.raises(InputError, match=r"^DoseProblem\.power_mw: expected shape \(2,\)"):
+        problem([[1.0, 0.0]], power_mw=[1.0, 2.0, 3.0])
+    with pytest.raises(InputError, match=r"^DoseProblem\.roi: expected shape \(1,\)"):
+        problem([[1.0, 0.0]], roi=[True, False])
+    with pytest.raises(InputError, match=r"^DoseProblem\.exposure_s: expected a number > 0"):
+        problem([[1.0, 0.0]], exposure_s=0.0)
+    with pytest.raises(InputError, match=r"^DoseProblem\.matrix: expected finite numbers"):
+        problem([[1.0, np.nan]])
+    with pytest.raises(InputError, match=r"^DoseProblem\.channel_levels: unknown channel 'blu'"):
+        problem([[1.0]], channel_levels={"blu": 1.0})
+
+
+def test_one_robust_drive_serves_every_wearer_or_is_refused():
+    # Twice the exposure doubles every fluence: each wearer alone can be brought into a
+    # narrow window, both at once cannot; a wider one serves both.
+    matrix = [[1.0, 0.2], [0.3, 1.0], [0.5, 0.5]]
+    short, long = (
+        problem(matrix, window=(0.4, 0.44), exposure_s=t, name=n)
+        for t, n in ((1000.0, "short"), (2000.0, "long"))
+    )
+    for one in (short, long):
+        assert 0.4 - 1e-7 <= mean_fluence(one, optimise_drive(one).emitter_drive) <= 0.44 + 1e-7
+    with pytest.raises(InputError, match="all 2 wearers"):
+        optimise_drive([short, long])
+    wide = [problem(matrix, window=(0.4, 1.2), exposure_s=t) for t in (1000.0, 2000.0)]
+    res = optimise_drive(wide, objective="coverage")
+    for one in wide:
+        assert 0.4 - 1e-7 <= mean_fluence(one, res.emitter_drive) <= 1.2 + 1e-7
+    assert res.log[0].startswith("2 drive levels (emitter), 2 wearer(s)")
+    other = problem([[1.0, 0.2, 0.0]], name="three")
+    with pytest.raises(InputError, match=r"^three: .*a robust drive needs one design$"):
+        optimise_drive([short, other])
+
+
+def test_only_the_lit_channels_are_driven():
+    p = problem(
+        [[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]],
+        channel=["red", "blue", "red"],
+        channel_levels={"red": 1.0, "blue": 0.0},
+        window=(0.2, 1.0),
+    )
+    res = optimise_drive(p)
+    assert res.emitter_drive[1] == 0.0 and res.group_of[1] == -1
+    assert res.groups == ["0", "2"]
+    np.testing.assert_array_equal(p.mode_drive, [1.0, 0.0, 1.0])
+    dark = problem([[1.0]], channel_levels={"red": 0.0}, name="dark")
+    with pytest.raises(InputError, match=r"^dark: channel_levels: every channel is off"):
+        optimise_drive(dark)
+
+
+def test_driver_strings_are_compact_runs_of_the_string_size():
+    # An 8 x 8 grid of red and NIR LEDs (checkerboard), 10 mm apart.
+    pitch = 10.0
+    grid = (np.arange(8) - 3.5) * pitch
+    x, y = (g.ravel() for g in np.meshgrid(grid, grid))
+    positions = np.column_stack([x, y, np.zeros(64)])
+    channel = np.where((np.arange(8)[:, None] + np.arange(8)[None, :]).ravel() % 2, "red", "nir")
+    p = problem(np.eye(64), channel=channel, positions_mm=positions, window=(0.2, 1.0))
+    names, group_of = drive_groups(p, group="string", string_leds=6)
+    assert len(names) == 12
+    for c in ("red", "nir"):
+        mine = [n for n in names if n.startswith(f"{c}/s")]
+        sizes = [int(np.sum(group_of == names.index(n))) for n in mine]
+        assert sorted(sizes) == [2, 6, 6, 6, 6, 6]  # 32 LEDs: ceil(32 / 6) strings
+        for n in mine:
+            members = positions[group_of == names.index(n)]
+            span = np.linalg.norm(members[:, None] - members[None, :], axis=2).max()
+            assert span <= np.hypot(2, 4) * pitch + 1e-9  # a patch; runs along rows span 7
+            assert np.all(channel[group_of == names.index(n)] == c)
+    res = optimise_drive(p, group="string", string_leds=6)
+    for g in range(len(names)):
+        assert np.ptp(res.emitter_drive[group_of == g]) == 0.0  # one current per string
+    with pytest.raises(InputError, match="positions_mm"):
+        drive_groups(problem(np.eye(2)), group="string")
+
+
+def test_an_led_aimed_at_a_region_is_in_its_zone():
+    regions = ("forehead", "nose", "cheeks", "chin")
+    masks = {r: np.arange(40) // 10 == i for i, r in enumerate(regions)}
+    # LED i lights its own region most; the last LED reaches no region.
+    matrix = np.column_stack([np.where(masks[r], 1.0, 0.1) for r in regions] + [np.zeros(40)])
+    p = problem(matrix, regions=masks, window=(0.2, 5.0))
+    names, group_of = drive_groups(p, group="zone")
+    assert [names[g] for g in group_of] == [f"red/{r}" for r in regions] + ["red/none"]
+    res = optimise_drive(p, group="zone")
+    assert res.groups == names and len(res.group_levels) == 5
+
+
+def test_drive_metrics_are_the_registry_wearer_metrics():
+    p = problem(
+        [[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]],
+        channel=["red", "nir"],
+        ir=[False, True],
+        roi=[True, True, False],
+        eye_rows=[2],
+        window=(0.5, 1.5),
+    )
+    m = drive_metrics(p, np.array([1.0, 0.5]))
+    assert list(m) == [metric(path).column for path in WEARER]
+    assert m["mean_fluence_j_cm2"] == pytest.approx(1.0)  # (1 + 1) / 2 at 1 J/cm2 per mW/cm2
+    assert m["max_irradiance_mw_cm2"] == pytest.approx(1.0)
+    assert m["cv"] == pytest.approx(0.0, abs=1e-12) and m["u0"] == pytest.approx(1.0)
+    assert m["in_window_area_fraction"] == pytest.approx(1.0)
+    assert m["eye_ir_max_mw_cm2"] == pytest.approx(0.5)  # the NIR LED alone: 1 x 0.5
+    dark = drive_metrics(p, np.zeros(2))
+    assert dark["cv"] is None and dark["u0"] is None and dark["mean_fluence_j_cm2"] == 0.0
+    no_eye = drive_metrics(problem([[1.0]]), np.ones(1))
+    assert list(no_eye) == [metric(path).column for path in WEARER if "eye" not in path]
+
+
+def helmet(count: int = 60):
+    """A helmet design on the built-in scalp, loaded from data (no file)."""
+    data = {
+        "target": {"mesh": "builtin:scalp"},
+        "emitters": {"design": "helmet", "count": count},
+        "exposure_s": 600,
+    }
+    return scene_from_dict(data, base=Path.cwd())
+
+
+def test_misplacements_move_the_whole_device_rigidly():
+    scene = helmet()
+    moved = misplaced(scene)
+    assert len(moved) == 6
+    p = scene.emitters.positions_mm
+    for m in moved[:4]:
+        shift = m.emitters.positions_mm - p
+        np.testing.assert_allclose(np.linalg.norm(shift, axis=1), 3.0, rtol=1e-9)
+        np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9)
+        np.testing.assert_array_equal(m.emitters.channel, scene.emitters.channel)
+        np.testing.assert_array_equal(m.emitters.ids, scene.emitters.ids)
+    nasion = twin.geometry.anatomy.landmarks()["nasion"]
+    for m in moved[4:]:
+        # A tilt about the nasion keeps every LED's distance to it and turns each axis by at
+        # most 5 degrees (exactly 5 for axes across the tilt's left-right axis).
+        np.testing.assert_allclose(
+            np.linalg.norm(m.emitters.positions_mm - nasion, axis=1),
+            np.linalg.norm(p - nasion, axis=1),
+            rtol=1e-9,
+        )
+        cos = np.einsum("ij,ij->i", m.emitters.axes, scene.emitters.axes)
+        angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+        assert angle.max() <= 5.0 + 1e-6 and angle.max() > 4.5
+
+
+def test_the_optimised_scene_folds_the_drive_into_the_power():
+    scene = helmet()
+    drive = np.linspace(0.0, 1.0, len(scene.emitters))
+    out = optimised_scene(scene, drive)
+    kept = drive > 1e-6
+    np.testing.assert_allclose(out.emitters.power_mw, scene.emitters.power_mw[kept] * drive[kept])
+    np.testing.assert_array_equal(out.emitters.ids, scene.emitters.ids[kept])
+    assert out.drive == dict.fromkeys(out.emitters.channels, 1.0)
+    assert out.name == f"{scene.name}-optimised" and out.layout is None
+
+
+def test_cli_optimise_evens_the_map_and_writes_its_files(tmp_path, capsys):
     head = phantoms.head(subdivisions=3)
     positions, axes = offset_shell_layout(head, count=40, standoff_mm=12.0)
-    channel = np.where(np.arange(40) % 2 == 0, "red", "nir")
     leds = twin.Emitters.create(
         positions,
         axes,
         20.0,
         profile=twin.Lambertian(30.0),
-        channel=channel,
+        channel=np.where(np.arange(40) % 2 == 0, "red", "nir"),
         wavelength_nm={"red": 633.0, "nir": 830.0},
     )
-    return lambda **kw: write(
-        tmp_path, leds=leds, target={"mesh": "builtin:phantom-head", "max_edge_mm": 8.0}, **kw
-    )
-
-
-def plane_scene(root, *, size_mm, divisions, leds, window):
-    """A flat square of skin under ``leds``, with the dose window ``window`` (J/cm2)."""
-    plane = phantoms.plane(size_mm=size_mm, divisions=divisions)
-    trimesh.Trimesh(plane.vertices_mm, plane.faces, process=False).export(root / "plane.obj")
-    return write(
-        root,
-        leds=leds,
-        target={"mesh": "plane.obj", "units": "mm"},
-        dose={"fluence_window_j_cm2": window},
-    )
-
-
-def irradiance(result, drive):
-    return result.transfer.matrix @ (result.scene.emitters.power_mw * drive)
-
-
-def test_one_led_reaches_the_least_squares_optimum(tmp_path):
-    leds = twin.Emitters.create(
-        [[0.0, 0.0, 20.0]], [[0.0, 0.0, -1.0]], 10.0, profile=twin.Lambertian(60.0)
-    )
-    path = plane_scene(tmp_path, size_mm=60.0, divisions=30, leds=leds, window=[0.02, 0.1])
-    result = twin.render(path)
-    res = optimise_drive(result, objective="uniformity")
-    # One variable: d* = sum w a t / sum w a^2 (every treated point is in the sample).
-    a = result.transfer.matrix.toarray()[:, 0] * 10.0 * 0.6
-    w = result.samples.areas_mm2 / result.samples.areas_mm2.sum()
-    expected = np.clip(np.sum(w * a * 0.06) / np.sum(w * a * a), 0.0, 1.0)  # 0.06: mid-window
-    np.testing.assert_allclose(res.drive[0], expected, rtol=1e-6)
-    assert res.solver == "lsq_linear"
-
-
-def test_symmetric_layouts_get_symmetric_drives(tmp_path):
-    # Two LEDs at the Sparrow spacing d = sqrt(4 / (m + 4)) h (physics.md 1.4, with cos alpha),
-    # mirrored across the line y = x, which the plane's triangulation is symmetric about.
-    m, h = 1.0, 15.0
-    s = np.sqrt(4.0 / (m + 4.0)) * h / (2.0 * np.sqrt(2.0))
-    leds = twin.Emitters.create(
-        [[s, -s, h], [-s, s, h]],
-        [[0.0, 0.0, -1.0]] * 2,
-        10.0,
-        profile=twin.Lambertian(60.0),
-    )
-    path = plane_scene(tmp_path, size_mm=80.0, divisions=40, leds=leds, window=[0.01, 0.1])
-    result = twin.render(path)
-    # Least squares has one optimum, so symmetric; a linear programme's optimum can be a
-    # whole edge, of which it returns a vertex: there the mirrored answer is as good.
-    drive = optimise_drive(result, objective="uniformity").drive
-    np.testing.assert_allclose(drive[0], drive[1], rtol=1e-6)
-    sample = result.roi
-    for objective in ("coverage", "minmax"):
-        d = optimise_drive(result, objective=objective).drive
-        h, mirrored = (irradiance(result, x)[sample] * 0.6 for x in (d, d[::-1]))
-        if objective == "minmax":
-            np.testing.assert_allclose(h.min(), mirrored.min(), rtol=1e-6, atol=1e-9)
-        else:
-            area = result.samples.areas_mm2[sample]
-            outside = [
-                np.sum(area * (np.clip(0.01 - x, 0, None) + np.clip(x - 0.1, 0, None)))
-                for x in (h, mirrored)
-            ]
-            np.testing.assert_allclose(outside[0], outside[1], rtol=1e-5, atol=1e-9)
-
-
-@pytest.mark.parametrize("objective", OBJECTIVES)
-def test_hard_limits_hold_in_every_answer(head_scene, objective):
-    limits = {
-        "irradiance_limit_mw_cm2": 6.0,
-        "eye_ir_limit_mw_cm2": 0.03,
-        "fluence_window_j_cm2": [0.1, 0.4],
+    (tmp_path / "leds.csv").write_text(twin.devices.emitters.emitter_csv_text(leds))
+    scene = {
+        "target": {"mesh": "builtin:phantom-head", "max_edge_mm": 8.0},
+        "emitters": {"file": "leds.csv"},
+        "exposure_s": 600,
+        "dose": {"fluence_window_j_cm2": [0.2, 1.0]},
     }
-    result = twin.render(head_scene(dose=limits))
-    full = irradiance(result, np.ones(len(result.scene.emitters)))
-    nir = result.scene.emitters.channel == "nir"
-    eye = result.samples.regions["eyes"]
-    eye_full = result.transfer.matrix[eye] @ (result.scene.emitters.power_mw * nir)
-    assert full.max() > 6.0 and eye_full.max() > 0.03  # the limits bind
-    budget = 0.5 * result.scene.emitters.power_mw.sum()
-    res = optimise_drive(result, objective=objective, budget_mw=budget)
-    e = irradiance(result, res.drive)
-    assert e.max() <= 6.0 + 1e-6
-    eye_ir = result.transfer.matrix[eye] @ (result.scene.emitters.power_mw * res.drive * nir)
-    assert eye_ir.max() <= 0.03 + 1e-6
-    assert (result.scene.emitters.power_mw * res.drive).sum() <= budget + 1e-6
-    mean = np.average(e[result.roi], weights=result.samples.areas_mm2[result.roi]) * 0.6
-    assert 0.1 - 1e-6 <= mean <= 0.4 + 1e-6
-    assert np.all((res.drive >= 0) & (res.drive <= 1))
-
-
-def test_an_unreachable_window_says_by_how_much(head_scene):
-    result = twin.render(head_scene(dose={"fluence_window_j_cm2": [400.0, 500.0]}))
-    full = irradiance(result, np.ones(len(result.scene.emitters)))
-    top = np.average(full[result.roi], weights=result.samples.areas_mm2[result.roi]) * 0.6
-    message = (
-        f"dose window: the treated skin's mean fluence must reach 400 J/cm2, but full drive "
-        f"gives at most {top:.3g} J/cm2 ({400 - top:.3g} J/cm2 short); raise the exposure or "
-        "the LED power, or lower the window"
-    )
-    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
-        optimise_drive(result)
-    with pytest.raises(InputError, match=r"^objective: expected one of uniformity, coverage, "):
-        optimise_drive(result, objective="beauty")
-
-
-def test_wearers_no_single_drive_can_serve_are_refused(head_scene):
-    # Twice the exposure doubles every fluence: each wearer alone can be brought into the
-    # narrow window, both at once cannot.
-    window = {"fluence_window_j_cm2": [0.2, 0.22]}  # full drive gives 0.45 J/cm2 in 600 s
-    short = twin.render(head_scene(dose=window))
-    long = twin.render(head_scene(dose=window, exposure_s=1200))
-    for one in (short, long):
-        assert optimise_drive(one).drive.max() > 0
-    message = (
-        "dose window: no single drive keeps the mean fluence of all 2 wearers within 0.2-0.22 "
-        "J/cm2 under the hard limits; widen the window, or optimise for fewer or more alike "
-        "wearers"
-    )
-    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
-        optimise_drive([short, long])
-
-
-def test_cli_optimise_evens_the_map_and_writes_its_files(head_scene, tmp_path, capsys):
-    path = head_scene(dose={"fluence_window_j_cm2": [0.2, 1.0]})
+    path = tmp_path / "scene.yaml"
+    path.write_text(yaml.safe_dump(scene))
     out = tmp_path / "opt"
     assert main(["optimise", str(path), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -189,6 +399,8 @@ def test_cli_optimise_evens_the_map_and_writes_its_files(head_scene, tmp_path, c
     )
     assert 0.2 - 1e-6 <= mean <= 1.0 + 1e-6
     assert (out / "convergence.log").read_text().startswith("40 drive levels (emitter)")
+    groups = np.genfromtxt(out / "groups.csv", delimiter=",", names=True, dtype=None)
+    assert len(groups) == 40 and np.all((groups["drive"] >= 0) & (groups["drive"] <= 1))
     # The written scene renders the optimised result again.
     written = json.loads((out / "after" / "metrics.json").read_text())
     np.testing.assert_allclose(
@@ -198,123 +410,27 @@ def test_cli_optimise_evens_the_map_and_writes_its_files(head_scene, tmp_path, c
     )
 
 
-def test_one_robust_drive_for_several_wearers(tmp_path, capsys):
-    def helmet_on(variant, count=120, name="wearer"):
-        target = {"mesh": "builtin:scalp"}
-        if variant is not None:
-            target["variant"] = variant
-        scene = {
-            "name": name,
-            "target": target,
-            "emitters": {"design": "helmet", "count": count},
-            "exposure_s": 1500,
-            "dose": {"fluence_window_j_cm2": [0.1, 3.0], "irradiance_limit_mw_cm2": 8.0},
-        }
-        (tmp_path / "s.yaml").write_text(yaml.safe_dump(scene))
-        return twin.render(tmp_path / "s.yaml")
-
-    wearers = [helmet_on(None), helmet_on({"sex": "male", "weight": 0.8}), helmet_on({"sex": 0})]
-    res = optimise_drive(wearers, objective="coverage")
-    for w in wearers:
-        e = irradiance(w, res.drive)
-        assert e.max() <= 8.0 + 1e-6  # every wearer's limit holds
-        mean = np.average(e[w.roi], weights=w.samples.areas_mm2[w.roi]) * 1.5
-        assert 0.1 - 1e-6 <= mean <= 3.0 + 1e-6
-    assert res.log[0].startswith("120 drive levels (emitter), 3 wearer(s)")
-    with pytest.raises(InputError, match=r"a robust drive needs one design$"):
-        optimise_drive([wearers[0], helmet_on(None, count=90)])
-
-
-def test_misplacements_move_the_whole_device_rigidly(tmp_path):
+def test_cli_robust_drive_reports_every_wearer(tmp_path, capsys):
     path = tmp_path / "helmet.yaml"
     path.write_text(
         yaml.safe_dump(
             {
+                "name": "helmet",
                 "target": {"mesh": "builtin:scalp"},
                 "emitters": {"design": "helmet", "count": 60},
-                "exposure_s": 600,
+                "exposure_s": 1500,
+                "dose": {"fluence_window_j_cm2": [0.1, 3.0], "irradiance_limit_mw_cm2": 8.0},
             }
         )
     )
-    scene = twin.load_scene(path)
-    moved = twin.analysis.optimise.misplaced(scene)
-    assert len(moved) == 6
-    p = scene.emitters.positions_mm
-    for m in moved[:4]:
-        shift = m.emitters.positions_mm - p
-        np.testing.assert_allclose(np.linalg.norm(shift, axis=1), 3.0, rtol=1e-9)
-        np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9)
-        np.testing.assert_array_equal(m.emitters.channel, scene.emitters.channel)
-    nasion = twin.geometry.anatomy.landmarks()["nasion"]
-    for m in moved[4:]:
-        # A tilt about the nasion keeps every LED's distance to it and turns each axis by at
-        # most 5 degrees (exactly 5 for axes across the tilt's left-right axis).
-        np.testing.assert_allclose(
-            np.linalg.norm(m.emitters.positions_mm - nasion, axis=1),
-            np.linalg.norm(p - nasion, axis=1),
-            rtol=1e-9,
-        )
-        cos = np.einsum("ij,ij->i", m.emitters.axes, scene.emitters.axes)
-        angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
-        assert angle.max() <= 5.0 + 1e-6 and angle.max() > 4.5
-
-
-def test_driver_strings_are_compact_runs_of_the_string_size(tmp_path, capsys):
-    # An 8 x 8 grid of red and NIR LEDs (checkerboard) 15 mm over a plane.
-    pitch = 10.0
-    grid = (np.arange(8) - 3.5) * pitch
-    x, y = (g.ravel() for g in np.meshgrid(grid, grid))
-    channel = np.where((np.arange(8)[:, None] + np.arange(8)[None, :]).ravel() % 2, "red", "nir")
-    leds = twin.Emitters.create(
-        np.column_stack([x, y, np.full(64, 15.0)]),
-        [[0.0, 0.0, -1.0]] * 64,
-        2.0,
-        profile=twin.Lambertian(60.0),
-        channel=channel,
-        wavelength_nm={"red": 633.0, "nir": 830.0},
-    )
-    path = plane_scene(tmp_path, size_mm=100.0, divisions=25, leds=leds, window=[0.5, 2.0])
-    out = tmp_path / "strings"
-    args = ["optimise", str(path), "--group", "string", "--string-leds", "6", "--out", str(out)]
-    assert main(args) == 0
-    assert "groups.csv (12 string groups)" in capsys.readouterr().out
-    rows = np.genfromtxt(out / "groups.csv", delimiter=",", names=True, dtype=None, encoding=None)
-    for c in ("red", "nir"):
-        mine = rows[rows["channel"] == c]
-        names, sizes = np.unique(mine["group"], return_counts=True)
-        assert all(n.startswith(f"{c}/s") for n in names)
-        assert sorted(sizes) == [2, 6, 6, 6, 6, 6]  # 32 LEDs: ceil(32 / 6) strings
-        for name in names:
-            members = np.isin(leds.ids.astype(str), mine["id"][mine["group"] == name].astype(str))
-            assert np.ptp(mine["drive"][mine["group"] == name]) == 0.0  # one current per string
-            p = leds.positions_mm[members]
-            span = np.linalg.norm(p[:, None] - p[None, :], axis=2).max()
-            assert span <= np.hypot(2, 4) * pitch + 1e-9  # a patch; runs along rows span 7
-    with pytest.raises(InputError, match=r"^string_leds: expected a whole number of LEDs >= 1, "):
-        optimise_drive(twin.render(path), group="string", string_leds=0)
-
-
-def test_an_led_aimed_at_a_region_is_in_its_zone(tmp_path):
-    head = phantoms.head(subdivisions=4)
-    regions = ("forehead", "nose", "cheeks", "chin")
-    positions, axes = [], []
-    for name in regions:
-        idx = head.regions[name]
-        centre = head.vertices_mm[idx].mean(axis=0)
-        v = idx[np.argmin(np.linalg.norm(head.vertices_mm[idx] - centre, axis=1))]
-        positions.append(head.vertices_mm[v] + 6.0 * head.vertex_normals[v])
-        axes.append(-head.vertex_normals[v])
-    leds = twin.Emitters.create(
-        np.array(positions), np.array(axes), 5.0, profile=twin.Lambertian(15.0), channel="red"
-    )
-    path = write(
-        tmp_path,
-        leds=leds,
-        target={"mesh": "builtin:phantom-head", "max_edge_mm": 6.0},
-        dose={"fluence_window_j_cm2": [0.01, 5.0]},
-    )
-    result = twin.render(path)
-    names, group_of = twin.analysis.optimise.drive_groups(result, group="zone")
-    assert [names[g] for g in group_of] == [f"red/{r}" for r in regions]
-    res = optimise_drive(result, group="zone")
-    assert res.groups == names and len(res.levels) == 4
+    out = tmp_path / "robust"
+    args = ["optimise", str(path), "--population", "1", "--objective", "coverage"]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "worst wearer in-window area" in printed
+    wearers = json.loads((out / "summary.json").read_text())["wearers"]
+    assert [w["scene"] for w in wearers] == ["helmet", "helmet-p00"]
+    columns = [metric(p).column for p in WEARER if not p.startswith("eye")]  # no eyes
+    for w in wearers:
+        assert list(w["before"]) == columns and list(w["after"]) == columns
+        assert w["after"]["max_irradiance_mw_cm2"] <= 8.0 + 1e-6  # every wearer's limit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from twin.analysis.placement import optimise_placement
 from twin.cli import main
 from twin.devices.layout import interleave
 from twin.errors import InputError
+from twin.scene import scene_from_dict
 
 #: The rigid mask with 300 LEDs on a coarser face: the flagship case, small enough to test.
 MASK = {
@@ -25,15 +27,10 @@ MASK = {
 }
 
 
-def mask_on(tmp_path, variant: dict | None = None):
-    scene = {**MASK, "target": {**MASK["target"], **({"variant": variant} if variant else {})}}
-    path = tmp_path / f"mask-{len(list(tmp_path.glob('mask-*.yaml')))}.yaml"
-    path.write_text(yaml.safe_dump(scene))
-    return twin.render(path)
-
-
-def lit_drive(scene) -> np.ndarray:
-    return np.array([scene.drive.get(str(c), 0.0) for c in scene.emitters.channel])
+def mask_on(variant: dict | None = None):
+    """The mask design on the base face or on a variant, loaded from data (no file)."""
+    target = {**MASK["target"], **({"variant": variant} if variant else {})}
+    return scene_from_dict({**MASK, "target": target}, base=Path.cwd())
 
 
 def coverage(result, target: float) -> float:
@@ -61,27 +58,39 @@ def test_placement_beats_the_hex_layout_of_the_same_count(tmp_path, capsys):
     log = (out / "convergence.log").read_text()
     assert "gain evaluations" in log and "channel assignment: " in log
     with pytest.raises(InputError, match="placement needs a design"):
-        optimise_placement(twin.render(out / "scene.yaml"))
+        optimise_placement(twin.load_scene(out / "scene.yaml"))
 
 
-def test_assigned_channels_cover_the_skin_more_evenly_than_interleaved_ones(tmp_path):
-    result = mask_on(tmp_path)
-    placement = optimise_placement(result)
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"factor": 0}, "factor"),
+        ({"seed": -1}, "seed"),
+        ({"moves": [np.eye(3)]}, r"moves\[0\]"),
+        ({"moves": [np.full((4, 4), np.nan)]}, r"moves\[0\]"),
+    ],
+)
+def test_bad_arguments_are_named(options, name):
+    with pytest.raises(InputError, match=f"^{name}: expected "):
+        optimise_placement(mask_on(), **options)
+
+
+def test_assigned_channels_cover_the_skin_more_evenly_than_interleaved_ones():
+    scene = mask_on()
+    placement = optimise_placement(scene)
     positions = placement.scenes[0].emitters.positions_mm
     ratios = {"red": 1, "nir": 1, "blue": 1}  # the design's
     dealt = dataclasses.replace(placement, channel=interleave(positions, ratios))
     # The same positions; only which LED is which channel differs.
     assert sorted(placement.channel) == sorted(dealt.channel)
-    optimised, interleaved = (twin.render(p.worn(result.scene)) for p in (placement, dealt))
+    optimised, interleaved = (twin.render(p.worn(scene)) for p in (placement, dealt))
     for c in ("red", "nir"):  # the lit channels of red mode, each on its own
         cv = [r.metrics["roi"]["channels"][c]["cv"] for r in (optimised, interleaved)]
         assert cv[0] < 0.95 * cv[1], c
 
 
-def test_robust_placement_serves_every_wearer_better_on_average(tmp_path):
-    wearers = [mask_on(tmp_path)] + [
-        mask_on(tmp_path, v.to_dict()) for v in twin.population(2, seed=1)
-    ]
+def test_robust_placement_serves_every_wearer_better_on_average():
+    wearers = [mask_on()] + [mask_on(v.to_dict()) for v in twin.population(2, seed=1)]
     single = optimise_placement(wearers[0])
     robust = optimise_placement(wearers)
     assert len(robust.scenes) == 3 and len(single.scenes) == 1
@@ -89,7 +98,7 @@ def test_robust_placement_serves_every_wearer_better_on_average(tmp_path):
         np.testing.assert_array_equal(s.emitters.channel, robust.scenes[0].emitters.channel)
     target = 7.0  # the middle of the 4-10 J/cm2 window
     scores = {
-        name: np.mean([coverage(twin.render(p.worn(w.scene)), target) for w in wearers])
+        name: np.mean([coverage(twin.render(p.worn(w)), target) for w in wearers])
         for name, p in (("single", single), ("robust", robust))
     }
     assert scores["robust"] > scores["single"], scores

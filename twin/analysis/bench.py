@@ -24,9 +24,10 @@ import trimesh
 from twin.devices.emitters import Emitters, emitter_csv_text
 from twin.devices.layout import offset_shell_layout
 from twin.devices.profiles import Lambertian
-from twin.engine.transfer import ray_offset_mm, scene_triangles, transfer_matrix
+from twin.engine.backends import make_backend
+from twin.engine.settings import ray_offset_mm
+from twin.engine.transfer import scene_triangles, transfer_matrix
 from twin.geometry import phantoms
-from twin.raycast import make_tracer
 
 
 def _cpu_name() -> str:
@@ -65,15 +66,15 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
     head, emitters, samples, triangles, offset = _head_scene(subdivisions)
     workers = os.cpu_count() or 1
 
-    t_build, tracer = _best(lambda: make_tracer("embree", triangles), 1)
-    transfer_matrix(samples, emitters, tracer, offset_mm=offset)  # warm-up
+    t_build, engine = _best(lambda: make_backend("embree", triangles), 1)
+    transfer_matrix(samples, emitters, engine, offset_mm=offset)  # warm-up
     t_twin, result = _best(
-        lambda: transfer_matrix(samples, emitters, tracer, offset_mm=offset), repeat
+        lambda: transfer_matrix(samples, emitters, engine, offset_mm=offset), repeat
     )
 
     # The same shadow rays, through embreex alone.
     free = transfer_matrix(
-        samples, emitters, tracer, offset_mm=offset, occlusion=False
+        samples, emitters, engine, offset_mm=offset, occlusion=False
     ).matrix.tocoo()
     origin = samples.positions_mm[free.row] + offset * samples.normals[free.row]
     to_emitter = emitters.positions_mm[free.col] - origin
@@ -81,7 +82,7 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
     o32 = origin.astype(np.float32)
     d32 = (to_emitter / length[:, None]).astype(np.float32)
     l32 = (length - offset).astype(np.float32)
-    scene = tracer._scene  # the same BVH twin used
+    scene = engine.tracer._scene  # the same BVH twin used
     chunks = np.array_split(np.arange(len(o32)), 8 * workers)
 
     def bare() -> None:
@@ -163,8 +164,8 @@ def run_backend_benchmark(*, backend: str = "all", subdivisions: int = 7, repeat
     the transfer matrix's size. The reference backend runs only on scenes of at most
     ``REFERENCE_MAX_POINTS`` points; a simulated CUDA device is not timed.
     """
-    from twin.raycast import BACKENDS, backend_status
-    from twin.raycast._cuda import simulated
+    from twin.engine.backends import BACKENDS, backend_status
+    from twin.raycast.cuda import simulated
 
     head, emitters, samples, triangles, offset = _head_scene(subdivisions)
     status = backend_status()
@@ -190,10 +191,10 @@ def run_backend_benchmark(*, backend: str = "all", subdivisions: int = 7, repeat
         if skip is not None:
             notes.append(f"- {name}: not run ({skip})")
             continue
-        t_build, tracer = _best(lambda n=name: make_tracer(n, triangles), 1)
+        t_build, engine = _best(lambda n=name: make_backend(n, triangles), 1)
 
-        def full_map(tracer=tracer):
-            t = transfer_matrix(samples, emitters, tracer, offset_mm=offset)
+        def full_map(engine=engine):
+            t = transfer_matrix(samples, emitters, engine, offset_mm=offset)
             return t, t.matrix @ emitters.power_mw
 
         t_first, _ = _best(full_map, 1)
@@ -208,11 +209,15 @@ def run_backend_benchmark(*, backend: str = "all", subdivisions: int = 7, repeat
 
 
 def run_optimise_benchmark(*, subdivisions: int = 7, repeat: int = 1) -> str:
-    """Time drive optimisation of 1026 emitters on the head phantom (matrix built once), and
-    placement of the default scene's 1026 LEDs from 6x as many candidates."""
+    """Time the drive and placement optimisers.
+
+    Drive optimisation of 1026 emitters on the head phantom (matrix built once), and
+    placement of the default scene's 1026 LEDs from 6x as many candidates.
+    """
     from twin._data import default_scene_path
     from twin.analysis.optimise import OBJECTIVES, optimise_drive
     from twin.analysis.placement import optimise_placement
+    from twin.analysis.problem import DoseProblem
     from twin.pipeline.render import render
     from twin.scene.load import load_scene, scene_from_dict
 
@@ -243,16 +248,18 @@ def run_optimise_benchmark(*, subdivisions: int = 7, repeat: int = 1) -> str:
         "| objective | seconds | solver |",
         "|---|---:|---|",
     ]
+    problem = DoseProblem.from_render(result)
     for objective in OBJECTIVES:
-        t, out = _best(lambda o=objective: optimise_drive(result, objective=o), repeat)
+        t, out = _best(lambda o=objective: optimise_drive(problem, objective=o), repeat)
         lines.append(f"| {objective} | {t:.2f} | {out.solver} |")
     # Placement: the default scene's 1026 LEDs from 6x as many candidates on the rigid mask.
-    default = render(load_scene(default_scene_path()))
+    default = load_scene(default_scene_path())
     t, placement = _best(lambda: optimise_placement(default, factor=6), 1)
     candidates = placement.log[0].split(" candidates", 1)[0]
+    points = len(default.target.samples(at=default.samples))
     lines += [
         "",
-        f"placement: default scene ({len(default.samples)} points), {candidates} candidates "
-        f"to {len(default.scene.emitters)} LEDs, their transfer matrix included: {t:.1f} s",
+        f"placement: default scene ({points} points), {candidates} candidates "
+        f"to {len(default.emitters)} LEDs, their transfer matrix included: {t:.1f} s",
     ]
     return "\n".join(lines)

@@ -6,7 +6,7 @@ metrics live next to it in ``<scene>.baseline.json``. :func:`run_checks` renders
 cache of :mod:`twin.engine.cache`), checks every rule and every baselined metric, and returns one
 :class:`SceneReport` per scene. A scene that cannot be checked — invalid input, an unusable
 backend, or an error inside twin — becomes that scene's error; the others are still checked.
-Reports render as a text table, JUnit XML and Markdown.
+Reports render as a text table, JUnit XML and Markdown (:mod:`twin.analysis.check_report`).
 
 In pytest::
 
@@ -23,18 +23,18 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 import numpy as np
 
-from twin._version import __version__
-from twin._text import table as text_table
 from twin._validation import check_keys
+from twin._version import __version__
+from twin.analysis.check_report import CheckRun, table
 from twin.dose.registry import metric_value
 from twin.engine.cache import TransferCache
 from twin.errors import InputError, TwinError
@@ -375,6 +375,40 @@ def run_checks(
     return reports
 
 
+def check_scenes(
+    paths: Sequence[str | Path],
+    *,
+    cache: TransferCache | None = None,
+    jobs: int | None = None,
+    update: bool = False,
+) -> CheckRun:
+    """``twin check``: find the scene files in ``paths``, render and check them, timed.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        Scene files or folders of them (:func:`discover`).
+    cache, jobs, update
+        As :func:`run_checks`.
+
+    Returns
+    -------
+    CheckRun
+
+    Raises
+    ------
+    InputError
+        If ``paths`` hold no scene file.
+    """
+    found = discover(paths)
+    if not found:
+        msg = f"paths: no scene files in {', '.join(map(str, paths))}"
+        raise InputError(msg)
+    start = time.perf_counter()
+    reports = run_checks(found, cache=cache, jobs=jobs, update=update)
+    return CheckRun(reports, seconds=time.perf_counter() - start, updated=update)
+
+
 def write_baseline(path: Path, report: SceneReport) -> None:
     """Write ``report``'s metrics as the scene's baseline (atomically)."""
     data = {
@@ -384,100 +418,6 @@ def write_baseline(path: Path, report: SceneReport) -> None:
         "metrics": report.values,
     }
     write_atomic({path: json.dumps(data, indent=2) + "\n"}, name="baseline")
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
-
-
-def table(reports: Sequence[SceneReport], *, failures_only: bool = False) -> str:
-    """The checks as an aligned text table: scene, metric, baseline, now, change, verdict."""
-    header = ("scene", "metric", "baseline / rule", "now", "change", "verdict")
-    rows = [header]
-    for report in reports:
-        if report.error is not None:
-            rows.append((report.name, "(scene)", "-", "-", _error_kind(report), "ERROR"))
-            continue
-        for r in report.rows:
-            if failures_only and r.passed:
-                continue
-            rows.append((r.scene, r.metric, r.expected, _fmt(r.now), r.change, r.verdict))
-    return text_table(rows, align="l")
-
-
-def _error_kind(report: SceneReport) -> str:
-    return "internal error" if report.internal else "invalid input"
-
-
-def summary_line(reports: Sequence[SceneReport]) -> str:
-    failed = [r for r in reports if r.error is None and r.failed]
-    errors = [r for r in reports if r.error is not None]
-    internal = sum(r.internal for r in errors)
-    checks = sum(len(r.rows) for r in reports)
-    bad = sum(len(r.failed) for r in reports)
-    return (
-        f"{len(reports)} scenes, {checks} checks: {len(reports) - len(failed) - len(errors)} "
-        f"scenes passed, {len(failed)} failed ({bad} checks), {len(errors) - internal} invalid"
-        + (f", {internal} internal errors" if internal else "")
-    )
-
-
-def exit_code(reports: Sequence[SceneReport], *, update: bool = False) -> int:
-    """0 all pass, 1 a regression or broken rule, 2 invalid input, 3 an error inside twin
-    (and no invalid input).
-
-    After ``update`` the baselines are the current metrics, so only rules can fail.
-    """
-    if any(r.error is not None and not r.internal for r in reports):
-        return 2
-    if any(r.internal for r in reports):
-        return 3
-    kinds = ("rule",) if update else ("rule", "baseline")
-    return int(any(row.kind in kinds for r in reports for row in r.failed))
-
-
-def junit_xml(reports: Sequence[SceneReport]) -> str:
-    """JUnit XML: one test case per scene, its failed checks as the failure text."""
-    suite = ElementTree.Element(
-        "testsuite",
-        name="twin check",
-        tests=str(len(reports)),
-        failures=str(sum(1 for r in reports if r.error is None and r.failed)),
-        errors=str(sum(1 for r in reports if r.error is not None)),
-    )
-    for report in reports:
-        case = ElementTree.SubElement(
-            suite, "testcase", classname=str(report.path), name=report.name
-        )
-        if report.error is not None:
-            ElementTree.SubElement(case, "error", message=report.error).text = report.error
-        elif report.failed:
-            text = table([report], failures_only=True)
-            message = f"{len(report.failed)} of {len(report.rows)} checks failed"
-            ElementTree.SubElement(case, "failure", message=message).text = text
-    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
-
-
-def markdown(reports: Sequence[SceneReport]) -> str:
-    """A Markdown summary: the verdict per scene, then every failed check."""
-    lines = ["# twin check", "", summary_line(reports), "", "| scene | checks | verdict |"]
-    lines.append("| --- | ---: | --- |")
-    for r in reports:
-        verdict = _error_kind(r) if r.error else ("FAIL" if r.failed else "pass")
-        lines.append(f"| {r.name} | {len(r.rows)} | {verdict} |")
-    bad = [r for r in reports if r.error or r.failed]
-    if bad:
-        lines += ["", "## Failures", "", "| scene | metric | baseline / rule | now | change |"]
-        lines.append("| --- | --- | --- | ---: | --- |")
-        for r in bad:
-            if r.error:
-                lines.append(f"| {r.name} | (scene) | - | - | {r.error} |")
-            for row in r.failed:
-                lines.append(
-                    f"| {row.scene} | {row.metric} | {row.expected} | {_fmt(row.now)} | "
-                    f"{row.change} |"
-                )
-    return "\n".join(lines) + "\n"
 
 
 def assert_scene(path: str | Path, *, cache: TransferCache | None = None) -> None:

@@ -11,6 +11,7 @@ Markdown (``compare.md``) and JSON (``compare.json``), with the difference map o
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from twin._text import table as text_table
 from twin.dose.metrics import weighted_percentile
 from twin.dose.registry import COMPARED, metric, metric_value
 from twin.engine.cache import TransferCache
@@ -58,7 +60,28 @@ class Comparison:
     first: Member  # the first design on the first anatomy
 
     def values(self, design: int, path: str) -> list[float]:
+        """Design ``design``'s value of the metric at ``path`` on each anatomy that has it."""
         return [v for v in (metric_value(m, path) for m in self.runs[design]) if v is not None]
+
+    @functools.cached_property
+    def summary(self) -> dict[str, Any]:
+        """The comparison as ``compare.json`` holds it (:func:`report`)."""
+        return report(self)
+
+    def table(self) -> str:
+        """Each compared metric of both designs and the better one, as aligned text."""
+        names = self.summary["designs"]
+        rows = [("metric", names[0], names[1], "better")]
+        for r in self.summary["metrics"]:
+            key = r["compared_on"]
+            rows.append(
+                (r["metric"], f"{r['a'][key]:.4g}", f"{r['b'][key]:.4g}", r["winner"] or "tie")
+            )
+        return text_table(rows, align="l")
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """``compare.md``, ``compare.json`` and ``difference.ply`` (:func:`write_report`)."""
+        return write_report(self.summary, Path(out_dir), difference=difference_ply(self))
 
 
 def compare(

@@ -1,8 +1,9 @@
 """Drive-level optimisation on the transfer matrix: ray-cast once, optimise many times.
 
-The irradiance of a layout is linear in its drive levels, ``E = T diag(P) d`` (design.md), so
-choosing the drive ``d`` in [0, 1] of every emitter (or every channel) is a linear or
-quadratic programme over the treated skin:
+The irradiance of a layout is linear in its emitter drive, ``E = T diag(P) d`` (design.md;
+:mod:`twin.analysis.problem`), so choosing the drive ``d`` in [0, 1] of every emitter (or of
+every group of emitters) is a linear or quadratic programme over the treated skin of a
+:class:`~twin.analysis.problem.DoseProblem`:
 
 - ``uniformity``: fluence as close as possible to the middle of the dose window everywhere —
   bounded least squares (``scipy.optimize.lsq_linear``; L-BFGS-B on the same quadratic for
@@ -23,7 +24,6 @@ on every point that could break them.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,20 +34,19 @@ import scipy.optimize
 import scipy.sparse
 from numpy.typing import NDArray
 
-from twin.devices.emitters import Emitters
-from twin.dose.hazards import counts_as_ir
+from twin._validation import as_positive
+from twin.analysis.groups import GROUPS, STRING_LEDS, drive_groups
+from twin.analysis.problem import DoseProblem, as_count, check_choice
 from twin.dose.metrics import map_metrics
+from twin.dose.registry import WEARER, metric, metric_value
 from twin.errors import InputError
-from twin.scene.load import EYE_REGION
+from twin.geometry.anatomy import landmarks
+from twin.units import fluence_per_irradiance
 
 if TYPE_CHECKING:
-    from twin.pipeline.render import RenderResult
-    from twin.scene.load import Scene
+    from twin.scene import Scene
 
 OBJECTIVES = ("uniformity", "coverage", "minmax")
-GROUPS = ("emitter", "channel", "zone", "string")
-#: LEDs in series on one driver string, by default.
-STRING_LEDS = 6
 
 
 @dataclass(frozen=True)
@@ -56,11 +55,11 @@ class DriveResult:
 
     Attributes
     ----------
-    drive : (n,) float64
+    emitter_drive : (n,) float64
         Drive level of every emitter in [0, 1] (0 for emitters of channels that are off).
     objective : str
     solver : str
-        ``lsq_linear`` or ``highs``.
+        ``lsq_linear``, ``l-bfgs-b`` or ``highs``.
     seconds : float
     log : list of str
         What the solver did, step by step.
@@ -68,18 +67,18 @@ class DriveResult:
         The drive groups' names (``drive_groups``).
     group_of : (n,) int64
         Each emitter's group, -1 for emitters of channels that are off.
-    levels : (g,) float64
+    group_levels : (g,) float64
         Each group's drive level in [0, 1].
     """
 
-    drive: NDArray[np.float64]
+    emitter_drive: NDArray[np.float64]
     objective: str
     solver: str
     seconds: float
     log: list[str]
     groups: list[str]
     group_of: NDArray[np.int64]
-    levels: NDArray[np.float64]
+    group_levels: NDArray[np.float64]
 
 
 def _sample(roi: NDArray[np.bool_], max_points: int, seed: int) -> NDArray[np.int64]:
@@ -90,7 +89,7 @@ def _sample(roi: NDArray[np.bool_], max_points: int, seed: int) -> NDArray[np.in
 
 
 def optimise_drive(
-    result: RenderResult | Sequence[RenderResult],
+    problem: DoseProblem | Sequence[DoseProblem],
     *,
     objective: str = "uniformity",
     group: str = "emitter",
@@ -99,13 +98,13 @@ def optimise_drive(
     max_points: int = 2000,
     seed: int = 0,
 ) -> DriveResult:
-    """Optimise the drive levels of a render's emitters (its transfer matrix is reused).
+    """Optimise the emitter drive of a dose problem on its transfer matrix.
 
     Parameters
     ----------
-    result : RenderResult or sequence of RenderResult
-        A render: its scene's mode says which channels are on (only they are driven), its
-        dose settings give the window and the limits. Several renders of one design on
+    problem : DoseProblem or sequence of DoseProblem
+        Its channel levels say which channels are on (only their emitters are driven), its
+        dose settings give the window and the limits. Several problems of one design on
         different wearers (population members, with the same emitters in the same order)
         give one robust drive: the objective is averaged over the wearers, and every
         wearer's hard limits and mean fluence must hold.
@@ -114,66 +113,75 @@ def optimise_drive(
         One drive level per emitter, per channel, per zone or per driver string
         (``drive_groups``).
     string_leds : int
-        LEDs per driver string, for ``group="string"``.
+        LEDs per driver string, for ``group="string"``, >= 1.
     budget_mw : float, optional, mW
-        Total radiant power allowed.
+        Total radiant power allowed, > 0.
     max_points : int
-        Treated-skin sample points the objective is evaluated on (shared by the wearers).
+        Treated-skin sample points the objective is evaluated on (shared by the wearers),
+        >= 1.
     seed : int
-        For the sample.
+        For the sample, >= 0.
+
+    Returns
+    -------
+    DriveResult
 
     Raises
     ------
     InputError
-        For an unknown objective or group, no channel on, wearers with different emitters,
-        or a window no drive within the limits can reach (naming the bound, the wearer and
-        the best reachable value).
+        For no problem, an unknown objective or group, an argument out of range (naming
+        it), no channel on, wearers with different emitters, or a window no drive within the limits
+        can reach (naming the bound, the wearer and the best reachable value).
     """
     start = time.perf_counter()
-    results = [result] if not isinstance(result, Sequence) else list(result)
-    if objective not in OBJECTIVES:
-        msg = f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}"
+    problems = list(problem) if isinstance(problem, Sequence) else [problem]
+    wrong = [type(p).__name__ for p in problems if not isinstance(p, DoseProblem)]
+    if not problems or wrong:
+        found = wrong[0] if wrong else "none"
+        msg = f"problem: expected a DoseProblem or a sequence of them, got {found}"
         raise InputError(msg)
-    scene = results[0].scene
-    emitters = scene.emitters
-    for other in results[1:]:
-        e = other.scene.emitters
-        if len(e) != len(emitters) or not np.array_equal(e.channel, emitters.channel):
+    check_options(objective=objective, group=group, string_leds=string_leds, budget_mw=budget_mw)
+    max_points = as_count(max_points, name="max_points")
+    seed = as_count(seed, name="seed", least=0)
+    first = problems[0]
+    for other in problems[1:]:
+        if len(other.channel) != len(first.channel) or not np.array_equal(
+            other.channel, first.channel
+        ):
             msg = (
-                f"{other.scene.name}: its {len(e)} emitters are not those of "
-                f"{scene.name} ({len(emitters)}); a robust drive needs one design"
+                f"{other.name}: its {len(other.channel)} emitters are not those of "
+                f"{first.name} ({len(first.channel)}); a robust drive needs one design"
             )
             raise InputError(msg)
-    names, group_of = drive_groups(results[0], group=group, string_leds=string_leds)
+    names, group_of = drive_groups(first, group=group, string_leds=string_leds)
     active = np.flatnonzero(group_of >= 0)
     groups = scipy.sparse.csc_array(
         (np.ones(len(active)), (np.arange(len(active)), group_of[active])),
         shape=(len(active), len(names)),
     )
-    dose = scene.dose
-    low, high = dose.fluence_window_j_cm2
+    low, high = first.dose.fluence_window_j_cm2
     log = [
-        f"{len(names)} drive levels ({group}), {len(results)} wearer(s), "
-        f"{sum(int(r.roi.sum()) for r in results)} treated points, objective {objective}, "
-        f"window {low:g}-{high:g} J/cm2 over {scene.exposure_s:g} s"
+        f"{len(names)} drive levels ({group}), {len(problems)} wearer(s), "
+        f"{sum(int(p.roi.sum()) for p in problems)} treated points, objective {objective}, "
+        f"window {low:g}-{high:g} J/cm2 over {first.exposure_s:g} s"
     ]
-    per_member = max(50, max_points // len(results))
-    parts = [_member(r, active, groups, per_member, seed + i) for i, r in enumerate(results)]
+    per_member = max(50, max_points // len(problems))
+    parts = [_member(p, active, groups, per_member, seed + i) for i, p in enumerate(problems)]
     rows = [row for p in parts for row in p.rows]
     bounds = [b for p in parts for b in p.bounds]
     hard = sum(len(b) for b in bounds)
     if hard:
         log.append(f"irradiance and IR-eye limits on {hard} points that could break them")
-    power = np.asarray(groups.T @ emitters.power_mw[active]).ravel()
+    power = np.asarray(groups.T @ first.power_mw[active]).ravel()
     if budget_mw is not None:
         rows.append(scipy.sparse.csr_array(power[None, :]))
         bounds.append(np.array([budget_mw]))
         log.append(f"power budget {budget_mw:g} mW (full drive: {power.sum():g} mW)")
     limits = (scipy.sparse.vstack(rows).tocsr(), np.concatenate(bounds)) if rows else None
     means = scipy.sparse.vstack([p.mean_row for p in parts]).tocsr()
-    for p, r in zip(parts, results, strict=True):
-        who = "" if len(results) == 1 else f" of {r.scene.name}"
-        _check_reachable(p.mean_row, limits, low, high, len(names), log, who=who)
+    for part, p in zip(parts, problems, strict=True):
+        who = "" if len(problems) == 1 else f" of {p.name}"
+        _check_reachable(part.mean_row, limits, low, high, len(names), log, who=who)
     a = np.vstack([p.a for p in parts])
     w = np.concatenate([p.w for p in parts]) / len(parts)
     if objective == "minmax":
@@ -187,105 +195,32 @@ def optimise_drive(
         a, w = a[reachable], w[reachable] / w[reachable].sum()
     window = (low, high)
     if objective == "uniformity":
-        drive, solver = _uniformity(a, w, 0.5 * (low + high), means, limits, window, log)
+        x, solver = _uniformity(a, w, 0.5 * (low + high), means, limits, window, log)
     else:
-        drive, solver = _linear(objective, a, w, window, window, means, limits, log)
-    levels = np.clip(drive, 0.0, 1.0)
-    per_emitter = np.zeros(len(emitters))
-    per_emitter[active] = levels[group_of[active]]
+        x, solver = _linear(objective, a, w, window, window, means, limits, log)
+    levels = np.clip(x, 0.0, 1.0)
+    emitter_drive = np.zeros(len(first.channel))
+    emitter_drive[active] = levels[group_of[active]]
     seconds = time.perf_counter() - start
     log.append(f"done in {seconds:.2f} s")
-    return DriveResult(per_emitter, objective, solver, seconds, log, names, group_of, levels)
+    return DriveResult(emitter_drive, objective, solver, seconds, log, names, group_of, levels)
 
 
-def drive_groups(
-    result: RenderResult, *, group: str = "emitter", string_leds: int = STRING_LEDS
-) -> tuple[list[str], NDArray[np.int64]]:
-    """Drive groups of a render's lit emitters (those of channels its mode turns on).
-
-    Parameters
-    ----------
-    result : RenderResult
-    group : {"emitter", "channel", "zone", "string"}
-        ``emitter``: one level per LED (named by id); ``channel``: one per channel;
-        ``zone``: one per channel and skin region, each LED in the zone of the region that
-        receives most of its power (``"<channel>/<region>"``; ``"<channel>/none"`` when its
-        light reaches no region); ``string``: one per driver string, ``string_leds`` LEDs of
-        one channel in series, the strings compact patches made by splitting each channel's
-        LEDs in half along their widest extent until each part holds one string
-        (``"<channel>/s<k>"``; each channel's last string takes the remainder).
-    string_leds : int
-        LEDs per string, >= 1.
-
-    Returns
-    -------
-    names : list of str
-        (g,) group names.
-    group_of : (n,) int64
-        Each emitter's group, -1 for emitters of channels that are off.
+def check_options(
+    *, objective: str, group: str, string_leds: int, budget_mw: float | None
+) -> None:
+    """Raise unless the options of :func:`optimise_drive` are valid (before any work).
 
     Raises
     ------
     InputError
-        For an unknown group, a string size below 1, or a mode that turns every channel off.
+        Naming the argument, what was expected and what was found.
     """
-    if group not in GROUPS:
-        msg = f"group: expected one of {', '.join(GROUPS)}, got {group!r}"
-        raise InputError(msg)
-    if isinstance(string_leds, bool) or not isinstance(string_leds, int) or string_leds < 1:
-        msg = f"string_leds: expected a whole number of LEDs >= 1, got {string_leds!r}"
-        raise InputError(msg)
-    scene = result.scene
-    emitters = scene.emitters
-    channel = emitters.channel.astype(str)
-    on = np.array([scene.drive.get(c, 0.0) > 0 for c in channel])
-    if not on.any():
-        msg = "mode: every channel is off; there is nothing to optimise"
-        raise InputError(msg)
-    label = np.full(len(emitters), "", dtype=object)
-    if group == "emitter":
-        label[on] = [str(i) for i in emitters.ids[on]]
-    elif group == "channel":
-        label[on] = channel[on]
-    elif group == "zone":
-        regions = result.samples.regions
-        zone = np.full(len(emitters), "none", dtype=object)
-        if regions:
-            names = list(regions)
-            areas = np.stack([regions[r] * result.samples.areas_mm2 for r in names])
-            received = (scipy.sparse.csr_array(areas) @ result.transfer.matrix).toarray()
-            hit = received.max(axis=0) > 0
-            zone[hit] = np.array(names)[received.argmax(axis=0)[hit]]
-        label[on] = [f"{c}/{z}" for c, z in zip(channel[on], zone[on], strict=True)]
-    else:
-        for c in dict.fromkeys(channel[on]):
-            idx = np.flatnonzero(channel == c)
-            strings = _strings(emitters.positions_mm[idx], string_leds)
-            label[idx] = [f"{c}/s{k + 1:03d}" for k in strings]
-    names = list(dict.fromkeys(label[on]))
-    lookup = {n: i for i, n in enumerate(names)}
-    group_of = np.array([lookup.get(x, -1) for x in label], dtype=np.int64)
-    return names, group_of
-
-
-def _strings(points_mm: NDArray[np.float64], size: int) -> NDArray[np.int64]:
-    """String index of each point: recursive halving along the widest extent (ties broken
-    along the next widest) into compact patches of ``size`` points (one patch may hold
-    fewer), numbered in splitting order."""
-    out = np.empty(len(points_mm), dtype=np.int64)
-    queue, number = [np.arange(len(points_mm))], 0
-    while queue:
-        idx = queue.pop(0)
-        if len(idx) <= size:
-            out[idx] = number
-            number += 1
-            continue
-        left = size * (-(-len(idx) // size) // 2)
-        extent = np.ptp(points_mm[idx], axis=0)
-        axes = np.argsort(extent)  # ties along the widest axis broken along the next widest
-        order = idx[np.lexsort((points_mm[idx, axes[1]], points_mm[idx, axes[2]]))]
-        queue += [order[:left], order[left:]]
-    return out
+    check_choice(objective, OBJECTIVES, name="objective")
+    check_choice(group, GROUPS, name="group")
+    as_count(string_leds, name="string_leds")
+    if budget_mw is not None:
+        as_positive(budget_mw, name="budget_mw")
 
 
 @dataclass(frozen=True)
@@ -299,31 +234,30 @@ class _Member:
     w: NDArray[np.float64]  # (k,) sample weights, summing to 1
 
 
-def _member(result: RenderResult, active, groups, max_points: int, seed: int) -> _Member:
-    scene, dose = result.scene, result.scene.dose
-    emitters = scene.emitters
+def _member(problem: DoseProblem, active, groups, max_points: int, seed: int) -> _Member:
+    dose = problem.dose
     # Irradiance per unit drive of each group, mW/cm2.
     per_group = scipy.sparse.csr_array(
         scipy.sparse.csr_array(
-            result.transfer.matrix[:, active] @ scipy.sparse.diags_array(emitters.power_mw[active])
+            problem.matrix[:, active] @ scipy.sparse.diags_array(problem.power_mw[active])
         )
         @ groups
     )
     n = per_group.shape[1]
-    to_fluence = scene.exposure_s / 1000.0
+    to_fluence = fluence_per_irradiance(problem.exposure_s)
     rows, bounds = [], []
     # Hard limits, only on the points that could break them at full drive.
     hot = np.flatnonzero(per_group @ np.ones(n) > dose.irradiance_limit_mw_cm2)
     if hot.size:
         rows.append(per_group[hot])
         bounds.append(np.full(hot.size, dose.irradiance_limit_mw_cm2))
-    eye_rows = _eye_rows(result, active, groups)
+    eye_rows = _eye_rows(problem, active, groups)
     if eye_rows is not None:
         risky = np.flatnonzero(eye_rows @ np.ones(n) > dose.eye_ir_limit_mw_cm2)
         if risky.size:
             rows.append(eye_rows[risky])
             bounds.append(np.full(risky.size, dose.eye_ir_limit_mw_cm2))
-    areas, roi = result.samples.areas_mm2, result.roi
+    areas, roi = problem.areas_mm2, problem.roi
     weights = areas[roi] / areas[roi].sum()
     mean_row = scipy.sparse.csr_array((weights @ per_group[np.flatnonzero(roi)]) * to_fluence)
     sample = _sample(roi, max_points, seed)
@@ -332,18 +266,18 @@ def _member(result: RenderResult, active, groups, max_points: int, seed: int) ->
     return _Member(rows, bounds, mean_row, a, w)
 
 
-def _eye_rows(result: RenderResult, active: NDArray[np.int64], groups) -> scipy.sparse.csr_array:
-    """IR irradiance per unit drive at the eye-region points (None without an eye region)."""
-    samples, emitters = result.samples, result.scene.emitters
-    if EYE_REGION not in samples.regions:
+def _eye_rows(
+    problem: DoseProblem, active: NDArray[np.int64], groups
+) -> scipy.sparse.csr_array | None:
+    """Return the IR irradiance per unit drive of each group at the eye-region points.
+
+    ``None`` without eye points or lit IR emitters.
+    """
+    ir = problem.ir[active]
+    if not problem.eye_rows.size or not ir.any():
         return None
-    wavelength = emitters.wavelength_nm
-    ir = np.array([counts_as_ir(wavelength.get(str(c))) for c in emitters.channel[active]])
-    if not ir.any():
-        return None
-    eye = np.flatnonzero(samples.regions[EYE_REGION])
-    t = result.transfer.matrix[eye][:, active] @ scipy.sparse.diags_array(
-        emitters.power_mw[active] * ir
+    t = problem.matrix[problem.eye_rows][:, active] @ scipy.sparse.diags_array(
+        problem.power_mw[active] * ir
     )
     return scipy.sparse.csr_array(t @ groups)
 
@@ -398,8 +332,11 @@ def _lp(cost, limits, n: int, *, extra_rows=None, extra_bounds=None, bounds=None
 
 
 def _uniformity(a, w, target, mean_row, limits, window, log):
-    """Bounded least squares to ``target`` (exact ``lsq_linear`` up to 200 drive levels,
-    L-BFGS-B on the same quadratic above: seconds instead of minutes for 1026)."""
+    """Fit ``target`` by bounded least squares.
+
+    Exact ``lsq_linear`` up to 200 drive levels, L-BFGS-B on the same quadratic above
+    (seconds instead of minutes for 1026).
+    """
     low, high = window
     sw = np.sqrt(w)
     m, b = sw[:, None] * a, sw * target
@@ -438,8 +375,11 @@ def _uniformity(a, w, target, mean_row, limits, window, log):
 
 
 def _linear(objective, a, w, band, window, mean_row, limits, log):
-    """Coverage (hinge distance outside ``band``), uniformity (L1 to ``band`` = (t, t)) or
-    minmax (largest minimum), with the limits and the mean fluence in ``window``, by HiGHS."""
+    """Solve coverage, uniformity in L1, or minmax by HiGHS.
+
+    Coverage: hinge distance outside ``band``; uniformity: L1 to ``band`` = (t, t); minmax:
+    the largest minimum; each with the limits and the mean fluence in ``window``.
+    """
     k, n = a.shape
     low, high = band
     dense = scipy.sparse.csr_array(a)
@@ -483,76 +423,97 @@ def _linear(objective, a, w, band, window, mean_row, limits, log):
     return x, "highs"
 
 
-def optimised_scene(scene: Scene, drive: NDArray[np.float64]) -> Scene:
-    """``scene`` with the drive folded into each emitter's power, every channel at full drive.
+def optimised_scene(scene: Scene, emitter_drive: NDArray[np.float64]) -> Scene:
+    """Fold an emitter drive into each emitter's power, every channel at full drive.
 
-    Emitters driven below 1e-6 are left out (an emitter CSV holds powers > 0 only).
+    Parameters
+    ----------
+    scene : Scene
+    emitter_drive : (n,) float64
+        Each of the scene's emitters' drive level in [0, 1].
+
+    Returns
+    -------
+    Scene
+        Named ``<name>-optimised``. Emitters driven below 1e-6 are left out (an emitter CSV
+        holds powers > 0 only).
     """
-    keep = drive > 1e-6
+    keep = emitter_drive > 1e-6
     e = scene.emitters
-    emitters = Emitters.create(
-        e.positions_mm[keep],
-        e.axes[keep],
-        e.power_mw[keep] * drive[keep],
-        profile=[e.profiles[i] for i in e.profile_index[keep]],
-        channel=e.channel[keep],
-        wavelength_nm=e.wavelength_nm,
-        ids=e.ids[keep],
-        name=scene.name,
-    )
-    drive_levels = dict.fromkeys(emitters.channels, 1.0)
-    spec = {**scene.spec, "name": f"{scene.name}-optimised", "mode": drive_levels}
-    return dataclasses.replace(
-        scene,
+    emitters = e.derive(keep, power_mw=e.power_mw[keep] * emitter_drive[keep], name=scene.name)
+    return scene.with_emitters(
+        emitters,
         name=f"{scene.name}-optimised",
-        emitters=emitters,
-        drive=drive_levels,
-        layout=None,
-        apertures={c: a for c, a in scene.apertures.items() if c in emitters.channels},
-        spec=spec,
+        drive=dict.fromkeys(emitters.channels, 1.0),
     )
 
 
-def drive_metrics(result: RenderResult, drive: NDArray[np.float64]) -> dict[str, float]:
-    """Headline metrics of ``result``'s layout at per-emitter ``drive``, from its transfer
-    matrix (no ray cast), as ``metrics.json`` defines them (:func:`twin.dose.metrics.map_metrics`):
-    mean and p5 fluence (J/cm2), U0, CV, in-window area and peak irradiance (mW/cm2) of the
-    treated skin, and the eye region's IR maximum (mW/cm2)."""
-    scene = result.scene
-    e = result.transfer.matrix @ (scene.emitters.power_mw * drive)
-    roi = result.roi
-    m = map_metrics(
-        e[roi], result.samples.areas_mm2[roi], exposure_s=scene.exposure_s, dose=scene.dose
-    )
-    out = {
-        "mean_fluence_j_cm2": m["fluence_j_cm2"]["mean"],
-        "p5_fluence_j_cm2": m["fluence_j_cm2"]["p5"],
-        "u0": m["u0_min_over_mean"] or 0.0,
-        "cv": m["cv"] or 0.0,
-        "in_window_area_fraction": m["in_window_area_fraction"],
-        "peak_irradiance_mw_cm2": m["irradiance_mw_cm2"]["max"],
+def drive_metrics(
+    problem: DoseProblem, emitter_drive: NDArray[np.float64]
+) -> dict[str, float | None]:
+    """Return the per-wearer headline metrics of an emitter drive, from the transfer matrix.
+
+    No ray is cast. The metrics are the registry's :data:`twin.dose.registry.WEARER`, as
+    ``metrics.json`` defines them (:func:`twin.dose.metrics.map_metrics` over the treated
+    skin; the eye region's IR maximum).
+
+    Parameters
+    ----------
+    problem : DoseProblem
+    emitter_drive : (n,) float64
+        Each emitter's drive level in [0, 1].
+
+    Returns
+    -------
+    dict of str to float or None
+        Keyed by each metric's registry column, in the registry's order; ``None`` where a
+        metric is undefined (the CV or U0 of a dark map). As in ``metrics.json``, the eye
+        region's metric is left out of a problem without eye points.
+    """
+    e = problem.matrix @ (problem.power_mw * emitter_drive)
+    roi = problem.roi
+    metrics: dict = {
+        "roi": {
+            "total": map_metrics(
+                e[roi], problem.areas_mm2[roi], exposure_s=problem.exposure_s, dose=problem.dose
+            ).to_dict()
+        }
     }
-    if EYE_REGION in result.samples.regions:
-        wavelength = scene.emitters.wavelength_nm
-        ir = np.array([counts_as_ir(wavelength.get(str(c))) for c in scene.emitters.channel])
-        eye = result.samples.regions[EYE_REGION]
-        e_ir = result.transfer.matrix[eye] @ (scene.emitters.power_mw * drive * ir)
-        out["eye_ir_max_mw_cm2"] = float(e_ir.max()) if e_ir.size else 0.0
-    return out
+    if problem.eye_rows.size:
+        e_ir = problem.eye_ir_irradiance_mw_cm2(emitter_drive)
+        metrics["eye_safety"] = {"ir_irradiance_mw_cm2": {"max": float(e_ir.max())}}
+    return {
+        metric(path).column: metric_value(metrics, path)
+        for path in WEARER
+        if path.split(".", 1)[0] in metrics
+    }
 
 
 def misplacements(*, shift_mm: float = 3.0, tilt_deg: float = 5.0) -> list[NDArray[np.float64]]:
-    """Rigid moves of a device worn slightly wrong: ``shift_mm`` left, right, up and down,
-    and ``tilt_deg`` up and down about the left-right axis through the nasion (the rigid-mask
-    tolerances of issue 6).
+    """Return the rigid moves of a device worn slightly wrong.
+
+    ``shift_mm`` left, right, up and down, and ``tilt_deg`` up and down about the left-right
+    axis through the nasion (the rigid-mask tolerances of issue 6).
+
+    Parameters
+    ----------
+    shift_mm : float, mm
+        >= 0.
+    tilt_deg : float, degrees
+        >= 0.
 
     Returns
     -------
     list of (4, 4) float64
         Homogeneous transforms in the anatomy frame (mm), in that order.
-    """
-    from twin.geometry.anatomy import landmarks
 
+    Raises
+    ------
+    InputError
+        If ``shift_mm`` or ``tilt_deg`` is not a finite number >= 0.
+    """
+    shift_mm = as_positive(shift_mm, name="shift_mm", allow_zero=True)
+    tilt_deg = as_positive(tilt_deg, name="tilt_deg", allow_zero=True)
     pivot = landmarks()["nasion"]
     moves = [np.eye(4) for _ in range(6)]
     for m, shift in zip(moves[:4], ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0)), strict=True):
@@ -566,20 +527,21 @@ def misplacements(*, shift_mm: float = 3.0, tilt_deg: float = 5.0) -> list[NDArr
 
 
 def misplaced(scene: Scene, *, shift_mm: float = 3.0, tilt_deg: float = 5.0) -> list[Scene]:
-    """``scene`` with its device moved by each of ``misplacements``: the same emitters in the
-    same order, for a robust drive."""
+    """Move the scene's device by each of :func:`misplacements`.
+
+    Returns
+    -------
+    list of Scene
+        ``<name>-misplaced<i>``: the same emitters in the same order, moved, for a robust
+        drive.
+    """
     e = scene.emitters
     out = []
     for i, m in enumerate(misplacements(shift_mm=shift_mm, tilt_deg=tilt_deg)):
-        moved = Emitters.create(
-            e.positions_mm @ m[:3, :3].T + m[:3, 3],
-            e.axes @ m[:3, :3].T,
-            e.power_mw,
-            profile=[e.profiles[j] for j in e.profile_index],
-            channel=e.channel,
-            wavelength_nm=e.wavelength_nm,
-            ids=e.ids,
+        moved = e.derive(
+            positions_mm=e.positions_mm @ m[:3, :3].T + m[:3, 3],
+            axes=e.axes @ m[:3, :3].T,
             name=scene.name,
         )
-        out.append(dataclasses.replace(scene, name=f"{scene.name}-misplaced{i}", emitters=moved))
+        out.append(scene.with_emitters(moved, name=f"{scene.name}-misplaced{i}"))
     return out

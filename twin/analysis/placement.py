@@ -17,33 +17,39 @@ its own covers the skin as evenly as it can:
    same for every mode: a channel dark in the scene's mode still has to cover the skin in
    the modes that light it.
 
-Robust placement: several wearers (renders of the design on population members) and
-misplacements of the device (rigid shifts and tilts) are *views*; every objective is the mean
-over the views, each view's treated area counting equally. One transfer matrix of all
-candidates is built per view.
+Robust placement: several wearers (the design on population members) and misplacements of
+the device (rigid shifts and tilts) are *views*; every objective is the mean over the views,
+each view's treated area counting equally. One transfer matrix of all candidates is built per
+view, by the engine directly (:func:`twin.engine.transfer.transfer_matrix`, as a render builds
+it).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from twin._validation import check_finite
+from twin.analysis.problem import as_count
+from twin.devices.designs import Layout
 from twin.devices.emitters import Emitters
 from twin.devices.layout import CarrierPoints, interleave, pattern_points, wear
+from twin.engine.backends import Backend, make_backend, resolve_backend
+from twin.engine.settings import ray_offset_mm
+from twin.engine.transfer import scene_triangles, transfer_matrix
 from twin.errors import InputError
-
-if TYPE_CHECKING:
-    from twin.pipeline.render import RenderResult
-    from twin.scene.load import Scene
+from twin.geometry.surface import SamplePoints
+from twin.pipeline.render import region_of_interest
+from twin.scene import Scene
+from twin.units import fluence_per_irradiance
 
 #: progress(stage, done, total)
 StageProgress = Callable[[str, int, int], None]
@@ -72,33 +78,48 @@ class Placement:
     channel: NDArray[np.str_]
 
     def worn(self, scene: Scene) -> Scene:
-        """``scene`` (the design on any wearer) with this layout worn like the design.
+        """Wear this layout like the design on ``scene`` (the design on any wearer).
 
         Each LED takes the power and profile of the design's first LED of its channel.
+
+        Parameters
+        ----------
+        scene : Scene
+            The design (a scene with a carrier) on a wearer.
+
+        Returns
+        -------
+        Scene
+            Named ``<name>-placed``, its LEDs numbered from 0.
+
+        Raises
+        ------
+        InputError
+            If ``scene`` has no design.
         """
-        layout, emitters = scene.layout, scene.emitters
-        if layout is None:
-            msg = f"{scene.name}: placement needs a design (a carrier), not an emitter CSV"
-            raise InputError(msg)
+        layout, emitters = _design(scene), scene.emitters
         template = {c: int(np.flatnonzero(emitters.channel == c)[0]) for c in emitters.channels}
         index = np.array([template[c] for c in self.channel])
         clearance = float(layout.spec.get("clearance_mm", 1.0))
         positions, axes, _ = wear(
             layout.carrier, self.points, scene.target, clearance_mm=clearance
         )
-        placed = Emitters.create(
-            positions,
-            axes,
-            emitters.power_mw[index],
-            profile=[emitters.profiles[i] for i in emitters.profile_index[index]],
-            channel=self.channel,
-            wavelength_nm=emitters.wavelength_nm,
+        placed = emitters.derive(
+            index,
+            positions_mm=positions,
+            axes=axes,
+            ids=np.arange(len(index)).astype(str),
             name=scene.name,
         )
-        name = f"{scene.name}-placed"
-        return dataclasses.replace(
-            scene, name=name, emitters=placed, layout=None, spec={**scene.spec, "name": name}
-        )
+        return scene.with_emitters(placed, name=f"{scene.name}-placed")
+
+
+def _design(scene: Scene) -> Layout:
+    """Return the scene's design (its ``layout``): placement needs a carrier."""
+    if scene.layout is None:
+        msg = f"{scene.name}: placement needs a design (a carrier), not an emitter CSV"
+        raise InputError(msg)
+    return scene.layout
 
 
 @dataclass
@@ -126,7 +147,7 @@ def _saturating_gain(view: _View, c: int, scale: float, fluence, target: float) 
 
 
 def optimise_placement(
-    result: RenderResult | Sequence[RenderResult],
+    scene: Scene | Sequence[Scene],
     *,
     factor: int = 5,
     seed: int = 0,
@@ -137,60 +158,69 @@ def optimise_placement(
 
     Parameters
     ----------
-    result : RenderResult or sequence of RenderResult
-        Renders of one design (a scene with a carrier) on one or more wearers; the first
-        wearer's treated region, dose window and mode set the targets, every wearer counts
-        equally.
+    scene : Scene or sequence of Scene
+        One design (a scene with a carrier) on one or more wearers; the first wearer's
+        treated region, dose window and mode set the targets, every wearer counts equally.
     factor : int
-        Candidates per LED.
+        Candidates per LED, >= 1.
     seed : int
-        For the candidates and the order of the swap moves.
+        For the candidates and the order of the swap moves, >= 0.
     moves : sequence of (4, 4) float64
         Rigid misplacements of the device on the first wearer
         (``twin.analysis.optimise.misplacements``) the placement must also be good for; each
         is one more view.
     progress : callable(stage, done, total), optional
 
+    Returns
+    -------
+    Placement
+
     Raises
     ------
     InputError
-        For a scene without a design, wearers of different designs, or too few candidates
-        for the count at the package spacing.
+        For no scene, an argument out of range (naming it), a scene without a design, wearers of
+        different designs, or too few candidates for the count at the package spacing.
     """
     start = time.perf_counter()
-    results = [result] if not isinstance(result, Sequence) else list(result)
-    report = progress or (lambda *_: None)
-    scene = results[0].scene
-    layout = scene.layout
-    if layout is None:
-        msg = f"{scene.name}: placement needs a design (a carrier), not an emitter CSV"
+    scenes = list(scene) if isinstance(scene, Sequence) else [scene]
+    wrong = [type(s).__name__ for s in scenes if not isinstance(s, Scene)]
+    if not scenes or wrong:
+        found = wrong[0] if wrong else "none"
+        msg = f"scene: expected a Scene or a sequence of them, got {found}"
         raise InputError(msg)
-    for other in results[1:]:
-        if other.scene.layout is None or other.scene.layout.carrier.kind != layout.carrier.kind:
-            msg = f"{other.scene.name}: every wearer must wear the design of {scene.name}"
+    factor = as_count(factor, name="factor")
+    seed = as_count(seed, name="seed", least=0)
+    moves = [_as_move(m, name=f"moves[{i}]") for i, m in enumerate(moves)]
+    report = progress or (lambda *_: None)
+    first_scene = scenes[0]
+    layout = _design(first_scene)
+    for other in scenes[1:]:
+        if other.layout is None or other.layout.carrier.kind != layout.carrier.kind:
+            msg = f"{other.name}: every wearer must wear the design of {first_scene.name}"
             raise InputError(msg)
-    emitters, carrier = scene.emitters, layout.carrier
+    emitters, carrier = first_scene.emitters, layout.carrier
     count = len(emitters)
     candidates = pattern_points(carrier, count=factor * count, pattern="poisson", seed=seed)
     clearance = float(layout.spec.get("clearance_mm", 1.0))
-    worn = [wear(carrier, candidates, r.scene.target, clearance_mm=clearance)[:2] for r in results]
-    on = [c for c in emitters.channels if scene.drive.get(c, 0.0) > 0]
+    worn = [wear(carrier, candidates, s.target, clearance_mm=clearance)[:2] for s in scenes]
+    on = [c for c in emitters.channels if first_scene.drive.get(c, 0.0) > 0]
     first = int(np.flatnonzero(np.isin(emitters.channel, on))[0]) if on else 0
 
-    placements = [(r, p, a) for r, (p, a) in zip(results, worn, strict=True)]
+    wearers = [_Wearer.of(s) for s in scenes]
+    placements = [(w, p, a) for w, (p, a) in zip(wearers, worn, strict=True)]
     for m in moves:
         p, a = worn[0]
-        placements.append((results[0], p @ m[:3, :3].T + m[:3, 3], a @ m[:3, :3].T))
+        placements.append((wearers[0], p @ m[:3, :3].T + m[:3, 3], a @ m[:3, :3].T))
     views = []
-    for i, (r, positions, axes) in enumerate(placements):
+    for i, (w, positions, axes) in enumerate(placements):
         label = f"candidates, view {i + 1}/{len(placements)}"
-        views.append(_view(r, positions, axes, emitters, first, len(placements), progress, label))
+        views.append(_view(w, positions, axes, emitters, first, len(placements), progress, label))
     positions = worn[0][0]
 
     # An average lit LED: the lit LEDs' share of the count at the first lit channel's power.
     share = sum(int((emitters.channel == c).sum()) for c in on) / count
     scale = emitters.power_mw[first] * share
-    low, high = scene.dose.fluence_window_j_cm2
+    low, high = first_scene.dose.fluence_window_j_cm2
     target = 0.5 * (low + high)
     fluence = [np.zeros(v.unit.shape[0]) for v in views]
     package = layout.package_mm
@@ -231,8 +261,8 @@ def optimise_placement(
         report("greedy placement", len(chosen), count)
     if len(chosen) < count:
         msg = (
-            f"{scene.name}: only {len(chosen)} of {count} LEDs fit {package:g} mm apart among "
-            f"{len(positions)} candidates"
+            f"{first_scene.name}: only {len(chosen)} of {count} LEDs fit {package:g} mm apart "
+            f"among {len(positions)} candidates"
         )
         raise InputError(msg)
     greedy = coverage()
@@ -247,7 +277,7 @@ def optimise_placement(
     )
     log = [
         f"{len(positions)} candidates (Poisson on the {carrier.kind} carrier) for {count} LEDs, "
-        f"at least {package:g} mm apart; {len(views)} view(s): {len(results)} wearer(s), "
+        f"at least {package:g} mm apart; {len(views)} view(s): {len(scenes)} wearer(s), "
         f"{len(moves)} misplacement(s)",
         f"greedy saturating coverage to {target:g} J/cm2: {evaluations} gain evaluations, "
         f"coverage {greedy:.6g} J/cm2 (area-weighted mean of min(H, {target:g}))",
@@ -258,40 +288,83 @@ def optimise_placement(
     ]
     points = CarrierPoints(candidates.faces[chosen], candidates.bary[chosen])
     placement = Placement([], log, points, channel)
-    placement.scenes.extend(placement.worn(r.scene) for r in results)
+    placement.scenes.extend(placement.worn(s) for s in scenes)
     return placement
 
 
-def _view(result, positions, axes, emitters, first, n_views, progress, label) -> _View:
-    """Render every candidate on one view at unit power; the transfer matrix is kept."""
-    from twin.pipeline.render import render
+@dataclass(frozen=True)
+class _Wearer:
+    """One wearer's skin samples, treated skin and engine backend, shared by its views."""
 
-    scene = result.scene
-    probe = dataclasses.replace(
-        scene,
-        emitters=Emitters.create(
-            positions,
-            axes,
-            1.0,
-            profile=emitters.profiles[emitters.profile_index[first]],
-            channel=str(emitters.channel[first]),
-            wavelength_nm=emitters.wavelength_nm,
-        ),
-        drive={str(emitters.channel[first]): 1.0},
-        layout=None,
-        apertures={},
+    scene: Scene
+    samples: SamplePoints
+    roi: NDArray[np.bool_]
+    backend: Backend
+    offset_mm: float
+
+    @classmethod
+    def of(cls, scene: Scene) -> _Wearer:
+        samples = scene.target.samples(at=scene.samples)
+        triangles = scene_triangles(scene.target, scene.occluders)
+        name = resolve_backend(
+            scene.engine.backend, option=f"{scene.path or scene.name}: engine.backend"
+        )
+        return cls(
+            scene,
+            samples,
+            region_of_interest(scene, samples),
+            make_backend(name, triangles),
+            ray_offset_mm(triangles),
+        )
+
+
+def _as_move(value: Any, *, name: str) -> NDArray[np.float64]:
+    """Return ``value`` as a finite (4, 4) transform, or raise naming ``name``."""
+    try:
+        move = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        move = None
+    if move is None or move.shape != (4, 4):
+        shape = "no array" if move is None else f"shape {move.shape}"
+        msg = f"{name}: expected a (4, 4) rigid transform, got {shape}"
+        raise InputError(msg)
+    check_finite(move, name=name)
+    return move
+
+
+def _view(wearer, positions, axes, emitters: Emitters, first, n_views, progress, label) -> _View:
+    """Build the transfer matrix of every candidate, at unit power, on one view."""
+    scene = wearer.scene
+    probe = emitters.derive(
+        np.full(len(positions), first),
+        positions_mm=positions,
+        axes=axes,
+        power_mw=1.0,
+        ids=np.arange(len(positions)).astype(str),
+        name=f"{scene.name} candidates",
     )
     bar = None if progress is None else (lambda done, total: progress(label, done, total))
-    unit = render(probe, progress=bar).transfer.matrix.tocsc() * (scene.exposure_s / 1000.0)
+    transfer = transfer_matrix(
+        wearer.samples,
+        probe,
+        wearer.backend,
+        offset_mm=wearer.offset_mm,
+        intensity_cutoff=scene.engine.intensity_cutoff,
+        max_distance_mm=scene.engine.max_distance_mm,
+        progress=bar,
+    )
+    unit = transfer.matrix.tocsc() * fluence_per_irradiance(scene.exposure_s)
     unit.sort_indices()
-    areas = np.where(result.roi, result.samples.areas_mm2, 0.0)
+    areas = np.where(wearer.roi, wearer.samples.areas_mm2, 0.0)
     return _View(scipy.sparse.csc_array(unit), areas / (areas.sum() * n_views))
 
 
 def _swap_positions(chosen, positions, package, gain, add, rng, report, *, passes=2):
-    """Move single LEDs to one of their 6 nearest free candidates where that raises the
-    coverage and keeps the package spacing; ``chosen`` and the fluence change in place.
-    Returns (moves kept, moves tried)."""
+    """Move single LEDs to one of their 6 nearest free candidates where that pays.
+
+    A move is kept where it raises the coverage and keeps the package spacing; ``chosen``
+    and the fluence change in place. Returns (moves kept, moves tried).
+    """
     tree = cKDTree(positions)
     taken = np.zeros(len(positions), dtype=bool)
     taken[chosen] = True
@@ -322,8 +395,10 @@ def _swap_positions(chosen, positions, package, gain, add, rng, report, *, passe
 
 
 def _assign_channels(views, chosen, dealt, positions, rng, report, *, passes=2):
-    """Swap the channels of neighbouring LEDs where that raises the channels' normalised
-    coverage (module docstring). Returns the channels and a log line."""
+    """Swap the channels of neighbouring LEDs where that raises their normalised coverage.
+
+    The coverage is the module docstring's. Returns the channels and a log line.
+    """
     names = sorted(set(dealt))
     k = np.array([names.index(c) for c in dealt])
     if len(names) < 2:

@@ -9,11 +9,11 @@ import logging
 import sys
 from pathlib import Path
 
-from twin import __version__
-from twin.analysis.optimise import GROUPS, STRING_LEDS
+from twin._version import __version__
+from twin.analysis.groups import GROUPS, STRING_LEDS
 from twin.cli.anatomy import add_variant_options
+from twin.engine.backends import BACKENDS, CHOICES
 from twin.errors import MissingDependencyError, TwinError
-from twin.raycast import BACKENDS, CHOICES
 
 #: Exit status of invalid input (a bad file, key or argument).
 EXIT_INVALID_INPUT = 2

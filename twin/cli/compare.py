@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from twin._text import table
 from twin.cli._common import count
 from twin.files import check_writable
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from twin.analysis.compare import compare, difference_ply, report, write_report
+    from twin.analysis.compare import compare
     from twin.engine.cache import TransferCache
 
     count(args.population, name="--population")
@@ -21,16 +20,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     comparison = compare(
         args.a, args.b, people=args.population, seed=args.seed, cache=cache, jobs=args.jobs
     )
-    result = report(comparison)
-    paths = write_report(result, args.out, difference=difference_ply(comparison))
-    names = result["designs"]
-    rows = [("metric", names[0], names[1], "better")]
-    for r in result["metrics"]:
-        key = r["compared_on"]
-        rows.append(
-            (r["metric"], f"{r['a'][key]:.4g}", f"{r['b'][key]:.4g}", r["winner"] or "tie")
-        )
-    print(table(rows, align="l"))
-    print(result["verdict"])
+    paths = comparison.write(args.out)
+    print(comparison.table())
+    print(comparison.summary["verdict"])
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
     return 0

@@ -7,10 +7,10 @@ import sys
 
 import yaml
 
-from twin import __version__
+from twin._version import __version__
+from twin.engine.backends import backend_status, resolve_backend
 from twin.errors import InputError
 from twin.files import check_writable, write_atomic
-from twin.raycast import backend_status, resolve_backend
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
@@ -67,7 +67,7 @@ def _cmd_layout(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(_: argparse.Namespace) -> int:
-    from twin.raycast._cuda import simulated
+    from twin.raycast.cuda import simulated
 
     print(f"twin {__version__} (Python {sys.version.split()[0]})")
     print("backends:")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from twin._data import default_scene_path
-from twin._extras import require
 from twin._text import table
 from twin.cli._common import ProgressBar
 from twin.dose.hazards import eye_lines
-from twin.files import check_writable, remove_stale
+from twin.files import check_writable
+from twin.views.pictures import require_pictures, write_pictures
+
+if TYPE_CHECKING:
+    from twin.pipeline.render import RenderResult
 
 
 def _summary_table(metrics: dict) -> str:
@@ -63,35 +67,19 @@ def _population_table(summary: dict) -> str:
     return table(rows)
 
 
-#: The modules each optional output of ``twin render`` needs (the ``viz`` extra).
-_EXTRAS = {
-    "plots": ("matplotlib",),
-    "png": ("pyvista",),
-    "html": ("pyvista", "trame_pyvista", "nest_asyncio2"),
-}
-
-
-def _check_extras(args: argparse.Namespace) -> None:
-    """Raise unless the modules the requested ``--plots``, ``--png``, ``--html`` need are
-    installed (checked before anything is rendered or written)."""
-    for option, modules in _EXTRAS.items():
-        if getattr(args, option):
-            require(modules, feature=f"--{option}")
-
-
 def _cmd_render(args: argparse.Namespace) -> int:
     from twin.pipeline.population import render_population
     from twin.pipeline.render import render
     from twin.scene import load_scenes
 
-    _check_extras(args)
+    require_pictures(plots=args.plots, png=args.png, html=args.html, name="--{kind}")
     check_writable(args.out, name="--out", folder=True)
     scenes = load_scenes(args.scene or default_scene_path())
     if len(scenes) == 1:
         result = render(
             scenes[0], backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr)
         )
-        paths = result.write(args.out) + _extras(args, result, args.out)
+        paths = result.write(args.out) + _pictures(args, result, args.out)
         print(_summary_table(result.metrics))
         print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
         return 0
@@ -100,7 +88,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         args.out,
         backend=args.backend,
         progress=lambda label: ProgressBar(label, stream=sys.stderr),
-        each=lambda result, folder: _extras(args, result, folder),
+        each=lambda result, folder: _pictures(args, result, folder),
     )
     print(f"population of {len(scenes)} ({scenes[0].name} ... {scenes[-1].name})")
     print(_population_table(summary))
@@ -108,28 +96,5 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extras(args: argparse.Namespace, result, folder: Path) -> list[Path]:
-    """The optional pictures of ``twin render``: ``--plots``, ``--png``, ``--html``.
-
-    Those an earlier render left in ``folder`` are removed first, so the folder holds only
-    what this render made.
-    """
-    from twin.views.plots import PLOTS, write_plots
-    from twin.views.view3d import VIEWS
-
-    remove_stale(
-        folder,
-        [*(f"plots/{p}.png" for p in PLOTS), *(f"pictures/{v}.png" for v in VIEWS), "scene.html"],
-    )
-    paths = []
-    if args.plots:
-        paths += write_plots(result, folder / "plots")
-    if args.png or args.html:
-        from twin.views import view3d
-
-        scene3d = view3d.from_result(result)
-        if args.png:
-            paths += view3d.snapshots(scene3d, folder / "pictures")
-        if args.html:
-            paths.append(view3d.export_html(scene3d, folder / "scene.html"))
-    return paths
+def _pictures(args: argparse.Namespace, result: RenderResult, folder: Path) -> list[Path]:
+    return write_pictures(result, folder, plots=args.plots, png=args.png, html=args.html)

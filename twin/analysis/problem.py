@@ -1,0 +1,256 @@
+"""The dose problem the optimisers solve: a transfer matrix and what a drive of it is judged by.
+
+The irradiance of a layout is linear in how hard each emitter is driven, ``E = T diag(P) d``
+(design.md "Data flow"): ``T`` the transfer matrix, ``P`` each emitter's full radiant power
+and ``d`` the **emitter drive**, one level in [0, 1] per emitter. A scene states its drive
+per channel instead, as **channel levels** (``Scene.drive``, a dict of channel to level);
+:attr:`DoseProblem.mode_drive` turns those into an emitter drive. Every name in
+:mod:`twin.analysis` keeps the two apart: ``channel_levels`` is always the dict, an
+``emitter_drive`` always the ``(n,)`` array.
+
+A :class:`DoseProblem` holds only arrays and settings, so the optimisers never see a scene
+or a render: :meth:`DoseProblem.from_render` builds one from a render, and tests build small
+ones in memory. :func:`as_count` and :func:`check_choice` check the optimisers' options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse
+from numpy.typing import NDArray
+
+from twin._validation import as_positive, check_finite
+from twin.dose.hazards import counts_as_ir
+from twin.dose.maps import DoseSettings, check_drive
+from twin.errors import InputError
+from twin.scene import EYE_REGION
+
+if TYPE_CHECKING:
+    from twin.pipeline.render import RenderResult
+
+
+@dataclass(frozen=True)
+class DoseProblem:
+    """A layout's transfer matrix with everything a drive of it is judged by.
+
+    Parameters and attributes are the same; ``k`` is the number of skin sample points, ``n``
+    the number of emitters.
+
+    Attributes
+    ----------
+    matrix : (k, n) scipy sparse array of float64, (mW/cm^2) per mW
+        The transfer matrix: irradiance at each point per mW of each emitter (dense input
+        is converted).
+    power_mw : (n,) float64, mW
+        Each emitter's radiant power at full drive.
+    channel : (n,) str
+        Each emitter's channel.
+    channel_levels : dict of str to float
+        Each channel's drive level in [0, 1] in the scene's mode (``Scene.drive``); a
+        channel at 0 (or not named) is off and is not optimised.
+    ir : (n,) bool
+        The emitters whose light counts toward the IR-eye limit
+        (:func:`twin.dose.hazards.counts_as_ir` of their channel's wavelength).
+    areas_mm2 : (k,) float64, mm^2
+        The skin area each point stands for.
+    roi : (k,) bool
+        The treated skin.
+    dose : DoseSettings
+        The fluence window and the irradiance and IR-eye limits.
+    exposure_s : float, s
+        Exposure time, > 0.
+    eye_rows : (e,) int64, optional
+        The points of the eye region, held to the IR-eye limit (default: none).
+    regions : dict of str to (k,) bool, optional
+        Named skin regions, for drive groups by zone (default: none).
+    ids : (n,) str, optional
+        Emitter ids, which name per-emitter drive groups (default ``"0", "1", ...``).
+    positions_mm : (n, 3) float64, mm, optional
+        Emitter positions, which lay out driver strings (``None``: no driver strings).
+    name : str
+        Names the problem (the wearer) in messages.
+
+    Raises
+    ------
+    InputError
+        Naming the field: an array without one entry per point or per emitter, a matrix,
+        power or area that is not finite, a channel level for no channel or outside
+        [0, 1], an eye row that is not a point, or an ``exposure_s`` that is not a finite
+        number > 0.
+    """
+
+    matrix: Any
+    power_mw: NDArray[np.float64]
+    channel: NDArray[np.str_]
+    channel_levels: dict[str, float]
+    ir: NDArray[np.bool_]
+    areas_mm2: NDArray[np.float64]
+    roi: NDArray[np.bool_]
+    dose: DoseSettings
+    exposure_s: float
+    eye_rows: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    regions: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
+    ids: NDArray[np.str_] | None = None
+    positions_mm: NDArray[np.float64] | None = None
+    name: str = "dose problem"
+
+    def __post_init__(self) -> None:
+        """Check the fields and hold them as arrays of their documented shapes."""
+        matrix = self.matrix
+        if not scipy.sparse.issparse(matrix):
+            matrix = scipy.sparse.csc_array(_shaped(matrix, None, np.float64, name="matrix"))
+        if matrix.ndim != 2:
+            msg = f"DoseProblem.matrix: expected a (points, emitters) matrix, got {matrix.shape}"
+            raise InputError(msg)
+        k, n = matrix.shape
+        ids = np.arange(n).astype(str) if self.ids is None else self.ids
+        channel = _shaped(self.channel, (n,), str, name="channel")
+        values = {
+            "matrix": matrix,
+            "power_mw": _shaped(self.power_mw, (n,), np.float64, name="power_mw"),
+            "channel": channel,
+            "channel_levels": check_drive(
+                self.channel_levels,
+                list(dict.fromkeys(channel.tolist())),
+                name="DoseProblem.channel_levels",
+            ),
+            "ir": _shaped(self.ir, (n,), bool, name="ir"),
+            "areas_mm2": _shaped(self.areas_mm2, (k,), np.float64, name="areas_mm2"),
+            "roi": _shaped(self.roi, (k,), bool, name="roi"),
+            "eye_rows": np.asarray(self.eye_rows, dtype=np.int64).reshape(-1),
+            "regions": {
+                key: _shaped(mask, (k,), bool, name=f"regions[{key!r}]")
+                for key, mask in self.regions.items()
+            },
+            "ids": _shaped(ids, (n,), str, name="ids"),
+            "exposure_s": as_positive(self.exposure_s, name="DoseProblem.exposure_s"),
+        }
+        if self.positions_mm is not None:
+            values["positions_mm"] = _shaped(
+                self.positions_mm, (n, 3), np.float64, name="positions_mm"
+            )
+        for key in ("matrix", "power_mw", "areas_mm2"):
+            check_finite(getattr(values[key], "data", values[key]), name=f"DoseProblem.{key}")
+        eye = values["eye_rows"]
+        if eye.size and (eye.min() < 0 or eye.max() >= k):
+            msg = (
+                f"DoseProblem.eye_rows: expected point indices in [0, {k}), got "
+                f"{eye.min()} to {eye.max()}"
+            )
+            raise InputError(msg)
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+
+    @classmethod
+    def from_render(cls, result: RenderResult) -> DoseProblem:
+        """Build the dose problem of a render: its transfer matrix, treated skin and scene.
+
+        Parameters
+        ----------
+        result : RenderResult
+
+        Returns
+        -------
+        DoseProblem
+            Named after the render's scene; ``channel_levels`` are the scene's mode, the eye
+            rows its eye region (if any).
+        """
+        scene, samples = result.scene, result.samples
+        emitters = scene.emitters
+        wavelength = emitters.wavelength_nm
+        eye = samples.regions.get(EYE_REGION)
+        return cls(
+            matrix=result.transfer.matrix,
+            power_mw=emitters.power_mw,
+            channel=emitters.channel,
+            channel_levels=dict(scene.drive),
+            ir=np.array([counts_as_ir(wavelength.get(str(c))) for c in emitters.channel]),
+            areas_mm2=samples.areas_mm2,
+            roi=result.roi,
+            dose=scene.dose,
+            exposure_s=scene.exposure_s,
+            eye_rows=np.zeros(0, dtype=np.int64) if eye is None else np.flatnonzero(eye),
+            regions=samples.regions,
+            ids=emitters.ids,
+            positions_mm=emitters.positions_mm,
+            name=scene.name,
+        )
+
+    @property
+    def mode_drive(self) -> NDArray[np.float64]:
+        """(n,) float64: the emitter drive of the channel levels (each at its channel's)."""
+        return np.array([self.channel_levels.get(str(c), 0.0) for c in self.channel])
+
+    def eye_ir_irradiance_mw_cm2(self, emitter_drive: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return the IR irradiance at the eye-region points for an emitter drive.
+
+        Parameters
+        ----------
+        emitter_drive : (n,) float64
+            Each emitter's drive level in [0, 1].
+
+        Returns
+        -------
+        (e,) float64, mW/cm^2
+            At each of :attr:`eye_rows`, from the emitters that count as IR.
+        """
+        return self.matrix[self.eye_rows] @ (self.power_mw * emitter_drive * self.ir)
+
+
+def _shaped(value: Any, shape: tuple[int, ...] | None, dtype: Any, *, name: str) -> NDArray[Any]:
+    """Return ``value`` as an array of ``shape`` (any) and ``dtype``, or raise naming it."""
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        expected = np.dtype(dtype).name
+        msg = f"DoseProblem.{name}: expected an array of {expected}, got {type(value).__name__}"
+        raise InputError(msg) from None
+    if shape is not None and arr.shape != shape:
+        msg = f"DoseProblem.{name}: expected shape {shape}, got {arr.shape}"
+        raise InputError(msg)
+    return arr
+
+
+def as_count(value: Any, *, name: str, least: int = 1) -> int:
+    """Return ``value`` if it is a whole number >= ``least``, or raise.
+
+    Parameters
+    ----------
+    value : int
+    name : str
+        The argument it came from, named in the message.
+    least : int
+
+    Raises
+    ------
+    InputError
+        Naming the argument, what was expected and what was found.
+    """
+    whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not whole or value < least:
+        msg = f"{name}: expected a whole number >= {least}, got {value!r}"
+        raise InputError(msg)
+    return int(value)
+
+
+def check_choice(value: str, choices: tuple[str, ...], *, name: str) -> None:
+    """Raise unless ``value`` is one of ``choices``.
+
+    Parameters
+    ----------
+    value : str
+    choices : tuple of str
+    name : str
+        The argument it came from, named in the message.
+
+    Raises
+    ------
+    InputError
+        Naming the argument, the choices and what was found.
+    """
+    if value not in choices:
+        msg = f"{name}: expected one of {', '.join(choices)}, got {value!r}"
+        raise InputError(msg)
