@@ -23,8 +23,9 @@ if "NUMBA_ENABLE_CUDASIM" not in os.environ and not _real_gpu():
 
 import pytest  # noqa: E402
 
-from twin.engine.transfer import ray_offset_mm, scene_triangles, transfer_matrix  # noqa: E402
-from twin.raycast import make_tracer  # noqa: E402
+from twin.engine.backends import make_backend  # noqa: E402
+from twin.engine.settings import ray_offset_mm  # noqa: E402
+from twin.engine.transfer import scene_triangles, transfer_matrix  # noqa: E402
 
 #: Relative tolerance against analytic answers: float64 geometry in both backends; embree
 #: decides occlusion in float32, which must not change any value beyond this.
@@ -41,9 +42,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 def build_transfer(surface, emitters, backend, *, occluders=(), **options):
     """Transfer matrix of ``emitters`` on ``surface``'s vertices with the given backend."""
     triangles = scene_triangles(surface, occluders)
-    tracer = make_tracer(backend, triangles)
     return transfer_matrix(
-        surface.samples(), emitters, tracer, offset_mm=ray_offset_mm(triangles), **options
+        surface.samples(),
+        emitters,
+        make_backend(backend, triangles),
+        offset_mm=ray_offset_mm(triangles),
+        **options,
     )
 
 

@@ -1,4 +1,9 @@
-"""The engine against independent analytic answers (physics.md 1.6, tests T1-T6)."""
+"""The engine against independent analytic answers (physics.md 1.6, tests T1-T6).
+
+Every test that takes ``backend`` runs on every backend that can run here: ``reference``,
+``embree`` and ``cuda`` (on a GPU, or under numba's CUDA simulator, which conftest.py switches
+on without one).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,40 @@ import math
 
 import numpy as np
 import pytest
-from conftest import RTOL, build_transfer
+from conftest import RTOL as CPU_RTOL
+from conftest import build_transfer
 
 from twin.devices.emitters import Emitters
 from twin.devices.profiles import Isotropic, Lambertian, Tabulated
+from twin.engine.backends import backend_status
 from twin.geometry import phantoms
 from twin.geometry.surface import Surface
+
+#: The cuda backend computes in float64, as the reference one.
+RTOL = {**CPU_RTOL, "cuda": 1e-6}
+
+# numba's CUDA simulator runs every GPU thread in Python, so cuda gets coarser meshes; flux
+# conservation on a mesh holds to its discretisation error (its facets miss part of the
+# surface): 0.5 % on the finer meshes, 1 % and 1.5 % on cuda's.
+#: Sphere subdivisions and relative tolerance of conservation per backend.
+SPHERE = {"reference": (4, 5e-3), "embree": (5, 5e-3), "cuda": (3, 1e-2)}
+#: Torus (major, minor) segments and relative tolerance of conservation per backend.
+TORUS = {"reference": ((144, 72), 5e-3), "embree": ((192, 96), 5e-3), "cuda": ((72, 36), 1.5e-2)}
+#: Plane divisions per backend for tests that compare every point with an analytic map.
+PLANE_DIVISIONS = {"reference": 64, "embree": 64, "cuda": 16}
+#: Size (mm) and divisions of the plane under the disk: the same 2 mm grid, less of it on cuda.
+SHADOWED_PLANE = {"reference": (160.0, 80), "embree": (160.0, 80), "cuda": (80.0, 40)}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=pytest.mark.skipif(reason is not None, reason=str(reason)))
+        for name, reason in backend_status().items()
+    ]
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
 
 PROFILES = {
     "isotropic": Isotropic(),
@@ -39,7 +72,7 @@ def test_profile_exponents_match_physics_table():
 @pytest.mark.parametrize("name", list(PROFILES))
 def test_single_emitter_over_plane(backend, name):
     profile = PROFILES[name]
-    surface = phantoms.plane(size_mm=200.0, divisions=64)
+    surface = phantoms.plane(size_mm=200.0, divisions=PLANE_DIVISIONS[backend])
     source, h, power = np.array([3.0, -2.0]), 50.0, 10.0
     emitters = Emitters.create([[*source, h]], [[0.0, 0.0, -1.0]], power, profile=profile)
     t = build_transfer(surface, emitters, backend, intensity_cutoff=0.0)
@@ -64,9 +97,8 @@ def test_inverse_square_on_axis(backend):
 @pytest.mark.parametrize("name", ["isotropic", "m=1", "m=4.82"])
 def test_flux_conservation_closed_sphere(backend, name):
     # T3: every watt leaving emitters inside a closed surface lands on it exactly once.
-    sphere = phantoms.sphere(
-        radius_mm=50.0, subdivisions=5 if backend == "embree" else 4, inward=True
-    )
+    subdivisions, rtol = SPHERE[backend]
+    sphere = phantoms.sphere(radius_mm=50.0, subdivisions=subdivisions, inward=True)
     rng = np.random.default_rng(7)
     emitters = Emitters.create(
         rng.uniform(-20, 20, (3, 3)),
@@ -76,13 +108,13 @@ def test_flux_conservation_closed_sphere(backend, name):
     )
     t = build_transfer(sphere, emitters, backend, intensity_cutoff=0.0)
     landed = t.matrix.T @ sphere.vertex_areas_mm2 / 100.0  # mW per mW emitted
-    np.testing.assert_allclose(landed, 1.0, rtol=5e-3)
+    np.testing.assert_allclose(landed, 1.0, rtol=rtol)
 
 
 def test_flux_conservation_torus_needs_occlusion(backend):
     # Inside a torus tube, rays leave the tube, cross the hole and re-enter it: only the first
     # hit counts. Without shadow rays the far wall is counted too.
-    n_major, n_minor = (192, 96) if backend == "embree" else (144, 72)
+    (n_major, n_minor), rtol = TORUS[backend]
     torus = phantoms.torus(
         major_mm=50.0, minor_mm=20.0, n_major=n_major, n_minor=n_minor, inward=True
     )
@@ -94,7 +126,7 @@ def test_flux_conservation_torus_needs_occlusion(backend):
         @ torus.vertex_areas_mm2
         / 100
     )
-    np.testing.assert_allclose(landed, 1.0, rtol=5e-3)
+    np.testing.assert_allclose(landed, 1.0, rtol=rtol)
     unshadowed = build_transfer(torus, emitters, backend, intensity_cutoff=0.0, occlusion=False)
     assert (unshadowed.matrix.T @ torus.vertex_areas_mm2 / 100).max() > 1.02
 
@@ -102,9 +134,16 @@ def test_flux_conservation_torus_needs_occlusion(backend):
 def test_disk_occluder_casts_the_analytic_shadow(backend):
     # Emitter 60 mm above a plane, a disk of radius 15 mm at 30 mm: the shadow on the plane is
     # the disk scaled by 60 / (60 - 30), radius 30 mm; outside it, light is unchanged.
-    plane = phantoms.plane(size_mm=160.0, divisions=80)
+    size_mm, divisions = SHADOWED_PLANE[backend]
+    plane = phantoms.plane(size_mm=size_mm, divisions=divisions)
     segments = 256
-    disk = phantoms.disk(radius_mm=15.0, center_mm=(0.0, 0.0, 30.0), segments=segments)
+    fan = phantoms.disk(radius_mm=15.0, center_mm=(0.0, 0.0, 30.0), segments=segments)
+    # Turned by 0.1 rad about its axis, so that no shadow ray crosses an edge of the fan
+    # exactly: Moller-Trumbore may let such a ray through (test_cuda.py, fan edges).
+    c, s = math.cos(0.1), math.sin(0.1)
+    disk = Surface(
+        fan.vertices_mm @ np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]), fan.faces
+    )
     emitters = Emitters.create([[0, 0, 60.0]], [[0, 0, -1]], 10.0, profile=Lambertian(60.0))
     e = build_transfer(plane, emitters, backend, occluders=[disk]).matrix.toarray()[:, 0] * 10.0
     rho = np.linalg.norm(plane.vertices_mm[:, :2], axis=1)
@@ -195,28 +234,3 @@ def test_backends_agree_on_random_scenes(seed):
     assert ref.rays_cast == fast.rays_cast
     assert ref.matrix.nnz < ref.rays_cast  # some points are in shadow
     np.testing.assert_allclose(fast.matrix.toarray(), ref.matrix.toarray(), rtol=1e-4, atol=0)
-
-
-@pytest.mark.parametrize("cutoff", [1e-4, 1e-2, 0.2])
-def test_culling_never_drops_a_contribution_above_its_cutoff(cutoff):
-    head = phantoms.head(subdivisions=4)
-    face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks")])
-    rng = np.random.default_rng(3)
-    pick = rng.choice(face, 40, replace=False)
-    positions = head.vertices_mm[pick] + 12.0 * head.vertex_normals[pick]
-    axes = -head.vertex_normals[pick] + rng.normal(0, 0.3, (40, 3))
-    profile = Lambertian(30.0)
-    emitters = Emitters.create(positions, axes, 1.0, profile=profile)
-    full = build_transfer(head, emitters, "embree", intensity_cutoff=0.0).matrix.toarray()
-    culled = build_transfer(
-        head, emitters, "embree", intensity_cutoff=cutoff, max_distance_mm=80.0
-    ).matrix.toarray()
-    kept = culled > 0
-    np.testing.assert_array_equal(culled[kept], full[kept])
-    dropped_p, dropped_e = np.nonzero((full > 0) & ~kept)
-    assert dropped_p.size > 0
-    d = head.vertices_mm[dropped_p] - positions[dropped_e]
-    r = np.linalg.norm(d, axis=1)
-    unit_axes = emitters.axes[dropped_e]
-    relative = np.einsum("ij,ij->i", d / r[:, None], unit_axes) ** profile.m
-    assert np.all((relative < cutoff) | (r > 80.0))

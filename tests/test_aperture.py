@@ -9,13 +9,15 @@ import pytest
 import scipy.sparse
 from conftest import RTOL, build_transfer
 
-from twin.devices.aperture import Aperture, expand, extended_transfer, plane_basis
+from twin.devices.aperture import Aperture, expand, plane_basis
 from twin.devices.emitters import Emitters
 from twin.devices.profiles import Isotropic, Lambertian, Tabulated
-from twin.engine.transfer import ray_offset_mm, scene_triangles, transfer_matrix
+from twin.engine.backends import make_backend
+from twin.engine.extended import extended_transfer
+from twin.engine.settings import ray_offset_mm
+from twin.engine.transfer import scene_triangles, transfer_matrix
 from twin.errors import InputError
 from twin.geometry import phantoms
-from twin.raycast import make_tracer
 
 
 def build_extended(surface, emitters, backend, *, apertures, **options):
@@ -24,7 +26,7 @@ def build_extended(surface, emitters, backend, *, apertures, **options):
     return extended_transfer(
         surface.samples(),
         emitters,
-        make_tracer(backend, triangles),
+        make_backend(backend, triangles),
         apertures=apertures,
         offset_mm=ray_offset_mm(triangles),
         **options,
@@ -245,13 +247,13 @@ def test_extended_transfer_counts_the_sub_emitter_run():
     emitters = mixed_emitters()
     apertures = {"red": Aperture("disk", 3.0, 16)}
     triangles = scene_triangles(surface)
-    tracer = make_tracer("embree", triangles)
+    backend = make_backend("embree", triangles)
     offset = ray_offset_mm(triangles)
     t = extended_transfer(
-        surface.samples(), emitters, tracer, apertures=apertures, offset_mm=offset
+        surface.samples(), emitters, backend, apertures=apertures, offset_mm=offset
     )
     expanded, collapse = expand(emitters, apertures)
-    sub = transfer_matrix(surface.samples(), expanded, tracer, offset_mm=offset)
+    sub = transfer_matrix(surface.samples(), expanded, backend, offset_mm=offset)
     assert (t.rays_cast, t.candidate_pairs) == (sub.rays_cast, sub.candidate_pairs)
     assert t.matrix.shape == (len(surface.vertices_mm), 4)
     np.testing.assert_allclose(t.matrix.toarray(), (sub.matrix @ collapse).toarray(), rtol=1e-15)

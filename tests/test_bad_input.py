@@ -11,9 +11,9 @@ import yaml
 
 import twin
 from twin.cli import main
+from twin.engine.backends import make_backend
 from twin.errors import BackendUnavailableError, InputError
 from twin.geometry import anatomy, phantoms
-from twin.raycast import make_tracer
 
 GOOD_LEDS = "x,y,z,dx,dy,dz,power_mw\n0,0,120,0,0,-1,5\n"
 
@@ -328,7 +328,8 @@ def test_bad_profile_table(root):
 
 
 def test_unusable_backend_is_one_clear_line(root, capsys, monkeypatch):
-    from twin.raycast import _cuda, resolve_backend
+    from twin.engine.backends import cuda as _cuda
+    from twin.engine.backends import resolve_backend
 
     monkeypatch.setattr(_cuda, "status", lambda: "no CUDA device is visible")
     assert resolve_backend("auto") == "embree"
@@ -427,8 +428,8 @@ def rendered():
         channel=["red", "nir"],
         wavelength_nm={"red": 633.0},
     )
-    tracer = make_tracer("reference", surface.triangles_mm)
-    return twin.transfer_matrix(surface.samples(), emitters, tracer, offset_mm=1e-6), emitters
+    backend = make_backend("reference", surface.triangles_mm)
+    return twin.transfer_matrix(surface.samples(), emitters, backend, offset_mm=1e-6), emitters
 
 
 @pytest.mark.parametrize(

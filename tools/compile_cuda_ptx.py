@@ -1,11 +1,12 @@
-"""Compile the cuda backend's kernels to PTX without a GPU: numba-cuda's type inference and
-NVVM code generation, which numba's CUDA simulator (CI) does not exercise.
+"""Compile the CUDA kernels to PTX without a GPU: numba-cuda's type inference and NVVM code
+generation, which numba's CUDA simulator (CI) does not exercise.
 
 Needs, in a scratch environment: ``pip install numba-cuda nvidia-cuda-nvcc-cu12
 nvidia-cuda-nvrtc-cu12 numpy scipy trimesh pyyaml``; run ``PYTHONPATH=. python
 tools/compile_cuda_ptx.py`` from the repository root. Prints each kernel's PTX size; any
-typing or compile error is raised. The argument types are those :mod:`twin.raycast._cuda`
-launches the kernels with.
+typing or compile error is raised. The argument types are those :mod:`twin.raycast.cuda` (the
+BVH and its rays) and :mod:`twin.engine.backends.cuda` (the transfer matrix) launch the kernels
+with.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def main() -> None:
         compute_capability = cc
 
     numba.cuda.dispatcher.get_current_device = Device
-    from twin.raycast import _cuda_kernels as kernels
+    from twin.engine.backends import _cuda_kernels as transfer_kernels
+    from twin.raycast import cuda_kernels as ray_kernels
 
     f8, i4, i8, u1 = types.float64, types.int32, types.int64, types.uint8
     m2, v8, v4, w8 = (types.Array(t, n, "C") for t, n in ((f8, 2), (f8, 1), (i4, 1), (i8, 1)))
@@ -45,6 +47,7 @@ def main() -> None:
         "lbvh_boxes": (m2, m2, i8, v4, v4, v4, v4, m2, m2),  # tri_lo tri_hi n ... lo hi
     }
     for name, signature in signatures.items():
+        kernels = transfer_kernels if name in ("near_cells", "shade_cells") else ray_kernels
         ptx, _ = cuda.compile_ptx(getattr(kernels, name).py_func, signature, cc=cc)
         print(f"{name}: {len(ptx)} bytes of PTX for sm_{cc[0]}{cc[1]}")
 

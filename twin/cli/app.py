@@ -7,12 +7,10 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from twin._version import __version__
-from twin.analysis.groups import GROUPS, STRING_LEDS
-from twin.cli.anatomy import add_variant_options
-from twin.engine.backends import BACKENDS, CHOICES
 from twin.errors import MissingDependencyError, TwinError
 
 #: Exit status of invalid input (a bad file, key or argument).
@@ -21,12 +19,9 @@ EXIT_INVALID_INPUT = 2
 EXIT_MISSING_DEPENDENCY = 4
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="twin", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"twin {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _render(p: argparse.ArgumentParser) -> None:
+    from twin.engine.backends import CHOICES
 
-    p = sub.add_parser("render", help="render a scene: dose maps, metrics and result files")
     p.add_argument(
         "scene", nargs="?", type=Path, help="scene YAML file (default: the built-in default scene)"
     )
@@ -50,11 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(command_func="render:_cmd_render")
 
-    p = sub.add_parser("view", help="open a result or scene in an interactive 3D window")
+
+def _view(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", type=Path, help="a twin render folder or a scene file")
     p.set_defaults(command_func="misc:_cmd_view")
 
-    p = sub.add_parser("report", help="write a self-contained HTML report")
+
+def _report(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "source",
         type=Path,
@@ -66,15 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(command_func="misc:_cmd_report")
 
-    p = sub.add_parser("layout", help="resolve a scene's LED layout into an emitter CSV")
+
+def _layout(p: argparse.ArgumentParser) -> None:
     p.add_argument("scene", nargs="?", type=Path, help="scene YAML file")
     p.add_argument("--out", type=Path, help="emitter CSV to write (mm)")
     p.add_argument("--list", action="store_true", help="list the built-in designs")
     p.set_defaults(command_func="misc:_cmd_layout")
 
-    p = sub.add_parser(
-        "check", help="render scenes and check them against their rules and baselines"
-    )
+
+def _check(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "paths",
         nargs="*",
@@ -94,9 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
     p.set_defaults(command_func="check:_cmd_check")
 
-    p = sub.add_parser(
-        "optimise", help="optimise drive levels on a scene's transfer matrix (before/after)"
-    )
+
+def _optimise(p: argparse.ArgumentParser) -> None:
+    from twin.analysis.groups import GROUPS, STRING_LEDS
+
     p.add_argument("scene", type=Path, help="scene YAML file")
     p.add_argument(
         "--objective", choices=("uniformity", "coverage", "minmax"), default="uniformity"
@@ -134,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(command_func="optimise:_cmd_optimise")
 
-    p = sub.add_parser("compare", help="two designs on the same anatomies, side by side")
+
+def _compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", type=Path, help="first scene file")
     p.add_argument("b", type=Path, help="second scene file")
     p.add_argument("--population", type=int, help="render both on N seeded adults")
@@ -145,10 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
     p.set_defaults(command_func="compare:_cmd_compare")
 
-    p = sub.add_parser("info", help="version and the ray engines usable here")
+
+def _info(p: argparse.ArgumentParser) -> None:
     p.set_defaults(command_func="misc:_cmd_info")
 
-    p = sub.add_parser("anatomy", help="the built-in anatomy: list, export, population")
+
+def _anatomy(p: argparse.ArgumentParser) -> None:
+    from twin.cli.anatomy import add_variant_options
+
     anatomy_sub = p.add_subparsers(dest="anatomy_command", required=True)
     q = anatomy_sub.add_parser("list", help="names, sizes and regions of the built-in anatomy")
     q.set_defaults(command_func="anatomy:_cmd_anatomy_list")
@@ -182,7 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--max-edge-mm", type=float, help="refine to this edge length (mm)")
     q.set_defaults(command_func="anatomy:_cmd_anatomy_population")
 
-    p = sub.add_parser("bench", help="benchmark the engine on a head phantom (numbers printed)")
+
+def _bench(p: argparse.ArgumentParser) -> None:
+    from twin.engine.backends import BACKENDS
+
     p.add_argument(
         "--subdivisions", type=int, default=7, help="head phantom level (7: 163,842 points)"
     )
@@ -202,13 +208,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help="also write the Markdown report to this file")
     p.set_defaults(command_func="misc:_cmd_bench")
+
+
+#: The commands: name -> (help, the function that adds its arguments).
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``twin`` parser; only ``command``'s arguments are added (each command's parser
+    imports what its choices need, so ``twin --version`` and ``twin --help`` import nothing
+    heavy)."""
+    parser = argparse.ArgumentParser(
+        prog="twin",
+        description="twin: a digital twin for LED photobiomodulation devices. Each command "
+        "says more with --help.",
+    )
+    parser.add_argument("--version", action="version", version=f"twin {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (text, add_arguments) in COMMANDS.items():
+        p = sub.add_parser(name, help=text)
+        if name == command:
+            add_arguments(p)
     return parser
+
+
+COMMANDS.update(
+    {
+        "render": ("render a scene: dose maps, metrics and result files", _render),
+        "view": ("open a result or scene in an interactive 3D window", _view),
+        "report": ("write a self-contained HTML report", _report),
+        "layout": ("resolve a scene's LED layout into an emitter CSV", _layout),
+        "check": ("render scenes and check them against their rules and baselines", _check),
+        "optimise": (
+            "optimise drive levels on a scene's transfer matrix (before/after)",
+            _optimise,
+        ),
+        "compare": ("two designs on the same anatomies, side by side", _compare),
+        "info": ("version and the ray engines usable here", _info),
+        "anatomy": ("the built-in anatomy: list, export, population", _anatomy),
+        "bench": ("benchmark the engine on a head phantom (numbers printed)", _bench),
+    }
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``twin`` console script."""
     logging.basicConfig(level=logging.WARNING, format="twin: %(levelname)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     module, name = args.command_func.split(":")
     try:
         command = getattr(importlib.import_module(f"twin.cli.{module}"), name)

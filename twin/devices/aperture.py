@@ -13,30 +13,25 @@ diameter ``D``, ``D^2 / 6`` for a square of side ``D``). For an ideal Lambertian
 that is 1 % at ``h = 5 D``; narrower LEDs and squares need more: a cos^m disk reaches 1 % at
 ``h = 2.5 D sqrt(m + 3)``, 7 D for m = 4.82.
 
-:func:`expand` does the bookkeeping and :func:`extended_transfer` builds a transfer matrix with
-the extended model whose columns are still the original LEDs, so that every drive vector, mode
-and metric downstream is unchanged.
+:func:`expand` does the bookkeeping; :func:`twin.engine.extended.extended_transfer` builds a
+transfer matrix with the extended model whose columns are still the original LEDs, so that
+every drive vector, mode and metric downstream is unchanged.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from numbers import Real
-from typing import Any
 
 import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
 from twin.devices.emitters import Emitters
-from twin.engine.transfer import TransferMatrix, transfer_matrix
 from twin.errors import InputError
-from twin.geometry.surface import SamplePoints
-from twin.raycast import Tracer
 
 SHAPES = ("disk", "square")
 
@@ -67,6 +62,7 @@ class Aperture:
     samples: int
 
     def __post_init__(self) -> None:
+        """Check the fields and normalise their types."""
         if not isinstance(self.shape, str) or self.shape not in SHAPES:
             msg = f"aperture.shape: expected 'disk' or 'square', got {self.shape!r}"
             raise InputError(msg)
@@ -216,45 +212,3 @@ def expand(
         (share, (np.arange(len(owner)), owner)), shape=(len(owner), n)
     )
     return expanded, collapse
-
-
-def extended_transfer(
-    samples: SamplePoints,
-    emitters: Emitters,
-    tracer: Tracer,
-    *,
-    apertures: Mapping[str, Aperture],
-    offset_mm: float,
-    **options: Any,
-) -> TransferMatrix:
-    """Transfer matrix of LEDs with extended apertures, per mW of each original LED.
-
-    Parameters
-    ----------
-    samples : SamplePoints
-        ``k`` skin points with normals.
-    emitters : Emitters
-        ``n`` LEDs.
-    tracer : Tracer
-        Ray engine over every surface that can block light.
-    apertures : mapping of str to Aperture
-        Aperture per channel name (see :func:`expand`); other channels stay point sources.
-    offset_mm : float, mm
-        Shadow-ray offset, as for :func:`twin.engine.transfer.transfer_matrix`.
-    **options
-        Passed on to :func:`twin.engine.transfer.transfer_matrix` (``intensity_cutoff``,
-        ``max_distance_mm``, ``occlusion``, ``workers``, ``progress``); ``progress`` counts
-        sub-emitters.
-
-    Returns
-    -------
-    TransferMatrix
-        ``matrix`` is (k, n) scipy.sparse.csc_array of float64, (mW/cm^2) per mW of each
-        original LED; ``candidate_pairs`` and ``rays_cast`` count the sub-emitter run and
-        ``seconds`` includes the expansion and the collapse.
-    """
-    start = time.perf_counter()
-    expanded, collapse = expand(emitters, apertures)
-    t = transfer_matrix(samples, expanded, tracer, offset_mm=offset_mm, **options)
-    matrix = scipy.sparse.csc_array(t.matrix @ collapse)
-    return replace(t, matrix=matrix, seconds=time.perf_counter() - start)

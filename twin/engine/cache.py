@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
-from twin import __version__
+from twin._version import __version__
 from twin.devices.aperture import Aperture
 from twin.devices.emitters import Emitters
 from twin.devices.profiles import Tabulated
@@ -42,7 +42,7 @@ _FORMAT = "twin-transfer-cache-1"
 
 
 def default_cache_dir() -> Path:
-    """The cache folder (see the module docstring)."""
+    """Return the cache folder (see the module docstring)."""
     if os.environ.get("TWIN_CACHE_DIR"):
         return Path(os.environ["TWIN_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -101,10 +101,11 @@ class TransferCache:
         self.misses = 0
 
     def path(self, key: str) -> Path:
+        """Return the file of the entry for ``key``."""
         return self.folder / f"{key}.npz"
 
     def get_or_build(self, key: str, build: Callable[[], TransferMatrix]) -> TransferMatrix:
-        """The cached matrix for ``key``, or ``build()``'s, stored for next time."""
+        """Return the cached matrix for ``key``, or ``build()``'s, stored for next time."""
         cached = self._load(key)
         if cached is not None:
             self.hits += 1

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
-from twin import __version__
+from twin._version import __version__
 from twin.dose.blocks import OMIT_NONE, Block, Coverage, EmitterFit, EyeSafety, RegionMetrics
 from twin.dose.hazards import facing_rows
 from twin.dose.maps import DoseMaps, dose_maps

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from twin.dose.registry import POPULATION, metric, metric_value
+from twin.engine.backends import ProgressCallback
 from twin.engine.cache import TransferCache
-from twin.engine.transfer import ProgressCallback
 from twin.files import check_finite_json, write_atomic
 from twin.pipeline.render import RenderResult, render
 
 if TYPE_CHECKING:
-    from twin.scene.load import Scene
+    from twin.scene import Scene
 
 
 def population_summary(members: list[tuple[Scene, dict[str, Any]]]) -> dict[str, Any]:

@@ -13,22 +13,18 @@ import trimesh
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from twin.devices.aperture import extended_transfer
 from twin.devices.emitters import Emitters
 from twin.dose.maps import DoseMaps, dose_maps
+from twin.engine.backends import ProgressCallback, make_backend, resolve_backend
 from twin.engine.cache import TransferCache, transfer_key
-from twin.engine.transfer import (
-    ProgressCallback,
-    TransferMatrix,
-    ray_offset_mm,
-    scene_triangles,
-    transfer_matrix,
-)
+from twin.engine.extended import extended_transfer
+from twin.engine.settings import ray_offset_mm
+from twin.engine.transfer import TransferMatrix, scene_triangles, transfer_matrix
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints, Surface
 from twin.pipeline.metrics import RenderMetrics, render_metrics
 from twin.pipeline.results import write_result
-from twin.raycast import Tracer, make_tracer, resolve_backend
+from twin.raycast import Tracer
 from twin.scene import EYE_REGION, Scene, load_scene
 
 log = logging.getLogger(__name__)
@@ -205,21 +201,20 @@ def render(
     samples = scene.target.samples(at=scene.samples)
     roi = region_of_interest(scene, samples)
     triangles = scene_triangles(scene.target, scene.occluders)
-    tracer = make_tracer(name, triangles)
+    engine = make_backend(name, triangles, workers=workers)
     options = {
         "offset_mm": ray_offset_mm(triangles),
         "intensity_cutoff": scene.engine.intensity_cutoff,
         "max_distance_mm": scene.engine.max_distance_mm,
-        "workers": workers,
         "progress": progress,
     }
 
     def build() -> TransferMatrix:
         if scene.apertures:
             return extended_transfer(
-                samples, scene.emitters, tracer, apertures=scene.apertures, **options
+                samples, scene.emitters, engine, apertures=scene.apertures, **options
             )
-        return transfer_matrix(samples, scene.emitters, tracer, **options)
+        return transfer_matrix(samples, scene.emitters, engine, **options)
 
     if cache is None:
         transfer = build()
@@ -235,7 +230,7 @@ def render(
         )
         transfer = cache.get_or_build(key, build)
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
-    gap, incidence = axis_landing(scene.emitters, scene.target, tracer)
+    gap, incidence = axis_landing(scene.emitters, scene.target, engine.tracer)
     blocks = render_metrics(
         scene,
         samples=samples,

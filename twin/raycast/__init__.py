@@ -1,4 +1,4 @@
-"""Ray engines: which backends exist, which can run here, and how to get one.
+"""Ray queries over a fixed triangle soup: which tracers exist, which can run here, how to get one.
 
 A tracer answers two questions about a fixed set of triangles (in mm):
 
@@ -7,16 +7,18 @@ A tracer answers two questions about a fixed set of triangles (in mm):
 - ``first_hit(origins, directions)``: distance to the nearest hit, ``inf`` where none, and the
   index of the triangle hit, ``-1`` where none.
 
-Backends: ``reference`` (exact NumPy float64 brute force, small scenes and tests), ``embree``
-(Intel Embree through embreex, float32, thread-safe), ``cuda`` (numba-cuda kernels over a BVH,
-float64, CuPy arrays; it also builds whole transfer matrices on the device) and ``auto``: cuda
-when a real GPU passes a self-test, else embree, else reference.
+Tracers: ``reference`` (exact NumPy float64 brute force, small scenes and tests), ``embree``
+(Intel Embree through embreex, float32, thread-safe), ``cuda`` (numba-cuda kernels over a BVH
+built on the device, float64, CuPy arrays; :mod:`twin.raycast.cuda`) and ``auto``: cuda when a
+real GPU passes a self-test, else embree, else reference. Transfer matrices are built on top
+of these by :mod:`twin.engine`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
@@ -26,51 +28,114 @@ from twin.errors import BackendUnavailableError, InputError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("reference", "embree", "cuda")
-CHOICES = ("auto", *BACKENDS)
+#: The tracers, fastest last; ``auto`` picks among them.
+TRACERS = ("reference", "embree", "cuda")
 
 
 class Tracer(Protocol):
-    """What a backend provides; see the module docstring."""
+    """Ray queries over a fixed set of triangles; see the module docstring.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`TRACERS`.
+    dtype : type
+        Float type the tracer computes in; callers may pass arrays of it as they are.
+    """
 
     name: str
-    dtype: type  # float type the tracer computes in; callers may pass arrays of it as they are
+    dtype: type
 
     def occluded(
         self,
         origins: NDArray[np.float64],
         directions: NDArray[np.float64],
         distances: NDArray[np.float64],
-    ) -> NDArray[np.bool_]: ...
+    ) -> NDArray[np.bool_]:
+        """Whether each segment is blocked.
+
+        Parameters
+        ----------
+        origins, directions : (k, 3) float, mm and unit vectors
+        distances : (k,) float, mm
+            Length of each segment.
+
+        Returns
+        -------
+        (k,) bool
+            True where a triangle is hit strictly between 0 and the distance.
+        """
 
     def first_hit(
         self, origins: NDArray[np.float64], directions: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]: ...
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """Find the nearest hit along each ray.
+
+        Parameters
+        ----------
+        origins, directions : (k, 3) float, mm and unit vectors
+
+        Returns
+        -------
+        distance : (k,) float64, mm
+            ``inf`` where the ray hits nothing.
+        face : (k,) int64
+            Index of the triangle hit, ``-1`` where none.
+        """
 
 
-def backend_status() -> dict[str, str | None]:
-    """Each backend mapped to ``None`` when it can run here, else the reason it cannot."""
-    status: dict[str, str | None] = {"reference": None}
-    status["embree"] = (
-        None
-        if importlib.util.find_spec("embreex") is not None
-        else "the embreex package is not installed (pip install embreex)"
-    )
-    from twin.raycast import _cuda
+def tracer_status() -> dict[str, str | None]:
+    """Each tracer mapped to ``None`` when it can run here, else the reason it cannot.
 
-    status["cuda"] = _cuda.status()
-    return status
+    Returns
+    -------
+    dict of str to str or None
+        Keyed by :data:`TRACERS`, in that order.
+    """
+    from twin.raycast import cuda
+
+    return {
+        "reference": None,
+        "embree": (
+            None
+            if importlib.util.find_spec("embreex") is not None
+            else "the embreex package is not installed (pip install embreex)"
+        ),
+        "cuda": cuda.status(),
+    }
 
 
-def resolve_backend(name: str, *, option: str = "backend") -> str:
-    """Turn ``auto`` into the fastest usable backend and check that ``name`` can run here;
-    ``option`` names where ``name`` came from in the messages."""
-    if name not in CHOICES:
-        msg = f"{option}: expected one of {', '.join(CHOICES)}, got {name!r}"
+def choose(name: str, status: Mapping[str, str | None], *, option: str) -> str:
+    """Check that ``name`` can run here, turning ``auto`` into the fastest one that can.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"`` or a key of ``status``.
+    status : mapping of str to str or None
+        Each candidate mapped to ``None`` when usable, else the reason it is not (as
+        :func:`tracer_status`); ``cuda`` and ``embree`` among them.
+    option : str
+        Where ``name`` came from, for the messages.
+
+    Returns
+    -------
+    str
+        A usable name: for ``auto`` cuda on a real GPU, else embree, else reference.
+
+    Raises
+    ------
+    InputError
+        If ``name`` is not ``auto`` or a key of ``status``.
+    BackendUnavailableError
+        If ``name`` cannot run here.
+    """
+    choices = ("auto", *status)
+    if name not in choices:
+        msg = f"{option}: expected one of {', '.join(choices)}, got {name!r}"
         raise InputError(msg)
-    status = backend_status()
     if name == "auto":
-        from twin.raycast._cuda import simulated
+        from twin.raycast.cuda import simulated
 
         if status["cuda"] is None and not simulated():
             return "cuda"
@@ -88,14 +153,33 @@ def resolve_backend(name: str, *, option: str = "backend") -> str:
 
 
 def make_tracer(name: str, triangles_mm: NDArray[np.float64]) -> Tracer:
-    """Build a tracer of backend ``name`` (``auto`` allowed) over (f, 3, 3) triangles in mm."""
-    name = resolve_backend(name)
+    """Build a tracer over a triangle soup.
+
+    Parameters
+    ----------
+    name : {"auto", "reference", "embree", "cuda"}
+        The tracer (see :func:`choose` for ``auto``).
+    triangles_mm : (f, 3, 3) float64, mm
+        Every triangle a ray may hit.
+
+    Returns
+    -------
+    Tracer
+
+    Raises
+    ------
+    InputError
+        If ``name`` is not a tracer.
+    BackendUnavailableError
+        If it cannot run here.
+    """
+    name = choose(name, tracer_status(), option="backend")
     if name == "embree":
         from twin.raycast._embree import EmbreeTracer
 
         return EmbreeTracer(triangles_mm)
     if name == "cuda":
-        from twin.raycast._cuda import CudaTracer
+        from twin.raycast.cuda import CudaTracer
 
         return CudaTracer(triangles_mm)
     from twin.raycast._reference import ReferenceTracer

@@ -2,8 +2,8 @@
 
 NumPy would materialise every (emitter, point) candidate pair and a dozen temporaries per
 pair; these loops visit each candidate once and write only the survivors, which makes the
-work around the ray engine about ten times cheaper. They release the GIL, so the threads of
-:func:`twin.engine.transfer.transfer_matrix` run them in parallel. All geometry is float64.
+work around the tracer about ten times cheaper. They release the GIL, so the threads of
+:class:`twin.engine.backends.cpu.CpuBackend` run them in parallel. All geometry is float64.
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ def shade_pairs(
     out_origin,
     out_direction,
 ):  # pragma: no cover - compiled
-    """Exact facing, cone and range tests (:func:`twin.engine.culling.pair_geometry`) on every
-    point of the listed cells.
+    """Run the exact tests on every point of the listed (emitter, cell) pairs.
 
+    The tests are :func:`twin.engine.culling.pair_geometry`: facing, cone and range.
     ``points`` is (k, 6): position (mm) and unit normal, in cell order. For each surviving
     pair writes the point and emitter index, ``(r, r cos(alpha), r cos(theta))`` in mm, and
     the shadow ray: origin ``offset_mm`` off the skin along its normal, unit direction to the

@@ -1,7 +1,8 @@
-"""The CUDA kernels of :mod:`twin.raycast._cuda` (numba-cuda; importing this compiles nothing).
+"""The CUDA kernels of :mod:`twin.raycast.cuda` (numba-cuda; importing this compiles nothing).
 
-Module-level so that numba's CUDA simulator can run them: it swaps the ``cuda`` global of a
-kernel's module for its own.
+The BVH walk, :func:`traverse`, is a device function that the transfer kernels of
+:mod:`twin.engine.backends._cuda_kernels` call too. Module-level so that numba's CUDA simulator
+can run them: it swaps the ``cuda`` global of a kernel's module for its own.
 """
 
 import math
@@ -9,22 +10,17 @@ import math
 import numpy as np
 from numba import cuda
 
-from twin.engine import culling as _culling
-
-cell_reachable = cuda.jit(device=True)(_culling.cell_reachable)
-pair_geometry = cuda.jit(device=True)(_culling.pair_geometry)
-
 #: Traversal stack depth (the median-split BVH of 2^60 triangles fits).
 STACK = 64
-#: Profile kinds on the device.
-POWER, TABLE = 0, 1
 
 
 @cuda.jit(device=True)
 def traverse(ox, oy, oz, dx, dy, dz, tmax, any_hit, lo, hi, left, right, start, count,
              v0, e1, e2, scale, stack):  # fmt: skip
-    """Nearest t in (0, tmax) of a hit (any hit, if ``any_hit``) and its ordered
-    triangle; (inf, -1) when none."""
+    """Walk the BVH for the nearest hit in (0, tmax) (any hit, if ``any_hit``).
+
+    Returns its t and its triangle in leaf order; (inf, -1) when none.
+    """
     # A zero direction component has no slab distances: its slab only says in or out.
     ix = 1.0 / dx if dx != 0.0 else 0.0
     iy = 1.0 / dy if dy != 0.0 else 0.0
@@ -87,93 +83,6 @@ def traverse(ox, oy, oz, dx, dy, dz, tmax, any_hit, lo, hi, left, right, start, 
     return best, face
 
 
-@cuda.jit(device=True)
-def intensity_per_mw(cos_t, kind, m, coef, first, size, angle_deg, value):
-    """I(theta) / P of one profile, sr^-1 (``twin.devices.profiles``)."""
-    if kind == POWER:
-        return coef * math.pow(max(cos_t, 0.0), m) if m != 0.0 else coef
-    theta = math.degrees(math.acos(min(max(cos_t, -1.0), 1.0)))
-    last = first + size - 1
-    if theta > angle_deg[last]:
-        return 0.0
-    if theta == angle_deg[last]:
-        return value[last] * coef
-    for j in range(first, last):
-        if theta <= angle_deg[j + 1]:
-            w = (theta - angle_deg[j]) / (angle_deg[j + 1] - angle_deg[j])
-            return (value[j] + w * (value[j + 1] - value[j])) * coef
-    return 0.0
-
-
-@cuda.jit
-def near_cells(emitters, first_emitter, cos_cut, centre, radius, normal, cos_cone, sin_cone,
-               max_distance_mm, flags):  # fmt: skip
-    """One thread per (emitter of a batch, cell): flags[emitter - first_emitter, cell] is 1
-    where the cell may hold a point the emitter reaches."""
-    t = cuda.grid(1)
-    n_c = centre.shape[0]
-    if t >= flags.shape[0] * n_c:
-        return
-    b = t // n_c
-    j = t - b * n_c
-    e = first_emitter + b
-    c = cos_cut[e]
-    reached = cell_reachable(
-        emitters[e, 0], emitters[e, 1], emitters[e, 2],
-        emitters[e, 3], emitters[e, 4], emitters[e, 5], c, math.sqrt(max(1.0 - c * c, 0.0)),
-        centre[j, 0], centre[j, 1], centre[j, 2], radius[j],
-        normal[j, 0], normal[j, 1], normal[j, 2], cos_cone[j], sin_cone[j], max_distance_mm,
-    )  # fmt: skip
-    flags[b, j] = 1 if reached else 0
-
-
-@cuda.jit
-def shade_cells(pair_emitter, pair_cell, offsets, cell_start, cell_count, points, emitters,
-                profile_of, cos_cut, max_d2, offset, occlusion, kind, m, coef, table_first,
-                table_size, angle_deg, value, lo, hi, left, right, start, count, v0, e1, e2,
-                scale, out):  # fmt: skip
-    """One block per (emitter, cell) pair, its threads over the cell's points (one emitter
-    and nearby points, so coherent rays in a warp). Slot ``offsets[pair] + i`` of ``out``
-    gets the i-th point's value in (mW/cm^2) per mW: -1 where the pair fails an exact test,
-    0 where its shadow ray is blocked."""
-    q = cuda.blockIdx.x
-    e = pair_emitter[q]
-    first = cell_start[pair_cell[q]]
-    base = offsets[q]
-    stack = cuda.local.array(STACK, np.int32)
-    for i in range(cuda.threadIdx.x, cell_count[pair_cell[q]], cuda.blockDim.x):
-        j = first + i
-        r, r_cos_a, r_cos_t = pair_geometry(
-            emitters[e, 0], emitters[e, 1], emitters[e, 2],
-            emitters[e, 3], emitters[e, 4], emitters[e, 5], cos_cut[e],
-            points[j, 0], points[j, 1], points[j, 2],
-            points[j, 3], points[j, 4], points[j, 5], max_d2,
-        )  # fmt: skip
-        if r < 0.0:
-            out[base + i] = -1.0
-            continue
-        if occlusion:
-            hit, _ = traverse(
-                points[j, 0] + offset * points[j, 3],
-                points[j, 1] + offset * points[j, 4],
-                points[j, 2] + offset * points[j, 5],
-                (emitters[e, 0] - points[j, 0]) / r,
-                (emitters[e, 1] - points[j, 1]) / r,
-                (emitters[e, 2] - points[j, 2]) / r,
-                r - 2.0 * offset,
-                True,  # noqa: FBT003 - device functions take no keywords
-                lo, hi, left, right, start, count, v0, e1, e2, scale, stack,
-            )  # fmt: skip
-            if hit < math.inf:
-                out[base + i] = 0.0
-                continue
-        p = profile_of[e]
-        intensity = intensity_per_mw(
-            r_cos_t / r, kind[p], m[p], coef[p], table_first[p], table_size[p], angle_deg, value
-        )
-        out[base + i] = intensity * r_cos_a / (r * r * r) * 100.0  # mm^2 per cm^2
-
-
 @cuda.jit
 def rays(origins, directions, lengths, any_hit, lo, hi, left, right, start, count,
          v0, e1, e2, scale, out_t, out_face):  # fmt: skip
@@ -209,8 +118,10 @@ def leading_zeros(x, width):
 
 @cuda.jit(device=True)
 def common_prefix(codes, n, i, j):
-    """Length of the common prefix of keys i and j (code, then index to break ties); -1
-    outside the array."""
+    """Return the length of the common prefix of keys i and j; -1 outside the array.
+
+    A key is the code, then the index to break ties.
+    """
     if j < 0 or j >= n:
         return -1
     if codes[i] == codes[j]:
@@ -254,8 +165,11 @@ def lbvh_topology(codes, n, left, right, parent):
 
 @cuda.jit
 def lbvh_boxes(tri_lo, tri_hi, n, left, right, parent, arrived, lo, hi):
-    """One thread per leaf: its box, then up the tree; the second child to arrive at a node
-    joins the two boxes and goes on."""
+    """Set the boxes of every node, from the leaves up.
+
+    One thread per leaf: its box, then up the tree; the second child to arrive at a node
+    joins the two boxes and goes on.
+    """
     k = cuda.grid(1)
     if k >= n:
         return
