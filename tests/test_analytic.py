@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 import pytest
-from conftest import RTOL as CPU_RTOL
-from conftest import build_transfer
+from _helpers import RTOL as CPU_RTOL
+from _helpers import build_transfer
 
 from twin.devices.emitters import Emitters
 from twin.devices.profiles import Isotropic, Lambertian, Tabulated

@@ -1,15 +1,15 @@
-"""twin check: rules, baselines, reports, exit codes and the transfer-matrix cache (issue 5)."""
+"""Checks (``twin.analysis.check``, ``twin check``): rules, baselines, reports, exit codes,
+and a scene that cannot be checked. The scene library itself is checked in test_library.py."""
 
 from __future__ import annotations
 
 import json
-import logging
-import re
 from xml.etree import ElementTree
 
 import numpy as np
 import pytest
 import yaml
+from _helpers import write_helmet
 
 import twin
 from twin.analysis import check
@@ -148,41 +148,65 @@ def test_rules_read_populations_at_the_worst_member_or_a_percentile():
     }
 
 
-def test_cache_is_reused_for_drive_changes_and_rebuilt_for_geometry(tmp_path, caplog):
-    cache = TransferCache(tmp_path / "cache")
-    path = helmet_scene(tmp_path)
-    first = twin.render(path, cache=cache)
-    assert (cache.hits, cache.misses) == (0, 1)
-    data = yaml.safe_load(path.read_text())
-    data["mode"] = "red"
-    data["exposure_s"] = 600
-    path.write_text(yaml.safe_dump(data))
-    again = twin.render(path, cache=cache)
-    assert (cache.hits, cache.misses) == (1, 1)
-    np.testing.assert_array_equal(again.transfer.matrix.toarray(), first.transfer.matrix.toarray())
-    red = np.asarray(first.scene.emitters.channel == "red")
-    power = first.scene.emitters.power_mw * red
-    np.testing.assert_allclose(again.dose.total_irradiance_mw_cm2, first.transfer.matrix @ power)
-    data["emitters"]["standoff_mm"] = 12.0  # geometry: a new matrix
-    path.write_text(yaml.safe_dump(data))
-    twin.render(path, cache=cache)
-    assert (cache.hits, cache.misses) == (1, 2)
-    # A damaged entry is detected, reported and rebuilt, never used.
-    entry = next(p for p in cache.folder.glob("*.npz"))
-    entry.write_bytes(entry.read_bytes()[:1000])
-    data["emitters"].pop("standoff_mm")
-    path.write_text(yaml.safe_dump(data))
-    with caplog.at_level(logging.WARNING, logger="twin.engine.cache"):
-        for p in cache.folder.glob("*.npz"):
-            p.write_bytes(p.read_bytes()[:1000])
-        rebuilt = twin.render(path, cache=cache)
-    assert re.search(r"corrupt or stale cache entry .*; rebuilding it", caplog.text)
-    np.testing.assert_array_equal(
-        rebuilt.transfer.matrix.toarray(), first.transfer.matrix.toarray()
-    )
-
-
 def test_assert_scene_for_pytest(tmp_path):
     path = helmet_scene(tmp_path)
     with pytest.raises(AssertionError, match="run twin check --update"):
         check.assert_scene(path, cache=TransferCache(tmp_path / "cache"))
+
+
+def test_check_reports_an_unusable_backend_as_that_scene_error(tmp_path, capsys, monkeypatch):
+    from twin.engine.backends import cuda as _cuda
+
+    monkeypatch.setattr(_cuda, "status", lambda: "no CUDA device is visible")
+    good = write_helmet(tmp_path, "good", 10.0, count=30)
+    bad = write_helmet(tmp_path, "gpu", 10.0, count=30)
+    data = yaml.safe_load(bad.read_text())
+    bad.write_text(yaml.safe_dump({**data, "engine": {"backend": "cuda"}}))
+    junit = tmp_path / "junit.xml"
+    code = main(["check", str(good), str(bad), "--jobs", "1", "--junit", str(junit)])
+    out = capsys.readouterr()
+    assert code == 2
+    assert out.err == (
+        f"twin: error: {bad}: engine.backend 'cuda' cannot run here: no CUDA device is visible\n"
+    )
+    rows = out.out.splitlines()
+    assert any(r.split()[:2] == ["good", "baseline"] for r in rows)  # the other scene ran
+    assert rows[-2].split() == ["gpu", "(scene)", "-", "-", "invalid", "input", "ERROR"]
+    suite = ElementTree.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("errors")) == ("2", "1")
+
+
+def test_check_reports_an_internal_error_as_that_scene_error(tmp_path, capsys, monkeypatch):
+    import twin.pipeline.render
+
+    render = twin.pipeline.render.render
+
+    def broken(scene, **options):
+        if scene.name == "broken":
+            msg = "division by zero"
+            raise ZeroDivisionError(msg)
+        return render(scene, **options)
+
+    monkeypatch.setattr(twin.pipeline.render, "render", broken)
+    good = write_helmet(tmp_path, "good", 10.0, count=30)
+    bad = write_helmet(tmp_path, "broken", 10.0, count=30)
+    summary = tmp_path / "summary.md"
+    code = main(["check", str(bad), str(good), "--jobs", "1", "--summary", str(summary)])
+    out = capsys.readouterr()
+    assert code == 3
+    assert out.err == f"twin: error: {bad}: internal error: ZeroDivisionError: division by zero\n"
+    assert "1 failed (1 checks), 0 invalid, 1 internal errors in" in out.out
+    assert "| broken | 0 | internal error |" in summary.read_text()
+
+
+def test_unknown_rule_metric_is_invalid_input(tmp_path, capsys):
+    path = write_helmet(tmp_path, "helmet", 10.0, count=30)
+    data = yaml.safe_load(path.read_text())
+    data["checks"] = {"rules": [{"metric": "roi.total.cv", "max": 50}]}
+    data["checks"]["rules"].append({"metric": "roi.totl.cv", "max": 1})
+    path.write_text(yaml.safe_dump(data))
+    assert main(["check", str(path), "--jobs", "1"]) == 2
+    assert capsys.readouterr().err == (
+        f"twin: error: {path}: checks.rules[1].metric 'roi.totl.cv': unknown metric key "
+        "'totl'; did you mean 'total'?\n"
+    )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 import yaml
-from conftest import write_helmet
+from _helpers import write_helmet
 
 from twin.analysis import compare
 from twin.cli import main

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse
-from conftest import build_transfer
+from _helpers import build_transfer
 
 import twin
 from twin.devices.emitters import Emitters

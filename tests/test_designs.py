@@ -1,12 +1,11 @@
-"""Carriers, layout patterns, channels, modes and the built-in designs (issue 4)."""
+"""Carriers, layout patterns, channels, modes and the built-in designs."""
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pytest
 import yaml
+from _helpers import raises_naming
 from scipy.spatial import cKDTree
 
 import twin
@@ -15,7 +14,6 @@ from twin.devices import carriers
 from twin.devices.designs import builtin_designs
 from twin.devices.emitters import emitter_csv_text, read_emitter_csv
 from twin.devices.layout import PATTERNS, interleave, pattern_points
-from twin.errors import InputError
 from twin.geometry import anatomy
 from twin.geometry.variants import population
 from twin.pipeline.render import skin_clearance_mm
@@ -271,58 +269,56 @@ def test_ies_led_model_in_a_design(tmp_path):
 def test_bad_designs_get_one_clear_message(tmp_path):
     where = f"{tmp_path}/scene.yaml: emitters"
 
-    def fails(emitters: dict, message: str, **extra) -> None:
+    def fails(emitters: dict, key: str, *parts: str, **extra) -> None:
         path = scene_file(tmp_path, emitters, **extra)
-        with pytest.raises(InputError, match=f"^{re.escape(where + message)}$"):
+        with raises_naming(*parts, at=where + key):
             twin.load_scene(path)
 
     names = ", ".join(sorted(ANATOMY))
-    fails(
-        {"design": "mask-rigid-1062"},
-        f".design: unknown design 'mask-rigid-1062': not a built-in ({names}) nor a file",
-    )
+    fails({"design": "mask-rigid-1062"}, ".design", "'mask-rigid-1062'", f"({names})", "file")
     fails(
         {"design": "mask-rigid-1026", "pattern": "square"},
-        ".pattern: expected one of hex, poisson, fibonacci, uniform, got 'square'",
+        ".pattern",
+        "hex, poisson, fibonacci, uniform",
+        "'square'",
     )
     fails(
-        {"design": "mask-rigid-1026", "count": 0},
-        ".count: expected a whole number of emitters >= 1, got 0",
+        {"design": "mask-rigid-1026", "count": 0}, ".count", "a whole number of emitters >= 1", "0"
     )
-    fails(
-        {"design": "mask-rigid-1026", "cuont": 10}, ": unknown key 'cuont'; did you mean 'count'?"
-    )
-    fails(
-        {"design": "helmet"},
-        ": the design is worn on the scalp, but the target is builtin:face",
-    )
+    fails({"design": "mask-rigid-1026", "cuont": 10}, "", "unknown key 'cuont'", "'count'")
+    fails({"design": "helmet"}, "", "worn on the scalp", "builtin:face")
     fails(
         {"carrier": "hat", "count": 10, "channels": {}},
-        ".carrier: expected one of rigid, flexible, helmet, pad, panel, got 'hat'",
+        ".carrier",
+        "rigid, flexible, helmet, pad, panel",
+        "'hat'",
     )
+    leds = sorted(p.stem for p in (twin._data.data_dir("arrays") / "leds").glob("*.yaml"))
     fails(
         {"design": "mask-rigid-1026", "channels": {"red": {"led": "red-999"}}},
-        ".channels.red.led: unknown LED model 'red-999': not a built-in ("
-        + ", ".join(
-            sorted(p.stem for p in (twin._data.data_dir("arrays") / "leds").glob("*.yaml"))
-        )
-        + ") nor a file",
+        ".channels.red.led",
+        "unknown LED model 'red-999'",
+        f"({', '.join(leds)})",
+        "file",
     )
     fails(
         {"design": "mask-rigid-1026", "channels": {"red": {"led": "red-633", "ratio": 0}}},
-        ".channels.red.ratio: expected a whole number >= 1, got 0",
+        ".channels.red.ratio",
+        "a whole number >= 1",
+        "0",
     )
     fails(
         {"design": "helmet", "standoff_mm": 30},
-        ".standoff_mm: a helmet sits 5-20 mm off the scalp, got 30",
+        ".standoff_mm",
+        "5-20 mm",
+        "30",
         target={"mesh": "builtin:scalp"},
     )
     path = scene_file(tmp_path, {"design": "mask-rigid-1026"}, mode="sunset")
-    with pytest.raises(InputError) as caught:
+    with raises_naming(
+        "unknown mode 'sunset'", "red, blue, pink, nir", at=f"{tmp_path}/scene.yaml: mode"
+    ):
         twin.load_scene(path)
-    message = str(caught.value)
-    assert message.startswith(f"{tmp_path}/scene.yaml: mode: unknown mode 'sunset' for channels ")
-    assert message.endswith("; modes: red, blue, pink, nir")
 
 
 def test_a_rigid_mask_shaped_on_a_variant_fits_that_variant(tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse
+from _helpers import assert_names, eye_maps
 
-from twin.dose.blocks import MeanMax
 from twin.dose.hazards import (
     BLUE_IRRADIANCE_LIMIT_MW_CM2,
     blue_light_max_exposure_s,
@@ -63,55 +63,25 @@ def test_ir_band_and_unknown_wavelengths():
     ]  # fmt: skip
 
 
-def eye_maps(exposure_s: float) -> tuple[DoseMaps, np.ndarray]:
-    """A blue (415 nm), a red (660 nm) and an unlabelled channel on the eye region's two
-    points, and their areas."""
-    maps = {
-        "blue": np.array([0.5, 2.0]),
-        "red": np.array([30.0, 1.0]),
-        "led": np.array([0.2, 3.0]),
-    }
-    return DoseMaps(maps, exposure_s, {"blue": 415.0, "red": 660.0}), np.array([1.0, 3.0])
-
-
-def test_eye_safety_weights_each_channel_and_counts_the_unlabelled_one_as_ir_and_blue():
-    maps, areas = eye_maps(600.0)
-    out = eye_safety(maps, areas, DoseSettings())
-    assert out.ir_channels == ["led"] and out.unknown_wavelength_channels == ["led"]
-    assert out.ir_irradiance_mw_cm2 == MeanMax(mean=(0.2 + 3 * 3.0) / 4, max=3.0)
-    # E_B = 0.8 blue + 0.001 red + 1.0 led at each eye point.
-    e_b = np.array([0.8 * 0.5 + 0.03 + 0.2, 0.8 * 2.0 + 0.001 + 3.0])
-    blue = out.blue_weighted_irradiance_mw_cm2
-    assert blue.max == pytest.approx(e_b.max())
-    assert blue.mean == pytest.approx((e_b[0] + 3 * e_b[1]) / 4)
-    assert out.blue_light_max_exposure_s == pytest.approx(10.0 / e_b.max())
-    assert out.blue_light_within_limit is False
-    assert out.total_irradiance_mw_cm2.max == 30.7
-
-
-def test_a_short_exposure_can_be_within_the_blue_limit_and_red_light_is_not_limited():
-    maps, areas = eye_maps(1.0)
-    out = eye_safety(maps, areas, DoseSettings())
-    assert out.blue_light_within_limit is True  # 1 s of ~4.6 mW/cm^2: 4.6 mJ/cm^2
-    red = DoseMaps({"red": maps.irradiance_mw_cm2["red"]}, 1800.0, {"red": 660.0})
-    out = eye_safety(red, areas, DoseSettings())
-    assert out.blue_weighted_irradiance_mw_cm2.max == pytest.approx(0.03)
-    assert out.blue_light_max_exposure_s is None and out.blue_light_within_limit
-    assert out.ir_channels == [] and out.ir_within_limit
-
-
 def test_eye_lines_say_each_verdict_and_name_unlabelled_channels():
     maps, areas = eye_maps(600.0)
-    out = eye_safety(maps, areas, DoseSettings())
-    assert eye_lines(out.to_dict(), 600.0) == [
-        ("eyes: IR irradiance max 3 mW/cm2, within the 10 mW/cm2 IEC 62471 IR-eye limit", True),
-        (
-            "eyes: blue-weighted irradiance max 4.6 mW/cm2, the IEC 62471 blue-light limit "
-            "(small-source bound) is reached after 2.17 s: ABOVE it for the 600 s exposure",
-            False,
-        ),
-        ("eyes: channel(s) led have no wavelength and count as IR and as blue", False),
-    ]
+    lines = eye_lines(eye_safety(maps, areas, DoseSettings()).to_dict(), 600.0)
+    assert [ok for _, ok in lines] == [True, False, False]
+    (ir, _), (blue, _), (unlabelled, _) = lines
+    assert_names(ir, "IR", "3 mW/cm2", "within", "10 mW/cm2", at="eyes")
+    assert_names(blue, "blue-weighted", "4.6 mW/cm2", "2.17 s", "ABOVE", "600 s", at="eyes")
+    assert_names(unlabelled, "led", "no wavelength", "IR", "blue", at="eyes")
+
+
+def test_eye_lines_give_the_facing_reading_beside_the_skin_one():
+    maps, areas = eye_maps(600.0)
+    facing = DoseMaps(
+        {c: 2.0 * e for c, e in maps.irradiance_mw_cm2.items()}, 600.0, maps.wavelength_nm
+    )
+    out = eye_safety(maps, areas, DoseSettings(), facing=facing)
+    line, ok = eye_lines(out.to_dict(), 600.0)[0]
+    assert ok
+    assert_names(line, "IR", "3 mW/cm2", "6 facing", "within", "10 mW/cm2", at="eyes")
 
 
 def test_the_eye_sees_each_led_face_on():
@@ -121,17 +91,3 @@ def test_the_eye_sees_each_led_face_on():
     skin = scipy.sparse.csr_array(np.array([[5.0, 2.0, 1.0]]))  # cos(alpha) included
     facing = facing_rows(skin, np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]), leds)
     np.testing.assert_allclose(facing.toarray(), [[5.0, 2.0 / 0.5, 1.0 / np.cos(angles[2])]])
-
-
-def test_the_facing_reading_is_reported_beside_the_skin_one():
-    maps, areas = eye_maps(600.0)
-    facing = DoseMaps(
-        {c: 2.0 * e for c, e in maps.irradiance_mw_cm2.items()}, 600.0, maps.wavelength_nm
-    )
-    out = eye_safety(maps, areas, DoseSettings(), facing=facing)
-    assert out.ir_irradiance_facing_mw_cm2 == MeanMax(mean=2 * (0.2 + 3 * 3.0) / 4, max=6.0)
-    assert out.ir_irradiance_mw_cm2.max == 3.0  # the limit is judged on the skin
-    assert eye_lines(out.to_dict(), 600.0)[0][0] == (
-        "eyes: IR irradiance max 3 mW/cm2 (6 facing each LED), within the 10 mW/cm2 IEC "
-        "62471 IR-eye limit"
-    )

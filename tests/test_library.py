@@ -22,7 +22,7 @@ def reports(tmp_path_factory) -> dict[Path, check.SceneReport]:
     return {r.path: r for r in check.run_checks(SCENES, cache=cache)}
 
 
-def test_the_library_has_every_scene_issue_5_asks_for():
+def test_the_library_has_every_kind_of_scene():
     names = {p.stem for p in SCENES}
     assert {
         "face-rigid-red",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pytest
+from _helpers import raises_naming
 
 from twin.devices.photometry import read_ies, read_ldt, read_profile
 from twin.devices.profiles import Lambertian, Tabulated
-from twin.errors import InputError
 
 #: Emission angles (degrees) at which profiles are compared, between and on table nodes.
 THETA = np.array([0.0, 2.5, 12.5, 30.0, 47.5, 60.0, 72.5, 85.0, 88.0])
@@ -219,8 +218,9 @@ def test_read_profile_dispatches_by_suffix(tmp_path):
 # --- bad files -------------------------------------------------------------------------------
 
 
-def fails(call, path, expected: str) -> None:
-    with pytest.raises(InputError, match=f"^{re.escape(expected.format(path=path))}$"):
+def fails(call, path, *parts: str) -> None:
+    """Assert that ``call(path)`` fails naming the file and ``parts``, in order."""
+    with raises_naming(*parts, at=path):
         call(path)
 
 
@@ -232,7 +232,9 @@ def test_unsupported_photometric_type(tmp_path):
     fails(
         read_ies,
         path,
-        "{path}: photometric type 2 (type B) is not supported; expected type 1 (type C)",
+        "photometric type 2 (type B)",
+        "not supported",
+        "type 1 (type C)",
     )
 
 
@@ -242,8 +244,9 @@ def test_too_few_candela_values(tmp_path):
     fails(
         read_ies,
         path,
-        "{path}: expected 38 candela values for 2 horizontal planes x "
-        "19 vertical angles, found 30",
+        "38 candela values",
+        "2 horizontal planes x 19 vertical angles",
+        "30",
     )
 
 
@@ -253,9 +256,7 @@ def test_non_numeric_token(tmp_path):
     lines[-1] = "0.99x," + lines[-1].split(" ", 1)[1]
     path = write(tmp_path, "x.ies", "\n".join(lines) + "\n")
     line = len(lines)
-    fails(
-        read_ies, path, f"{{path}}: line {line} (candela values): expected a number, got '0.99x'"
-    )
+    fails(read_ies, path, f"line {line} (candela values)", "a number", "'0.99x'")
 
 
 def test_upward_only_luminaire(tmp_path):
@@ -264,8 +265,9 @@ def test_upward_only_luminaire(tmp_path):
     fails(
         read_ies,
         path,
-        "{path}: vertical angles 90..180 describe an upward-only luminaire; "
-        "expected vertical angles starting at 0 (an LED emits along its axis, gamma = 0)",
+        "vertical angles 90..180",
+        "upward-only",
+        "starting at 0",
     )
 
 
@@ -277,7 +279,9 @@ def test_ldt_non_whole_number_of_c_planes(tmp_path):
     fails(
         read_ldt,
         path,
-        "{path}: line 4 (number of C-planes Mc): expected a whole number >= 1, got 'x'",
+        "line 4 (number of C-planes Mc)",
+        "a whole number >= 1",
+        "'x'",
     )
 
 
@@ -286,8 +290,10 @@ def test_unknown_suffix(tmp_path):
     fails(
         read_profile,
         path,
-        "{path}: unknown profile file suffix '.txt'; expected .ies "
-        "(IES LM-63), .ldt (EULUMDAT) or .csv (angle_deg,intensity)",
+        "suffix '.txt'",
+        ".ies",
+        ".ldt",
+        ".csv",
     )
 
 
@@ -296,5 +302,6 @@ def test_missing_file(tmp_path, name, kind):
     fails(
         read_profile,
         tmp_path / name,
-        f"{{path}}: cannot read {kind} file (No such file or directory)",
+        f"cannot read {kind} file",
+        "No such file or directory",
     )

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 import yaml
-from conftest import write_helmet
+from _helpers import write_helmet
 
 import twin
 from twin.cli import main

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import numpy as np
 import pytest
 import trimesh
 import yaml
+from _helpers import raises_naming
 from scipy.spatial import cKDTree
 
 import twin
-from twin.errors import InputError
 from twin.geometry import anatomy
 from twin.geometry.export import EXPORT_FORMATS, export_surface
 from twin.geometry.scans import icp_alignment, landmark_alignment, transfer_regions
@@ -191,11 +190,8 @@ def test_debris_is_dropped_but_two_bodies_are_refused(tmp_path, face, caplog):
     trimesh.util.concatenate([body, twin_body]).export(tmp_path / "two.ply")
     write_scene(tmp_path, {"mesh": "two.ply", "units": "mm"})
     area = f"{face.area_mm2 / 100:.3g}"
-    message = (
-        f"{tmp_path}/two.ply: found 2 disconnected bodies (areas {area}, {area} cm2); a target "
-        "must be one piece: remove the others or load them as occluders"
-    )
-    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+    parts = ("2 disconnected bodies", f"{area}, {area} cm2", "one piece", "occluders")
+    with raises_naming(*parts, at=tmp_path / "two.ply"):
         twin.load_scene(tmp_path / "scene.yaml")
 
 
@@ -204,23 +200,29 @@ def test_bad_alignments_get_their_own_message(tmp_path, face):
     lm = {k: v.tolist() for k, v in anatomy.landmarks().items()}
     where = f"{tmp_path}/scene.yaml: target"
 
-    def fails(target: dict, message: str) -> None:
+    def fails(target: dict, key: str, *parts: str) -> None:
         write_scene(tmp_path, {"mesh": "scan.ply", "units": "mm", **target})
-        with pytest.raises(InputError, match=f"^{re.escape(where + message)}$"):
+        with raises_naming(*parts, at=where + key):
             twin.load_scene(tmp_path / "scene.yaml")
 
     fails(
         {"align": {"landmarks": {"nasion": lm["nasion"], "menton": lm["menton"]}}},
-        ".align.landmarks: expected at least 3 landmarks, got 2",
+        ".align.landmarks",
+        "at least 3 landmarks",
+        "2",
     )
     fails(
         {"align": {"landmarks": {"nasoin": [0, 0, 0]}}},
-        ".align.landmarks: unknown landmark 'nasoin'; known: " + ", ".join(lm),
+        ".align.landmarks",
+        "unknown landmark 'nasoin'",
+        ", ".join(lm),
     )
     line = {k: [0.0, float(i), 0.0] for i, k in enumerate(("nasion", "nose_tip", "menton"))}
     fails(
         {"align": {"landmarks": line}},
-        ".align.landmarks: the landmarks lie on one line; give three or more spread out",
+        ".align.landmarks",
+        "one line",
+        "three or more",
     )
     tenfold = {k: (np.array(lm[k]) * 10).tolist() for k in ("nasion", "menton", "tragion_left")}
     rms = landmark_alignment(
@@ -228,25 +230,30 @@ def test_bad_alignments_get_their_own_message(tmp_path, face):
     ).rms_mm
     fails(
         {"align": {"landmarks": tenfold}},
-        f".align.landmarks: they fit the built-in landmarks with an RMS error of {rms:.3g} mm "
-        "(more than 20 mm); check their names and that they are in mm",
+        ".align.landmarks",
+        f"RMS error of {rms:.3g} mm",
+        "more than 20 mm",
+        "in mm",
     )
     fails(
         {"align": {"matrix": (2 * np.eye(4)).tolist()}},
-        ".align.matrix: expected a rigid transform (a rotation and a translation, no scaling)",
+        ".align.matrix",
+        "a rigid transform",
+        "no scaling",
     )
-    fails({"align": {"icp": False}}, ".align: give landmarks, icp: true, or a matrix")
+    fails({"align": {"icp": False}}, ".align", "landmarks", "icp: true", "a matrix")
     fails(
         {"align": {"icp": True, "reference": "torso"}},
-        ".align.reference: expected a built-in anatomy (face, scalp, pelvis, head), got 'torso'",
+        ".align.reference",
+        "a built-in anatomy (face, scalp, pelvis, head)",
+        "'torso'",
     )
     fails(
         {"regions_from": "torso"},
-        ".regions_from: expected a built-in anatomy (face, scalp, pelvis, head), got 'torso'",
+        ".regions_from",
+        "a built-in anatomy (face, scalp, pelvis, head)",
+        "'torso'",
     )
     write_scene(tmp_path, {"mesh": "builtin:face", "align": "icp"})
-    with pytest.raises(
-        InputError,
-        match=re.escape(f"{where}.align: built-in targets are in the anatomy frame already"),
-    ):
+    with raises_naming("built-in targets", "anatomy frame already", at=f"{where}.align"):
         twin.load_scene(tmp_path / "scene.yaml")

@@ -1,4 +1,5 @@
-"""The scene package: loading and defaults, the scene as data again, population expansion."""
+"""The scene package (``twin.scene``): loading and defaults, the scene as data again,
+population expansion, and scene files that fail with one message naming the file and key."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import trimesh
 import yaml
+from _helpers import load_fails, phantom_scene, raises_naming, write_phantom
 
 import twin
 from twin.devices.emitters import emitter_csv_text
@@ -296,3 +298,202 @@ def _panel(root) -> None:
     axes = np.tile([0.0, 0.0, -1.0], (len(positions), 1))
     emitters = twin.Emitters.create(positions, axes, 5.0, profile=twin.Lambertian(30.0))
     (root / "panel.csv").write_text(emitter_csv_text(emitters))
+
+
+# --- bad scene files ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def phantom(tmp_path):
+    """A folder with the head phantom (``head.ply``) and one LED (``leds.csv``)."""
+    return write_phantom(tmp_path)
+
+
+def edit(change) -> dict:
+    """Return the phantom scene after ``change``."""
+    scene = phantom_scene()
+    change(scene)
+    return scene
+
+
+def test_unknown_keys_name_the_nearest_valid_key(phantom):
+    path = phantom / "scene.yaml"
+    load_fails(
+        phantom,
+        edit(lambda s: s.update(exposure=5)),
+        "unknown key 'exposure'",
+        "'exposure_s'",
+        at=path,
+    )
+    load_fails(
+        phantom,
+        edit(lambda s: s["target"].update(unit="mm")),
+        "unknown key 'unit'",
+        "'units'",
+        at=f"{path}: target",
+    )
+    load_fails(
+        phantom,
+        edit(lambda s: s.update(engine={"bakend": "embree"})),
+        "unknown key 'bakend'",
+        "'backend'",
+        at=f"{path}: engine",
+    )
+
+
+def test_malformed_yaml(phantom):
+    path = phantom / "scene.yaml"
+    load_fails(phantom, "target: [unclosed\n", "invalid YAML", "line 2, column 1", "']'", at=path)
+    load_fails(phantom, "- a list\n", "a mapping", "list", at=path)
+
+
+def test_missing_required_keys(phantom):
+    path = phantom / "scene.yaml"
+    load_fails(phantom, edit(lambda s: s.pop("exposure_s")), "missing", "'exposure_s'", at=path)
+    load_fails(
+        phantom,
+        edit(lambda s: s["target"].pop("units")),
+        "missing",
+        "mm, cm, dm, m",
+        at=f"{path}: target.units",
+    )
+
+
+def test_a_bad_unit_is_named_by_its_scene_key(phantom):
+    for change, key, bad in (
+        (lambda s: s["target"].update(units="furlong"), "target.units", "furlong"),
+        (
+            lambda s: s.update(occluders=[{"mesh": "head.ply", "units": "inch"}]),
+            "occluders[0].units",
+            "inch",
+        ),
+    ):
+        load_fails(
+            phantom,
+            edit(change),
+            "a length unit",
+            "['cm', 'dm', 'm', 'mm']",
+            repr(bad),
+            at=f"{phantom}/scene.yaml: {key}",
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "parts"),
+    [
+        (lambda s: s.update(mode={"blue": 1.0}), "mode", ("unknown channel 'blue'", "'led'")),
+        (lambda s: s.update(mode={"led": 1.5}), "mode.led", ("[0, 1]", "1.5")),
+        (
+            lambda s: s["emitters"].update(half_angle_deg=95),
+            "emitters.half_angle_deg",
+            ("(0, 90) degrees", "95"),
+        ),
+        (
+            lambda s: s.update(engine={"backend": "gpu"}),
+            "engine.backend",
+            ("auto, reference, embree, cuda", "'gpu'"),
+        ),
+        (lambda s: s.update(exposure_s=-5), "exposure_s", ("> 0", "-5")),
+        (
+            lambda s: s["target"].update(exclude=["eyes"]),
+            "target.exclude",
+            ("unknown region 'eyes'", "none"),
+        ),
+        (
+            lambda s: s["emitters"].update(channel="r,ed"),
+            "emitters.channel",
+            ("letters, digits, '_' and '-'", "'r,ed'"),
+        ),
+        (
+            lambda s: s.update(dose={"irradiance_limit_mw_cm2": float("inf")}),
+            "dose.irradiance_limit_mw_cm2",
+            ("> 0", "inf"),
+        ),
+        (
+            lambda s: s.update(dose={"eye_ir_limit_mw_cm2": float("nan")}),
+            "dose.eye_ir_limit_mw_cm2",
+            ("> 0", "nan"),
+        ),
+    ],
+)
+def test_bad_values_name_their_key(phantom, change, key, parts):
+    load_fails(phantom, edit(change), *parts, at=f"{phantom}/scene.yaml: {key}")
+
+
+def test_a_fluence_window_must_be_finite(phantom):
+    load_fails(
+        phantom,
+        "target: {mesh: head.ply, units: mm}\nemitters: {file: leds.csv, half_angle_deg: 30}\n"
+        "exposure_s: 600\ndose: {fluence_window_j_cm2: [0, .inf]}\n",
+        "[low, high]",
+        "finite",
+        "0 <= low < high",
+        "[0, inf]",
+        at=f"{phantom}/scene.yaml: dose.fluence_window_j_cm2",
+    )
+
+
+def test_an_emitter_inside_the_skin(phantom):
+    load_fails(
+        phantom,
+        phantom_scene(),
+        "'m7'",
+        "(0, 0, 20) mm",
+        "inside the skin",
+        "66.5 mm behind",
+        "1 of 2",
+        at=phantom / "leds.csv",
+        leds="x,y,z,dx,dy,dz,power_mw,id\n0,0,120,0,0,-1,5,ok\n0,0,20,0,0,-1,5,m7\n",
+    )
+
+
+def test_an_inside_out_open_mesh_is_named(phantom):
+    plane = phantoms.plane(size_mm=120.0, divisions=4)
+    flipped = trimesh.Trimesh(plane.vertices_mm, plane.faces[:, ::-1], process=False)
+    flipped.export(phantom / "plane.ply")
+    scene = edit(lambda s: s["target"].update(mesh="plane.ply"))
+    load_fails(
+        phantom,
+        scene,
+        "'a'",
+        "(0, 0, 20) mm",
+        "inside the skin",
+        "20 mm behind",
+        "2 of 2",
+        "inside-out",
+        "target.flip_normals: true",
+        at=phantom / "leds.csv",
+        leds="x,y,z,dx,dy,dz,power_mw,id\n0,0,20,0,0,-1,5,a\n10,0,20,0,0,-1,5,b\n",
+    )
+    scene["target"]["flip_normals"] = True
+    (phantom / "scene.yaml").write_text(yaml.safe_dump(scene))
+    assert len(load_scene(phantom / "scene.yaml").emitters) == 2
+
+
+def test_a_population_error_names_the_member(phantom):
+    scene = {
+        "name": "pop",
+        "target": {"mesh": "builtin:face", "max_edge_mm": 6.0, "population": {"size": 2}},
+        "emitters": {"file": "leds.csv", "half_angle_deg": 30},
+        "exposure_s": 600,
+    }
+    (phantom / "leds.csv").write_text("x,y,z,dx,dy,dz,power_mw,id\n0,720,70,0,0,1,5,deep\n")
+    (phantom / "pop.yaml").write_text(yaml.safe_dump(scene))
+    parts = ("'deep'", "(0, 720, 70) mm", "inside the skin", "1 of 1", "population member pop-p00")
+    with raises_naming(*parts, at=phantom / "leds.csv") as info:
+        load_scenes(phantom / "pop.yaml")
+    assert re.search(r"\(population member pop-p00: (fe)?male \d+ y\)$", str(info.value))
+
+
+def test_a_scene_file_that_is_not_utf8(phantom):
+    (phantom / "scene.yaml").write_bytes(b"\xef\xbb\xbfname: caf\xe9\n")
+    with raises_naming("UTF-8", "0xe9", "byte offset 12", "scene file", at=phantom / "scene.yaml"):
+        load_scene(phantom / "scene.yaml")
+
+
+def test_a_scene_file_with_a_byte_order_mark_loads(phantom):
+    (phantom / "scene.yaml").write_bytes(
+        b"\xef\xbb\xbf" + yaml.safe_dump(phantom_scene()).encode()
+    )
+    scene = load_scene(phantom / "scene.yaml")
+    np.testing.assert_array_equal(scene.emitters.positions_mm, [[0.0, 0.0, 120.0]])

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse
-from conftest import build_transfer
+from _helpers import build_transfer
 
 from twin.devices.emitters import Emitters
 from twin.devices.profiles import Isotropic, Lambertian

@@ -39,6 +39,7 @@ _PUBLIC = {
     "Surface": "twin.geometry.surface",
     "Variant": "twin.geometry.variants",
     "population": "twin.geometry.variants",
+    "make_backend": "twin.engine.backends",
     "TransferMatrix": "twin.engine.transfer",
     "transfer_matrix": "twin.engine.transfer",
     "Scene": "twin.scene",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from twin.devices.emitters import Emitters, read_emitter_csv
     from twin.devices.profiles import Isotropic, Lambertian, Tabulated
     from twin.dose.maps import DoseMaps, DoseSettings, dose_maps
+    from twin.engine.backends import make_backend
     from twin.engine.transfer import TransferMatrix, transfer_matrix
     from twin.errors import (
         BackendUnavailableError,

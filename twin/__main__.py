@@ -1,3 +1,5 @@
+"""Run the ``twin`` command line: ``python -m twin``."""
+
 import sys
 
 from twin.cli import main

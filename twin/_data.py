@@ -18,5 +18,5 @@ def data_dir(name: str) -> Path:
 
 
 def default_scene_path() -> Path:
-    """The built-in default scene."""
+    """Return the path of the built-in default scene."""
     return data_dir("scenes") / "default.yaml"

@@ -8,7 +8,7 @@ from twin.errors import MissingDependencyError
 
 
 def missing(modules: tuple[str, ...]) -> list[str]:
-    """The modules of ``modules`` that cannot be imported here (without importing them)."""
+    """Return the modules of ``modules`` that cannot be imported here (without importing them)."""
     return [m for m in modules if importlib.util.find_spec(m) is None]
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
-def table(rows: list[tuple[object, ...]], *, align: str = "lr") -> str:
-    """Rows of cells as aligned text, two spaces between columns.
+
+def table(rows: Sequence[Sequence[object]], *, align: str = "lr") -> str:
+    """Return rows of cells as aligned text, two spaces between columns.
 
     ``align`` is ``"lr"`` (the first column left-aligned, the others right-aligned) or
     ``"l"`` (every column left-aligned, trailing spaces stripped).

@@ -97,8 +97,13 @@ def check_per_row(value: Any, n: int, *, name: str) -> None:
 
 
 def check_channel_name(value: str, *, name: str) -> str:
-    """Return ``value`` if it is a usable channel name (letters, digits, ``_``, ``-``), or
-    raise."""
+    """Return ``value`` if it is a usable channel name (letters, digits, ``_``, ``-``).
+
+    Raises
+    ------
+    InputError
+        Naming ``name``, if ``value`` has any other character.
+    """
     if not CHANNEL_NAME.fullmatch(value):
         msg = f"{name}: expected a channel name of letters, digits, '_' and '-', got {value!r}"
         raise InputError(msg)
@@ -106,8 +111,16 @@ def check_channel_name(value: str, *, name: str) -> str:
 
 
 def read_text(path: Path, *, what: str) -> str:
-    """The text of a UTF-8 file (a leading byte-order mark, as Excel writes, is dropped), with
-    universal newlines; ``what`` names the kind of file in the message."""
+    """Return the text of a UTF-8 file, with universal newlines.
+
+    A leading byte-order mark, as Excel writes, is dropped; ``what`` names the kind of file in
+    the message.
+
+    Raises
+    ------
+    InputError
+        Naming ``path``, if it cannot be read or is not UTF-8.
+    """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -140,8 +153,15 @@ def as_positive(value: Any, *, name: str, allow_zero: bool = False) -> float:
 def check_keys(
     mapping: Iterable[Any], allowed: Iterable[str], *, name: str, what: str = "key"
 ) -> None:
-    """Raise on the first key of ``mapping`` not in ``allowed``, naming the nearest valid key
-    (``what`` says what the keys are: "key", "channel", ...)."""
+    """Raise on the first key of ``mapping`` not in ``allowed``, naming the nearest valid key.
+
+    ``what`` says what the keys are: "key", "channel", ...
+
+    Raises
+    ------
+    InputError
+        Naming ``name`` and the unknown key.
+    """
     allowed = list(allowed)
     for key in mapping:
         if key not in allowed:
@@ -157,8 +177,10 @@ def check_keys(
 
 @contextmanager
 def prefixed(prefix: str) -> Iterator[None]:
-    """Re-raise an InputError from the block with ``prefix`` before its message (the caller
-    knows where the value came from, the callee what was wrong with it)."""
+    """Re-raise an InputError from the block with ``prefix`` before its message.
+
+    The caller knows where the value came from, the callee what was wrong with it.
+    """
     try:
         yield
     except InputError as exc:

@@ -88,9 +88,11 @@ def write_atomic(files: Mapping[Path, bytes | str], *, name: str) -> list[Path]:
 
 
 def remove_stale(out_dir: Path, names: Iterable[str]) -> None:
-    """Remove files twin wrote into ``out_dir`` before (``names``, relative to it) that this
-    run does not write again, and the folders among them that this leaves empty; nothing
-    else in ``out_dir`` is touched."""
+    """Remove files twin wrote into ``out_dir`` before that this run does not write again.
+
+    ``names`` are relative to ``out_dir``; the folders among them that this leaves empty go
+    too, and nothing else in ``out_dir`` is touched.
+    """
     folders = set()
     for name in names:
         path = out_dir / name

@@ -15,19 +15,27 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import trimesh
+from numpy.typing import NDArray
 
+from twin.analysis.problem import as_count
 from twin.devices.emitters import Emitters, emitter_csv_text
 from twin.devices.layout import offset_shell_layout
 from twin.devices.profiles import Lambertian
-from twin.engine.backends import make_backend
+from twin.engine.backends import Backend, make_backend
 from twin.engine.settings import ray_offset_mm
-from twin.engine.transfer import scene_triangles, transfer_matrix
+from twin.engine.transfer import TransferMatrix, scene_triangles, transfer_matrix
 from twin.geometry import phantoms
+from twin.geometry.surface import SamplePoints, Surface
+
+T = TypeVar("T")
 
 
 def _cpu_name() -> str:
@@ -41,8 +49,9 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _best(fn, repeat: int) -> tuple[float, object]:
-    best, out = np.inf, None
+def _best(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """Call ``fn`` ``repeat`` times (at least once): the best time, s, and the last value."""
+    best = np.inf
     for _ in range(repeat):
         t0 = time.perf_counter()
         out = fn()
@@ -50,9 +59,13 @@ def _best(fn, repeat: int) -> tuple[float, object]:
     return best, out
 
 
-def _head_scene(subdivisions: int):
-    """The benchmark scene: the head phantom, 1026 LEDs (1 mW, 30 deg) 10 mm off its face;
-    with its samples, triangles and shadow-ray offset (mm)."""
+def _head_scene(
+    subdivisions: int,
+) -> tuple[Surface, Emitters, SamplePoints, NDArray[np.float64], float]:
+    """Build the benchmark scene: the head phantom, 1026 LEDs (1 mW, 30 deg) 10 mm off its face.
+
+    Returns the head, the emitters, the samples, the triangles and the shadow-ray offset (mm).
+    """
     head = phantoms.head(subdivisions=subdivisions)
     face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks", "chin")])
     positions, axes = offset_shell_layout(head, count=1026, standoff_mm=10.0, vertices=face)
@@ -62,7 +75,16 @@ def _head_scene(subdivisions: int):
 
 
 def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: int = 3) -> str:
-    """Run the benchmark and return a Markdown report."""
+    """Run the benchmark and return a Markdown report.
+
+    Raises
+    ------
+    InputError
+        Naming ``repeat`` unless it is a whole number >= 1.
+    """
+    from twin.raycast._embree import EmbreeTracer
+
+    repeat = as_count(repeat, name="repeat")
     head, emitters, samples, triangles, offset = _head_scene(subdivisions)
     workers = os.cpu_count() or 1
 
@@ -82,7 +104,9 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
     o32 = origin.astype(np.float32)
     d32 = (to_emitter / length[:, None]).astype(np.float32)
     l32 = (length - offset).astype(np.float32)
-    scene = engine.tracer._scene  # the same BVH twin used
+    tracer = engine.tracer
+    assert isinstance(tracer, EmbreeTracer)  # the embree backend traces with Embree
+    scene = tracer._scene  # the same BVH twin used
     chunks = np.array_split(np.arange(len(o32)), 8 * workers)
 
     def bare() -> None:
@@ -163,9 +187,16 @@ def run_backend_benchmark(*, backend: str = "all", subdivisions: int = 7, repeat
     ``repeat`` warm maps (transfer matrix and ``E = T P``), shadow rays, rays per second and
     the transfer matrix's size. The reference backend runs only on scenes of at most
     ``REFERENCE_MAX_POINTS`` points; a simulated CUDA device is not timed.
+
+    Raises
+    ------
+    InputError
+        Naming ``repeat`` unless it is a whole number >= 1.
     """
     from twin.engine.backends import BACKENDS, backend_status
     from twin.raycast.cuda import simulated
+
+    repeat = as_count(repeat, name="repeat")
 
     head, emitters, samples, triangles, offset = _head_scene(subdivisions)
     status = backend_status()
@@ -191,9 +222,9 @@ def run_backend_benchmark(*, backend: str = "all", subdivisions: int = 7, repeat
         if skip is not None:
             notes.append(f"- {name}: not run ({skip})")
             continue
-        t_build, engine = _best(lambda n=name: make_backend(n, triangles), 1)
+        t_build, engine = _best(partial(make_backend, name, triangles), 1)
 
-        def full_map(engine=engine):
+        def full_map(engine: Backend = engine) -> tuple[TransferMatrix, NDArray[np.float64]]:
             t = transfer_matrix(samples, emitters, engine, offset_mm=offset)
             return t, t.matrix @ emitters.power_mw
 
@@ -213,6 +244,11 @@ def run_optimise_benchmark(*, subdivisions: int = 7, repeat: int = 1) -> str:
 
     Drive optimisation of 1026 emitters on the head phantom (matrix built once), and
     placement of the default scene's 1026 LEDs from 6x as many candidates.
+
+    Raises
+    ------
+    InputError
+        Naming ``repeat`` unless it is a whole number >= 1.
     """
     from twin._data import default_scene_path
     from twin.analysis.optimise import OBJECTIVES, optimise_drive
@@ -221,6 +257,7 @@ def run_optimise_benchmark(*, subdivisions: int = 7, repeat: int = 1) -> str:
     from twin.pipeline.render import render
     from twin.scene.load import load_scene, scene_from_dict
 
+    repeat = as_count(repeat, name="repeat")
     head = phantoms.head(subdivisions=subdivisions)
     face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks", "chin")])
     positions, axes = offset_shell_layout(head, count=1026, standoff_mm=10.0, vertices=face)
@@ -250,7 +287,7 @@ def run_optimise_benchmark(*, subdivisions: int = 7, repeat: int = 1) -> str:
     ]
     problem = DoseProblem.from_render(result)
     for objective in OBJECTIVES:
-        t, out = _best(lambda o=objective: optimise_drive(problem, objective=o), repeat)
+        t, out = _best(partial(optimise_drive, problem, objective=objective), repeat)
         lines.append(f"| {objective} | {t:.2f} | {out.solver} |")
     # Placement: the default scene's 1026 LEDs from 6x as many candidates on the rigid mask.
     default = load_scene(default_scene_path())

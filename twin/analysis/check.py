@@ -24,8 +24,8 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ class Row:
 
     @property
     def verdict(self) -> str:
+        """``"pass"`` or ``"FAIL"``."""
         return "pass" if self.passed else "FAIL"
 
 
@@ -81,8 +82,11 @@ class SceneReport:
     internal: bool = False
 
     def fail(self, exc: Exception) -> None:
-        """Record ``exc`` as the reason the scene could not be checked, naming the scene file
-        (twin's own errors name their file already)."""
+        """Record ``exc`` as the reason the scene could not be checked.
+
+        The reason names the scene file (twin's own errors name their file already); an
+        exception that is not twin's marks the report ``internal``.
+        """
         if isinstance(exc, TwinError):
             self.error = str(exc)
         else:
@@ -91,10 +95,12 @@ class SceneReport:
 
     @property
     def failed(self) -> list[Row]:
+        """The checks that did not pass."""
         return [r for r in self.rows if not r.passed]
 
     @property
     def ok(self) -> bool:
+        """Whether the scene was checked and every check passed."""
         return self.error is None and not self.failed
 
 
@@ -118,7 +124,7 @@ def baseline_path(scene_path: Path) -> Path:
 
 
 def load_baseline(path: Path) -> dict[str, float] | None:
-    """A baseline's metrics, ``None`` if there is none yet.
+    """Return a baseline's metrics, ``None`` if there is none yet.
 
     Raises
     ------
@@ -133,11 +139,10 @@ def load_baseline(path: Path) -> dict[str, float] | None:
         msg = f"{path}: not a readable baseline ({exc}); fix it or rewrite it with --update"
         raise InputError(msg) from None
     metrics = data.get("metrics") if isinstance(data, dict) else None
-    ok = isinstance(metrics, dict) and all(
+    if not isinstance(metrics, dict) or not all(
         isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
         for k, v in metrics.items()
-    )
-    if not ok:
+    ):
         msg = (
             f'{path}: expected a baseline {{"metrics": {{name: number}}}}; '
             "fix it or rewrite it with --update"
@@ -188,8 +193,11 @@ def _aggregate(values: Sequence[float], how: str) -> float:
 
 
 def rule_rows(scene: str, rules: Sequence[Rule], runs: list[dict]) -> list[Row]:
-    """One row per rule: its value on the single run, or aggregated over a population's
-    runs (``metrics.json`` dicts) as the rule says."""
+    """Return one row per rule: its value on the single run, or aggregated over the runs.
+
+    ``runs`` are ``metrics.json`` contents: one for a single scene, one per member of a
+    population, whose values are aggregated as each rule says (``Rule.over``).
+    """
     rows = []
     for rule in rules:
         values = [v for v in (metric_value(m, rule.metric) for m in runs) if v is not None]
@@ -210,7 +218,7 @@ def rule_rows(scene: str, rules: Sequence[Rule], runs: list[dict]) -> list[Row]:
 
 
 def _worst(rule: Rule, values: Sequence[float]) -> float:
-    """The member value that breaks the rule, or the one nearest to breaking it."""
+    """Return the member value that breaks the rule, or the one nearest to breaking it."""
     lo, hi = min(values), max(values)
     if rule.low is not None and lo < rule.low:
         return lo
@@ -224,7 +232,7 @@ def _worst(rule: Rule, values: Sequence[float]) -> float:
 
 
 def _values(checks: Checks, runs: list[dict]) -> dict[str, float]:
-    """The baselined numbers of a scene: each metric, or its aggregates over a population."""
+    """Return the baselined numbers of a scene: each metric, or its population aggregates."""
     out = {}
     for metric in checks.metrics:
         values = [v for v in (metric_value(m, metric) for m in runs) if v is not None]
@@ -288,13 +296,16 @@ def _baseline_rows(
 class _Done:
     """A call made now, with the ``result()`` of a future (the one-process path)."""
 
-    def __init__(self, function, *args) -> None:
+    def __init__(self, function: Callable[..., dict[str, Any]], *args: Any) -> None:
+        self.value: dict[str, Any] = {}
+        self.error: Exception | None = None
         try:
-            self.value, self.error = function(*args), None
+            self.value = function(*args)
         except Exception as exc:  # raised again by result(), like a future
-            self.value, self.error = None, exc
+            self.error = exc
 
-    def result(self):
+    def result(self) -> dict[str, Any]:
+        """Return the call's value, or raise its exception."""
         if self.error is not None:
             raise self.error
         return self.value
@@ -343,6 +354,7 @@ def run_checks(
         tasks.append((report, checks, baseline, members))
     cache_dir = None if cache is None else str(cache.folder)
     workers = jobs or os.cpu_count() or 1
+    results: dict[int, list[_Done]] | dict[int, list[Future[dict[str, Any]]]]
     if workers == 1:  # in this process: no start-up cost, for one scene or a test
         pool = None
         results = {

@@ -1,5 +1,7 @@
-"""What ``twin check`` reports: a text table, a summary line, JUnit XML, Markdown, the exit
-status; :class:`CheckRun` holds one run's reports and writes them."""
+"""What ``twin check`` reports: a text table, a summary line, JUnit XML, Markdown, the exit status.
+
+:class:`CheckRun` holds one run's reports and writes them.
+"""
 
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ def _fmt(value: float | None) -> str:
 
 
 def table(reports: Sequence[SceneReport], *, failures_only: bool = False) -> str:
-    """The checks as an aligned text table: scene, metric, baseline, now, change, verdict."""
+    """Return the checks as a text table: scene, metric, baseline, now, change, verdict."""
     header = ("scene", "metric", "baseline / rule", "now", "change", "verdict")
     rows = [header]
     for report in reports:
@@ -86,6 +88,7 @@ def _error_kind(report: SceneReport) -> str:
 
 
 def summary_line(reports: Sequence[SceneReport]) -> str:
+    """Return one line counting the scenes that passed, failed and could not be checked."""
     failed = [r for r in reports if r.error is None and r.failed]
     errors = [r for r in reports if r.error is not None]
     internal = sum(r.internal for r in errors)
@@ -99,7 +102,9 @@ def summary_line(reports: Sequence[SceneReport]) -> str:
 
 
 def exit_code(reports: Sequence[SceneReport], *, update: bool = False) -> int:
-    """0 all pass, 1 a regression or broken rule, 2 invalid input, 3 an error inside twin
+    """Return the exit status of ``twin check`` for ``reports``.
+
+    0: all pass; 1: a regression or broken rule; 2: invalid input; 3: an error inside twin
     (and no invalid input).
 
     After ``update`` the baselines are the current metrics, so only rules can fail.
@@ -135,7 +140,7 @@ def junit_xml(reports: Sequence[SceneReport]) -> str:
 
 
 def markdown_summary(reports: Sequence[SceneReport]) -> str:
-    """A Markdown summary: the verdict per scene, then every failed check."""
+    """Return a Markdown summary: the verdict per scene, then every failed check."""
     lines = ["# twin check", "", summary_line(reports), "", "| scene | checks | verdict |"]
     lines.append("| --- | ---: | --- |")
     for r in reports:

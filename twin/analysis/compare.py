@@ -37,8 +37,11 @@ TIE = 0.02
 def _render(
     member: Member, cache_dir: str | None
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Metrics, per-sample fluence (J/cm2) and treated area per sample (mm2, 0 where not
-    treated) of one scene of a scene file; a worker task."""
+    """Render one member of a scene file; a worker task.
+
+    Returns its metrics, per-sample fluence (J/cm2) and treated area per sample (mm2, 0 where
+    not treated).
+    """
     from twin.pipeline.render import render
 
     cache = None if cache_dir is None else TransferCache(Path(cache_dir))
@@ -143,9 +146,11 @@ def compare(
 
 
 def difference_ply(comparison: Comparison) -> bytes | None:
-    """The skin of the first anatomy with both designs' fluence and their difference (J/cm2,
-    medians over the people) as vertex data; ``None`` when the designs were not sampled at
-    the same points (different targets or centroid samples)."""
+    """Return a PLY of the first anatomy's skin with both designs' fluence and their difference.
+
+    The vertex data are J/cm2, medians over the people; ``None`` when the designs were not
+    sampled at the same points (different targets or centroid samples).
+    """
     from twin.geometry.export import ply_bytes
 
     a, b = comparison.fluence
@@ -191,6 +196,7 @@ def report(comparison: Comparison) -> dict[str, Any]:
     rows = []
     for path in COMPARED:
         label, better = metric(path).label, metric(path).better
+        assert better is not None  # every compared metric has a better direction
         values = [comparison.values(i, path) for i in (0, 1)]
         if not values[0] or not values[1]:
             continue
@@ -292,7 +298,7 @@ def _treated(
 
 
 def verdict(names: tuple[str, str], rows: list[dict]) -> str:
-    """A plain-language summary of who wins what."""
+    """Return a plain-language summary of who wins what."""
     wins = {name: [r["metric"] for r in rows if r["winner"] == name] for name in names}
     ties = [r["metric"] for r in rows if r["winner"] is None]
     parts = []
@@ -323,7 +329,7 @@ def _fmt(summary: dict) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The side-by-side report as Markdown."""
+    """Return the side-by-side report as Markdown."""
     a, b = result["designs"]
     people = result["people"]
     lines = [
@@ -381,9 +387,16 @@ def markdown(result: dict[str, Any]) -> str:
 def write_report(
     result: dict[str, Any], out_dir: Path, *, difference: bytes | None = None
 ) -> list[Path]:
-    """``compare.md``, ``compare.json`` and (given) ``difference.ply`` in ``out_dir``, all or
-    nothing (:func:`twin.files.write_atomic`); a ``difference.ply`` an earlier
-    comparison left there is removed when there is none now."""
+    """Write ``compare.md``, ``compare.json`` and (given) ``difference.ply`` in ``out_dir``.
+
+    All or nothing (:func:`twin.files.write_atomic`); a ``difference.ply`` an earlier
+    comparison left there is removed when there is none now.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
     files: dict[Path, bytes | str] = {
         out_dir / "compare.md": markdown(result),
         out_dir / "compare.json": json.dumps(result, indent=2) + "\n",

@@ -61,6 +61,7 @@ def drive_groups(
         raise InputError(msg)
     label = np.full(len(channel), "", dtype=object)
     if group == "emitter":
+        assert problem.ids is not None  # DoseProblem fills in the default ids
         label[on] = [str(i) for i in problem.ids[on]]
     elif group == "channel":
         label[on] = channel[on]

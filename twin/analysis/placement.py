@@ -245,7 +245,8 @@ def optimise_placement(
     blocked = np.zeros(len(positions), dtype=bool)
     heap = [(-gain(c), c) for c in range(len(positions))]
     heapq.heapify(heap)
-    chosen, evaluations = [], len(positions)
+    chosen: list[int] = []
+    evaluations = len(positions)
     while len(chosen) < count and heap:
         _, c = heapq.heappop(heap)
         if blocked[c]:
@@ -269,11 +270,11 @@ def optimise_placement(
     kept, tried = _swap_positions(
         chosen, positions, package, gain, add, np.random.default_rng(seed), report
     )
-    chosen = np.array(sorted(chosen))
+    picked = np.array(sorted(chosen))
     ratios = {c: int(v["ratio"]) for c, v in layout.spec["channels"].items()}
-    dealt = interleave(positions[chosen], ratios)
+    dealt = interleave(positions[picked], ratios)
     channel, channel_log = _assign_channels(
-        views, chosen, dealt, positions, np.random.default_rng(seed + 1), report
+        views, picked, dealt, positions, np.random.default_rng(seed + 1), report
     )
     log = [
         f"{len(positions)} candidates (Poisson on the {carrier.kind} carrier) for {count} LEDs, "
@@ -286,7 +287,7 @@ def optimise_placement(
         channel_log,
         f"done in {time.perf_counter() - start:.1f} s",
     ]
-    points = CarrierPoints(candidates.faces[chosen], candidates.bary[chosen])
+    points = CarrierPoints(candidates.faces[picked], candidates.bary[picked])
     placement = Placement([], log, points, channel)
     placement.scenes.extend(placement.worn(s) for s in scenes)
     return placement

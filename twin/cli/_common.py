@@ -52,7 +52,7 @@ class StageBars:
         self._show(stage, "", done, total)
 
     def stage(self, label: str) -> Callable[[int, int], None]:
-        """A ``(done, total)`` callback for a render's emitters."""
+        """Return a ``(done, total)`` callback for a render's emitters, shown as ``label``."""
         return lambda done, total: self._show(label, "emitters", done, total)
 
     def _show(self, label: str, unit: str, done: int, total: int) -> None:

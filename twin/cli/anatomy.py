@@ -27,7 +27,7 @@ def _cmd_anatomy_list(_: argparse.Namespace) -> int:
 
 
 def _variant_from_args(args: argparse.Namespace) -> Variant | None:
-    """The variant the ``--sex``, ``--age-years`` ... options describe (None: the base mesh)."""
+    """Return the variant the ``--sex``, ``--age-years`` ... options describe (None: base)."""
     given = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(Variant)
@@ -49,6 +49,7 @@ def _variant_from_args(args: argparse.Namespace) -> Variant | None:
 
 
 def add_variant_options(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--sex``, ``--age-years`` ... options of a shape variant to ``parser``."""
     group = parser.add_argument_group(
         "shape variant", "any of these builds a variant instead of the base mesh"
     )

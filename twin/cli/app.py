@@ -1,5 +1,7 @@
-"""The ``twin`` command line (render, view, report, check, optimise, compare, anatomy, layout,
-info, bench): a thin layer over the API."""
+"""The ``twin`` command line: a thin layer over the API.
+
+Its commands: render, view, report, check, optimise, compare, anatomy, layout, info, bench.
+"""
 
 from __future__ import annotations
 
@@ -215,9 +217,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The ``twin`` parser; only ``command``'s arguments are added (each command's parser
-    imports what its choices need, so ``twin --version`` and ``twin --help`` import nothing
-    heavy)."""
+    """Return the ``twin`` parser, with only ``command``'s arguments added.
+
+    Each command's parser imports what its choices need, so ``twin --version`` and
+    ``twin --help`` import nothing heavy.
+    """
     parser = argparse.ArgumentParser(
         prog="twin",
         description="twin: a digital twin for LED photobiomodulation devices. Each command "

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _summary_table(metrics: dict) -> str:
-    """A short table of the headline metrics, per channel and total, over the treated skin."""
+    """Return a table of the headline metrics, per channel and total, over the treated skin."""
     roi = metrics["roi"]
     rows = [("channel", "E mean", "E min", "E max", "H mean", "U0", "CV", "in window")]
     units = ("", "mW/cm2", "mW/cm2", "mW/cm2", "J/cm2", "", "", "% area")
@@ -60,7 +60,7 @@ def _summary_table(metrics: dict) -> str:
 
 
 def _population_table(summary: dict) -> str:
-    """The spread of the headline metrics across a population's members."""
+    """Return a table of the spread of the headline metrics across a population's members."""
     rows = [("metric", "min", "p5", "median", "p95", "max")]
     for key, q in summary["summary"].items():
         rows.append((key, *(f"{q[k]:.3g}" for k in ("min", "p5", "median", "p95", "max"))))

@@ -40,6 +40,14 @@ CARRIER_KINDS = ("rigid", "flexible", "helmet", "pad", "panel")
 #: nostrils (a 9 mm disk under the nose tip) and the mouth (a 13 mm disk around the lips).
 FACE_CUTOUTS = ("eyes", "nostrils", "mouth")
 PAD_SHAPES = ("pelvic", "y")
+#: Where a panel stands for each built-in anatomy: the landmark it is centred in front of and
+#: the direction from that landmark to the panel.
+PANEL_PLACEMENT = {
+    "face": ("nasion", (0.0, 0.0, 1.0)),
+    "head": ("nasion", (0.0, 0.0, 1.0)),
+    "scalp": ("vertex", (0.0, 1.0, 0.0)),
+    "pelvis": ("pubis", (0.0, 0.0, 1.0)),
+}
 _PELVIC_REGIONS = ("mons", "genital", "perineum")
 #: Y-piece outline on the back, mm in its chart: stem up the lower back, two arms down over
 #: the buttocks from the sacrum (assumptions: no vendor dimensions are published).
@@ -49,8 +57,10 @@ Y_ARM_MM = (55.0, 120.0, 35.0)  # width, length, angle from the midline in degre
 
 @dataclass(frozen=True)
 class Chart:
-    """A 2D chart of a carrier: Lambert azimuthal equal-area about ``axis`` seen from
-    ``centre`` (``radial``), or the plane through ``centre`` normal to ``axis`` (``planar``).
+    """A 2D chart of a carrier, radial (equal-area) or planar.
+
+    ``radial``: Lambert azimuthal equal-area about ``axis`` seen from ``centre``; ``planar``:
+    the plane through ``centre`` normal to ``axis``.
 
     Chart coordinates are in mm. A radial chart maps directions from the centre as the
     equal-area projection of a sphere of ``radius_mm`` (chart radius ``2 R sin(polar / 2)``),
@@ -83,7 +93,19 @@ class Chart:
         return r[:, None] * np.column_stack([np.cos(azimuth), np.sin(azimuth)])
 
     def rays(self, uv: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Origins and unit directions of the rays that meet the carrier at chart points uv."""
+        """Return the rays that meet the carrier at chart points ``uv``.
+
+        Parameters
+        ----------
+        uv : (k, 2) float64, mm
+            Chart coordinates.
+
+        Returns
+        -------
+        origins : (k, 3) float64, mm
+        directions : (k, 3) float64
+            Unit vectors.
+        """
         e1, e2 = self._basis
         if self.kind == "planar":
             origins = self.centre + uv[:, :1] * e1 + uv[:, 1:] * e2 - 1e3 * self.axis
@@ -148,7 +170,7 @@ def _smoothed_normals(skin: Surface, radius_mm: float) -> NDArray[np.float64]:
 def _shell(
     skin: Surface, keep_vertices: NDArray[np.bool_], *, standoff_mm: float, smooth_mm: float
 ) -> tuple[Surface, NDArray[np.float64], NDArray[np.int64]]:
-    """The offset shell over the skin faces whose corners are all kept, in one piece."""
+    """Return the offset shell over the skin faces whose corners are all kept, in one piece."""
     faces = np.flatnonzero(keep_vertices[skin.faces].all(axis=1))
     if faces.size == 0:
         msg = f"{skin.name}: the carrier covers no skin (every face is cut out)"
@@ -221,7 +243,7 @@ def face_mask(
     cutouts: tuple[str, ...] = FACE_CUTOUTS,
     variant: Variant | None = None,
 ) -> Carrier:
-    """A ``rigid`` or ``flexible`` face mask over the built-in face (or a variant's).
+    """Build a ``rigid`` or ``flexible`` face mask over the built-in face (or a variant's).
 
     Parameters
     ----------
@@ -257,7 +279,20 @@ def face_mask(
 
 
 def helmet(*, standoff_mm: float, variant: Variant | None = None) -> Carrier:
-    """A rigid shell over the built-in scalp (or a variant's)."""
+    """Build a rigid helmet shell over the built-in scalp (or a variant's).
+
+    Parameters
+    ----------
+    standoff_mm : float, mm
+        Shell distance from the scalp, 5-20 mm.
+    variant : Variant, optional
+        The head it is shaped on (default: the base scalp).
+
+    Raises
+    ------
+    InputError
+        Naming ``standoff_mm`` if it is outside 5-20 mm.
+    """
     if not 5.0 <= standoff_mm <= 20.0:
         msg = f"standoff_mm: a helmet sits 5-20 mm off the scalp, got {standoff_mm:g}"
         raise InputError(msg)
@@ -280,9 +315,18 @@ def helmet(*, standoff_mm: float, variant: Variant | None = None) -> Carrier:
 
 
 def pad(shape: str, *, standoff_mm: float, variant: Variant | None = None) -> Carrier:
-    """A conforming pad over the built-in pelvis (or a variant's): ``pelvic`` (mons, genital
-    area and perineum) or ``y`` (a Y-shaped piece over the sacrum and lower back,
-    ``Y_STEM_MM`` and ``Y_ARM_MM``)."""
+    """Build a conforming pad over the built-in pelvis (or a variant's).
+
+    Parameters
+    ----------
+    shape : {"pelvic", "y"}
+        ``pelvic``: mons, genital area and perineum; ``y``: a Y-shaped piece over the sacrum
+        and lower back (``Y_STEM_MM`` and ``Y_ARM_MM``).
+    standoff_mm : float, mm
+        Distance of the pad's surface from the skin, along the skin's normals.
+    variant : Variant, optional
+        The body it is shaped on (default: the base pelvis).
+    """
     if shape not in PAD_SHAPES:
         msg = f"shape: expected one of {', '.join(PAD_SHAPES)}, got {shape!r}"
         raise InputError(msg)
@@ -323,19 +367,21 @@ def _y_outline(pelvis: Surface, chart: Chart, sacrum_mm: NDArray[np.float64]) ->
 
 
 def panel(anatomy_name: str, *, distance_mm: float, width_mm: float, height_mm: float) -> Carrier:
-    """A flat panel ``distance_mm`` in front of the anatomy's anchor landmark, facing it.
+    """Build a flat panel ``distance_mm`` in front of the anatomy's anchor landmark, facing it.
 
     Face, head: in front (+Z) of the nasion; scalp: above (+Y) the vertex; pelvis: in front
-    of the pubis. The panel is a grid of about 2 mm squares.
+    of the pubis (``PANEL_PLACEMENT``). The panel is a grid of about 2 mm squares.
+
+    Raises
+    ------
+    InputError
+        Naming ``anatomy_name`` if it is not a built-in anatomy.
     """
+    if anatomy_name not in PANEL_PLACEMENT:
+        msg = f"anatomy_name: expected one of {', '.join(PANEL_PLACEMENT)}, got {anatomy_name!r}"
+        raise InputError(msg)
     lm = anatomy.landmarks()
-    where = {
-        "face": ("nasion", (0.0, 0.0, 1.0)),
-        "head": ("nasion", (0.0, 0.0, 1.0)),
-        "scalp": ("vertex", (0.0, 1.0, 0.0)),
-        "pelvis": ("pubis", (0.0, 0.0, 1.0)),
-    }
-    landmark, facing = where[anatomy_name]
+    landmark, facing = PANEL_PLACEMENT[anatomy_name]
     axis = np.array(facing)
     centre = lm[landmark] + distance_mm * axis
     chart = Chart("planar", centre, -axis, 1.0)

@@ -144,8 +144,10 @@ class Layout:
     spec: dict[str, Any]
 
     def worn_shell(self) -> Surface | None:
-        """The rigid carrier's shell as worn (moved out by ``push_mm``), mm; ``None`` for a
-        conforming carrier, whose shape is the wearer's own."""
+        """Return the rigid carrier's shell as worn (moved out by ``push_mm``), mm.
+
+        ``None`` for a conforming carrier, whose shape is the wearer's own.
+        """
         if self.carrier.conforming:
             return None
         shell = self.carrier.shell
@@ -154,12 +156,12 @@ class Layout:
 
 
 def builtin_designs() -> dict[str, Path]:
-    """The built-in designs by name (``arrays/designs/*.yaml``)."""
+    """Return the built-in design files by name (``arrays/designs/*.yaml``)."""
     return {p.stem: p for p in sorted((data_dir("arrays") / "designs").glob("*.yaml"))}
 
 
 def builtin_modes() -> dict[str, dict[str, float]]:
-    """The built-in modes (``arrays/modes.yaml``)."""
+    """Return the built-in modes (``arrays/modes.yaml``): name to channel drive levels."""
     return yaml.safe_load((data_dir("arrays") / "modes.yaml").read_text())
 
 
@@ -179,7 +181,7 @@ def _read_yaml(path: Path, *, what: str) -> dict[str, Any]:
 
 
 def _resolve_path(name: str, *, folder: str, base: Path, what: str) -> Path:
-    """A built-in ``arrays/<folder>/<name>.yaml`` or a file relative to ``base``."""
+    """Return a built-in ``arrays/<folder>/<name>.yaml`` or a file relative to ``base``."""
     builtin = data_dir("arrays") / folder / f"{name}.yaml"
     if builtin.is_file():
         return builtin
@@ -192,7 +194,26 @@ def _resolve_path(name: str, *, folder: str, base: Path, what: str) -> Path:
 
 
 def load_led(value: Any, *, where: str, base: Path) -> LEDModel:
-    """An LED model from a built-in name, a YAML file or a mapping."""
+    """Read an LED model from a built-in name, a YAML file or a mapping.
+
+    Parameters
+    ----------
+    value : str or dict
+        A built-in LED name, a YAML file (relative to ``base``) or the model's keys.
+    where : str
+        Where ``value`` came from, for error messages (a scene key).
+    base : Path
+        The folder relative file names are read from.
+
+    Returns
+    -------
+    LEDModel
+
+    Raises
+    ------
+    InputError
+        Naming ``where`` (or the LED file) and the key that is wrong.
+    """
     if isinstance(value, str):
         with prefixed(f"{where}: "):
             path = _resolve_path(value, folder="leds", base=base, what="LED model")
@@ -235,8 +256,11 @@ def load_led(value: Any, *, where: str, base: Path) -> LEDModel:
 
 
 def design_spec(spec: dict[str, Any], *, where: str, base: Path) -> tuple[dict[str, Any], Path]:
-    """``spec`` on top of the design it names (if any), and the folder the design's relative
-    paths are from (the scene's own keys are read from ``base``)."""
+    """Return ``spec`` on top of the design it names (if any), and the design's folder.
+
+    The design's relative paths are read from the returned folder; the scene's own keys are
+    read from ``base``.
+    """
     check_keys(spec, DESIGN_KEYS, name=where)
     if "design" not in spec:
         return dict(spec), base
@@ -257,7 +281,7 @@ def _number(spec: dict, key: str, default: float, *, where: str, zero: bool = Fa
     return as_positive(spec.get(key, default), name=f"{where}.{key}", allow_zero=zero)
 
 
-def _carrier(spec: dict[str, Any], anatomy_name: str, *, where: str) -> Carrier:
+def _carrier(spec: dict[str, Any], anatomy_name: str | None, *, where: str) -> Carrier:
     variant = None
     if "shaped_on" in spec:
         variant = Variant.from_dict(spec["shaped_on"], name=f"{where}.shaped_on")
@@ -266,6 +290,12 @@ def _carrier(spec: dict[str, Any], anatomy_name: str, *, where: str) -> Carrier:
         msg = f"{where}.carrier: expected one of {', '.join(CARRIER_KINDS)}, got {kind!r}"
         raise InputError(msg)
     if kind == "panel":
+        if anatomy_name not in carriers.PANEL_PLACEMENT:
+            msg = (
+                f"{where}.anatomy: a panel stands in front of a built-in anatomy, expected one "
+                f"of {', '.join(carriers.PANEL_PLACEMENT)}, got {anatomy_name!r}"
+            )
+            raise InputError(msg)
         return _panel(
             anatomy_name,
             _number(spec, "distance_mm", 150.0, where=where),
@@ -391,7 +421,8 @@ def generate(
     spec, design_base = design_spec(spec, where=where, base=base)
     channel_base = base if "channels" in overrides else design_base
     kind = spec.get("carrier")
-    anatomy_name_design = spec.get("anatomy", ANATOMY_OF.get(kind, anatomy_name))
+    default_anatomy = ANATOMY_OF.get(kind, anatomy_name) if isinstance(kind, str) else anatomy_name
+    anatomy_name_design = spec.get("anatomy", default_anatomy)
     if anatomy_name is not None and anatomy_name_design != anatomy_name:
         msg = (
             f"{where}: the design is worn on the {anatomy_name_design}, but the target is "

@@ -61,6 +61,7 @@ class Emitters:
     ids: NDArray[np.str_]
 
     def __len__(self) -> int:
+        """Return the number of emitters."""
         return len(self.positions_mm)
 
     @property
@@ -167,7 +168,7 @@ class Emitters:
         ids: ArrayLike | None = None,
         name: str = "emitters",
     ) -> Emitters:
-        """A checked copy of the emitters ``index`` (default: all, in order) with changes.
+        """Return a checked copy of the emitters ``index`` (default: all, in order) with changes.
 
         The one way to copy emitters with changes: the rows ``index`` keep their channel,
         wavelengths, profile and id unless a new value is given; every given value is per
@@ -335,7 +336,7 @@ def read_emitter_csv(
 
 
 def emitter_csv_text(emitters: Emitters) -> str:
-    """The emitters as emitter-CSV text (mm), every optional column filled where known."""
+    """Return the emitters as emitter-CSV text (mm), every optional column filled where known."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS])

@@ -18,9 +18,26 @@ from twin.geometry.surface import Surface
 
 
 def farthest_point_indices(points: NDArray[np.float64], count: int) -> NDArray[np.int64]:
-    """Indices of ``count`` points spread evenly by greedy farthest-point sampling.
+    """Return indices of ``count`` points spread evenly by greedy farthest-point sampling.
 
     Deterministic: starts at the point nearest the centroid.
+
+    Parameters
+    ----------
+    points : (n, 3) float64, mm
+        The candidate points.
+    count : int
+        How many to pick, 1 to n.
+
+    Returns
+    -------
+    (count,) int64
+        Indices into ``points``, in the order they were picked.
+
+    Raises
+    ------
+    InputError
+        Naming ``count`` if it is not in 1..n.
     """
     if not 0 < count <= len(points):
         msg = f"count: expected 1..{len(points)} emitters for this surface, got {count}"
@@ -90,7 +107,20 @@ class CarrierPoints:
         return np.einsum("kj,kjd->kd", self.bary, surface.vertices_mm[surface.faces[self.faces]])
 
     def interpolate(self, surface: Surface, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Per-vertex (v, 3) ``values`` interpolated at the points and normalised."""
+        """Return per-vertex vectors interpolated at the points and normalised.
+
+        Parameters
+        ----------
+        surface : Surface
+            The surface the points lie on, with ``v`` vertices.
+        values : (v, 3) float64
+            A vector at each vertex (normals, LED axes).
+
+        Returns
+        -------
+        (k, 3) float64
+            Unit vectors.
+        """
         out = np.einsum("kj,kjd->kd", self.bary, values[surface.faces[self.faces]])
         return out / np.linalg.norm(out, axis=1)[:, None]
 
@@ -136,8 +166,11 @@ def _sunflower(spacing: float, centre: NDArray, radius: float) -> NDArray[np.flo
 
 
 def _exact_lattice(carrier: Carrier, count: int, lattice) -> CarrierPoints:
-    """The widest lattice spacing that puts at least ``count`` points on the carrier, then the
-    ``count`` points nearest the chart centre (lattice order)."""
+    """Return ``count`` lattice points on the carrier, at the widest spacing that fits them.
+
+    Of the points at that spacing, the ``count`` nearest the chart centre are kept, in lattice
+    order.
+    """
     from twin.raycast import make_tracer
 
     tracer = make_tracer("auto", carrier.shell.triangles_mm)
@@ -175,8 +208,11 @@ def _area_samples(surface: Surface, count: int, rng: np.random.Generator) -> Car
 
 
 def _eliminate(points: NDArray[np.float64], count: int) -> NDArray[np.int64]:
-    """Indices of ``count`` points left after repeatedly dropping the point closest to another
-    (greedy sample elimination: a Poisson-disk set with the largest minimum spacing it finds)."""
+    """Return indices of ``count`` points left after repeatedly dropping the closest point.
+
+    Greedy sample elimination: the point closest to another goes first, which leaves a
+    Poisson-disk set with the largest minimum spacing it finds.
+    """
     tree = cKDTree(points)
     alive = np.ones(len(points), dtype=bool)
 
@@ -249,9 +285,29 @@ def pattern_points(carrier: Carrier, *, count: int, pattern: str, seed: int = 0)
 
 
 def interleave(points_mm: NDArray[np.float64], ratios: dict[str, int]) -> NDArray[np.str_]:
-    """Channel of each point: counts in exact proportion to ``ratios`` (largest remainder),
-    spread evenly: channels are dealt in a smooth repeating sequence along a farthest-point
-    ordering of the points, so every channel covers the whole carrier."""
+    """Return the channel of each point, in proportion to ``ratios`` and spread evenly.
+
+    Counts are in exact proportion to ``ratios`` (largest remainder); channels are dealt in a
+    smooth repeating sequence along a farthest-point ordering of the points, so every channel
+    covers the whole carrier.
+
+    Parameters
+    ----------
+    points_mm : (n, 3) float64, mm
+        The emitter positions.
+    ratios : dict of str to int
+        Channel name to its share, each > 0.
+
+    Returns
+    -------
+    (n,) str
+        The channel of each point.
+
+    Raises
+    ------
+    InputError
+        Naming ``channels`` if a ratio is not positive.
+    """
     n = len(points_mm)
     names = list(ratios)
     weights = np.array([ratios[c] for c in names], dtype=np.float64)
@@ -290,8 +346,9 @@ def wear(
     """
     shell = carrier.shell
     if carrier.conforming:
-        reference = carrier.reference
-        skin_points = CarrierPoints(carrier.skin_faces[points.faces], points.bary)
+        reference, skin_faces = carrier.reference, carrier.skin_faces
+        assert reference is not None and skin_faces is not None  # conforming: shaped on skin
+        skin_points = CarrierPoints(skin_faces[points.faces], points.bary)
         same = len(target.vertices_mm) == len(reference.vertices_mm) and np.array_equal(
             target.faces, reference.faces
         )

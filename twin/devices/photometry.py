@@ -251,7 +251,7 @@ _SEPARATORS = re.compile(r"[,\s]+")
 
 
 def _read_lines(path: str | os.PathLike[str], kind: str) -> list[str]:
-    """The file's lines; latin-1 decodes any byte, as photometric files are often not UTF-8."""
+    """Return the file's lines, decoded as latin-1 (photometric files are often not UTF-8)."""
     try:
         with open(path, encoding="latin-1") as fh:
             return fh.read().splitlines()

@@ -29,6 +29,7 @@ class Lambertian:
     half_angle_deg: float
 
     def __post_init__(self) -> None:
+        """Check the half-angle: in (0, 90) degrees."""
         if not 0.0 < self.half_angle_deg < 90.0:
             msg = (
                 "half_angle_deg: expected a half-intensity half-angle in (0, 90) degrees, got "
@@ -43,15 +44,16 @@ class Lambertian:
 
     @property
     def key(self) -> str:
+        """Identity of the profile in cache keys and the resolved scene."""
         return f"lambertian:{self.half_angle_deg:g}"
 
     def intensity_per_mw(self, cos_theta: NDArray[np.float64]) -> NDArray[np.float64]:
-        """I(theta)/P in sr^-1 for (k,) cosines of the emission angle."""
+        """Return I(theta)/P in sr^-1 for (k,) cosines of the emission angle."""
         m = self.m
         return (m + 1.0) / (2.0 * math.pi) * np.power(np.clip(cos_theta, 0.0, None), m)
 
     def cos_cutoff(self, relative_intensity: float) -> float:
-        """Smallest cos(theta) whose intensity is at least ``relative_intensity`` of the peak."""
+        """Return the smallest cos(theta) whose intensity is ``relative_intensity`` of the peak."""
         if relative_intensity <= 0.0:
             return 0.0
         return relative_intensity ** (1.0 / self.m)
@@ -63,12 +65,15 @@ class Isotropic:
 
     @property
     def key(self) -> str:
+        """Identity of the profile in cache keys and the resolved scene."""
         return "isotropic"
 
     def intensity_per_mw(self, cos_theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return I(theta)/P in sr^-1 for (k,) cosines of the emission angle: 1 / 4 pi."""
         return np.full(np.shape(cos_theta), 1.0 / (4.0 * math.pi))
 
     def cos_cutoff(self, relative_intensity: float) -> float:
+        """Return -1: the intensity is the peak in every direction."""
         return -1.0
 
 
@@ -95,6 +100,7 @@ class Tabulated:
     _scale: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        """Check the table and scale it to 1 mW of emitted flux."""
         a = np.asarray(self.angles_deg, dtype=np.float64)
         i = np.asarray(self.intensity, dtype=np.float64)
         where = f"{self.source}"
@@ -128,6 +134,7 @@ class Tabulated:
 
     @property
     def key(self) -> str:
+        """Identity of the profile in cache keys and the resolved scene."""
         return f"table:{self.source}"
 
     @property
@@ -136,11 +143,13 @@ class Tabulated:
         return self._scale
 
     def intensity_per_mw(self, cos_theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return I(theta)/P in sr^-1 for (k,) cosines of the emission angle."""
         theta_deg = np.degrees(np.arccos(np.clip(cos_theta, -1.0, 1.0)))
         values = np.interp(theta_deg, self.angles_deg, self.intensity, right=0.0)
         return values * self._scale
 
     def cos_cutoff(self, relative_intensity: float) -> float:
+        """Return a cos(theta) below which I is under ``relative_intensity`` of the peak."""
         i = np.asarray(self.intensity)
         above = np.flatnonzero(i >= relative_intensity * i.max())
         # Linear interpolation falls below the cut-off only after the next table angle.

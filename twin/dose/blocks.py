@@ -26,13 +26,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
 class Block:
     """Base of the metric blocks (frozen dataclasses)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The block as JSON-ready data, exactly as ``metrics.json`` holds it."""
+        """Return the block as JSON-ready data, exactly as ``metrics.json`` holds it."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if value is None and f.metadata.get("omit_none"):
                 continue

@@ -59,6 +59,7 @@ class DoseMaps:
 
     @property
     def channels(self) -> list[str]:
+        """Channel names, in the maps' order."""
         return list(self.irradiance_mw_cm2)
 
     @property
@@ -96,8 +97,9 @@ class DoseMaps:
 
 
 def check_drive(drive: Any, channels: list[str], *, name: str) -> dict[str, float]:
-    """Drive level of every channel from ``drive`` (channel to fraction of full power in
-    [0, 1]); channels it does not name are off.
+    """Return the drive level of every channel from ``drive``; channels it does not name are off.
+
+    ``drive`` maps a channel to its fraction of full power, in [0, 1].
 
     Raises
     ------

@@ -36,10 +36,23 @@ from twin.units import MM2_PER_CM2, fluence_per_irradiance
 def weighted_percentile(
     values: NDArray[np.float64], weights: NDArray[np.float64], q: float
 ) -> float:
-    """Value below which a fraction ``q`` (0..1) of the total weight lies.
+    """Return the value below which a fraction ``q`` (0..1) of the total weight lies.
 
     The weight of each value is centred on it (midpoint rule), so with equal weights this is
     numpy's ``percentile`` with the 'hazen' method.
+
+    Parameters
+    ----------
+    values : (k,) float64
+    weights : (k,) float64
+        Non-negative, not all zero (areas, for an area-weighted percentile).
+    q : float
+        Fraction of the total weight, 0..1.
+
+    Returns
+    -------
+    float
+        In the unit of ``values``.
     """
     order = np.argsort(values, kind="stable")
     v, w = values[order], weights[order]
@@ -48,7 +61,20 @@ def weighted_percentile(
 
 
 def summary(values: NDArray[np.float64], areas: NDArray[np.float64]) -> Summary:
-    """Area-weighted mean, min, max, p5, p95 and standard deviation of ``values``."""
+    """Return the area-weighted mean, min, max, p5, p95 and standard deviation of ``values``.
+
+    Parameters
+    ----------
+    values : (k,) float64
+        A map (any unit), at least one value.
+    areas : (k,) float64, mm^2
+        The area each value stands for (any common unit: only ratios matter).
+
+    Returns
+    -------
+    Summary
+        In the unit of ``values``.
+    """
     mean = float(np.average(values, weights=areas))
     std = float(np.sqrt(np.average((values - mean) ** 2, weights=areas)))
     return Summary(
@@ -110,7 +136,7 @@ def region_metrics(
     areas_mm2: NDArray[np.float64],
     dose: DoseSettings,
 ) -> RegionMetrics:
-    """The metrics of the samples in ``mask``: all channels together and each channel.
+    """Return the metrics of the samples in ``mask``: all channels together and each channel.
 
     Parameters
     ----------
@@ -152,7 +178,7 @@ def eye_safety(
     facing: DoseMaps | None = None,
     region: str = "eyes",
 ) -> EyeSafety:
-    """The eye region against the IEC 62471 IR-eye and blue-light limits.
+    """Judge the eye region against the IEC 62471 IR-eye and blue-light limits.
 
     Limits: :mod:`twin.dose.hazards`.
 
@@ -160,6 +186,21 @@ def eye_safety(
     irradiance, which the limits are judged on. ``facing`` are the same points as a detector
     facing each LED sees them (:func:`twin.dose.hazards.facing_rows`), reported beside them.
     Channels with no wavelength count as IR and as fully blue-weighted, and are listed.
+
+    Parameters
+    ----------
+    dose_maps : DoseMaps
+        The eye region's ``e`` points.
+    areas_mm2 : (e,) float64, mm^2
+    dose : DoseSettings
+    facing : DoseMaps, optional
+        The same ``e`` points seen by a detector facing each LED.
+    region : str, default: "eyes"
+        The region's name, for the block.
+
+    Returns
+    -------
+    EyeSafety
     """
     unknown = [c for c in dose_maps.channels if c not in dose_maps.wavelength_nm]
     ir = [c for c in dose_maps.channels if counts_as_ir(dose_maps.wavelength_nm.get(c))]
@@ -311,10 +352,24 @@ def coverage(
     *,
     k_max: int = 4,
 ) -> Coverage:
-    """Fraction of the treated area within reach of at least k emitters, k = 1..k_max.
+    """Return the fraction of the treated area within reach of at least k emitters, k = 1..k_max.
 
     An emitter reaches a point where it delivers at least ``REACH_FRACTION`` of the
     irradiance it delivers at its brightest point (its footprint).
+
+    Parameters
+    ----------
+    matrix : (k, n) scipy sparse array of float64, (mW/cm^2) per mW
+        The transfer matrix.
+    areas_mm2 : (k,) float64, mm^2
+    roi : (k,) bool
+        The treated points.
+    k_max : int, default: 4
+
+    Returns
+    -------
+    Coverage
+        ``at_least[k - 1]``: the fraction for k emitters (0 without treated area).
     """
     csc = scipy.sparse.csc_array(matrix)
     counts = np.diff(csc.indptr)

@@ -43,6 +43,7 @@ class Metric:
     better: str | None
 
     def __post_init__(self) -> None:
+        """Check ``better`` against ``BETTER``."""
         if self.better not in BETTER:
             msg = f"metric {self.path}: better must be one of {BETTER}, got {self.better!r}"
             raise ValueError(msg)
@@ -205,7 +206,7 @@ WORST_WEARER = (
 
 
 def metric(path: str) -> Metric:
-    """The registered metric at ``path`` (a per-channel path takes its total's meaning).
+    """Return the registered metric at ``path`` (a per-channel path takes its total's meaning).
 
     ``roi.channels.red.cv`` is described by ``roi.total.cv`` with the channel named in its
     label and column.
@@ -225,7 +226,7 @@ def metric(path: str) -> Metric:
 
 
 def metric_value(metrics: dict[str, Any], path: str) -> float | None:
-    """The number at a dotted ``path`` in ``metrics.json`` content, ``None`` where absent.
+    """Return the number at a dotted ``path`` in ``metrics.json`` content, ``None`` if absent.
 
     Booleans count as 0 or 1; ``null`` and non-finite values are absent.
     """

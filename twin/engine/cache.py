@@ -58,7 +58,25 @@ def transfer_key(
     backend: str,
     settings: Mapping[str, float],
 ) -> str:
-    """SHA-256 of everything a transfer matrix depends on (hex)."""
+    """Return the SHA-256 (hex) of everything a transfer matrix depends on.
+
+    Parameters
+    ----------
+    samples : SamplePoints
+    triangles_mm : (f, 3, 3) float64, mm
+        Every triangle that can block light.
+    emitters : Emitters
+    apertures : mapping of str to Aperture
+        The extended channels' apertures.
+    backend : str
+        The backend that builds the matrix.
+    settings : mapping of str to float
+        The transfer settings (offset, intensity cut-off, maximum distance).
+
+    Returns
+    -------
+    str
+    """
     h = hashlib.sha256()
 
     def add(value) -> None:

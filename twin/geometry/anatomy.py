@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import cast
 
 import numpy as np
 import trimesh
@@ -123,7 +124,7 @@ def _body() -> _Body:
     faces = _quads_to_triangles(asset["skin_quads"])
     ears = np.zeros(len(vertices), dtype=bool)
     ears[asset["ear_vertices"]] = True
-    eyes = tuple(
+    left_eye, right_eye = (
         Surface(
             asset[f"{side}_eye_vertices_dm"].astype(np.float64) * DM_TO_MM,
             _quads_to_triangles(asset[f"{side}_eye_quads"]),
@@ -135,7 +136,7 @@ def _body() -> _Body:
     for name, position_dm in _NEAREST_LANDMARKS_DM.items():
         d = np.linalg.norm(vertices - np.asarray(position_dm) * DM_TO_MM, axis=1)
         landmarks[name] = int(np.argmin(d))
-    return _Body(vertices, faces, ears, eyes, landmarks)
+    return _Body(vertices, faces, ears, (left_eye, right_eye), landmarks)
 
 
 @lru_cache(maxsize=64)
@@ -161,7 +162,7 @@ def _check_anchor(anchor: str | None) -> None:
 
 
 def body(variant: Variant | None = None, *, anchor: str | None = None) -> Surface:
-    """The whole closed hm08 skin, mm (13,380 vertices, 26,756 triangles).
+    """Return the whole closed hm08 skin, mm (13,380 vertices, 26,756 triangles).
 
     Parameters
     ----------
@@ -179,7 +180,7 @@ def body(variant: Variant | None = None, *, anchor: str | None = None) -> Surfac
 def eyeballs(
     variant: Variant | None = None, *, anchor: str | None = "nasion"
 ) -> tuple[Surface, Surface]:
-    """The left and right eyeballs as closed surfaces, mm (for eye-exposure estimates).
+    """Return the left and right eyeballs as closed surfaces, mm (for eye-exposure estimates).
 
     ``variant`` and ``anchor`` as for :func:`body`; by default the eyes are anchored at the
     nasion like the built-in face.
@@ -190,10 +191,11 @@ def eyeballs(
     n_left = len(b.eyes[0].vertices_mm)
     start = len(b.vertices_mm)
     left, right = shape[start : start + n_left], shape[start + n_left :]
-    return tuple(
+    left_eye, right_eye = (
         Surface(points, eye.faces, name=eye.name)
         for points, eye in zip((left, right), b.eyes, strict=True)
     )
+    return left_eye, right_eye
 
 
 #: Eye shields (goggles): a disk of this radius and thickness over each eye, its inner face
@@ -219,7 +221,7 @@ def eye_shields(variant: Variant | None = None) -> Surface:
         )
         disk.apply_translation([centre[0], centre[1], front + EYE_SHIELD_MM["thickness"] / 2])
         parts.append(disk)
-    both = trimesh.util.concatenate(parts)
+    both = cast("trimesh.Trimesh", trimesh.util.concatenate(parts))  # meshes in, a mesh out
     return Surface(both.vertices, both.faces, name="builtin:eye-shields")
 
 
@@ -283,7 +285,7 @@ def _cavity_faces(surface: Surface, candidates: NDArray[np.int64]) -> NDArray[np
 def _component(
     faces: NDArray[np.int64], keep: NDArray[np.bool_], seed_vertex: int | None
 ) -> NDArray[np.bool_]:
-    """The connected part of the kept faces holding ``seed_vertex`` (the largest if None)."""
+    """Return the connected part of the kept faces holding ``seed_vertex`` (largest if None)."""
     idx = np.flatnonzero(keep)
     labels = trimesh.graph.connected_component_labels(
         trimesh.graph.face_adjacency(faces[idx]), node_count=len(idx)
@@ -336,12 +338,12 @@ def _face_cut(b: _Body, surface: Surface) -> NDArray[np.bool_]:
     up = lm["tragion_left"] + np.array([0.0, 10.0, 0.0])
     in_front = _plane_side(p, lm["tragion_left"], lm["tragion_right"], up, lm["nose_tip"]) > 0
     vertex_ok = below_hair & above_jaw & in_front & ~b.ears
-    return _without_cavities(b, surface, vertex_ok[b.faces].all(axis=1), "nose_tip")
+    return _without_cavities(b, surface, np.all(vertex_ok[b.faces], axis=1), "nose_tip")
 
 
 def _scalp_cut(b: _Body) -> NDArray[np.bool_]:
     above_hair = _above_hairline(b) > 0
-    keep = (above_hair & ~b.ears)[b.faces].all(axis=1)
+    keep = np.all((above_hair & ~b.ears)[b.faces], axis=1)
     return _component(b.faces, keep, b.landmarks["vertex"])
 
 
@@ -354,7 +356,7 @@ def _head_cut(b: _Body, surface: Surface) -> NDArray[np.bool_]:
         )
         > 0
     )
-    return _without_cavities(b, surface, above_neck[b.faces].all(axis=1), "vertex")
+    return _without_cavities(b, surface, np.all(above_neck[b.faces], axis=1), "vertex")
 
 
 def _pelvis_cut(b: _Body) -> NDArray[np.bool_]:
@@ -503,7 +505,7 @@ def _cut(name: str) -> _Cut:
 def _plan(
     name: str, max_edge_mm: float
 ) -> tuple[Refinement, NDArray[np.int64], NDArray[np.int64], dict[str, NDArray[np.int64]]]:
-    """The refinement of a cut on the base body: plan, vertices kept, local faces, regions."""
+    """Plan the refinement of a cut on the base body: plan, vertices kept, faces, regions."""
     b = _body()
     cut = _cut(name)
     normals = body().vertex_normals  # of the closed body, so the cut refines like the body
@@ -520,7 +522,7 @@ def _plan(
 def builtin(
     name: str, *, max_edge_mm: float | None = None, variant: Variant | None = None
 ) -> Surface:
-    """A built-in anatomy, refined, with its named regions.
+    """Return a built-in anatomy, refined, with its named regions.
 
     Parameters
     ----------

@@ -1,5 +1,8 @@
-"""Writing surfaces to mesh files: PLY with point and face data, and every format
-``twin anatomy export`` offers; a seeded population of a built-in anatomy as files."""
+"""Writing surfaces to mesh files.
+
+PLY with point and face data, and every format ``twin anatomy export`` offers; a seeded
+population of a built-in anatomy as files.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ def ply_bytes(
     vertex_fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), *fields(vertex_data)]
     vertices = np.empty(len(surface.vertices_mm), dtype=vertex_fields)
     vertices["x"], vertices["y"], vertices["z"] = surface.vertices_mm.T
-    face_fields = [("n", "u1"), ("v", "<i4", (3,)), *fields(face_data)]
+    face_extra = fields(face_data)
+    face_fields = [("n", "u1"), ("v", "<i4", (3,)), *face_extra]
     faces = np.empty(len(surface.faces), dtype=face_fields)
     faces["n"] = 3
     faces["v"] = surface.faces
@@ -46,7 +50,7 @@ def ply_bytes(
     lines.append(f"element vertex {len(vertices)}")
     lines += [f"property {ply_type[t]} {name}" for name, t in vertex_fields]
     lines += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
-    lines += [f"property {ply_type[t]} {name}" for name, t, *_ in face_fields[2:]]
+    lines += [f"property {ply_type[t]} {name}" for name, t in face_extra]
     lines.append("end_header")
     return ("\n".join(lines) + "\n").encode() + vertices.tobytes() + faces.tobytes()
 
@@ -56,7 +60,7 @@ EXPORT_FORMATS = ("ply", "obj", "stl", "off", "glb", "gltf")
 
 
 def mesh_format(suffix: str, *, name: str) -> str:
-    """The export format a file suffix names (``".PLY"`` -> ``"ply"``).
+    """Return the export format a file suffix names (``".PLY"`` -> ``"ply"``).
 
     Raises
     ------

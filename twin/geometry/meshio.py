@@ -92,14 +92,16 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
         logger.warning("%s: repaired: %s", path, "; ".join(repairs))
     regions = {}
     if names:
-        label = mesh.vertex_attributes["region"][used]
+        label = np.asarray(mesh.vertex_attributes["region"])[used]
         regions = {name: np.flatnonzero(label == i) for i, name in enumerate(names)}
     return Surface(vertices, faces, regions=regions, name=str(path))
 
 
 def _ply_region_names(path: Path) -> list[str]:
-    """The region names of a PLY that ``twin anatomy export`` wrote (its ``comment regions:``
-    line and ``region`` vertex property), else none."""
+    """Return the region names of a PLY that ``twin anatomy export`` wrote, else none.
+
+    Such a PLY has a ``comment regions:`` line and a ``region`` vertex property.
+    """
     if path.suffix.lower() != ".ply":
         return []
     with open(path, "rb") as fh:
@@ -122,11 +124,11 @@ def _consistent_winding(faces: NDArray[np.int64]) -> tuple[NDArray[np.int64], in
     """
     directed = faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
     key = np.sort(directed, axis=1)
-    _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
+    _, inverse_nd, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse_nd.ravel()
     shared = np.flatnonzero(counts[inverse] == 2)
-    shared = shared[np.argsort(inverse[shared], kind="stable")].reshape(-1, 2)
-    a, b = shared[:, 0], shared[:, 1]
+    pairs = shared[np.argsort(inverse[shared], kind="stable")].reshape(-1, 2)
+    a, b = pairs[:, 0], pairs[:, 1]
     same_way = np.all(directed[a] == directed[b], axis=1)  # disagree: one must be reversed
     graph = scipy.sparse.coo_matrix(
         (np.where(same_way, 2, 1), (a // 3, b // 3)), shape=(len(faces), len(faces))

@@ -20,8 +20,8 @@ def _grid_faces(
     """Two triangles per cell of a rows x cols vertex grid (index = row * cols + col)."""
     r_max = rows if wrap_rows else rows - 1
     c_max = cols if wrap_cols else cols - 1
-    r, c = np.meshgrid(np.arange(r_max), np.arange(c_max), indexing="ij")
-    r, c = r.ravel(), c.ravel()
+    rows_grid, cols_grid = np.meshgrid(np.arange(r_max), np.arange(c_max), indexing="ij")
+    r, c = rows_grid.ravel(), cols_grid.ravel()
     a = r * cols + c
     b = r * cols + (c + 1) % cols
     d = ((r + 1) % rows) * cols + c
@@ -90,7 +90,7 @@ _EYE_RADIUS_MM = 15.0
 
 
 def head(*, subdivisions: int = 5) -> Surface:
-    """A closed, smooth head phantom in the anatomy frame (+Y up, face to +Z), mm.
+    """Build a closed, smooth head phantom in the anatomy frame (+Y up, face to +Z), mm.
 
     Parameters
     ----------

@@ -112,7 +112,7 @@ def check_rigid(matrix: NDArray[np.float64], *, name: str) -> NDArray[np.float64
 
 
 def _kabsch(source: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The rigid (4, 4) transform minimising the squared distances from source to target."""
+    """Return the rigid (4, 4) transform minimising the squared distances source to target."""
     a, b = source.mean(axis=0), target.mean(axis=0)
     u, _, vt = np.linalg.svd((source - a).T @ (target - b))
     d = np.sign(np.linalg.det(vt.T @ u.T))
@@ -126,7 +126,7 @@ def _kabsch(source: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray
 def landmark_alignment(
     points_mm: dict[str, NDArray[np.float64]], reference: dict[str, NDArray[np.float64]]
 ) -> Alignment:
-    """The rigid transform taking named scan points onto the same landmarks of the reference.
+    """Return the rigid transform taking named scan points onto the reference's landmarks.
 
     Parameters
     ----------
@@ -160,8 +160,11 @@ def landmark_alignment(
 
 
 def _start_rotations(count_forward: int = 40, count_roll: int = 8) -> list[NDArray[np.float64]]:
-    """Rotations spread over SO(3): each of ``count_forward`` directions (a Fibonacci sphere)
-    taken to +Z, at ``count_roll`` roll angles about it."""
+    """Return rotations spread over SO(3).
+
+    Each of ``count_forward`` directions (a Fibonacci sphere) is taken to +Z, at
+    ``count_roll`` roll angles about it.
+    """
     k = np.arange(count_forward) + 0.5
     z = 1.0 - 2.0 * k / count_forward
     azimuth = np.pi * (3.0 - np.sqrt(5.0)) * k
@@ -217,7 +220,7 @@ def _trimmed_icp(
 
 
 def _rotation(vector: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The rotation by angle |v| about v (Rodrigues)."""
+    """Return the rotation by angle |v| about v (Rodrigues)."""
     angle = np.linalg.norm(vector)
     if angle < 1e-15:
         return np.eye(3)
@@ -229,13 +232,27 @@ def _rotation(vector: NDArray[np.float64]) -> NDArray[np.float64]:
 def icp_alignment(
     surface: Surface, reference: Surface, *, initial: NDArray[np.float64] | None = None
 ) -> Alignment:
-    """Rigid, trimmed ICP of ``surface`` onto ``reference``.
+    """Align ``surface`` onto ``reference`` by rigid, trimmed ICP.
 
     Without ``initial``, 144 orientations spread over all rotations, each centred on the
     reference, get a few point-to-point iterations between 150 scan points and every tenth
     reference vertex; the best three are refined on 2,000 points and the best of those is
     finished point-to-plane, so the scan may arrive in any orientation. Give a reference
     that covers the scan: a face scan fits a whole head in more than one place.
+
+    Parameters
+    ----------
+    surface : Surface
+        The scan, mm, scan frame.
+    reference : Surface
+        The anatomy it is aligned to, mm, anatomy frame.
+    initial : (4, 4) float64, optional
+        A rigid transform to start from instead of the search over orientations.
+
+    Returns
+    -------
+    Alignment
+        The transform from the scan frame to the anatomy frame and its residual.
     """
     rng = np.random.default_rng(0)
     points = surface.vertices_mm

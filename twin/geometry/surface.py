@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -47,7 +48,7 @@ class Surface:
         vertices_mm: ArrayLike,
         faces: ArrayLike,
         *,
-        regions: dict[str, ArrayLike] | None = None,
+        regions: Mapping[str, ArrayLike] | None = None,
         name: str = "surface",
     ) -> None:
         self.name = name
@@ -85,7 +86,7 @@ class Surface:
             raise InputError(msg)
         self.regions = self._check_regions(regions or {})
 
-    def _check_regions(self, regions: dict[str, ArrayLike]) -> dict[str, NDArray[np.int64]]:
+    def _check_regions(self, regions: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.int64]]:
         checked: dict[str, NDArray[np.int64]] = {}
         owner = np.full(len(self.vertices_mm), -1)
         for i, (key, value) in enumerate(regions.items()):
@@ -203,13 +204,13 @@ class Surface:
         return float(self.face_areas_mm2.sum())
 
     def flipped(self) -> Surface:
-        """The same surface with every triangle's winding, and so its normals, reversed."""
+        """Return the same surface with every triangle's winding, and so its normals, reversed."""
         return Surface(
             self.vertices_mm, self.faces[:, ::-1], regions=dict(self.regions), name=self.name
         )
 
     def samples(self, *, at: SampleKind = "vertices") -> SamplePoints:
-        """The points where irradiance is evaluated.
+        """Return the points where irradiance is evaluated.
 
         Parameters
         ----------
@@ -263,4 +264,5 @@ class SamplePoints:
     regions: dict[str, NDArray[np.bool_]]
 
     def __len__(self) -> int:
+        """Return the number of points."""
         return len(self.positions_mm)

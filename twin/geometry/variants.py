@@ -96,6 +96,7 @@ class Variant:
     ears: float = 0.0
 
     def __post_init__(self) -> None:
+        """Check every parameter against its range and store it as a float."""
         for f in fields(self):
             value = getattr(self, f.name)
             lo, hi = _range(f.name)
@@ -107,7 +108,16 @@ class Variant:
 
     @classmethod
     def from_dict(cls, data: Any, *, name: str = "variant") -> Variant:
-        """A variant from a mapping of parameter names to values (scene files, CLI)."""
+        """Build a variant from a mapping of parameter names to values (scene files, CLI).
+
+        ``sex`` may also be ``"female"`` or ``"male"``; ``name`` says where the mapping came
+        from in error messages.
+
+        Raises
+        ------
+        InputError
+            Naming ``name`` and the key, for an unknown key or a value out of its range.
+        """
         if not isinstance(data, dict):
             msg = f"{name}: expected a mapping of shape parameters, got {type(data).__name__}"
             raise InputError(msg)
@@ -125,7 +135,7 @@ class Variant:
             raise InputError(str(exc).replace("variant.", f"{name}.", 1)) from None
 
     def to_dict(self) -> dict[str, float]:
-        """The parameters that differ from the defaults (what a scene file needs)."""
+        """Return the parameters that differ from the defaults (what a scene file needs)."""
         default = Variant()
         return {k: v for k, v in asdict(self).items() if v != getattr(default, k)}
 
@@ -159,7 +169,7 @@ def _age_weights(age_years: float) -> dict[str, float]:
 
 
 def target_weights(variant: Variant) -> dict[str, float]:
-    """The weight of each shape target in ``variant`` (only the non-zero ones).
+    """Return the weight of each shape target in ``variant`` (only the non-zero ones).
 
     Returns
     -------
@@ -203,7 +213,7 @@ class _Targets:
 
 @cache
 def _targets() -> _Targets:
-    """The shape targets of ``geometry/hm08_targets.npz.xz``, decoded (about 0.3 s, once)."""
+    """Decode the shape targets of ``geometry/hm08_targets.npz.xz`` (about 0.3 s, once)."""
     raw = lzma.decompress((data_dir("geometry") / "hm08_targets.npz.xz").read_bytes())
     asset = np.load(io.BytesIO(raw))
     starts = asset["target_starts"].astype(np.int64)
@@ -247,7 +257,7 @@ def offsets_mm(variant: Variant) -> NDArray[np.float64]:
 
 
 def _height_slider(deviation_cm: float) -> float:
-    """The height slider that makes a body ``deviation_cm`` taller than average."""
+    """Return the height slider that makes a body ``deviation_cm`` taller than average."""
     per_unit = HEIGHT_CM_PER_UNIT[1] if deviation_cm > 0 else HEIGHT_CM_PER_UNIT[0]
     return float(np.clip(0.5 + deviation_cm / per_unit, 0.0, 1.0))
 
@@ -255,7 +265,7 @@ def _height_slider(deviation_cm: float) -> float:
 def population(
     size: int, *, seed: int, age_years: tuple[float, float] = (18.0, 70.0)
 ) -> tuple[Variant, ...]:
-    """A reproducible sample of adult variants.
+    """Draw a reproducible sample of adult variants.
 
     Half female and half male (the odd one drawn at random), ages uniform over ``age_years``,
     body height normal around the sex's average with a standard deviation of ``HEIGHT_SD_CM``,

@@ -125,7 +125,7 @@ def render_metrics(
     incidence_deg: NDArray[np.float64],
     clearance_mm: NDArray[np.float64],
 ) -> RenderMetrics:
-    """The metrics of a render.
+    """Return the metrics of a render.
 
     Parameters
     ----------
@@ -207,9 +207,11 @@ def _layout_summary(scene: Scene) -> LayoutSummary | None:
 
 
 def _eye_safety(transfer: TransferMatrix, samples: SamplePoints, scene: Scene) -> EyeSafety | None:
-    """The eye region's block (``None`` without one): the eyelid skin's irradiance, judged
-    against the limits, and what a detector facing each LED would read there
-    (:func:`twin.dose.hazards.facing_rows`)."""
+    """Return the eye region's block, ``None`` without an eye region.
+
+    The block holds the eyelid skin's irradiance, judged against the limits, and what a
+    detector facing each LED would read there (:func:`twin.dose.hazards.facing_rows`).
+    """
     eye = samples.regions.get(EYE_REGION)
     if eye is None or not eye.any():
         return None
@@ -257,7 +259,7 @@ def mesh_resolution(
     landed = gap_mm[np.isfinite(gap_mm)]
     gap = float(np.median(landed)) if landed.size else None
     resolved = gap is None or edge <= EDGE_PER_GAP * gap
-    if not resolved:
+    if gap is not None and not resolved:
         log.warning(
             "%s: skin mesh edges of %.3g mm (95th percentile) against a median LED gap of "
             "%.3g mm: peaks and minima may be several %% off; keep edges under %.2g mm "

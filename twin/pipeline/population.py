@@ -1,10 +1,12 @@
-"""A population's render: every member's headline metrics and their spread
-(``population.json``, ``population.csv``)."""
+"""A population's render: every member's headline metrics and their spread.
+
+Written as ``population.json`` and ``population.csv``.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,7 @@ def population_summary(members: list[tuple[Scene, dict[str, Any]]]) -> dict[str,
         ``summary``: for each metric its min, 5th percentile, median, 95th percentile and max
         over the members that have it.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for scene, metrics in members:
         variant = scene.variant
         rows.append(
@@ -83,7 +85,7 @@ def write_population(summary: dict[str, Any], out_dir: Path) -> list[Path]:
 
 
 def render_population(
-    scenes: list[Scene],
+    scenes: Sequence[Scene],
     out_dir: Path,
     *,
     backend: str | None = None,
@@ -91,12 +93,14 @@ def render_population(
     progress: Callable[[str], ProgressCallback | None] | None = None,
     each: Callable[[RenderResult, Path], object] | None = None,
 ) -> dict[str, Any]:
-    """Render every member of a population into ``out_dir/<member name>/`` and write
-    ``population.json`` and ``population.csv`` there (design.md "Population").
+    """Render every member of a population into ``out_dir/<member name>/``.
+
+    ``population.json`` and ``population.csv`` are written there too (design.md
+    "Population").
 
     Parameters
     ----------
-    scenes : list of Scene
+    scenes : sequence of Scene
         The members, as :func:`twin.load_scenes` gives them.
     out_dir : Path
     backend, cache
@@ -113,7 +117,8 @@ def render_population(
     """
     members = []
     for i, scene in enumerate(scenes, 1):
-        label = f"{scene.name} ({scene.variant.label}, {i}/{len(scenes)})"
+        shape = "" if scene.variant is None else f"{scene.variant.label}, "
+        label = f"{scene.name} ({shape}{i}/{len(scenes)})"
         result = render(
             scene,
             backend=backend,

@@ -80,9 +80,24 @@ class RenderResult:
 def axis_landing(
     emitters: Emitters, target: Surface, tracer: Tracer
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Where each emitter's axis first meets the skin: gap (mm) and incidence angle (degrees).
+    """Find where each emitter's axis first meets the skin.
 
-    An axis that misses, or first meets an occluder, gets ``inf`` and ``nan``.
+    Parameters
+    ----------
+    emitters : Emitters
+        The ``n`` emitters.
+    target : Surface
+        The skin; its triangles come first in ``tracer``'s (occluders after them).
+    tracer : Tracer
+        Ray queries over the skin and the occluders.
+
+    Returns
+    -------
+    gap_mm : (n,) float64, mm
+        Distance along the axis to the skin; ``inf`` where the axis misses the skin or first
+        meets an occluder.
+    incidence_deg : (n,) float64, degrees
+        Angle between the axis and the skin normal there; ``nan`` where the gap is ``inf``.
     """
     distance, face = tracer.first_hit(emitters.positions_mm, emitters.axes)
     on_skin = (face >= 0) & (face < len(target.faces))
@@ -94,9 +109,20 @@ def axis_landing(
 
 
 def skin_clearance_mm(points_mm: NDArray[np.float64], target: Surface) -> NDArray[np.float64]:
-    """Signed distance from each point to the nearest point of the skin, mm (negative inside).
+    """Return the signed distance from each point to the nearest point of the skin.
 
     Exact point-to-triangle distances over the triangles around the 16 nearest vertices.
+
+    Parameters
+    ----------
+    points_mm : (n, 3) float64, mm
+    target : Surface
+        The skin, closed or open.
+
+    Returns
+    -------
+    (n,) float64, mm
+        Negative inside the skin (behind its normals).
     """
     _, near = cKDTree(target.vertices_mm).query(points_mm, k=min(16, len(target.vertices_mm)))
     near = near.reshape(len(points_mm), -1)
@@ -202,24 +228,39 @@ def render(
     roi = region_of_interest(scene, samples)
     triangles = scene_triangles(scene.target, scene.occluders)
     engine = make_backend(name, triangles, workers=workers)
-    options = {
-        "offset_mm": ray_offset_mm(triangles),
-        "intensity_cutoff": scene.engine.intensity_cutoff,
-        "max_distance_mm": scene.engine.max_distance_mm,
-        "progress": progress,
-    }
+    offset_mm = ray_offset_mm(triangles)
+    cutoff, max_distance_mm = scene.engine.intensity_cutoff, scene.engine.max_distance_mm
 
     def build() -> TransferMatrix:
         if scene.apertures:
             return extended_transfer(
-                samples, scene.emitters, engine, apertures=scene.apertures, **options
+                samples,
+                scene.emitters,
+                engine,
+                apertures=scene.apertures,
+                offset_mm=offset_mm,
+                intensity_cutoff=cutoff,
+                max_distance_mm=max_distance_mm,
+                progress=progress,
             )
-        return transfer_matrix(samples, scene.emitters, engine, **options)
+        return transfer_matrix(
+            samples,
+            scene.emitters,
+            engine,
+            offset_mm=offset_mm,
+            intensity_cutoff=cutoff,
+            max_distance_mm=max_distance_mm,
+            progress=progress,
+        )
 
     if cache is None:
         transfer = build()
     else:
-        settings = {k: options[k] for k in ("offset_mm", "intensity_cutoff", "max_distance_mm")}
+        settings = {
+            "offset_mm": offset_mm,
+            "intensity_cutoff": cutoff,
+            "max_distance_mm": max_distance_mm,
+        }
         key = transfer_key(
             samples,
             triangles,

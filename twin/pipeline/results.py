@@ -84,7 +84,7 @@ def surface_ply(result: RenderResult) -> bytes:
 
 
 def resolved_scene_yaml(result: RenderResult) -> str:
-    """The scene with every default filled, rendering the emitters from ``emitters.csv``.
+    """Return the scene with every default filled, rendering the emitters from ``emitters.csv``.
 
     Lambertian LEDs carry their half-angle in the CSV; tabulated and isotropic profiles are
     named per channel (``profiles``), extended emitters per channel (``apertures``).

@@ -44,7 +44,11 @@ class Tracer(Protocol):
     """
 
     name: str
-    dtype: type
+
+    @property
+    def dtype(self) -> type:
+        """Float type the tracer computes in."""
+        ...
 
     def occluded(
         self,

@@ -56,6 +56,7 @@ class Rule:
         return f">= {self.low:g}" if self.low is not None else f"<= {self.high:g}"
 
     def holds(self, value: float) -> bool:
+        """Return whether ``value`` is within the bounds."""
         return (self.low is None or value >= self.low) and (
             self.high is None or value <= self.high
         )
@@ -69,6 +70,7 @@ class Tolerance:
     absolute: float = 1e-3
 
     def allows(self, baseline: float, now: float) -> bool:
+        """Return whether ``now`` is within the tolerance of ``baseline``."""
         return abs(now - baseline) <= max(self.relative * abs(baseline), self.absolute)
 
 
@@ -82,6 +84,7 @@ class Checks:
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
 
     def tolerance_of(self, metric: str) -> Tolerance:
+        """Return the tolerance of ``metric`` (its own, else the scene's)."""
         return self.tolerances.get(metric.split("@")[0], self.tolerance)
 
 

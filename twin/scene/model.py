@@ -19,7 +19,7 @@ from twin.devices.aperture import Aperture
 from twin.devices.designs import Layout
 from twin.devices.emitters import DEFAULT_CHANNEL, Emitters
 from twin.dose.maps import DoseSettings
-from twin.geometry.surface import Surface
+from twin.geometry.surface import SampleKind, Surface
 from twin.geometry.variants import Variant
 from twin.scene.checks import Checks
 from twin.scene.schema import EngineSettings
@@ -223,7 +223,7 @@ class Scene:
     variant: Variant | None = None
     layout: Layout | None = None
     apertures: dict[str, Aperture] = field(default_factory=dict)
-    samples: str = "vertices"
+    samples: SampleKind = "vertices"
     treat: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
     dose: DoseSettings = field(default_factory=DoseSettings)

@@ -130,7 +130,8 @@ def _members(
     target = data.get("target")
     if people is not None:
         mesh = target.get("mesh") if isinstance(target, dict) else None
-        if not (isinstance(mesh, str) and mesh.startswith("builtin:")) or "population" in target:
+        on_builtin = isinstance(mesh, str) and mesh.startswith("builtin:")
+        if not (isinstance(target, dict) and on_builtin) or "population" in target:
             msg = f"{path}: people: needs a one-scene file on a built-in anatomy, got {mesh!r}"
             raise InputError(msg)
         variants = population(people, seed=seed)

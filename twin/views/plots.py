@@ -88,9 +88,12 @@ def dose_area(result: RenderResult) -> Figure:
 
 
 def standoff(result: RenderResult) -> Figure:
-    """On-axis irradiance of one LED of each lit channel at its drive level against the
-    distance to a skin facing it, ``E = P I(0) / (P h^2)`` (mW/cm2), with the median and
-    5th-95th percentile of the layout's axial gaps shaded."""
+    """Plot the on-axis irradiance of one LED per lit channel against the distance to the skin.
+
+    Each lit channel's LED is at its drive level ``d``, facing the skin: ``E = d P I(0) / h^2``
+    (mW/cm2, ``I`` per mW); the median and 5th-95th percentile of the layout's axial gaps are
+    shaded.
+    """
     scene = result.scene
     emitters = scene.emitters
     h = np.linspace(1.0, 60.0, 300)
@@ -158,7 +161,7 @@ def regions(result: RenderResult) -> Figure:
 
 
 def _chart(result: RenderResult):
-    """The layout's chart, or an equal-area one about the skin's mean normal."""
+    """Return the layout's chart, or an equal-area one about the skin's mean normal."""
     from twin.devices.carriers import Chart
 
     layout = result.scene.layout
@@ -173,7 +176,7 @@ def _chart(result: RenderResult):
 
 
 def flat_map(result: RenderResult) -> Figure:
-    """The total fluence on the skin, unrolled into 2D on the mesh's own triangles."""
+    """Plot the total fluence on the skin, unrolled into 2D on the mesh's own triangles."""
     from matplotlib.colors import BoundaryNorm
     from matplotlib.tri import Triangulation
 
@@ -212,8 +215,10 @@ def flat_map(result: RenderResult) -> Figure:
 
 
 def compare_distributions(report: dict) -> Figure:
-    """The pooled distributions of a ``twin compare`` report (``compare.json``): both
-    designs' fractions per bin, side by side, one panel per quantity."""
+    """Plot the pooled distributions of a ``twin compare`` report (``compare.json``).
+
+    Both designs' fractions per bin, side by side, one panel per quantity.
+    """
     a, b = report["designs"]
     items = list(report["distributions"].items())
     fig = _figure(4.2 * max(len(items), 1), 3.8)

@@ -87,8 +87,10 @@ def _page(title: str, body: list[str]) -> str:
 
 
 def render_report(result: RenderResult, *, pictures: bool = True) -> str:
-    """The HTML report of one render (``SECTIONS``); ``pictures=False`` leaves out the 3D
-    pictures (no OpenGL needed)."""
+    """Return the HTML report of one render (``SECTIONS``).
+
+    ``pictures=False`` leaves out the 3D pictures (no OpenGL needed).
+    """
     from twin.analysis.check import rule_rows
     from twin.views import plots
 
@@ -195,11 +197,9 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
 
 def _difference_pictures(path: Path, a: str, b: str) -> str:
     """Pictures of ``difference.ply``: b's fluence minus a's on the skin, front and left."""
-    import trimesh
-
     from twin.views import view3d
 
-    mesh = trimesh.load(path, process=False)
+    mesh = view3d.read_ply(path)
     data = mesh.metadata["_ply_raw"]["vertex"]["data"]
     with tempfile.TemporaryDirectory() as folder:
         shots = view3d.map_snapshots(
@@ -218,8 +218,10 @@ def _difference_pictures(path: Path, a: str, b: str) -> str:
 
 
 def compare_report(folder: Path, *, pictures: bool = True) -> str:
-    """The side-by-side HTML report of a ``twin compare`` folder (``COMPARE_SECTIONS``);
-    with ``pictures``, the difference map on the skin from ``difference.ply``."""
+    """Return the side-by-side HTML report of a ``twin compare`` folder (``COMPARE_SECTIONS``).
+
+    With ``pictures``, it shows the difference map on the skin from ``difference.ply``.
+    """
     from twin.views import plots
 
     data = json.loads((folder / "compare.json").read_text())
@@ -263,10 +265,12 @@ def compare_report(folder: Path, *, pictures: bool = True) -> str:
 
 
 def population_report(folder: Path, *, pictures: bool = True) -> str:
-    """The HTML report of a ``twin render`` population folder (``POPULATION_SECTIONS``): the
-    scene's rules over the members (worst member or percentile, as each rule says), the
-    spread of the headline metrics, every member, and the member with the least treated
-    area in the window shown in full (its plots, and pictures)."""
+    """Return the HTML report of a ``twin render`` population folder (``POPULATION_SECTIONS``).
+
+    It shows the scene's rules over the members (worst member or percentile, as each rule
+    says), the spread of the headline metrics, every member, and the member with the least
+    treated area in the window in full (its plots, and pictures).
+    """
     from twin.analysis.check import rule_rows
     from twin.engine.cache import TransferCache
     from twin.pipeline.render import render
@@ -341,9 +345,17 @@ def population_report(folder: Path, *, pictures: bool = True) -> str:
 
 
 def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
-    """``out_dir/report.html`` for a scene file (a population's members are rendered first),
-    a ``twin render`` folder (re-rendered from its resolved scene, through the transfer
-    cache), a population's ``twin render`` folder or a ``twin compare`` folder."""
+    """Write ``out_dir/report.html`` for a scene file or a result folder.
+
+    ``source`` is a scene file (a population's members are rendered first), a ``twin render``
+    folder (re-rendered from its resolved scene, through the transfer cache), a population's
+    ``twin render`` folder or a ``twin compare`` folder.
+
+    Returns
+    -------
+    Path
+        The report written.
+    """
     from twin.engine.cache import TransferCache
     from twin.pipeline.population import render_population
     from twin.pipeline.render import render

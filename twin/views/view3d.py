@@ -34,6 +34,8 @@ from twin.errors import InputError, MissingDependencyError
 from twin.pipeline.results import CARRIER_FILE
 
 if TYPE_CHECKING:
+    import trimesh
+
     from twin.pipeline.render import RenderResult
 
 #: Named camera views in the anatomy frame (+Y up, +Z forward, +X the subject's left):
@@ -103,6 +105,7 @@ class ResultScene:
 
     @property
     def default_views(self) -> tuple[str, ...]:
+        """The camera views that suit the target (``DEFAULT_VIEWS``), the face's by default."""
         return DEFAULT_VIEWS.get(self.target, FACE_VIEWS)
 
 
@@ -119,7 +122,7 @@ def _leds(scene) -> dict[str, NDArray[Any]]:
 
 
 def from_result(result: RenderResult) -> ResultScene:
-    """The scene of a render."""
+    """Return the result scene of a render."""
     scene = result.scene
     maps = {
         "fluence_j_cm2": result.dose.fluence_j_cm2(),
@@ -151,10 +154,25 @@ def _scene_from(scene, maps, carrier) -> ResultScene:
     )
 
 
-def from_folder(folder: Path) -> ResultScene:
-    """The scene of a ``twin render`` result folder, read back without ray casting."""
+def read_ply(path: Path) -> trimesh.Trimesh:
+    """Read a PLY that twin wrote, its raw vertex and face data in ``metadata["_ply_raw"]``.
+
+    Raises
+    ------
+    InputError
+        Naming ``path`` if it holds no triangle mesh.
+    """
     import trimesh
 
+    mesh = trimesh.load(path, process=False)
+    if not isinstance(mesh, trimesh.Trimesh):
+        msg = f"{path}: expected a triangle mesh, found {type(mesh).__name__}"
+        raise InputError(msg)
+    return mesh
+
+
+def from_folder(folder: Path) -> ResultScene:
+    """Read the result scene of a ``twin render`` result folder back, without ray casting."""
     from twin.scene.load import load_scene
 
     folder = Path(folder)
@@ -163,20 +181,20 @@ def from_folder(folder: Path) -> ResultScene:
             msg = f"{folder}: expected a twin render result folder with {name}, found none"
             raise InputError(msg)
     scene = load_scene(folder / "scene.resolved.yaml")
-    ply = trimesh.load(folder / "surface.ply", process=False)
+    ply = read_ply(folder / "surface.ply")
     raw = ply.metadata["_ply_raw"]
     data = raw["face" if scene.samples != "vertices" else "vertex"]["data"]
     names = [n for n in data.dtype.names if n.endswith(("_mw_cm2", "_j_cm2"))]
     maps = {n: np.asarray(data[n], dtype=np.float64) for n in names}
     carrier = None
     if (folder / CARRIER_FILE).is_file():
-        shell = trimesh.load(folder / CARRIER_FILE, process=False)
+        shell = read_ply(folder / CARRIER_FILE)
         carrier = (np.asarray(shell.vertices), np.asarray(shell.faces))
     return _scene_from(scene, maps, carrier)
 
 
 def load(source: RenderResult | str | Path) -> ResultScene:
-    """A result scene from a render, a result folder, or a scene file (rendered now)."""
+    """Return a result scene from a render, a result folder, or a scene file (rendered now)."""
     from twin.pipeline.render import RenderResult, render
 
     if isinstance(source, RenderResult):
@@ -188,7 +206,7 @@ def load(source: RenderResult | str | Path) -> ResultScene:
 
 
 def channel_colour(wavelength_nm: float) -> str:
-    """A display colour for an LED channel by its wavelength."""
+    """Return a display colour for an LED channel by its wavelength."""
     for top, colour in ((450, "#5b3cc4"), (495, "#1f6fff"), (570, "#22b14c"), (600, "#f5c400")):
         if wavelength_nm < top:
             return colour
@@ -196,8 +214,10 @@ def channel_colour(wavelength_nm: float) -> str:
 
 
 def map_label(name: str, scene: ResultScene) -> tuple[str, tuple[float, float], dict]:
-    """Scale-bar title, colour range and window marks of a map (the title names the window
-    too: the HTML page drops the marks)."""
+    """Return the scale-bar title, colour range and window marks of a map.
+
+    The title names the window too: the HTML page drops the marks.
+    """
     if name.endswith("_j_cm2"):
         low, high = scene.window_j_cm2
         marks = {low: f"window {low:g}", high: f"{high:g} J/cm²"}
@@ -241,8 +261,16 @@ def region_outlines(scene: ResultScene) -> NDArray[np.float64]:
 
 
 def plotter_for(scene: ResultScene, *, quantity: str = "fluence_j_cm2", plotter=None, **kw):
-    """A PyVista plotter (``off_screen`` and ``window_size`` in ``kw``) showing ``scene``
-    coloured by map ``quantity``; the skin is the actor named ``skin``."""
+    """Return a PyVista plotter showing ``scene`` coloured by map ``quantity``.
+
+    The skin is the actor named ``skin``. ``plotter`` draws into an existing plotter; ``kw``
+    go to a new ``pyvista.Plotter`` (``off_screen``, ``window_size``).
+
+    Raises
+    ------
+    InputError
+        Naming ``quantity`` if the scene has no such map.
+    """
     pv = _pv()
     if quantity not in scene.maps:
         msg = f"quantity: expected one of {', '.join(scene.maps)}, got {quantity!r}"
@@ -297,7 +325,21 @@ def plotter_for(scene: ResultScene, *, quantity: str = "fluence_j_cm2", plotter=
 
 
 def set_view(plotter, vertices_mm: NDArray[np.float64], view: str) -> None:
-    """Point the camera at the points ``vertices_mm`` from a named view (``VIEWS``)."""
+    """Point the camera at the points ``vertices_mm`` from a named view (``VIEWS``).
+
+    Parameters
+    ----------
+    plotter : pyvista.Plotter
+    vertices_mm : (v, 3) float64, mm
+        The points to frame.
+    view : str
+        One of ``VIEWS``.
+
+    Raises
+    ------
+    InputError
+        Naming ``view`` if it is not one of ``VIEWS``.
+    """
     if view not in VIEWS:
         msg = f"view: expected one of {', '.join(VIEWS)}, got {view!r}"
         raise InputError(msg)
@@ -342,9 +384,11 @@ def map_snapshots(
     views: tuple[str, ...] = ("front",),
     window_size: tuple[int, int] = (900, 720),
 ) -> list[Path]:
-    """PNG pictures of one per-vertex map of either sign (a difference) on a bare surface:
-    blue below zero, red above, white at zero, the scale symmetric about it and reaching the
-    98th percentile of the magnitude (the few points beyond take the end colours)."""
+    """Write PNG pictures of one per-vertex map of either sign (a difference) on a bare surface.
+
+    Blue below zero, red above, white at zero; the scale is symmetric about zero and reaches
+    the 98th percentile of the magnitude (the few points beyond take the end colours).
+    """
     pv = _pv()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -390,9 +434,16 @@ def export_html(scene: ResultScene, path: Path, *, quantity: str = "fluence_j_cm
 def contributions(
     scene: ResultScene, vertex: int, *, top: int | None = 5
 ) -> list[tuple[int, float]]:
-    """The ``top`` LEDs (all, for ``None``) giving a skin vertex most irradiance, mW/cm2,
-    brightest first: one row of the transfer matrix, ray cast for this point alone against
-    the skin and the occluders (shadows counted, as in the render)."""
+    """Return the ``top`` LEDs (all, for ``None``) giving a skin vertex most irradiance.
+
+    One row of the transfer matrix, ray cast for this point alone against the skin and the
+    occluders (shadows counted, as in the render).
+
+    Returns
+    -------
+    list of (int, float)
+        LED index and its irradiance at the vertex, mW/cm2, brightest first.
+    """
     from twin.devices.emitters import Emitters
     from twin.engine.backends import make_backend
     from twin.engine.settings import ray_offset_mm
@@ -421,7 +472,7 @@ def contributions(
 
 
 def describe_point(scene: ResultScene, vertex: int) -> str:
-    """What clicking a skin vertex shows: every map's value, its region, the top LEDs."""
+    """Describe a skin vertex as a click shows it: every map's value, its region, the top LEDs."""
     region = next((k for k, idx in scene.regions.items() if vertex in set(idx.tolist())), "-")
     if scene.on_faces:
         owner = np.flatnonzero((scene.faces == vertex).any(axis=1))
@@ -438,10 +489,12 @@ def describe_point(scene: ResultScene, vertex: int) -> str:
 
 
 class Viewer:
-    """The interactive window of ``twin view``: ``h`` fluence, ``i`` irradiance, ``n`` the
-    next map (each channel's irradiance in turn); clicking the skin shows the point's
-    values, region and brightest LEDs (:func:`describe_point`). VTK keeps its own keys:
-    ``q``/``e`` quit, ``r`` resets the camera, ``w``/``s`` wireframe or surface.
+    """The interactive window of ``twin view``.
+
+    Keys: ``h`` fluence, ``i`` irradiance, ``n`` the next map (each channel's irradiance in
+    turn); clicking the skin shows the point's values, region and brightest LEDs
+    (:func:`describe_point`). VTK keeps its own keys: ``q``/``e`` quit, ``r`` resets the
+    camera, ``w``/``s`` wireframe or surface.
 
     ``plotter_kw`` go to ``pyvista.Plotter`` (``off_screen=True`` drives it without a
     display, as the tests do).
@@ -493,4 +546,5 @@ class Viewer:
                               name="picked")  # fmt: skip
 
     def show(self) -> None:  # pragma: no cover - blocks on a display
+        """Open the window; returns when it is closed."""
         self.plotter.show()

@@ -66,7 +66,11 @@ class Backend(Protocol):
     """
 
     name: str
-    tracer: Tracer
+
+    @property
+    def tracer(self) -> Tracer:
+        """Ray queries over the same triangles."""
+        ...
 
     def transfer(
         self,

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
 from twin.devices.emitters import Emitters
-from twin.devices.profiles import Isotropic, Lambertian, Tabulated
+from twin.devices.profiles import Isotropic, Lambertian, Profile, Tabulated
 from twin.engine.backends import Cast, ProgressCallback
 from twin.engine.culling import cone_cosines, emitter_rows, make_cells
 from twin.engine.settings import TransferSettings
@@ -209,23 +210,39 @@ def _launches(ends: NDArray[np.int64], budget: int) -> list[tuple[int, int]]:
     return runs
 
 
-def _profile_table(profiles: list) -> tuple[NDArray, ...]:
+def _profile_table(profiles: Sequence[Profile]) -> tuple[NDArray, ...]:
     """Profiles as device-friendly arrays: kind, exponent, coefficient, table slice, tables."""
     from twin.engine.backends._cuda_kernels import POWER, TABLE
 
-    kind, m, coef, first, size, angles, values = [], [], [], [], [], [], []
+    kind: list[int] = []
+    m: list[float] = []
+    coef: list[float] = []
+    first: list[int] = []
+    size: list[int] = []
+    angles: list[float] = []
+    values: list[float] = []
     offset = 0
     for p in profiles:
         if isinstance(p, Lambertian):
-            kind.append(POWER), m.append(p.m), coef.append((p.m + 1.0) / (2.0 * math.pi))
-            first.append(0), size.append(0)
+            kind.append(POWER)
+            m.append(p.m)
+            coef.append((p.m + 1.0) / (2.0 * math.pi))
+            first.append(0)
+            size.append(0)
         elif isinstance(p, Isotropic):
-            kind.append(POWER), m.append(0.0), coef.append(1.0 / (4.0 * math.pi))
-            first.append(0), size.append(0)
+            kind.append(POWER)
+            m.append(0.0)
+            coef.append(1.0 / (4.0 * math.pi))
+            first.append(0)
+            size.append(0)
         elif isinstance(p, Tabulated):
-            kind.append(TABLE), m.append(0.0), coef.append(p.scale_per_mw)
-            first.append(offset), size.append(len(p.angles_deg))
-            angles.extend(p.angles_deg), values.extend(p.intensity)
+            kind.append(TABLE)
+            m.append(0.0)
+            coef.append(p.scale_per_mw)
+            first.append(offset)
+            size.append(len(p.angles_deg))
+            angles.extend(p.angles_deg)
+            values.extend(p.intensity)
             offset += len(p.angles_deg)
         else:
             msg = f"the cuda backend cannot evaluate LED profile {p!r}"

@@ -1,0 +1,221 @@
+"""The command line as such (``twin.cli``): one clear line and its exit status for a bad
+argument or output path, checked before any work; ``twin info``; progress bars."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+import yaml
+from _helpers import phantom_scene, write_phantom, write_small
+
+import twin
+from twin.cli import main
+from twin.cli._common import ProgressBar, StageBars
+
+
+def error_line(capsys) -> str:
+    """Return the one line the command printed on stderr (and nothing else there)."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err.rstrip("\n")
+
+
+@pytest.fixture
+def small(tmp_path):
+    """A small scene: four LEDs from a CSV over a coarse head phantom (no carrier)."""
+    return write_small(tmp_path)
+
+
+def test_an_error_is_one_line_exit_status_2_and_nothing_written(tmp_path, capsys):
+    root = write_phantom(tmp_path)
+    (root / "scene.yaml").write_text(yaml.safe_dump({**phantom_scene(), "exposure": 5}))
+    out = root / "out"
+    assert main(["render", str(root / "scene.yaml"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"twin: error: {root}/scene.yaml: unknown key 'exposure'; did you mean 'exposure_s'?\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "module"),
+    [("--plots", "matplotlib"), ("--png", "pyvista"), ("--html", "trame_pyvista")],
+)
+def test_render_extras_need_their_modules_first(small, capsys, monkeypatch, option, module):
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    out = small.parent / "out"
+    assert main(["render", str(small), "--out", str(out), option]) == 4  # not invalid input
+    line = error_line(capsys)
+    assert line.startswith(f"twin: error: {option}: needs {module}")
+    assert "pip install 'twin[viz]'" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["layout", "{scene}", "--out", "{dir}"], "--out {dir}: expected a file, found a folder"),
+        (
+            ["anatomy", "export", "face", "--out", "{file}/x.ply"],
+            "--out {file}/x.ply: {file} is a file, not a folder",
+        ),
+        (
+            ["compare", "{scene}", "{scene}", "--out", "{file}/x"],
+            "--out {file}/x: {file} is a file, not a folder",
+        ),
+        (
+            ["optimise", "{scene}", "--out", "{file}"],
+            "--out {file}: expected a folder, found a file",
+        ),
+        (
+            ["check", "{scene}", "--junit", "{file}/j.xml"],
+            "--junit {file}/j.xml: {file} is a file, not a folder",
+        ),
+        (
+            ["check", "{scene}", "--summary", "{dir}"],
+            "--summary {dir}: expected a file, found a folder",
+        ),
+        (["bench", "--out", "{dir}"], "--out {dir}: expected a file, found a folder"),
+        (
+            ["render", "{scene}", "--out", "{file}"],
+            "--out {file}: expected a folder, found a file",
+        ),
+        (
+            ["anatomy", "population", "2", "--out", "{file}"],
+            "--out {file}: expected a folder, found a file",
+        ),
+    ],
+)
+def test_bad_output_paths_are_one_line(small, capsys, args, message):
+    where = {"scene": small, "dir": small.parent, "file": small.parent / "leds.csv"}
+    before = sorted(small.parent.rglob("*"))
+    assert main([a.format(**where) for a in args]) == 2
+    assert error_line(capsys) == f"twin: error: {message.format(**where)}"
+    assert sorted(small.parent.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["anatomy", "export", "face", "--out", "x.ply", "--max-edge-mm", "-1"],
+            "--max-edge-mm: expected a number > 0, got -1.0",
+        ),
+        (
+            ["anatomy", "export", "face", "--out", "x.ply", "--max-edge-mm", "0"],
+            "--max-edge-mm: expected a number > 0, got 0.0",
+        ),
+        (
+            ["anatomy", "export", "face", "--out", "x.ply", "--max-edge-mm", "nan"],
+            "--max-edge-mm: expected a number > 0, got nan",
+        ),
+        (
+            ["anatomy", "population", "2", "--out", "p", "--max-edge-mm", "0"],
+            "--max-edge-mm: expected a number > 0, got 0.0",
+        ),
+        (
+            ["anatomy", "population", "0", "--out", "p"],
+            "N (the number of people): expected a whole number >= 1, got 0",
+        ),
+        (["check", "{scene}", "--jobs", "-1"], "--jobs: expected a whole number >= 1, got -1"),
+        (["check", "{scene}", "--jobs", "0"], "--jobs: expected a whole number >= 1, got 0"),
+        (
+            ["compare", "{scene}", "{scene}", "--out", "c", "--jobs", "0"],
+            "--jobs: expected a whole number >= 1, got 0",
+        ),
+        (
+            ["compare", "{scene}", "{scene}", "--out", "c", "--population", "-1"],
+            "--population: expected a whole number >= 1, got -1",
+        ),
+        (
+            ["optimise", "{scene}", "--out", "o", "--population", "0"],
+            "--population: expected a whole number >= 1, got 0",
+        ),
+        (
+            ["optimise", "{scene}", "--out", "o", "--group", "string", "--string-leds", "0"],
+            "--string-leds: expected a whole number >= 1, got 0",
+        ),
+        (
+            ["optimise", "{scene}", "--out", "o", "--seed", "-1"],
+            "--seed: expected a whole number >= 0, got -1",
+        ),
+        (
+            ["anatomy", "population", "2", "--out", "p", "--seed", "-3"],
+            "--seed: expected a whole number >= 0, got -3",
+        ),
+        (
+            ["optimise", "{scene}", "--out", "o", "--budget-mw", "-5"],
+            "--budget-mw: expected a number > 0, got -5.0",
+        ),
+        (
+            ["optimise", "{scene}", "--out", "o", "--budget-mw", "inf"],
+            "--budget-mw: expected a number > 0, got inf",
+        ),
+    ],
+)
+def test_numeric_arguments_are_named(small, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(small.parent)
+    before = sorted(small.parent.rglob("*"))
+    assert main([a.format(scene=small) for a in args]) == 2
+    assert error_line(capsys) == f"twin: error: {message}"
+    assert sorted(small.parent.rglob("*")) == before
+
+
+def test_info_lists_backends_and_reasons(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"twin {twin.__version__}" in out
+    assert "reference  usable" in out and "embree     usable" in out
+    from twin.engine.backends.cuda import status
+    from twin.raycast.cuda import simulated
+
+    if status() is not None:
+        assert f"cuda       unusable: {status()}" in out
+    elif simulated():
+        assert "cuda       usable (numba's CUDA simulator" in out
+    else:
+        assert "cuda       usable\n" in out
+    assert f"auto picks: {'embree' if status() or simulated() else 'cuda'}" in out
+
+
+def test_progress_bar_waits_a_second_and_only_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    bar = ProgressBar("work", stream=stream, delay_s=3600.0)
+    bar(1, 2)
+    assert stream.getvalue() == ""
+    bar.delay_s = 0.0
+    bar(2, 2)
+    assert "[" + "#" * 30 + "] 2/2 emitters" in stream.getvalue()
+    piped = io.StringIO()
+    ProgressBar("work", stream=piped, delay_s=0.0)(1, 1)
+    assert piped.getvalue() == ""
+
+
+def test_stage_bars_give_each_stage_its_own_line():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    bars = StageBars(stream=stream)
+    for stage in ("greedy placement", "swap refinement"):
+        bars(stage, 0, 4)
+        bars.bar.delay_s = 0.0
+        bars(stage, 3, 4)  # left unfinished: the next stage starts on a new line
+    bars.stage("ray casting")(5, 5)
+    bars.bar.delay_s = 0.0
+    bars.stage("ray casting")(5, 5)
+    lines = stream.getvalue().split("\n")
+    assert lines[0].startswith("\rgreedy placement [") and lines[0].endswith(" s")
+    assert "] 3/4 " in lines[0]
+    assert lines[1].startswith("\rswap refinement [")
+    assert lines[2].startswith("\rray casting [") and "] 5/5 emitters " in lines[2]
+    assert lines[3] == ""
