@@ -202,7 +202,7 @@ def test_bad_variant_and_population_scenes(tmp_path):
     )
     fails(
         {"mesh": "builtin:phantom-head", "variant": {"sex": "male"}},
-        "target.variant",
+        f"{path}: target.variant",
         "builtin:phantom-head",
         "no shape variants",
     )

@@ -9,15 +9,17 @@ from __future__ import annotations
 import codecs
 import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from twin.errors import InputError
+
+T = TypeVar("T")
 
 #: What a channel name may hold: it becomes a column name in samples.csv and a PLY property.
 CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -186,3 +188,62 @@ def prefixed(prefix: str) -> Iterator[None]:
     except InputError as exc:
         message = f"{prefix}{exc}"
         raise InputError(message) from None
+
+
+def as_count(value: Any, *, name: str, least: int = 1) -> int:
+    """Return ``value`` if it is a whole number >= ``least``, or raise.
+
+    Parameters
+    ----------
+    value : int
+    name : str
+        The argument it came from, named in the message.
+    least : int
+
+    Raises
+    ------
+    InputError
+        Naming the argument, what was expected and what was found.
+    """
+    whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not whole or value < least:
+        msg = f"{name}: expected a whole number >= {least}, got {value!r}"
+        raise InputError(msg)
+    return int(value)
+
+
+def check_choice(value: str, choices: tuple[str, ...], *, name: str) -> None:
+    """Raise unless ``value`` is one of ``choices``.
+
+    Parameters
+    ----------
+    value : str
+    choices : tuple of str
+    name : str
+        The argument it came from, named in the message.
+
+    Raises
+    ------
+    InputError
+        Naming the argument, the choices and what was found.
+    """
+    if value not in choices:
+        msg = f"{name}: expected one of {', '.join(choices)}, got {value!r}"
+        raise InputError(msg)
+
+
+def one_or_many(value: Any, kind: type[T], *, name: str) -> list[T]:
+    """Return ``value`` as a non-empty list of ``kind``: one, or a sequence of them.
+
+    Raises
+    ------
+    InputError
+        Naming ``name`` and the type found, for an empty sequence or any other type.
+    """
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    wrong = [type(v).__name__ for v in items if not isinstance(v, kind)]
+    if not items or wrong:
+        found = wrong[0] if wrong else "none"
+        msg = f"{name}: expected a {kind.__name__} or a sequence of them, got {found}"
+        raise InputError(msg)
+    return items

@@ -25,7 +25,7 @@ import numpy as np
 import trimesh
 from numpy.typing import NDArray
 
-from twin.analysis.problem import as_count
+from twin._validation import as_count
 from twin.devices.emitters import Emitters, emitter_csv_text
 from twin.devices.layout import offset_shell_layout
 from twin.devices.profiles import Lambertian

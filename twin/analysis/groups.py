@@ -11,7 +11,8 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
-from twin.analysis.problem import DoseProblem, as_count, check_choice
+from twin._validation import as_count, check_choice
+from twin.analysis.problem import DoseProblem
 from twin.errors import InputError
 
 GROUPS = ("emitter", "channel", "zone", "string")

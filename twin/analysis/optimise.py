@@ -34,9 +34,9 @@ import scipy.optimize
 import scipy.sparse
 from numpy.typing import NDArray
 
-from twin._validation import as_positive
+from twin._validation import as_count, as_positive, check_choice, one_or_many
 from twin.analysis.groups import GROUPS, STRING_LEDS, drive_groups
-from twin.analysis.problem import DoseProblem, as_count, check_choice
+from twin.analysis.problem import DoseProblem
 from twin.dose.metrics import map_metrics
 from twin.dose.registry import WEARER, metric, metric_value
 from twin.errors import InputError
@@ -134,12 +134,7 @@ def optimise_drive(
         can reach (naming the bound, the wearer and the best reachable value).
     """
     start = time.perf_counter()
-    problems = list(problem) if isinstance(problem, Sequence) else [problem]
-    wrong = [type(p).__name__ for p in problems if not isinstance(p, DoseProblem)]
-    if not problems or wrong:
-        found = wrong[0] if wrong else "none"
-        msg = f"problem: expected a DoseProblem or a sequence of them, got {found}"
-        raise InputError(msg)
+    problems = one_or_many(problem, DoseProblem, name="problem")
     check_options(objective=objective, group=group, string_leds=string_leds, budget_mw=budget_mw)
     max_points = as_count(max_points, name="max_points")
     seed = as_count(seed, name="seed", least=0)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from twin._validation import as_count, check_choice
 from twin.analysis.groups import STRING_LEDS
 from twin.analysis.optimise import (
     DriveResult,
@@ -26,7 +27,7 @@ from twin.analysis.optimise import (
     optimised_scene,
 )
 from twin.analysis.placement import StageProgress, optimise_placement
-from twin.analysis.problem import DoseProblem, as_count, check_choice
+from twin.analysis.problem import DoseProblem
 from twin.devices.emitters import Emitters
 from twin.dose.maps import emitter_power_mw
 from twin.dose.registry import OPTIMISED, WORST_WEARER, metric, metric_value

@@ -37,8 +37,7 @@ import scipy.sparse
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from twin._validation import check_finite
-from twin.analysis.problem import as_count
+from twin._validation import as_count, check_finite, one_or_many
 from twin.devices.designs import Layout
 from twin.devices.emitters import Emitters
 from twin.devices.layout import CarrierPoints, interleave, pattern_points, wear
@@ -182,12 +181,7 @@ def optimise_placement(
         different designs, or too few candidates for the count at the package spacing.
     """
     start = time.perf_counter()
-    scenes = list(scene) if isinstance(scene, Sequence) else [scene]
-    wrong = [type(s).__name__ for s in scenes if not isinstance(s, Scene)]
-    if not scenes or wrong:
-        found = wrong[0] if wrong else "none"
-        msg = f"scene: expected a Scene or a sequence of them, got {found}"
-        raise InputError(msg)
+    scenes = one_or_many(scene, Scene, name="scene")
     factor = as_count(factor, name="factor")
     seed = as_count(seed, name="seed", least=0)
     moves = [_as_move(m, name=f"moves[{i}]") for i, m in enumerate(moves)]

@@ -10,7 +10,7 @@ per channel instead, as **channel levels** (``Scene.drive``, a dict of channel t
 
 A :class:`DoseProblem` holds only arrays and settings, so the optimisers never see a scene
 or a render: :meth:`DoseProblem.from_render` builds one from a render, and tests build small
-ones in memory. :func:`as_count` and :func:`check_choice` check the optimisers' options.
+ones in memory.
 """
 
 from __future__ import annotations
@@ -212,45 +212,3 @@ def _shaped(value: Any, shape: tuple[int, ...] | None, dtype: Any, *, name: str)
         msg = f"DoseProblem.{name}: expected shape {shape}, got {arr.shape}"
         raise InputError(msg)
     return arr
-
-
-def as_count(value: Any, *, name: str, least: int = 1) -> int:
-    """Return ``value`` if it is a whole number >= ``least``, or raise.
-
-    Parameters
-    ----------
-    value : int
-    name : str
-        The argument it came from, named in the message.
-    least : int
-
-    Raises
-    ------
-    InputError
-        Naming the argument, what was expected and what was found.
-    """
-    whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not whole or value < least:
-        msg = f"{name}: expected a whole number >= {least}, got {value!r}"
-        raise InputError(msg)
-    return int(value)
-
-
-def check_choice(value: str, choices: tuple[str, ...], *, name: str) -> None:
-    """Raise unless ``value`` is one of ``choices``.
-
-    Parameters
-    ----------
-    value : str
-    choices : tuple of str
-    name : str
-        The argument it came from, named in the message.
-
-    Raises
-    ------
-    InputError
-        Naming the argument, the choices and what was found.
-    """
-    if value not in choices:
-        msg = f"{name}: expected one of {', '.join(choices)}, got {value!r}"
-        raise InputError(msg)

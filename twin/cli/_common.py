@@ -6,8 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from twin._validation import as_positive
-from twin.errors import InputError
+from twin._validation import as_count, as_positive
 
 
 class ProgressBar:
@@ -65,9 +64,8 @@ class StageBars:
 
 def count(value: int | None, *, name: str, least: int = 1) -> None:
     """Raise unless the whole-number argument ``name`` is absent or at least ``least``."""
-    if value is not None and value < least:
-        msg = f"{name}: expected a whole number >= {least}, got {value}"
-        raise InputError(msg)
+    if value is not None:
+        as_count(value, name=name, least=least)
 
 
 def positive(value: float | None, *, name: str) -> None:

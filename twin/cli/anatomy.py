@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 
 from twin.cli._common import count, positive
-from twin.errors import InputError
 from twin.files import check_writable
-from twin.geometry.variants import Variant
+from twin.geometry.variants import Variant, shape_parameter
 
 
 def _cmd_anatomy_list(_: argparse.Namespace) -> int:
@@ -29,23 +27,11 @@ def _cmd_anatomy_list(_: argparse.Namespace) -> int:
 def _variant_from_args(args: argparse.Namespace) -> Variant | None:
     """Return the variant the ``--sex``, ``--age-years`` ... options describe (None: base)."""
     given = {
-        f.name: getattr(args, f.name)
+        f.name: shape_parameter(f.name, value, name="--" + f.name.replace("_", "-"))
         for f in dataclasses.fields(Variant)
-        if getattr(args, f.name) is not None
+        if (value := getattr(args, f.name)) is not None
     }
-    if not given:
-        return None
-    if "sex" in given and given["sex"] not in ("female", "male"):
-        try:
-            given["sex"] = float(given["sex"])
-        except ValueError:
-            pass  # Variant.from_dict names the bad value
-    try:
-        return Variant.from_dict(given, name="variant")
-    except InputError as exc:
-        option = re.match(r"variant\.(\w+)", str(exc))
-        flag = "--" + option.group(1).replace("_", "-") if option else "variant"
-        raise InputError(re.sub(r"^variant(\.\w+)?", flag, str(exc))) from None
+    return Variant(**given) if given else None
 
 
 def add_variant_options(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import scipy.sparse
@@ -63,28 +64,21 @@ class Aperture:
 
     def __post_init__(self) -> None:
         """Check the fields and normalise their types."""
-        if not isinstance(self.shape, str) or self.shape not in SHAPES:
-            msg = f"aperture.shape: expected 'disk' or 'square', got {self.shape!r}"
-            raise InputError(msg)
-        size = self.size_mm
-        if isinstance(size, bool) or not isinstance(size, Real) or not 0.0 < size < math.inf:
-            msg = f"aperture.size_mm: expected a number > 0, got {size!r}"
-            raise InputError(msg)
-        try:
-            count = -1 if isinstance(self.samples, bool) else operator.index(self.samples)
-        except TypeError:
-            count = -1
-        if count < 1:
-            msg = f"aperture.samples: expected a whole number >= 1, got {self.samples!r}"
-            raise InputError(msg)
-        if self.shape == "square" and math.isqrt(count) ** 2 != count:
-            msg = (
-                "aperture.samples: a square aperture needs a square number of samples "
-                f"(1, 4, 9, 16, ...), got {count}"
-            )
-            raise InputError(msg)
-        object.__setattr__(self, "size_mm", float(size))
+        size, count = _checked(self.shape, self.size_mm, self.samples, name="aperture")
+        object.__setattr__(self, "size_mm", size)
         object.__setattr__(self, "samples", count)
+
+    @classmethod
+    def create(cls, shape: Any, size_mm: Any, samples: Any, *, name: str) -> Aperture:
+        """Check and build an aperture given as data; ``name`` names it in messages.
+
+        Raises
+        ------
+        InputError
+            Naming ``name`` and the field, if a field is out of range.
+        """
+        size, count = _checked(shape, size_mm, samples, name=name)
+        return cls(shape, size, count)
 
     @property
     def offsets_mm(self) -> NDArray[np.float64]:
@@ -111,6 +105,37 @@ class Aperture:
         u = (2.0 * np.arange(n) + 1.0 - n) / (2.0 * n) * self.size_mm
         x, y = np.meshgrid(u, u, indexing="ij")
         return np.column_stack([x.ravel(), y.ravel()])
+
+
+def _checked(shape: Any, size_mm: Any, samples: Any, *, name: str) -> tuple[float, int]:
+    """Return the size (float, mm) and sample count (int) of a valid aperture.
+
+    Raises
+    ------
+    InputError
+        Naming ``name`` and the field that is out of range.
+    """
+    if not isinstance(shape, str) or shape not in SHAPES:
+        msg = f"{name}.shape: expected 'disk' or 'square', got {shape!r}"
+        raise InputError(msg)
+    ok = isinstance(size_mm, Real) and not isinstance(size_mm, bool)
+    if not ok or not 0.0 < float(size_mm) < math.inf:
+        msg = f"{name}.size_mm: expected a number > 0, got {size_mm!r}"
+        raise InputError(msg)
+    try:
+        count = -1 if isinstance(samples, bool) else operator.index(samples)
+    except TypeError:
+        count = -1
+    if count < 1:
+        msg = f"{name}.samples: expected a whole number >= 1, got {samples!r}"
+        raise InputError(msg)
+    if shape == "square" and math.isqrt(count) ** 2 != count:
+        msg = (
+            f"{name}.samples: a square aperture needs a square number of samples "
+            f"(1, 4, 9, 16, ...), got {count}"
+        )
+        raise InputError(msg)
+    return float(size_mm), count
 
 
 def plane_basis(axes: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

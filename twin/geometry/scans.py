@@ -124,7 +124,10 @@ def _kabsch(source: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray
 
 
 def landmark_alignment(
-    points_mm: dict[str, NDArray[np.float64]], reference: dict[str, NDArray[np.float64]]
+    points_mm: dict[str, NDArray[np.float64]],
+    reference: dict[str, NDArray[np.float64]],
+    *,
+    name: str = "points_mm",
 ) -> Alignment:
     """Return the rigid transform taking named scan points onto the reference's landmarks.
 
@@ -134,6 +137,8 @@ def landmark_alignment(
         At least three landmarks, not on one line, picked on the scan (scan frame).
     reference : dict of str to (3,) float, mm
         The landmarks in the anatomy frame (:func:`twin.geometry.anatomy.landmarks`).
+    name : str
+        Where the points came from, named in messages.
 
     Raises
     ------
@@ -142,16 +147,16 @@ def landmark_alignment(
     """
     for key in points_mm:
         if key not in reference:
-            msg = f"align.landmarks: unknown landmark {key!r}; known: {', '.join(reference)}"
+            msg = f"{name}: unknown landmark {key!r}; known: {', '.join(reference)}"
             raise InputError(msg)
     if len(points_mm) < 3:
-        msg = f"align.landmarks: expected at least 3 landmarks, got {len(points_mm)}"
+        msg = f"{name}: expected at least 3 landmarks, got {len(points_mm)}"
         raise InputError(msg)
     source = np.array([points_mm[k] for k in points_mm], dtype=np.float64)
     target = np.array([reference[k] for k in points_mm])
     spread = np.linalg.svd(source - source.mean(axis=0), compute_uv=False)
     if spread[1] < 1e-3 * spread[0] or spread[1] < 1.0:
-        msg = "align.landmarks: the landmarks lie on one line; give three or more spread out"
+        msg = f"{name}: the landmarks lie on one line; give three or more spread out"
         raise InputError(msg)
     matrix = _kabsch(source, target)
     moved = source @ matrix[:3, :3].T + matrix[:3, 3]

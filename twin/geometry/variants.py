@@ -98,13 +98,8 @@ class Variant:
     def __post_init__(self) -> None:
         """Check every parameter against its range and store it as a float."""
         for f in fields(self):
-            value = getattr(self, f.name)
-            lo, hi = _range(f.name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not ok or not lo <= value <= hi:
-                msg = f"variant.{f.name}: expected a number in [{lo:g}, {hi:g}], got {value!r}"
-                raise InputError(msg)
-            object.__setattr__(self, f.name, float(value))
+            value = shape_parameter(f.name, getattr(self, f.name), name=f"variant.{f.name}")
+            object.__setattr__(self, f.name, value)
 
     @classmethod
     def from_dict(cls, data: Any, *, name: str = "variant") -> Variant:
@@ -122,17 +117,7 @@ class Variant:
             msg = f"{name}: expected a mapping of shape parameters, got {type(data).__name__}"
             raise InputError(msg)
         check_keys(data, [f.name for f in fields(cls)], name=name)
-        values = dict(data)
-        if isinstance(values.get("sex"), str):
-            word = values["sex"]
-            if word not in _SEX_WORDS:
-                msg = f"{name}.sex: expected female, male or a number in [0, 1], got {word!r}"
-                raise InputError(msg)
-            values["sex"] = _SEX_WORDS[word]
-        try:
-            return cls(**values)
-        except InputError as exc:
-            raise InputError(str(exc).replace("variant.", f"{name}.", 1)) from None
+        return cls(**{k: shape_parameter(k, v, name=f"{name}.{k}") for k, v in data.items()})
 
     def to_dict(self) -> dict[str, float]:
         """Return the parameters that differ from the defaults (what a scene file needs)."""
@@ -262,8 +247,38 @@ def _height_slider(deviation_cm: float) -> float:
     return float(np.clip(0.5 + deviation_cm / per_unit, 0.0, 1.0))
 
 
+def shape_parameter(parameter: str, value: Any, *, name: str) -> float:
+    """Check one :class:`Variant` parameter against its range; ``name`` names it in messages.
+
+    ``sex`` may also be ``"female"`` or ``"male"`` (or such a number as text).
+
+    Raises
+    ------
+    InputError
+        Naming ``name``, the range and the value.
+    """
+    if parameter == "sex" and isinstance(value, str):
+        if value in _SEX_WORDS:
+            return _SEX_WORDS[value]
+        try:
+            value = float(value)
+        except ValueError:
+            msg = f"{name}: expected female, male or a number in [0, 1], got {value!r}"
+            raise InputError(msg) from None
+    lo, hi = _range(parameter)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not lo <= value <= hi:
+        msg = f"{name}: expected a number in [{lo:g}, {hi:g}], got {value!r}"
+        raise InputError(msg)
+    return float(value)
+
+
 def population(
-    size: int, *, seed: int, age_years: tuple[float, float] = (18.0, 70.0)
+    size: int,
+    *,
+    seed: int,
+    age_years: tuple[float, float] = (18.0, 70.0),
+    name: str = "population",
 ) -> tuple[Variant, ...]:
     """Draw a reproducible sample of adult variants.
 
@@ -284,18 +299,20 @@ def population(
         Seed of numpy's default generator: the same seed gives the same population.
     age_years : (float, float)
         Age range, within [10, 90].
+    name : str
+        Where the population was asked for, named in messages.
 
     Returns
     -------
     tuple of Variant
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        msg = f"population.size: expected a whole number >= 1, got {size!r}"
+        msg = f"{name}.size: expected a whole number >= 1, got {size!r}"
         raise InputError(msg)
     lo, hi = age_years
     if not AGE_RANGE_YEARS[0] <= lo <= hi <= AGE_RANGE_YEARS[1]:
         msg = (
-            f"population.age_years: expected [youngest, oldest] within "
+            f"{name}.age_years: expected [youngest, oldest] within "
             f"[{AGE_RANGE_YEARS[0]:g}, {AGE_RANGE_YEARS[1]:g}], got {list(age_years)}"
         )
         raise InputError(msg)

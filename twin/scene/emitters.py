@@ -156,14 +156,12 @@ def _apertures(spec: Any, emitters: Emitters, *, where: str) -> dict[str, Apertu
     for key, value in spec.items():
         value = as_mapping(value, name=f"{where}.{key}")
         check_keys(value, APERTURE_KEYS, name=f"{where}.{key}")
-        try:
-            out[key] = Aperture(
-                value.get("shape", "disk"),
-                value.get("size_mm", 3.0),
-                value.get("samples", DEFAULT_APERTURE_SAMPLES),
-            )
-        except InputError as exc:
-            raise InputError(str(exc).replace("aperture.", f"{where}.{key}.", 1)) from None
+        out[key] = Aperture.create(
+            value.get("shape", "disk"),
+            value.get("size_mm", 3.0),
+            value.get("samples", DEFAULT_APERTURE_SAMPLES),
+            name=f"{where}.{key}",
+        )
     return out
 
 

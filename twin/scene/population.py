@@ -168,10 +168,7 @@ def _population(spec: Any, *, where: str) -> tuple[Variant, ...]:
     if not ok or ages[0] > ages[1]:
         msg = f"{where}.age_years: expected [youngest, oldest], got {ages!r}"
         raise InputError(msg)
-    try:
-        return population(spec["size"], seed=seed, age_years=(ages[0], ages[1]))
-    except InputError as exc:
-        raise InputError(str(exc).replace("population.", f"{where}.", 1)) from None
+    return population(spec["size"], seed=seed, age_years=(ages[0], ages[1]), name=where)
 
 
 def _load(data: dict[str, Any], member: Member) -> Scene:

@@ -77,7 +77,7 @@ def builtin_surface(
     if name != "phantom-head":
         return anatomy.builtin(name, max_edge_mm=max_edge_mm, variant=variant)
     if variant is not None:
-        msg = "target.variant: builtin:phantom-head has no shape variants"
+        msg = "variant: builtin:phantom-head has no shape variants"
         raise InputError(msg)
     limit = 4.0 if max_edge_mm is None else max_edge_mm
     for level in range(1, 8):
@@ -157,6 +157,9 @@ def _builtin_target(
         max_edge = as_positive(max_edge, name=f"{where}.max_edge_mm")
     variant = None
     if "variant" in spec:
+        if mesh == "builtin:phantom-head":
+            msg = f"{where}.variant: builtin:phantom-head has no shape variants"
+            raise InputError(msg)
         variant = Variant.from_dict(spec["variant"], name=f"{where}.variant")
     surface = builtin_surface(mesh.removeprefix("builtin:"), max_edge_mm=max_edge, variant=variant)
     surface = surface.flipped() if flip else surface
@@ -244,10 +247,7 @@ def _alignment(
             key: np.asarray(as_points([value], name=f"{where}.landmarks.{key}")[0]) * scale
             for key, value in picked.items()
         }
-        try:
-            fit = landmark_alignment(points, anatomy.landmarks(anchor=None))
-        except InputError as exc:
-            raise InputError(str(exc).replace("align.landmarks", f"{where}.landmarks")) from None
+        fit = landmark_alignment(points, anatomy.landmarks(anchor=None), name=f"{where}.landmarks")
         if fit.rms_mm > MAX_LANDMARK_RMS_MM:
             msg = (
                 f"{where}.landmarks: they fit the built-in landmarks with an RMS error of "
