@@ -21,7 +21,6 @@ every drive vector, mode and metric downstream is unchanged.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
@@ -31,6 +30,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
+from twin._validation import as_count
 from twin.devices.emitters import Emitters
 from twin.errors import InputError
 
@@ -122,13 +122,7 @@ def _checked(shape: Any, size_mm: Any, samples: Any, *, name: str) -> tuple[floa
     if not ok or not 0.0 < float(size_mm) < math.inf:
         msg = f"{name}.size_mm: expected a number > 0, got {size_mm!r}"
         raise InputError(msg)
-    try:
-        count = -1 if isinstance(samples, bool) else operator.index(samples)
-    except TypeError:
-        count = -1
-    if count < 1:
-        msg = f"{name}.samples: expected a whole number >= 1, got {samples!r}"
-        raise InputError(msg)
+    count = as_count(samples, name=f"{name}.samples")
     if shape == "square" and math.isqrt(count) ** 2 != count:
         msg = (
             f"{name}.samples: a square aperture needs a square number of samples "

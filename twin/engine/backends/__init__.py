@@ -11,7 +11,6 @@ real GPU passes the self-test (rays and a small transfer matrix), else embree, e
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,9 +19,9 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
+from twin._validation import as_count
 from twin.devices.emitters import Emitters
 from twin.engine.settings import TransferSettings
-from twin.errors import InputError
 from twin.geometry.surface import SamplePoints
 from twin.raycast import TRACERS, Tracer, choose, make_tracer, tracer_status
 
@@ -164,13 +163,7 @@ def make_backend(
     """
     name = resolve_backend(name)
     if workers is not None:
-        try:
-            count = -1 if isinstance(workers, bool) else operator.index(workers)
-        except TypeError:
-            count = -1
-        if count < 1:
-            msg = f"workers: expected a whole number >= 1, got {workers!r}"
-            raise InputError(msg)
+        as_count(workers, name="workers")
     if name == "cuda":
         from twin.engine.backends.cuda import CudaBackend
 
