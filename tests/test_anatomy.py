@@ -126,7 +126,7 @@ def test_builtin_anatomy_renders_end_to_end(tmp_path, name):
     assert result.metrics["roi"]["total"]["irradiance_mw_cm2"]["mean"] > 0
     has_eyes = "eyes" in anatomy.REGIONS[name]
     assert result.metrics["roi_regions"]["exclude"] == (["eyes"] if has_eyes else [])
-    assert ("eye_safety" in result.metrics) == has_eyes
+    assert result.metrics["eye_safety"]["evaluated"] == has_eyes  # never silent
 
 
 def test_anatomy_cli_lists_and_exports(tmp_path, capsys):

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-from twin.dose.blocks import Coverage, MapMetrics
+from twin.dose.blocks import Coverage, EyeNotEvaluated, MapMetrics
 from twin.dose.maps import DoseSettings
 from twin.dose.metrics import emitter_fit, map_metrics
 from twin.pipeline.metrics import LayoutSummary, RenderMetrics
@@ -50,8 +50,10 @@ def test_a_channel_without_a_wavelength_has_no_wavelength_fields(panel_render):
 def test_optional_blocks_are_left_out_and_placed_in_field_order(panel_render):
     result, _ = panel_render
     blocks = result.blocks
-    assert blocks.layout is None and blocks.eye_safety is not None
-    assert "eye_safety" not in dataclasses.replace(blocks, eye_safety=None).to_dict()
+    assert blocks.layout is None and blocks.eye_safety.evaluated
+    missing = EyeNotEvaluated(evaluated=False, reason="the target has no 'eyes' region")
+    written = dataclasses.replace(blocks, eye_safety=missing).to_dict()["eye_safety"]
+    assert written == {"evaluated": False, "reason": "the target has no 'eyes' region"}
     layout = LayoutSummary(
         design="panel",
         carrier="panel",

@@ -4,6 +4,7 @@ argument or output path, checked before any work; ``twin info``; progress bars."
 from __future__ import annotations
 
 import io
+import os
 import sys
 
 import pytest
@@ -219,3 +220,36 @@ def test_stage_bars_give_each_stage_its_own_line():
     assert lines[1].startswith("\rswap refinement [")
     assert lines[2].startswith("\rray casting [") and "] 5/5 emitters " in lines[2]
     assert lines[3] == ""
+
+
+def test_ctrl_c_is_one_line_exit_130_and_the_old_results_stay(small, capsys, monkeypatch):
+    import twin.pipeline.results
+
+    out = small.parent / "out"
+    assert main(["render", str(small), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+
+    def interrupted(result):
+        raise KeyboardInterrupt  # Ctrl-C while the new set is being written
+
+    monkeypatch.setattr(twin.pipeline.results, "surface_ply", interrupted)
+    assert main(["render", str(small), "--out", str(out)]) == 130
+    assert error_line(capsys) == "twin: interrupted"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".out")) == []
+
+
+def test_numba_gets_a_private_cache_only_when_it_has_nowhere_to_write(monkeypatch, caplog):
+    from twin.cli import _common
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "")  # restored afterwards, set or not
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    _common.numba_cache_fallback()  # a writable install: numba's own folders
+    assert "NUMBA_CACHE_DIR" not in os.environ
+    monkeypatch.setattr(_common.os, "access", lambda path, mode: False)  # a read-only world
+    with caplog.at_level("WARNING"):
+        _common.numba_cache_fallback()
+    folder = os.environ["NUMBA_CACHE_DIR"]
+    assert "no writable folder for numba's cache" in caplog.text and folder in caplog.text
+    assert os.path.isdir(folder) and os.stat(folder).st_mode & 0o077 == 0  # private

@@ -22,6 +22,7 @@ from twin.analysis.optimise import (
 from twin.analysis.problem import DoseProblem
 from twin.cli import main
 from twin.devices.layout import offset_shell_layout
+from twin.dose.hazards import blue_irradiance_limit_mw_cm2, blue_radiance_limit_w_m2_sr
 from twin.dose.maps import DoseSettings
 from twin.dose.registry import WEARER, metric
 from twin.errors import InputError
@@ -141,7 +142,7 @@ def limits_problem() -> DoseProblem:
         ir=channel == "nir",
         areas_mm2=rng.uniform(0.5, 1.5, 300),
         roi=np.arange(300) < 270,
-        eye_rows=eye,
+        eye_matrix=matrix[eye],
     )
 
 
@@ -290,13 +291,49 @@ def test_an_led_aimed_at_a_region_is_in_its_zone():
     assert res.groups == names and len(res.group_levels) == 5
 
 
+def blue_problem(**extra):
+    """Two blue LEDs and a red one whose full drive breaks the blue-light limit at the eye."""
+    t = 600.0
+    eye = np.array([[4.0, 1.0, 3.0]])  # facing readings per mW at one eye point
+    return problem(
+        [[1.0, 1.0, 1.0], [1.0, 0.5, 1.0], [0.5, 1.0, 1.0]],
+        channel=["blue", "blue", "red"],
+        power_mw=1.0,
+        window=(0.3, 3.0),
+        eye_matrix=eye,
+        blue_weight=np.array([0.8, 0.8, 0.001]),
+        exposure_s=t,
+        **extra,
+    )
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_the_blue_light_small_source_bound_holds_at_the_eye(objective):
+    p = blue_problem()
+    limit = blue_irradiance_limit_mw_cm2(p.exposure_s)  # 0.1 mW/cm2 beyond 100 s
+    assert (p.eye_matrix @ (p.power_mw * p.blue_weight)).max() > limit  # full drive breaks it
+    d = optimise_drive(p, objective=objective).emitter_drive
+    assert (p.eye_matrix @ (p.power_mw * d * p.blue_weight)).max() <= limit * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_the_blue_light_radiance_limit_holds_for_each_led(objective):
+    t = 600.0
+    limit = blue_radiance_limit_w_m2_sr(t)  # 10^6 / 600 W m^-2 sr^-1
+    radiance = np.array([2.0, 0.5, 0.0]) * limit  # LED 0 twice over its limit at full drive
+    p = blue_problem(blue_radiance_per_mw=radiance)
+    d = optimise_drive(p, objective=objective).emitter_drive
+    assert np.all(radiance * p.power_mw * d <= limit * (1 + 1e-6))
+    assert d[0] <= 0.5 + 1e-6
+
+
 def test_drive_metrics_are_the_registry_wearer_metrics():
     p = problem(
         [[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]],
         channel=["red", "nir"],
         ir=[False, True],
         roi=[True, True, False],
-        eye_rows=[2],
+        eye_matrix=[[3.0, 1.0]],
         window=(0.5, 1.5),
     )
     m = drive_metrics(p, np.array([1.0, 0.5]))

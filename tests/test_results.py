@@ -10,11 +10,13 @@ import json
 import numpy as np
 import pytest
 import trimesh
+import yaml
 from _helpers import write_small, write_user_head
 
 import twin
 from twin.cli import main
 from twin.devices.emitters import read_emitter_csv
+from twin.files import safe_name
 from twin.pipeline.results import RESULT_FILES
 
 
@@ -90,3 +92,39 @@ def test_rerender_removes_the_stale_outputs_twin_wrote(tmp_path, capsys):
         assert not (out / name).exists(), name
     assert not (out / "pictures").exists()
     assert all((out / name).read_text() == "an earlier render's" for name in kept)
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/absolute/escaped"])
+def test_population_members_stay_inside_out(tmp_path, capsys, name):
+    scene = {
+        "name": name,
+        "target": {"mesh": "builtin:face", "population": {"size": 2, "seed": 0}},
+        "emitters": {"design": "mask-rigid-1026", "count": 20},
+        "exposure_s": 600,
+    }
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    path = tmp_path / "deep" / "er" / "pop.yaml"
+    path.write_text(yaml.safe_dump(scene))
+    out = tmp_path / "deep" / "er" / "out"
+    assert main(["render", str(path), "--out", str(out)]) == 0
+    capsys.readouterr()
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".yaml"]
+    assert written and all(out in p.parents for p in written)
+    members = json.loads((out / "population.json").read_text())["members"]
+    assert members[0]["name"].startswith(name)  # the name itself is kept
+    assert all((out / safe_name(m["name"]) / "metrics.json").is_file() for m in members)
+
+
+def test_a_symlinked_plots_folder_is_replaced_never_followed(tmp_path, capsys):
+    small = write_small(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "dose_area.png").write_text("someone else's")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plots").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["render", str(small), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert (elsewhere / "dose_area.png").read_text() == "someone else's"
+    assert (out / "plots").is_symlink()  # not twin's: a render without --plots keeps it
+    assert all((out / name).is_file() for name in RESULT_FILES)

@@ -8,18 +8,50 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import math
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import yaml
 from numpy.typing import NDArray
 
 from twin.errors import InputError
 
 T = TypeVar("T")
+
+# --- limits: what twin refuses up front, before it allocates anything --------------------
+
+#: Largest file twin reads (a scene, table, baseline or mesh), bytes.
+MAX_FILE_BYTES = 1 << 30
+#: Deepest nesting of lists and mappings in a YAML or JSON file.
+MAX_NESTING = 64
+#: Most values a YAML file may hold once its aliases are expanded (an alias bomb has billions).
+MAX_YAML_VALUES = 100_000
+#: Most emitters in a scene (a design's ``count``, an emitter CSV's rows).
+MAX_EMITTERS = 100_000
+#: Most people in a population.
+MAX_POPULATION = 10_000
+#: Most sample points per LED aperture.
+MAX_APERTURE_SAMPLES = 4096
+#: Smallest edge a built-in target is refined to, mm (0.1 mm: about 10 million triangles).
+MIN_EDGE_MM = 0.1
+#: Largest coordinate of a point (an emitter, a vertex), mm: 1 km.
+MAX_COORDINATE_MM = 1e6
+#: Largest radiant power of one emitter, mW: 1 kW.
+MAX_POWER_MW = 1e6
+#: Range of the peak of an intensity table (any unit): the table's shape is used, and its
+#: values must stay finite through the normalisation and in single precision.
+TABLE_PEAK_RANGE = (1e-30, 1e30)
+#: Longest file or folder name in a path, bytes (what common file systems hold).
+MAX_NAME_BYTES = 255
+#: Characters of file content or of a value quoted in a message.
+QUOTE_CHARS = 40
 
 #: What a channel name may hold: it becomes a column name in samples.csv and a PLY property.
 CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -54,15 +86,18 @@ def check_finite(arr: NDArray[Any], *, name: str) -> None:
 def as_unit_vectors(value: Any, *, name: str) -> NDArray[np.float64]:
     """Return ``value`` as (n, 3) unit vectors; a zero-length row is an error."""
     arr = as_points(value, name=name)
-    length = np.linalg.norm(arr, axis=1)
-    zero = np.flatnonzero(length < 1e-12)
+    # Scaled by the largest component first, so that 1e200 does not overflow and 1e-100
+    # does not underflow: any non-zero finite direction normalises.
+    biggest = np.abs(arr).max(axis=1, initial=0.0)
+    zero = np.flatnonzero(biggest == 0.0)
     if zero.size:
         msg = (
             f"{name}: expected non-zero direction vectors, found {zero.size} of zero length "
             f"(first at row {int(zero[0])})"
         )
         raise InputError(msg)
-    return arr / length[:, None]
+    arr = arr / biggest[:, None]
+    return arr / np.linalg.norm(arr, axis=1)[:, None]
 
 
 def per_row(
@@ -112,6 +147,95 @@ def check_channel_name(value: str, *, name: str) -> str:
     return value
 
 
+def shorten(text: str) -> str:
+    """Return ``text`` cut to :data:`QUOTE_CHARS` characters, ``...`` marking a cut.
+
+    A message quotes only what is needed of a file's content or a value: enough to find the
+    spot, not a file's start (a shared scene pointing at another file would reveal it).
+    """
+    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "..."
+
+
+def quote(text: str) -> str:
+    """Return ``text`` quoted (``repr``) and shortened (:func:`shorten`)."""
+    return shorten(repr(text)) if len(text) > QUOTE_CHARS else repr(text)
+
+
+def as_file_path(value: Any, *, name: str) -> Path:
+    """Return ``value`` as a path if it is a non-empty string a file system can hold.
+
+    Raises
+    ------
+    InputError
+        Naming ``name``, for a non-string, a NUL byte, or a file or folder name over
+        :data:`MAX_NAME_BYTES`.
+    """
+    if not isinstance(value, str) or not value:
+        msg = f"{name}: expected a file name, got {shorten(repr(value))}"
+        raise InputError(msg)
+    if "\0" in value:
+        msg = f"{name}: expected a file name, got one holding a NUL byte: {quote(value)}"
+        raise InputError(msg)
+    path = Path(value)
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in path.parts), default=0)
+    if longest > MAX_NAME_BYTES:
+        msg = (
+            f"{name}: expected file and folder names of at most {MAX_NAME_BYTES} bytes, got "
+            f"one of {longest}: {quote(value)}"
+        )
+        raise InputError(msg)
+    return path
+
+
+def check_file(path: Path, *, what: str) -> int:
+    """Raise unless ``path`` is a regular file twin may read; return its size in bytes.
+
+    A FIFO or device (reading it may never end), a folder, a path with a NUL byte or a name
+    too long for the file system are refused, as is a file over :data:`MAX_FILE_BYTES`.
+
+    Raises
+    ------
+    InputError
+        Naming ``path`` (shortened), the kind of file ``what`` and what is wrong.
+    """
+    shown = quote(str(path)) if len(str(path)) > MAX_NAME_BYTES or "\0" in str(path) else str(path)
+    try:
+        info = os.stat(path)
+    except ValueError:
+        msg = f"{shown}: cannot read {what} (the path holds a NUL byte)"
+        raise InputError(msg) from None
+    except OSError as exc:
+        msg = f"{shown}: cannot read {what} ({exc.strerror})"
+        raise InputError(msg) from None
+    if not stat.S_ISREG(info.st_mode):
+        msg = f"{shown}: expected the {what} as a regular file, found a folder or special file"
+        raise InputError(msg)
+    if info.st_size > MAX_FILE_BYTES:
+        msg = (
+            f"{shown}: expected a {what} of at most {MAX_FILE_BYTES} bytes, found "
+            f"{info.st_size} bytes"
+        )
+        raise InputError(msg)
+    return info.st_size
+
+
+def read_bytes(path: Path, *, what: str) -> bytes:
+    """Return the content of the regular file ``path`` (see :func:`check_file`).
+
+    Raises
+    ------
+    InputError
+        Naming ``path``, if it is not a regular file twin may read, or cannot be read.
+    """
+    check_file(path, what=what)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        msg = f"{path}: cannot read {what} ({exc.strerror})"
+        raise InputError(msg) from None
+
+
 def read_text(path: Path, *, what: str) -> str:
     """Return the text of a UTF-8 file, with universal newlines.
 
@@ -123,11 +247,7 @@ def read_text(path: Path, *, what: str) -> str:
     InputError
         Naming ``path``, if it cannot be read or is not UTF-8.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        msg = f"{path}: cannot read {what} ({exc.strerror})"
-        raise InputError(msg) from None
+    data = read_bytes(Path(path), what=what)
     body = data.removeprefix(codecs.BOM_UTF8)
     try:
         text = body.decode("utf-8")
@@ -141,13 +261,133 @@ def read_text(path: Path, *, what: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+class _LimitedLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses duplicate keys and nesting beyond :data:`MAX_NESTING`."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                mark = self.peek_event().start_mark
+                raise yaml.MarkedYAMLError(
+                    problem=f"nesting deeper than {MAX_NESTING} levels", problem_mark=mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # noqa: FBT001, FBT002 (PyYAML's signature)
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise yaml.MarkedYAMLError(
+                        problem=f"duplicate key {quote(str(key))}",
+                        problem_mark=key_node.start_mark,
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_values(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Return how many values ``node`` holds with every alias expanded, without expanding.
+
+    ``sizes`` remembers each node's count (the composer bounds the depth to
+    :data:`MAX_NESTING`); a node that holds itself counts as over the limit.
+    """
+    known = sizes.get(id(node))
+    if known is not None:
+        return known if known >= 0 else MAX_YAML_VALUES + 1
+    sizes[id(node)] = -1
+    total = 1
+    if isinstance(node, yaml.CollectionNode):
+        for child in node.value:
+            for part in child if isinstance(child, tuple) else (child,):
+                total = min(total + _expanded_values(part, sizes), MAX_YAML_VALUES + 1)
+    sizes[id(node)] = total
+    return total
+
+
+def parse_yaml(text: str, *, name: str) -> Any:
+    """Return the data of the YAML ``text`` read from ``name``, within twin's limits.
+
+    Duplicate keys, nesting deeper than :data:`MAX_NESTING` and more than
+    :data:`MAX_YAML_VALUES` values once aliases are expanded are refused; a syntax error is
+    one line: the file, the line and column, and what is wrong.
+
+    Raises
+    ------
+    InputError
+        Naming ``name``.
+    """
+    loader = _LimitedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        values = _expanded_values(node, {})
+        if values > MAX_YAML_VALUES:
+            msg = (
+                f"{name}: expected at most {MAX_YAML_VALUES} values with aliases expanded, "
+                "found more"
+            )
+            raise InputError(msg)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        msg = f"{name}: invalid YAML{where}: {' '.join(str(problem).split())}"
+        raise InputError(msg) from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: Path, *, what: str) -> Any:
+    """Return the data of the YAML file ``path`` (:func:`read_text`, :func:`parse_yaml`).
+
+    Raises
+    ------
+    InputError
+        Naming ``path``.
+    """
+    return parse_yaml(read_text(path, what=what), name=str(path))
+
+
+def as_bounded(value: Any, *, name: str, low: float, high: float) -> float:
+    """Return ``value`` as a float within [``low``, ``high``], or raise naming the limits.
+
+    Any number is accepted, an int too large for a float included (it is out of range).
+
+    Raises
+    ------
+    InputError
+        Naming ``name``, the range and the value found (shortened).
+    """
+    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    try:
+        number = float(value) if ok else math.nan
+    except OverflowError:
+        number = math.inf
+    if not low <= number <= high:
+        msg = f"{name}: expected a number in [{low:g}, {high:g}], got {shorten(repr(value))}"
+        raise InputError(msg)
+    return number
+
+
 def as_positive(value: Any, *, name: str, allow_zero: bool = False) -> float:
     """Return ``value`` as a finite float > 0 (or >= 0 with ``allow_zero``), or raise."""
     ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-    number = float(value) if ok else float("nan")
+    try:
+        number = float(value) if ok else math.nan
+    except OverflowError:  # an int beyond a float
+        number = math.inf
     if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         expected = "a number >= 0" if allow_zero else "a number > 0"
-        msg = f"{name}: expected {expected}, got {value!r}"
+        msg = f"{name}: expected {expected}, got {shorten(repr(value))}"
         raise InputError(msg)
     return number
 
@@ -190,8 +430,8 @@ def prefixed(prefix: str) -> Iterator[None]:
         raise InputError(message) from None
 
 
-def as_count(value: Any, *, name: str, least: int = 1) -> int:
-    """Return ``value`` if it is a whole number >= ``least``, or raise.
+def as_count(value: Any, *, name: str, least: int = 1, most: int | None = None) -> int:
+    """Return ``value`` if it is a whole number >= ``least`` (and <= ``most``), or raise.
 
     Parameters
     ----------
@@ -199,6 +439,8 @@ def as_count(value: Any, *, name: str, least: int = 1) -> int:
     name : str
         The argument it came from, named in the message.
     least : int
+    most : int, optional
+        The largest allowed (a size limit, such as :data:`MAX_EMITTERS`).
 
     Raises
     ------
@@ -206,8 +448,9 @@ def as_count(value: Any, *, name: str, least: int = 1) -> int:
         Naming the argument, what was expected and what was found.
     """
     whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not whole or value < least:
-        msg = f"{name}: expected a whole number >= {least}, got {value!r}"
+    if not whole or value < least or (most is not None and value > most):
+        expected = f">= {least}" if most is None else f"in [{least}, {most}]"
+        msg = f"{name}: expected a whole number {expected}, got {shorten(repr(value))}"
         raise InputError(msg)
     return int(value)
 

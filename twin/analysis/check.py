@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -363,7 +364,12 @@ def run_checks(
         }
     else:
         # Spawned, not forked: the parent may have used Embree and numba threads already.
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        # Ctrl-C is the parent's to handle: the workers ignore it and the pool shuts down.
+        context = multiprocessing.get_context("spawn")
+        ignore = (signal.SIGINT, signal.SIG_IGN)
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=signal.signal, initargs=ignore
+        )
         results = {
             id(report): [pool.submit(_render_member, m, cache_dir) for m in members]
             for report, _, _, members in tasks

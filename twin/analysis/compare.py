@@ -15,6 +15,7 @@ import functools
 import json
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from twin.dose.metrics import weighted_percentile
 from twin.dose.registry import COMPARED, metric, metric_value
 from twin.engine.cache import TransferCache
 from twin.errors import InputError
-from twin.files import remove_stale, write_atomic
+from twin.files import publish, write_atomic
 from twin.scene import Member, list_members, load_member
 
 #: Differences smaller than this fraction of the larger value are a tie.
@@ -128,7 +129,10 @@ def compare(
         results = [_render(*t) for t in tasks]
     else:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        ignore = (signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=signal.signal, initargs=ignore
+        ) as pool:
             results = list(pool.map(_render, *zip(*tasks, strict=True)))
     n = len(designs[0])
     metrics, fluence, treated = (list(x) for x in zip(*results, strict=True))
@@ -389,21 +393,20 @@ def write_report(
 ) -> list[Path]:
     """Write ``compare.md``, ``compare.json`` and (given) ``difference.ply`` in ``out_dir``.
 
-    All or nothing (:func:`twin.files.write_atomic`); a ``difference.ply`` an earlier
-    comparison left there is removed when there is none now.
+    The folder is published whole (:func:`twin.files.publish`); a ``difference.ply`` an
+    earlier comparison left there is not kept when there is none now.
 
     Returns
     -------
     list of Path
         The files written.
     """
-    files: dict[Path, bytes | str] = {
-        out_dir / "compare.md": markdown(result),
-        out_dir / "compare.json": json.dumps(result, indent=2) + "\n",
+    files: dict[str, bytes | str] = {
+        "compare.md": markdown(result),
+        "compare.json": json.dumps(result, indent=2) + "\n",
     }
     if difference is not None:
-        files[out_dir / "difference.ply"] = difference
-    paths = write_atomic(files, name="out_dir")
-    if difference is None:
-        remove_stale(out_dir, ["difference.ply"])
-    return paths
+        files["difference.ply"] = difference
+    with publish(out_dir, name="out_dir", owned=["compare.*", "difference.ply"]) as folder:
+        write_atomic({folder / n: data for n, data in files.items()}, name="out_dir")
+    return [out_dir / n for n in files]

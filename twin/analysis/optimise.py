@@ -14,8 +14,10 @@ every group of emitters) is a linear or quadratic programme over the treated ski
 - ``minmax``: the largest minimum fluence (HiGHS), over the skin that full drive brings to at
   least a tenth of the window's lower bound.
 
-Hard limits hold in every answer: no skin above the irradiance limit, the eye region's IR
-irradiance under the IEC 62471 limit, and an optional total radiant-power budget; the mean
+Hard limits hold in every answer: no skin above the irradiance limit, the IEC 62471 IR-eye
+limit for the exposure and the blue-light limit (the large-source radiance limit where the
+LEDs' emitting areas are known, else the small-source bound) on the eye detector's readings
+(:mod:`twin.pipeline.eye`), and an optional total radiant-power budget; the mean
 fluence of the treated skin must lie in the window, and a window no drive can reach is refused
 with the bound that cannot be met and by how much. Large treated areas are represented by an
 area-weighted sample of ``max_points`` points for the objective; the hard limits are imposed
@@ -37,6 +39,7 @@ from numpy.typing import NDArray
 from twin._validation import as_count, as_positive, check_choice, one_or_many
 from twin.analysis.groups import GROUPS, STRING_LEDS, drive_groups
 from twin.analysis.problem import DoseProblem
+from twin.dose.hazards import blue_irradiance_limit_mw_cm2, blue_radiance_limit_w_m2_sr
 from twin.dose.metrics import map_metrics
 from twin.dose.registry import WEARER, metric, metric_value
 from twin.errors import InputError
@@ -246,12 +249,11 @@ def _member(problem: DoseProblem, active, groups, max_points: int, seed: int) ->
     if hot.size:
         rows.append(per_group[hot])
         bounds.append(np.full(hot.size, dose.irradiance_limit_mw_cm2))
-    eye_rows = _eye_rows(problem, active, groups)
-    if eye_rows is not None:
-        risky = np.flatnonzero(eye_rows @ np.ones(n) > dose.eye_ir_limit_mw_cm2)
+    for eye_rows, eye_limit in _eye_limits(problem, active, groups):
+        risky = np.flatnonzero(eye_rows @ np.ones(n) > eye_limit)
         if risky.size:
             rows.append(eye_rows[risky])
-            bounds.append(np.full(risky.size, dose.eye_ir_limit_mw_cm2))
+            bounds.append(np.full(risky.size, eye_limit))
     areas, roi = problem.areas_mm2, problem.roi
     weights = areas[roi] / areas[roi].sum()
     mean_row = scipy.sparse.csr_array((weights @ per_group[np.flatnonzero(roi)]) * to_fluence)
@@ -261,20 +263,38 @@ def _member(problem: DoseProblem, active, groups, max_points: int, seed: int) ->
     return _Member(rows, bounds, mean_row, a, w)
 
 
-def _eye_rows(
+def _eye_limits(
     problem: DoseProblem, active: NDArray[np.int64], groups
-) -> scipy.sparse.csr_array | None:
-    """Return the IR irradiance per unit drive of each group at the eye-region points.
+) -> list[tuple[scipy.sparse.csr_array, float]]:
+    """Return the eye hard limits as rows per unit drive of each group and their bounds.
 
-    ``None`` without eye points or lit IR emitters.
+    IR-eye: the IR emitters' facing irradiance at each eye point (mW/cm^2) under the limit
+    for the exposure. Blue light: each group's largest blue-weighted radiance (W m^-2 sr^-1)
+    under the large-source limit where emitting areas are known, else the blue-weighted
+    facing irradiance at each eye point under the small-source bound (:mod:`twin.dose.hazards`).
     """
+    if not problem.has_eyes:
+        return []
+    t = problem.exposure_s
+    power = problem.power_mw[active]
+    eye = problem.eye_matrix[:, active]
+    out = []
     ir = problem.ir[active]
-    if not problem.eye_rows.size or not ir.any():
-        return None
-    t = problem.matrix[problem.eye_rows][:, active] @ scipy.sparse.diags_array(
-        problem.power_mw[active] * ir
-    )
-    return scipy.sparse.csr_array(t @ groups)
+    if ir.any():
+        rows = scipy.sparse.csr_array(eye @ scipy.sparse.diags_array(power * ir) @ groups)
+        out.append((rows, problem.dose.eye_ir_limit(t)[0]))
+    blue = problem.blue_weight[active]
+    if not blue.any():
+        return out
+    if problem.blue_radiance_per_mw is None:
+        rows = scipy.sparse.csr_array(eye @ scipy.sparse.diags_array(power * blue) @ groups)
+        out.append((rows, blue_irradiance_limit_mw_cm2(t)))
+    else:
+        per_led = problem.blue_radiance_per_mw[active] * power
+        worst = scipy.sparse.csr_array(groups).multiply(per_led[:, None]).max(axis=0)
+        rows = scipy.sparse.csr_array(scipy.sparse.diags_array(worst.toarray().ravel()))
+        out.append((rows, blue_radiance_limit_w_m2_sr(t)))
+    return out
 
 
 def _check_reachable(
@@ -474,7 +494,7 @@ def drive_metrics(
             ).to_dict()
         }
     }
-    if problem.eye_rows.size:
+    if problem.has_eyes:
         e_ir = problem.eye_ir_irradiance_mw_cm2(emitter_drive)
         metrics["eye_safety"] = {"ir_irradiance_mw_cm2": {"max": float(e_ir.max())}}
     return {

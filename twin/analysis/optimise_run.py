@@ -32,8 +32,9 @@ from twin.devices.emitters import Emitters
 from twin.dose.maps import emitter_power_mw
 from twin.dose.registry import OPTIMISED, WORST_WEARER, metric, metric_value
 from twin.engine.cache import TransferCache
-from twin.files import check_writable, remove_stale, write_atomic
+from twin.files import publish, write_atomic
 from twin.pipeline.render import RenderResult, render
+from twin.pipeline.results import RESULT_NAMES
 from twin.scene import load_scene, load_scenes
 
 #: What ``vary`` may be: the emitter drive, the LED placement, or the placement then the drive.
@@ -89,11 +90,11 @@ class OptimisationResult:
     groups_csv: str | None
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write the run's files into ``out_dir``, each file all or nothing.
+        """Write the run's files into ``out_dir``, published whole (:func:`twin.files.publish`).
 
         ``before/`` and ``after/`` (complete render results), ``emitters.csv`` and
         ``scene.yaml`` (the optimised scene, which renders ``after/`` again),
-        ``groups.csv`` (with a drive; a stale one is removed otherwise), ``summary.json``
+        ``groups.csv`` (with a drive; an earlier one is not kept otherwise), ``summary.json``
         and ``convergence.log``.
 
         Parameters
@@ -112,20 +113,20 @@ class OptimisationResult:
             If ``out_dir`` cannot be written.
         """
         out = Path(out_dir)
-        check_writable(out, name="out_dir", folder=True)
-        paths = self.before.write(out / "before") + self.after.write(out / "after")
-        files: dict[Path, bytes | str] = {
-            out / "emitters.csv": (out / "after" / "emitters.csv").read_bytes(),
-            out / "scene.yaml": (out / "after" / "scene.resolved.yaml").read_bytes(),
-        }
-        if self.groups_csv is not None:
-            files[out / "groups.csv"] = self.groups_csv
-        files[out / "summary.json"] = json.dumps(self.summary, indent=2) + "\n"
-        files[out / "convergence.log"] = "\n".join(self.log) + "\n"
-        paths += write_atomic(files, name="out_dir")
-        if self.groups_csv is None:  # an earlier drive run's groups.csv no longer holds
-            remove_stale(out, ["groups.csv"])
-        return paths
+        owned = ["emitters.csv", "scene.yaml", "groups.csv", "summary.json", "convergence.log"]
+        owned += [f"{side}/{n}" for side in ("before", "after") for n in RESULT_NAMES]
+        with publish(out, name="out_dir", owned=owned) as stage:
+            paths = self.before.write(stage / "before") + self.after.write(stage / "after")
+            files: dict[Path, bytes | str] = {
+                stage / "emitters.csv": (stage / "after" / "emitters.csv").read_bytes(),
+                stage / "scene.yaml": (stage / "after" / "scene.resolved.yaml").read_bytes(),
+            }
+            if self.groups_csv is not None:
+                files[stage / "groups.csv"] = self.groups_csv
+            files[stage / "summary.json"] = json.dumps(self.summary, indent=2) + "\n"
+            files[stage / "convergence.log"] = "\n".join(self.log) + "\n"
+            paths += write_atomic(files, name="out_dir")
+        return [out / p.relative_to(stage) for p in paths]
 
 
 def run_optimisation(
@@ -303,7 +304,11 @@ def _warnings(after: RenderResult) -> list[str]:
     dose, out = after.scene.dose, []
     for label, path, limit in (
         ("peak irradiance", "roi.total.irradiance_mw_cm2.max", dose.irradiance_limit_mw_cm2),
-        ("eye-region IR", "eye_safety.ir_irradiance_mw_cm2.max", dose.eye_ir_limit_mw_cm2),
+        (
+            "eye IR",
+            "eye_safety.ir_irradiance_mw_cm2.max",
+            dose.eye_ir_limit(after.scene.exposure_s)[0],
+        ),
     ):
         value = metric_value(after.metrics, path)
         if value is not None and value > limit:

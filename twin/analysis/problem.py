@@ -23,10 +23,10 @@ import scipy.sparse
 from numpy.typing import NDArray
 
 from twin._validation import as_positive, check_finite
-from twin.dose.hazards import counts_as_ir
+from twin.dose.hazards import blue_light_weight, counts_as_ir, led_blue_radiance_w_m2_sr
 from twin.dose.maps import DoseSettings, check_drive
 from twin.errors import InputError
-from twin.scene import EYE_REGION
+from twin.pipeline.eye import emitting_areas
 
 if TYPE_CHECKING:
     from twin.pipeline.render import RenderResult
@@ -62,8 +62,16 @@ class DoseProblem:
         The fluence window and the irradiance and IR-eye limits.
     exposure_s : float, s
         Exposure time, > 0.
-    eye_rows : (e,) int64, optional
-        The points of the eye region, held to the IR-eye limit (default: none).
+    eye_matrix : (e, n) sparse, (mW/cm^2) per mW, optional
+        What a detector at each eye point facing each emitter reads, shadows kept
+        (:class:`twin.pipeline.eye.EyeDetector`): held to the IR-eye limit and, without
+        emitting areas, the blue-light small-source bound (default: no eye points).
+    blue_weight : (n,) float64, optional
+        B(lambda) of each emitter's wavelength (default, or empty: 0, no blue-light hazard).
+    blue_radiance_per_mw : (n,) float64, W m^-2 sr^-1 per mW, optional
+        Each emitter's largest blue-weighted radiance toward the eye points per mW, where
+        every blue emitter's emitting area is known: held to the large-source limit
+        (``None``: the small-source bound on ``eye_matrix`` applies instead).
     regions : dict of str to (k,) bool, optional
         Named skin regions, for drive groups by zone (default: none).
     ids : (n,) str, optional
@@ -78,8 +86,8 @@ class DoseProblem:
     InputError
         Naming the field: an array without one entry per point or per emitter, a matrix,
         power or area that is not finite, a channel level for no channel or outside
-        [0, 1], an eye row that is not a point, or an ``exposure_s`` that is not a finite
-        number > 0.
+        [0, 1], an eye matrix without one column per emitter, or an ``exposure_s`` that is
+        not a finite number > 0.
     """
 
     matrix: Any
@@ -91,7 +99,9 @@ class DoseProblem:
     roi: NDArray[np.bool_]
     dose: DoseSettings
     exposure_s: float
-    eye_rows: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    eye_matrix: Any = None
+    blue_weight: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    blue_radiance_per_mw: NDArray[np.float64] | None = None
     regions: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
     ids: NDArray[np.str_] | None = None
     positions_mm: NDArray[np.float64] | None = None
@@ -120,7 +130,15 @@ class DoseProblem:
             "ir": _shaped(self.ir, (n,), bool, name="ir"),
             "areas_mm2": _shaped(self.areas_mm2, (k,), np.float64, name="areas_mm2"),
             "roi": _shaped(self.roi, (k,), bool, name="roi"),
-            "eye_rows": np.asarray(self.eye_rows, dtype=np.int64).reshape(-1),
+            "eye_matrix": scipy.sparse.csr_array(
+                (0, n) if self.eye_matrix is None else self.eye_matrix, dtype=np.float64
+            ),
+            "blue_weight": _shaped(
+                np.zeros(n) if not np.size(self.blue_weight) else self.blue_weight,
+                (n,),
+                np.float64,
+                name="blue_weight",
+            ),
             "regions": {
                 key: _shaped(mask, (k,), bool, name=f"regions[{key!r}]")
                 for key, mask in self.regions.items()
@@ -132,15 +150,18 @@ class DoseProblem:
             values["positions_mm"] = _shaped(
                 self.positions_mm, (n, 3), np.float64, name="positions_mm"
             )
-        for key in ("matrix", "power_mw", "areas_mm2"):
-            check_finite(getattr(values[key], "data", values[key]), name=f"DoseProblem.{key}")
-        eye = values["eye_rows"]
-        if eye.size and (eye.min() < 0 or eye.max() >= k):
+        if self.blue_radiance_per_mw is not None:
+            values["blue_radiance_per_mw"] = _shaped(
+                self.blue_radiance_per_mw, (n,), np.float64, name="blue_radiance_per_mw"
+            )
+        if values["eye_matrix"].shape[1] != n:
             msg = (
-                f"DoseProblem.eye_rows: expected point indices in [0, {k}), got "
-                f"{eye.min()} to {eye.max()}"
+                f"DoseProblem.eye_matrix: expected one column per emitter ({n}), got "
+                f"{values['eye_matrix'].shape[1]}"
             )
             raise InputError(msg)
+        for key in ("matrix", "power_mw", "areas_mm2", "eye_matrix", "blue_weight"):
+            check_finite(getattr(values[key], "data", values[key]), name=f"DoseProblem.{key}")
         for key, value in values.items():
             object.__setattr__(self, key, value)
 
@@ -156,12 +177,24 @@ class DoseProblem:
         -------
         DoseProblem
             Named after the render's scene; ``channel_levels`` are the scene's mode, the eye
-            rows its eye region (if any).
+            matrix its eye detector's facing readings (if any).
         """
         scene, samples = result.scene, result.samples
         emitters = scene.emitters
         wavelength = emitters.wavelength_nm
-        eye = samples.regions.get(EYE_REGION)
+        weight = np.array([blue_light_weight(wavelength.get(str(c))) for c in emitters.channel])
+        detector = result.eye
+        areas = emitting_areas(scene)
+        radiance = None
+        blue = {str(c) for c, w in zip(emitters.channel, weight, strict=True) if w > 0}
+        if detector is not None and blue <= set(areas):
+            radiance = led_blue_radiance_w_m2_sr(
+                detector.facing,
+                detector.points.positions_mm,
+                emitters.positions_mm,
+                blue_weight=weight,
+                emitting_area_mm2=np.array([areas.get(str(c), 1.0) for c in emitters.channel]),
+            )
         return cls(
             matrix=result.transfer.matrix,
             power_mw=emitters.power_mw,
@@ -172,7 +205,9 @@ class DoseProblem:
             roi=result.roi,
             dose=scene.dose,
             exposure_s=scene.exposure_s,
-            eye_rows=np.zeros(0, dtype=np.int64) if eye is None else np.flatnonzero(eye),
+            eye_matrix=None if detector is None else detector.facing,
+            blue_weight=weight,
+            blue_radiance_per_mw=radiance,
             regions=samples.regions,
             ids=emitters.ids,
             positions_mm=emitters.positions_mm,
@@ -183,6 +218,11 @@ class DoseProblem:
     def mode_drive(self) -> NDArray[np.float64]:
         """(n,) float64: the emitter drive of the channel levels (each at its channel's)."""
         return np.array([self.channel_levels.get(str(c), 0.0) for c in self.channel])
+
+    @property
+    def has_eyes(self) -> bool:
+        """Whether the problem has eye points (and so eye limits)."""
+        return bool(self.eye_matrix.shape[0])
 
     def eye_ir_irradiance_mw_cm2(self, emitter_drive: NDArray[np.float64]) -> NDArray[np.float64]:
         """Return the IR irradiance at the eye-region points for an emitter drive.
@@ -195,9 +235,10 @@ class DoseProblem:
         Returns
         -------
         (e,) float64, mW/cm^2
-            At each of :attr:`eye_rows`, from the emitters that count as IR.
+            What a detector facing each emitter reads at each eye point, from the emitters
+            that count as IR.
         """
-        return self.matrix[self.eye_rows] @ (self.power_mw * emitter_drive * self.ir)
+        return self.eye_matrix @ (self.power_mw * emitter_drive * self.ir)
 
 
 def _shaped(value: Any, shape: tuple[int, ...] | None, dtype: Any, *, name: str) -> NDArray[Any]:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from twin._validation import as_count, as_positive
+
+logger = logging.getLogger(__name__)
 
 
 class ProgressBar:
@@ -72,3 +80,41 @@ def positive(value: float | None, *, name: str) -> None:
     """Raise unless the argument ``name`` is absent or a finite number > 0."""
     if value is not None:
         as_positive(value, name=name)
+
+
+def numba_cache_fallback() -> None:
+    """Give numba's compiled-kernel cache a private temporary folder when it has nowhere to go.
+
+    numba caches beside twin's kernels or in the user's cache folder (``$XDG_CACHE_HOME`` or
+    ``~/.cache``) and fails with a traceback when neither can be written (a read-only install
+    run by a user with no writable home). Then, unless ``NUMBA_CACHE_DIR`` is set, the kernels
+    are cached for this run only, in a folder of its own removed at exit (a shared one could
+    be planted), with a warning: each run compiles them again.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    kernels = Path(__file__).parents[1] / "engine" / "backends"
+    user = Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"))
+    if any(_can_create(p) for p in (kernels / "__pycache__", user / "numba")):
+        return
+    folder = tempfile.mkdtemp(prefix="twin-numba-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["NUMBA_CACHE_DIR"] = folder
+    logger.warning(
+        "no writable folder for numba's cache (%s, %s); compiling into %s for this run "
+        "(set NUMBA_CACHE_DIR to keep it)",
+        kernels / "__pycache__",
+        user / "numba",
+        folder,
+    )
+
+
+def _can_create(folder: Path) -> bool:
+    """Whether ``folder`` is, or its nearest existing parent is, a writable folder."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    return (
+        existing is not None
+        and existing.is_absolute()
+        and existing.is_dir()
+        and os.access(existing, os.W_OK)
+    )

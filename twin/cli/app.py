@@ -19,6 +19,8 @@ from twin.errors import MissingDependencyError, TwinError
 EXIT_INVALID_INPUT = 2
 #: Exit status of a missing optional extra (``twin[viz]``, ``twin[gpu]``).
 EXIT_MISSING_DEPENDENCY = 4
+#: Exit status after Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
 
 
 def _render(p: argparse.ArgumentParser) -> None:
@@ -263,8 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(command).parse_args(argv)
     module, name = args.command_func.split(":")
     try:
+        from twin.cli._common import numba_cache_fallback
+
+        numba_cache_fallback()
         command = getattr(importlib.import_module(f"twin.cli.{module}"), name)
         return command(args)
+    except KeyboardInterrupt:  # results are published whole: nothing is left half-written
+        print("twin: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except MissingDependencyError as exc:
         print(f"twin: error: {exc}", file=sys.stderr)
         return EXIT_MISSING_DEPENDENCY

@@ -11,8 +11,9 @@ from twin._data import default_scene_path
 from twin._text import table
 from twin.cli._common import ProgressBar
 from twin.dose.hazards import eye_lines
-from twin.files import check_writable
-from twin.views.pictures import require_pictures, write_pictures
+from twin.files import check_writable, publish
+from twin.pipeline.results import RESULT_NAMES
+from twin.views.pictures import picture_names, require_pictures, write_pictures
 
 if TYPE_CHECKING:
     from twin.pipeline.render import RenderResult
@@ -53,9 +54,7 @@ def _summary_table(metrics: dict) -> str:
         f"engine {eng['backend']}: {eng['rays_cast']} shadow rays in {eng['seconds']:.2f} s "
         f"({eng['rays_cast'] / max(eng['seconds'], 1e-9) / 1e6:.2f} Mrays/s)"
     ]
-    eye = metrics.get("eye_safety")
-    if eye:
-        tail += [line for line, _ in eye_lines(eye, metrics["exposure_s"])]
+    tail += [line for line, _ in eye_lines(metrics["eye_safety"])]
     return "\n".join([head, table(rows), *tail])
 
 
@@ -79,7 +78,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
         result = render(
             scenes[0], backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr)
         )
-        paths = result.write(args.out) + _pictures(args, result, args.out)
+        owned = [*RESULT_NAMES, *picture_names()]
+        with publish(args.out, name="--out", owned=owned) as folder:
+            paths = result.write(folder) + _pictures(args, result, folder)
         print(_summary_table(result.metrics))
         print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
         return 0
@@ -89,6 +90,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         backend=args.backend,
         progress=lambda label: ProgressBar(label, stream=sys.stderr),
         each=lambda result, folder: _pictures(args, result, folder),
+        each_owned=picture_names(),
     )
     print(f"population of {len(scenes)} ({scenes[0].name} ... {scenes[-1].name})")
     print(_population_table(summary))

@@ -32,7 +32,7 @@ package (``shape: disk | square``, ``size_mm``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,14 +42,24 @@ import yaml
 from numpy.typing import NDArray
 
 from twin._data import data_dir
-from twin._validation import as_positive, check_keys, prefixed
+from twin._validation import (
+    MAX_APERTURE_SAMPLES,
+    MAX_EMITTERS,
+    as_count,
+    as_file_path,
+    as_positive,
+    check_keys,
+    prefixed,
+    read_yaml,
+    shorten,
+)
 from twin.devices import carriers
 from twin.devices.aperture import Aperture
 from twin.devices.carriers import CARRIER_KINDS, FACE_CUTOUTS, Carrier
 from twin.devices.emitters import Emitters
 from twin.devices.layout import CarrierPoints, interleave, pattern_points, wear
 from twin.devices.photometry import read_profile
-from twin.devices.profiles import Lambertian, Profile
+from twin.devices.profiles import Lambertian, Profile, check_half_angle
 from twin.errors import InputError
 from twin.geometry.surface import Surface
 from twin.geometry.variants import Variant
@@ -109,6 +119,22 @@ class LEDModel:
     package_shape: str
     package_mm: float
 
+    @property
+    def emitting_area_mm2(self) -> float:
+        """Area of the emitting aperture, mm^2 (:func:`package_area_mm2`)."""
+        return package_area_mm2(self.package_shape, self.package_mm)
+
+
+def package_area_mm2(shape: str, size_mm: float) -> float:
+    """Area of an LED's emitting aperture, mm^2: a disk (diameter) or square (side) ``size_mm``.
+
+    Parameters
+    ----------
+    shape : {"disk", "square"}
+    size_mm : float, mm
+    """
+    return float(np.pi / 4.0 * size_mm**2 if shape == "disk" else size_mm**2)
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -131,6 +157,8 @@ class Layout:
         The largest LED package of the design (the closest two LEDs may sit).
     spec : dict
         The design with every default filled in.
+    emitting_area_mm2 : dict of str to float
+        Each channel's LED emitting area, mm^2 (for the blue-light radiance).
     """
 
     emitters: Emitters
@@ -142,6 +170,7 @@ class Layout:
     push_mm: float
     package_mm: float
     spec: dict[str, Any]
+    emitting_area_mm2: dict[str, float] = field(default_factory=dict)
 
     def worn_shell(self) -> Surface | None:
         """Return the rigid carrier's shell as worn (moved out by ``push_mm``), mm.
@@ -166,14 +195,7 @@ def builtin_modes() -> dict[str, dict[str, float]]:
 
 
 def _read_yaml(path: Path, *, what: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        msg = f"{path}: cannot read {what} ({exc.strerror})"
-        raise InputError(msg) from None
-    except yaml.YAMLError as exc:
-        msg = f"{path}: invalid YAML ({exc})"
-        raise InputError(msg) from None
+    data = read_yaml(path, what=what)
     if not isinstance(data, dict):
         msg = f"{path}: expected a mapping of keys to values, got {type(data).__name__}"
         raise InputError(msg)
@@ -182,10 +204,11 @@ def _read_yaml(path: Path, *, what: str) -> dict[str, Any]:
 
 def _resolve_path(name: str, *, folder: str, base: Path, what: str) -> Path:
     """Return a built-in ``arrays/<folder>/<name>.yaml`` or a file relative to ``base``."""
+    given = as_file_path(name, name=what)
     builtin = data_dir("arrays") / folder / f"{name}.yaml"
     if builtin.is_file():
         return builtin
-    path = Path(name) if Path(name).is_absolute() else base / name
+    path = given if given.is_absolute() else base / given
     if path.is_file():
         return path.resolve()
     have = sorted(p.stem for p in (data_dir("arrays") / folder).glob("*.yaml"))
@@ -232,10 +255,12 @@ def load_led(value: Any, *, where: str, base: Path) -> LEDModel:
         msg = f"{where}: give exactly one of half_angle_deg or profile"
         raise InputError(msg)
     if "profile" in spec:
-        profile_path = Path(spec["profile"])
+        profile_path = as_file_path(spec["profile"], name=f"{where}.profile")
         profile = read_profile(profile_path if profile_path.is_absolute() else base / profile_path)
     else:
-        profile = Lambertian(as_positive(spec["half_angle_deg"], name=f"{where}.half_angle_deg"))
+        profile = Lambertian(
+            check_half_angle(spec["half_angle_deg"], name=f"{where}.half_angle_deg")
+        )
     package = spec.get("package", {"shape": "disk", "size_mm": 3.0})
     if not isinstance(package, dict):
         msg = f"{where}.package: expected a mapping with shape and size_mm, got {package!r}"
@@ -311,7 +336,7 @@ def _carrier(spec: dict[str, Any], anatomy_name: str | None, *, where: str) -> C
     standoff = _number(spec, "standoff_mm", DEFAULT_STANDOFF_MM[kind], where=where)
     if kind in ("rigid", "flexible"):
         cutouts = spec.get("cutouts", list(FACE_CUTOUTS))
-        if not isinstance(cutouts, list):
+        if not isinstance(cutouts, list) or not all(isinstance(c, str) for c in cutouts):
             msg = f"{where}.cutouts: expected a list of {', '.join(FACE_CUTOUTS)}, got {cutouts!r}"
             raise InputError(msg)
         with prefixed(f"{where}."):
@@ -430,9 +455,12 @@ def generate(
         )
         raise InputError(msg)
     carrier = _carrier(spec, anatomy_name_design, where=where)
-    count = spec.get("count")
+    count = as_count(spec.get("count"), name=f"{where}.count", most=MAX_EMITTERS)
     pattern = spec.get("pattern", "hex")
-    seed = spec.get("seed", 0)
+    if not isinstance(pattern, str):
+        msg = f"{where}.pattern: expected a pattern name, got {shorten(repr(pattern))}"
+        raise InputError(msg)
+    seed = as_count(spec.get("seed", 0), name=f"{where}.seed", least=0)
     with prefixed(f"{where}."):
         points = _pattern(carrier, count, pattern, seed)
     channels = spec.get("channels")
@@ -475,7 +503,11 @@ def generate(
     if not isinstance(extended, bool):
         msg = f"{where}.extended: expected true or false, got {extended!r}"
         raise InputError(msg)
-    samples = spec.get("aperture_samples", DEFAULT_APERTURE_SAMPLES)
+    samples = as_count(
+        spec.get("aperture_samples", DEFAULT_APERTURE_SAMPLES),
+        name=f"{where}.aperture_samples",
+        most=MAX_APERTURE_SAMPLES,
+    )
     apertures = {}
     if extended:
         for name, model in models.items():
@@ -498,4 +530,7 @@ def generate(
         "channels": {c: {"led": models[c].name, "ratio": ratios[c]} for c in models},
     }
     package = max(m.package_mm for m in models.values())
-    return Layout(emitters, carrier, points, modes, mode, apertures, push, package, resolved)
+    areas = {c: m.emitting_area_mm2 for c, m in models.items()}
+    return Layout(
+        emitters, carrier, points, modes, mode, apertures, push, package, resolved, areas
+    )

@@ -16,15 +16,19 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from twin._validation import (
+    MAX_COORDINATE_MM,
+    MAX_EMITTERS,
+    MAX_POWER_MW,
     as_points,
     as_unit_vectors,
     check_channel_name,
     check_finite,
     check_per_row,
     per_row,
+    quote,
     read_text,
 )
-from twin.devices.profiles import Lambertian, Profile
+from twin.devices.profiles import Lambertian, Profile, check_half_angle
 from twin.errors import InputError
 from twin.units import mm_per_unit
 
@@ -235,8 +239,16 @@ def read_emitter_csv(
     """
     scale = mm_per_unit(units, name=f"{path}: units")
     text = read_text(path, what="emitter CSV")
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        lines = [
+            (number, row)
+            for number, row in enumerate(csv.reader(io.StringIO(text)), start=1)
+            if any(c.strip() for c in row)
+        ]
+    except csv.Error as exc:
+        msg = f"{path}: not a readable CSV ({exc})"
+        raise InputError(msg) from None
+    header = [h.strip() for h in lines[0][1]] if lines else []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         msg = f"{path}: expected columns {','.join(REQUIRED_COLUMNS)}; missing {','.join(missing)}"
@@ -244,13 +256,26 @@ def read_emitter_csv(
     unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
         msg = (
-            f"{path}: unknown column {unknown[0]!r}; allowed: "
+            f"{path}: unknown column {quote(unknown[0])}; allowed: "
             f"{','.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
         )
         raise InputError(msg)
-    rows = [
-        {k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader
-    ]
+    twice = [c for i, c in enumerate(header) if c in header[:i]]
+    if twice:
+        msg = f"{path}: expected each column once, found {twice[0]!r} twice"
+        raise InputError(msg)
+    if len(lines) - 1 > MAX_EMITTERS:
+        msg = f"{path}: expected at most {MAX_EMITTERS} emitter rows, found {len(lines) - 1}"
+        raise InputError(msg)
+    for number, row in lines[1:]:
+        if len(row) != len(header):
+            msg = (
+                f"{path}: line {number}: expected {len(header)} fields (one per column), "
+                f"found {len(row)}"
+            )
+            raise InputError(msg)
+    rows = [dict(zip(header, (v.strip() for v in row), strict=True)) for _, row in lines[1:]]
+    line_of = [number for number, _ in lines[1:]]
     if not rows:
         msg = f"{path}: expected at least one emitter row, found none"
         raise InputError(msg)
@@ -259,37 +284,44 @@ def read_emitter_csv(
         try:
             value = float(row[col])
         except (ValueError, KeyError):
-            msg = f"{path}: line {line}, column {col}: expected a number, got {row.get(col)!r}"
+            found = quote(row.get(col, ""))
+            msg = f"{path}: line {line}, column {col}: expected a number, got {found}"
             raise InputError(msg) from None
         if not np.isfinite(value):
-            msg = f"{path}: line {line}, column {col}: expected a finite number, got {row[col]!r}"
+            found = quote(row[col])
+            msg = f"{path}: line {line}, column {col}: expected a finite number, got {found}"
             raise InputError(msg)
         return value
 
     table = np.array(
-        [[number(row, c, i + 2) for c in REQUIRED_COLUMNS] for i, row in enumerate(rows)]
+        [[number(row, c, line_of[i]) for c in REQUIRED_COLUMNS] for i, row in enumerate(rows)]
     )
     for i, row in enumerate(rows):
-        if np.linalg.norm(table[i, 3:6]) == 0.0:
-            msg = f"{path}: line {i + 2}: emission axis (dx, dy, dz) has zero length"
+        if not np.any(table[i, 3:6]):
+            msg = f"{path}: line {line_of[i]}: emission axis (dx, dy, dz) has zero length"
             raise InputError(msg)
-        if table[i, 6] <= 0.0:
+        if not 0.0 < table[i, 6] <= MAX_POWER_MW:
             msg = (
-                f"{path}: line {i + 2}, column power_mw: expected a radiant power > 0 mW, got "
-                f"{row['power_mw']}"
+                f"{path}: line {line_of[i]}, column power_mw: expected a radiant power in "
+                f"(0, {MAX_POWER_MW:g}] mW, got {quote(row['power_mw'])}"
+            )
+            raise InputError(msg)
+        far = np.abs(table[i, 0:3]) * scale > MAX_COORDINATE_MM
+        if far.any():
+            col = "xyz"[int(np.argmax(far))]
+            msg = (
+                f"{path}: line {line_of[i]}, column {col}: expected a coordinate within "
+                f"{MAX_COORDINATE_MM:g} mm of the origin, got {quote(row[col])}"
             )
             raise InputError(msg)
 
     profiles: list[Profile] = []
     for i, row in enumerate(rows):
         if row.get("half_angle_deg"):
-            half = number(row, "half_angle_deg", i + 2)
-            if not 0.0 < half < 90.0:
-                msg = (
-                    f"{path}: line {i + 2}, column half_angle_deg: expected (0, 90) degrees, got "
-                    f"{row['half_angle_deg']}"
-                )
-                raise InputError(msg)
+            half = check_half_angle(
+                number(row, "half_angle_deg", line_of[i]),
+                name=f"{path}: line {line_of[i]}, column half_angle_deg",
+            )
             profiles.append(Lambertian(half))
         elif profile is not None:
             profiles.append(profile)
@@ -297,13 +329,13 @@ def read_emitter_csv(
             profiles.append(Lambertian(half_angle_deg))
         else:
             msg = (
-                f"{path}: line {i + 2}: no half_angle_deg for this emitter and no default "
+                f"{path}: line {line_of[i]}: no half_angle_deg for this emitter and no default "
                 "(set emitters.half_angle_deg or emitters.profile in the scene)"
             )
             raise InputError(msg)
 
     channels = [
-        check_channel_name(row["channel"], name=f"{path}: line {i + 2}, column channel")
+        check_channel_name(row["channel"], name=f"{path}: line {line_of[i]}, column channel")
         if row.get("channel")
         else channel
         for i, row in enumerate(rows)
@@ -311,14 +343,14 @@ def read_emitter_csv(
     wavelengths: dict[str, float] = {}
     for i, (row, ch) in enumerate(zip(rows, channels, strict=True)):
         if row.get("wavelength_nm"):
-            wl = number(row, "wavelength_nm", i + 2)
+            wl = number(row, "wavelength_nm", line_of[i])
         elif wavelength_nm is not None:
             wl = wavelength_nm
         else:
             continue
         if wavelengths.setdefault(ch, wl) != wl:
             msg = (
-                f"{path}: line {i + 2}: channel {ch!r} has wavelength {wl:g} nm here but "
+                f"{path}: line {line_of[i]}: channel {ch!r} has wavelength {wl:g} nm here but "
                 f"{wavelengths[ch]:g} nm earlier; one channel has one wavelength"
             )
             raise InputError(msg)

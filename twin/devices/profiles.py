@@ -8,14 +8,42 @@ Every profile answers one question: the radiant intensity I(theta) in mW/sr that
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from twin._validation import TABLE_PEAK_RANGE, quote, read_text, shorten
 from twin.errors import InputError
+
+#: Narrowest half-intensity half-angle, degrees (cos^m with m of about 18,000 at 0.5 degrees).
+MIN_HALF_ANGLE_DEG = 0.5
+
+
+def check_half_angle(value: Any, *, name: str) -> float:
+    """Return ``value`` if it is a half-intensity half-angle in [0.5, 90) degrees, or raise.
+
+    Raises
+    ------
+    InputError
+        Naming ``name``, the range and the value found.
+    """
+    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    try:
+        number = float(value) if ok else math.nan
+    except OverflowError:
+        number = math.inf
+    if not MIN_HALF_ANGLE_DEG <= number < 90.0:
+        msg = (
+            f"{name}: expected a half-intensity half-angle in [{MIN_HALF_ANGLE_DEG:g}, 90) "
+            f"degrees, got {shorten(repr(value))}"
+        )
+        raise InputError(msg)
+    return number
 
 
 @dataclass(frozen=True)
@@ -29,13 +57,8 @@ class Lambertian:
     half_angle_deg: float
 
     def __post_init__(self) -> None:
-        """Check the half-angle: in (0, 90) degrees."""
-        if not 0.0 < self.half_angle_deg < 90.0:
-            msg = (
-                "half_angle_deg: expected a half-intensity half-angle in (0, 90) degrees, got "
-                f"{self.half_angle_deg!r}"
-            )
-            raise InputError(msg)
+        """Check the half-angle (:func:`check_half_angle`)."""
+        check_half_angle(self.half_angle_deg, name="half_angle_deg")
 
     @property
     def m(self) -> float:
@@ -119,6 +142,13 @@ class Tabulated:
         if np.any(i < 0) or not np.any(i > 0):
             msg = f"{where}: expected non-negative intensities, not all zero"
             raise InputError(msg)
+        low, high = TABLE_PEAK_RANGE
+        if not low <= i.max() <= high:
+            msg = (
+                f"{where}: expected a peak intensity in [{low:g}, {high:g}] (any unit; rescale "
+                f"the table), got {i.max():g}"
+            )
+            raise InputError(msg)
         # Exact integral of the piecewise-linear I(theta) times sin(theta): per segment,
         # I = c0 + c1 theta, and integral (c0 + c1 t) sin t dt has a closed form.
         t = np.radians(a)
@@ -158,27 +188,34 @@ class Tabulated:
 
     @classmethod
     def from_csv(cls, path: Path) -> Tabulated:
-        """Read a two-column CSV ``angle_deg,intensity`` (header row required)."""
+        """Read a two-column CSV ``angle_deg,intensity`` (header row required).
+
+        The file is UTF-8 (a byte-order mark is dropped); blank lines are skipped.
+        """
+        text = read_text(path, what="profile table")
         try:
-            with open(path, newline="") as fh:
-                rows = list(csv.reader(fh))
-        except OSError as exc:
-            msg = f"{path}: cannot read profile table ({exc.strerror})"
+            rows = [
+                (number, row)
+                for number, row in enumerate(csv.reader(io.StringIO(text)), start=1)
+                if any(c.strip() for c in row)
+            ]
+        except csv.Error as exc:
+            msg = f"{path}: not a readable CSV ({exc})"
             raise InputError(msg) from None
-        if not rows or [c.strip() for c in rows[0]] != ["angle_deg", "intensity"]:
-            found = ",".join(rows[0]) if rows else "an empty file"
-            msg = f"{path}: expected the header 'angle_deg,intensity', found {found!r}"
+        if not rows or [c.strip() for c in rows[0][1]] != ["angle_deg", "intensity"]:
+            found = quote(",".join(rows[0][1])) if rows else "an empty file"
+            msg = f"{path}: expected the header 'angle_deg,intensity', found {found}"
             raise InputError(msg)
-        try:
-            values = np.array(
-                [[float(c) for c in row] for row in rows[1:] if row], dtype=np.float64
-            )
-        except ValueError as exc:
-            msg = f"{path}: expected numbers in every row ({exc})"
-            raise InputError(msg) from None
-        if values.ndim != 2 or values.shape[1] != 2:
-            msg = f"{path}: expected two numbers per row"
-            raise InputError(msg)
+        table = []
+        for number, row in rows[1:]:
+            try:
+                table.append([float(c) for c in row] if len(row) == 2 else [])
+            except ValueError:
+                table.append([])
+            if not table[-1]:
+                msg = f"{path}: line {number}: expected two numbers, got {quote(','.join(row))}"
+                raise InputError(msg)
+        values = np.array(table, dtype=np.float64).reshape(-1, 2)
         return cls(tuple(values[:, 0]), tuple(values[:, 1]), source=str(path))
 
 

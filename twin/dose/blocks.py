@@ -108,26 +108,151 @@ class RegionMetrics(Block):
 
 
 @dataclass(frozen=True)
-class EyeSafety(Block):
-    """The eye region against the IEC 62471 IR-eye and blue-light limits.
+class EyeReading(Block):
+    """Eye-hazard readings at a set of points (the cornea, or the eyelid skin).
 
-    The skin's irradiance is judged; ``ir_irradiance_facing_mw_cm2`` is what a detector
-    facing each LED reads there (:func:`twin.dose.hazards.facing_rows`).
+    Attributes
+    ----------
+    ir_irradiance_mw_cm2 : MeanMax, mW/cm^2
+        IR-eye irradiance, as a detector facing each LED reads it (the IR channels).
+    blue_weighted_irradiance_mw_cm2 : MeanMax, mW/cm^2
+        B(lambda)-weighted irradiance, facing each LED.
+    total_irradiance_mw_cm2 : Peak, mW/cm^2
+        Every channel, facing each LED.
+    points : int
+    skin_ir_irradiance_mw_cm2 : MeanMax, optional
+        On the eyelid skin: its own irradiance (cosine of incidence included).
     """
 
+    ir_irradiance_mw_cm2: MeanMax
+    blue_weighted_irradiance_mw_cm2: MeanMax
+    total_irradiance_mw_cm2: Peak
+    points: int
+    skin_ir_irradiance_mw_cm2: MeanMax | None = field(
+        default=None, metadata=OMIT_NONE, kw_only=True
+    )
+
+
+@dataclass(frozen=True)
+class BlueLight(Block):
+    """The blue-light hazard of the judged reading (:mod:`twin.dose.hazards`).
+
+    Attributes
+    ----------
+    method : {"large-source radiance", "small-source irradiance"}
+        The radiance limit where every blue-weighted channel's emitting area is known,
+        otherwise the small-source bound on the blue-weighted irradiance.
+    radiance_w_m2_sr : float or None, W m^-2 sr^-1
+        The largest B-weighted radiance of one LED seen from the judged points (``None``
+        for the small-source bound).
+    max_exposure_s : float or None, s
+        Longest exposure within the limit; ``None``: no limit.
+    within_limit : bool
+        For the scene's exposure.
+    emitting_area_mm2 : dict of str to float
+        The emitting area of each channel that has one, mm^2.
+    """
+
+    method: str
+    radiance_w_m2_sr: float | None
+    max_exposure_s: float | None
+    within_limit: bool
+    emitting_area_mm2: dict[str, float]
+
+
+@dataclass(frozen=True)
+class EyeSafety(Block):
+    """The eyes against the IEC 62471 IR-eye and blue-light limits (physics.md 4.1).
+
+    The limits are judged on ``judged_on``: ``"cornea"`` (the anterior eyeball surfaces, eyes
+    open, a detector facing each LED) where the target has eyeballs, otherwise ``"eyelid"``
+    (the eye region's skin, a detector facing each LED). ``ir_irradiance_mw_cm2``,
+    ``blue_weighted_irradiance_mw_cm2`` and ``total_irradiance_mw_cm2`` are that reading;
+    ``cornea`` and ``eyelid`` hold each reading in full.
+
+    Attributes
+    ----------
+    evaluated : bool
+        Always true here (:class:`EyeNotEvaluated` is the other case).
+    region : str
+    judged_on : {"cornea", "eyelid"}
+    ir_channels, unknown_wavelength_channels : list of str
+    ir_irradiance_mw_cm2 : MeanMax, mW/cm^2
+    ir_limit_mw_cm2 : float, mW/cm^2
+    ir_limit_source : {"exposure time", "dose.eye_ir_limit_mw_cm2"}
+        The limit follows the exposure, or the scene sets it.
+    exposure_s : float, s
+    ir_within_limit : bool
+    blue_weighted_irradiance_mw_cm2 : MeanMax, mW/cm^2
+    blue_light : BlueLight
+    total_irradiance_mw_cm2 : Peak, mW/cm^2
+    risk_group : dict of str to str
+        IEC 62471 group (``"RG0"`` .. ``"RG3"``) per hazard (``ir_eye``, ``blue_light``), of
+        the judged reading at the scene's drive.
+    eyelid : EyeReading
+    cornea : EyeReading, optional
+    """
+
+    evaluated: bool
     region: str
+    judged_on: str
     ir_channels: list[str]
     unknown_wavelength_channels: list[str]
     ir_irradiance_mw_cm2: MeanMax
     ir_limit_mw_cm2: float
+    ir_limit_source: str
+    exposure_s: float
     ir_within_limit: bool
     blue_weighted_irradiance_mw_cm2: MeanMax
-    blue_light_max_exposure_s: float | None
-    blue_light_within_limit: bool
+    blue_light: BlueLight
     total_irradiance_mw_cm2: Peak
-    ir_irradiance_facing_mw_cm2: MeanMax | None = field(
-        default=None, metadata=OMIT_NONE, kw_only=True
-    )
+    risk_group: dict[str, str]
+    eyelid: EyeReading
+    cornea: EyeReading | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+
+
+@dataclass(frozen=True)
+class EyeNotEvaluated(Block):
+    """Eye safety was not evaluated, and why (a target with no eye region)."""
+
+    evaluated: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Absorbed(Block):
+    """Absorbed power density ``(1 - R) E`` of one region, against the heating guard.
+
+    Attributes
+    ----------
+    absorbed_mw_cm2 : MeanMax, mW/cm^2
+    within_limit : bool
+        The maximum is at most ``limit_mw_cm2``.
+    """
+
+    absorbed_mw_cm2: MeanMax
+    within_limit: bool
+
+
+@dataclass(frozen=True)
+class Heating(Block):
+    """Absorbed power density per region and the heating guard (physics.md 4.3).
+
+    Attributes
+    ----------
+    limit_mw_cm2 : float, mW/cm^2
+        The guard (``dose.absorbed_limit_mw_cm2``).
+    reflectance : dict of str to float
+        The skin reflectance used per channel (NIST mean at its wavelength).
+    roi : Absorbed
+        The treated skin.
+    regions : dict of str to Absorbed
+    """
+
+    limit_mw_cm2: float
+    reflectance: dict[str, float]
+    roi: Absorbed
+    regions: dict[str, Absorbed]
 
 
 @dataclass(frozen=True)

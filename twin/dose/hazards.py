@@ -1,32 +1,36 @@
-"""Photobiological hazards to the eye: the IEC 62471:2006 limits the eye region is held to.
+"""Photobiological hazards to the eye (IEC 62471:2006, physics.md 4.1) and skin heating.
 
-- **IR-eye** (780-3000 nm): irradiance under 10 mW/cm^2 for exposures beyond 1000 s
-  (physics.md 4.1; the limit is a dose setting, ``DoseSettings.eye_ir_limit_mw_cm2``).
-- **Blue light** (300-700 nm, weighted by B(lambda)): the blue-weighted irradiance ``E_B``
-  may deliver at most 10 mJ/cm^2 (100 J/m^2) within 100 s, and must stay under 0.1 mW/cm^2
-  (1 W/m^2) for longer exposures (IEC 62471 4.3.4, the small-source limit; physics.md 4.1
-  tags it [R]; two public transcriptions of IEC 62471 and ICNIRP 2013 agree, the standard's
-  own text was not available). So the longest safe exposure is ``10 / E_B`` s where ``E_B``
-  is above 0.1 mW/cm^2, and unlimited below.
+Decisions for the twin (physics.md 4.1, 2026-12):
 
-  That limit is a conservative bound (the shortest time). An LED a few mm from the eye is
-  a large source: a 2 mm die at 15 mm subtends about 130 mrad. Its limit is on radiance,
-  ``L_B t <= 10^6 J m^-2 sr^-1`` averaged over a field of view of 11 mrad (up to 100 s),
-  ``1.1 t^0.5`` mrad (100 s to 10^4 s) or 110 mrad. A source wider than that field is
-  averaged at its own radiance, ``E_B`` over the solid angle it subtends, which allows
-  longer: about 140 times for that die (``E_B`` over the field's solid angle instead, as for
-  a source narrower than the field, gives back the bound above: ``pi (0.011)^2 / 4 * 10^6 =
-  95 J/m^2``). The radiance needs each LED's emitting area, which the twin does not model,
-  so it reports the bound. Taking the eye region's total ``E_B`` rather than one LED's also
-  errs on the safe side.
+- **Where**: IR-eye and blue light are judged on the reading of a detector facing each LED
+  (``sum_i I_i(theta_i) / r_i^2``, shadows kept: :func:`facing_rows`) at the cornea, the
+  anterior eyeball surface with the eyes open; the eyelid skin is reported beside it.
+- **IR-eye** (780-3000 nm): ``E_IR <= 1800 t^-0.75`` mW/cm^2 for an exposure ``t <= 1000``
+  s, 10 mW/cm^2 beyond (:func:`ir_eye_limit_mw_cm2`; 14.9 at 600 s).
+- **Blue light** (300-700 nm, weighted by B(lambda)): the large-source radiance limit
+  ``L_B t <= 10^6 J m^-2 sr^-1`` for ``t <= 10^4`` s, ``L_B <= 100 W m^-2 sr^-1`` beyond,
+  with each LED's radiance its B-weighted intensity toward the eye over its emitting area
+  (:func:`blue_radiance_w_m2_sr`). Only where an LED's emitting area is unknown, the
+  small-source bound on the blue-weighted irradiance: ``E_B t <= 10`` mJ/cm^2 (100 J/m^2)
+  within 100 s, ``E_B <= 0.1`` mW/cm^2 beyond. The bound is the stricter: a 2 mm die at
+  15 mm subtends about 130 mrad, far above the 11 mrad field the bound assumes, and its
+  radiance limit allows about 140 times longer.
+- **Risk groups** (continuous sources, physics.md 4.1): the emission limits of RG0, RG1 and
+  RG2 are the exposure limits at 10^4, 100 and 0.25 s for blue light and at 1000, 100 and
+  10 s for IR-eye (:func:`risk_group`).
 
 Channels carry one peak wavelength: B(lambda) is read there, not integrated over the LED's
 spectrum (across a 415 nm LED of 20 nm bandwidth, B runs from 0.2 to 0.95). A channel
 with no wavelength counts as IR and as fully blue-weighted (B = 1): its safety is not
 assumed.
+
+Heating (physics.md 4.3): the absorbed power density ``(1 - R) E``, with R the NIST mean skin
+reflectance interpolated at each channel's wavelength (:func:`skin_reflectance`).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse
@@ -38,6 +42,21 @@ IR_EYE_BAND_NM = (780.0, 3000.0)
 BLUE_DOSE_LIMIT_MJ_CM2 = 10.0
 #: Blue-weighted irradiance limit beyond 100 s, mW/cm^2 (1 W/m^2).
 BLUE_IRRADIANCE_LIMIT_MW_CM2 = 0.1
+#: Blue-light radiance dose limit for exposures up to 10^4 s, J m^-2 sr^-1.
+BLUE_RADIANCE_DOSE_LIMIT_J_M2_SR = 1e6
+#: Blue-weighted radiance limit beyond 10^4 s, W m^-2 sr^-1.
+BLUE_RADIANCE_LIMIT_W_M2_SR = 100.0
+#: IR-eye limit beyond 1000 s, mW/cm^2 (100 W/m^2); up to 1000 s it is 1800 t^-0.75.
+IR_EYE_LONG_TERM_LIMIT_MW_CM2 = 10.0
+#: Emission limits of RG0, RG1 and RG2 per hazard (above the last: RG3), physics.md 4.1: the
+#: exposure limits at 1000/100/10 s (IR-eye, mW/cm^2), 10^4/100/0.25 s (blue light).
+RISK_GROUP_LIMITS = {
+    "ir_eye_mw_cm2": (10.0, 57.0, 320.0),
+    "blue_radiance_w_m2_sr": (100.0, 1e4, 4e6),
+    "blue_irradiance_mw_cm2": (0.001, 0.1, 40.0),
+}
+#: Blue-light methods: the large-source radiance limit, or the small-source irradiance bound.
+BLUE_METHODS = ("large-source radiance", "small-source irradiance")
 
 # B(lambda), IEC 62471:2006 Table 4.2: 0.01 up to 380 nm, tabulated 385-495 nm, then
 # 10^((450 - lambda) / 50) to 595 nm and 0.001 to 700 nm.
@@ -119,50 +138,211 @@ def blue_light_weight(wavelength_nm: float | None) -> float:
     return 0.001
 
 
-def blue_light_max_exposure_s(e_b_mw_cm2: float) -> float | None:
+def ir_eye_limit_mw_cm2(exposure_s: float) -> float:
+    """IEC 62471 IR-eye limit for an exposure time: ``1800 t^-0.75`` to 1000 s, then 10.
+
+    Parameters
+    ----------
+    exposure_s : float, s
+        Greater than 0.
+
+    Returns
+    -------
+    float, mW/cm^2
+        14.9 at 600 s, 10.6 at 940 s, 10 beyond 1000 s.
+    """
+    if exposure_s > 1000.0:
+        return IR_EYE_LONG_TERM_LIMIT_MW_CM2
+    return 1800.0 * exposure_s**-0.75
+
+
+def blue_radiance_limit_w_m2_sr(exposure_s: float) -> float:
+    """Largest blue-weighted radiance an exposure of ``exposure_s`` allows (large source).
+
+    ``L_B t <= 10^6 J m^-2 sr^-1`` up to 10^4 s, ``L_B <= 100 W m^-2 sr^-1`` beyond.
+
+    Parameters
+    ----------
+    exposure_s : float, s
+
+    Returns
+    -------
+    float, W m^-2 sr^-1
+    """
+    return max(BLUE_RADIANCE_LIMIT_W_M2_SR, BLUE_RADIANCE_DOSE_LIMIT_J_M2_SR / exposure_s)
+
+
+def blue_irradiance_limit_mw_cm2(exposure_s: float) -> float:
+    """Largest blue-weighted irradiance an exposure of ``exposure_s`` allows (small source).
+
+    ``E_B t <= 100 J/m^2`` up to 100 s, ``E_B <= 1 W/m^2`` beyond.
+
+    Parameters
+    ----------
+    exposure_s : float, s
+
+    Returns
+    -------
+    float, mW/cm^2
+    """
+    return max(BLUE_IRRADIANCE_LIMIT_MW_CM2, BLUE_DOSE_LIMIT_MJ_CM2 / exposure_s)
+
+
+def led_blue_radiance_w_m2_sr(
+    facing_mw_cm2: scipy.sparse.sparray,
+    points_mm: NDArray[np.float64],
+    emitters_mm: NDArray[np.float64],
+    *,
+    blue_weight: NDArray[np.float64],
+    emitting_area_mm2: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Each LED's largest blue-weighted radiance toward the detector points.
+
+    Parameters
+    ----------
+    facing_mw_cm2 : (e, n) sparse, mW/cm^2 (or per mW)
+        What a detector at each point facing each LED reads.
+    points_mm : (e, 3) float64, mm
+    emitters_mm : (n, 3) float64, mm
+        The LEDs' positions.
+    blue_weight : (n,) float64
+        B(lambda) of each LED's wavelength.
+    emitting_area_mm2 : (n,) float64, mm^2
+        Each LED's emitting area.
+
+    Returns
+    -------
+    (n,) float64, W m^-2 sr^-1 (or per mW)
+        0 for an LED no point sees.
+    """
+    csr = scipy.sparse.csr_array(facing_mw_cm2)
+    led = csr.indices
+    point = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    distance = np.linalg.norm(emitters_mm[led] - points_mm[point], axis=1)
+    per_entry = blue_radiance_w_m2_sr(blue_weight[led] * csr.data, distance, 1.0)
+    out = np.zeros(csr.shape[1])
+    np.maximum.at(out, led, per_entry / emitting_area_mm2[led])
+    return out
+
+
+def blue_light_max_exposure_s(value: float, *, method: str) -> float | None:
     """Longest exposure, s, within the blue-light limit; ``None`` where there is none.
 
     Parameters
     ----------
-    e_b_mw_cm2 : float, mW/cm^2
-        Blue-weighted irradiance at the eye.
+    value : float
+        The blue-weighted radiance, W m^-2 sr^-1, for the ``"large-source radiance"``
+        method; the blue-weighted irradiance, mW/cm^2, for ``"small-source irradiance"``.
+    method : {"large-source radiance", "small-source irradiance"}
     """
-    if e_b_mw_cm2 <= BLUE_IRRADIANCE_LIMIT_MW_CM2:
+    if method == BLUE_METHODS[0]:
+        if value <= BLUE_RADIANCE_LIMIT_W_M2_SR:
+            return None
+        return BLUE_RADIANCE_DOSE_LIMIT_J_M2_SR / value
+    if value <= BLUE_IRRADIANCE_LIMIT_MW_CM2:
         return None
-    return BLUE_DOSE_LIMIT_MJ_CM2 / e_b_mw_cm2
+    return BLUE_DOSE_LIMIT_MJ_CM2 / value
 
 
-def eye_lines(eye: dict, exposure_s: float) -> list[tuple[str, bool]]:
+def blue_radiance_w_m2_sr(
+    facing_mw_cm2: NDArray[np.float64], distance_mm: NDArray[np.float64], area_mm2: float
+) -> NDArray[np.float64]:
+    """Radiance of LEDs from their facing irradiance at a point, distance and emitting area.
+
+    A detector facing an LED at ``r`` reads ``I / r^2``; the LED's radiance toward it is
+    ``I / A`` (uniform over its emitting area ``A``), so ``L = E r^2 / A``.
+
+    Parameters
+    ----------
+    facing_mw_cm2 : float64 array, mW/cm^2
+        What a detector facing each LED reads (B-weighted for the blue-light radiance).
+    distance_mm : float64 array, mm
+        Each LED's distance, same shape.
+    area_mm2 : float, mm^2
+        The emitting area.
+
+    Returns
+    -------
+    float64 array, W m^-2 sr^-1
+    """
+    # mW/cm^2 * mm^2 / mm^2 = mW/(cm^2 sr) = 10 W/(m^2 sr)
+    return 10.0 * facing_mw_cm2 * distance_mm**2 / area_mm2
+
+
+def risk_group(value: float, hazard: str) -> str:
+    """IEC 62471 risk group (``"RG0"`` .. ``"RG3"``) of an emission against a hazard's limits.
+
+    Parameters
+    ----------
+    value : float
+        In the unit of ``hazard``.
+    hazard : {"ir_eye_mw_cm2", "blue_radiance_w_m2_sr", "blue_irradiance_mw_cm2"}
+        A key of :data:`RISK_GROUP_LIMITS`.
+    """
+    limits = RISK_GROUP_LIMITS[hazard]
+    return f"RG{sum(value >= limit for limit in limits)}"
+
+
+_REFLECTANCE = np.loadtxt(
+    Path(__file__).with_name("skin_reflectance.csv"), delimiter=",", comments="#", skiprows=3
+)
+
+
+def skin_reflectance(wavelength_nm: float | None) -> float:
+    """Mean diffuse skin reflectance at a wavelength (NIST, physics.md 3.5); 0 for none.
+
+    Linear between the table's wavelengths (415, 634, 829, 940 nm), the nearest value beyond
+    them. An unknown wavelength reflects nothing: all its light counts as absorbed.
+
+    Parameters
+    ----------
+    wavelength_nm : float or None, nm
+    """
+    if wavelength_nm is None:
+        return 0.0
+    return float(np.interp(float(wavelength_nm), _REFLECTANCE[:, 0], _REFLECTANCE[:, 1]))
+
+
+def eye_lines(eye: dict) -> list[tuple[str, bool]]:
     """One line per eye limit, for people, and whether it holds.
 
     Parameters
     ----------
     eye : dict
         The ``eye_safety`` block of ``metrics.json``.
-    exposure_s : float, s
     """
-    facing = eye.get("ir_irradiance_facing_mw_cm2")
-    seen = "" if facing is None else f" ({facing['max']:.3g} facing each LED)"
+    if not eye["evaluated"]:
+        return [(f"eyes: eye safety not evaluated: {eye['reason']}", False)]
+    where = "at the cornea" if eye["judged_on"] == "cornea" else "on the eyelid skin (no eyeball)"
+    lid = eye["eyelid"]["ir_irradiance_mw_cm2"]["max"]
+    source = (
+        f"for {eye['exposure_s']:g} s"
+        if eye["ir_limit_source"] == "exposure time"
+        else "set by dose.eye_ir_limit_mw_cm2"
+    )
+    groups = eye["risk_group"]
     lines = [
         (
-            f"eyes: IR irradiance max {eye['ir_irradiance_mw_cm2']['max']:.3g} mW/cm2{seen}, "
-            f"{'within' if eye['ir_within_limit'] else 'ABOVE'} the "
-            f"{eye['ir_limit_mw_cm2']:g} mW/cm2 IEC 62471 IR-eye limit",
+            f"eyes: IR max {eye['ir_irradiance_mw_cm2']['max']:.3g} mW/cm2 {where}, facing "
+            f"each LED (eyelid {lid:.3g}), {'within' if eye['ir_within_limit'] else 'ABOVE'} "
+            f"the {eye['ir_limit_mw_cm2']:.3g} mW/cm2 IEC 62471 IR-eye limit ({source}); "
+            f"{groups['ir_eye']}",
             eye["ir_within_limit"],
         )
     ]
-    e_b, limit_s = eye["blue_weighted_irradiance_mw_cm2"]["max"], eye["blue_light_max_exposure_s"]
-    if limit_s is None:
-        blue = f"under the {BLUE_IRRADIANCE_LIMIT_MW_CM2:g} mW/cm2 IEC 62471 blue-light limit"
+    blue, e_b = eye["blue_light"], eye["blue_weighted_irradiance_mw_cm2"]["max"]
+    if blue["method"] == BLUE_METHODS[0]:
+        value = f"radiance max {blue['radiance_w_m2_sr']:.3g} W/m2/sr"
     else:
-        verdict = "within" if eye["blue_light_within_limit"] else "ABOVE"
-        blue = (
-            f"the IEC 62471 blue-light limit (small-source bound) is reached after "
-            f"{limit_s:.3g} s: {verdict} it for the {exposure_s:g} s exposure"
-        )
+        value = f"irradiance max {e_b:.3g} mW/cm2 (no emitting area known)"
+    if blue["max_exposure_s"] is None:
+        verdict = "no time limit"
+    else:
+        ok = "within" if blue["within_limit"] else "ABOVE"
+        verdict = f"limit reached after {blue['max_exposure_s']:.3g} s: {ok} it"
     lines.append(
-        (f"eyes: blue-weighted irradiance max {e_b:.3g} mW/cm2, {blue}",
-         eye["blue_light_within_limit"])
+        (f"eyes: blue-weighted {value}, IEC 62471 {blue['method']} limit: {verdict}; "
+         f"{groups['blue_light']}", blue["within_limit"])
     )  # fmt: skip
     if eye["unknown_wavelength_channels"]:
         names = ", ".join(eye["unknown_wavelength_channels"])

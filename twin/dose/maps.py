@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from twin._validation import as_positive, check_keys
 from twin.devices.emitters import Emitters
+from twin.dose.hazards import ir_eye_limit_mw_cm2
 from twin.engine.transfer import TransferMatrix
 from twin.errors import InputError
 from twin.units import fluence_j_cm2, photons_per_s_per_mw
@@ -31,13 +32,36 @@ class DoseSettings:
         Target fluence window (physics.md 2.2: 4-10 J/cm^2, Zein et al. 2018).
     irradiance_limit_mw_cm2 : float, mW/cm^2
         Above this, skin counts as a hot spot (100 mW/cm^2, the usual athermal guard).
-    eye_ir_limit_mw_cm2 : float, mW/cm^2
-        IEC 62471 long-term IR-eye limit, 780-3000 nm (10 mW/cm^2; physics.md 4.1).
+    eye_ir_limit_mw_cm2 : float or None, mW/cm^2
+        An explicit IR-eye limit; ``None`` (the default): the IEC 62471 limit for the
+        exposure time (:func:`twin.dose.hazards.ir_eye_limit_mw_cm2`).
+    absorbed_limit_mw_cm2 : float, mW/cm^2
+        Heating guard on the absorbed power density ``(1 - R) E``: 50 mW/cm^2, the
+        100 mW/cm^2 irradiance guard at a skin reflectance of 0.5, mid-range of red and NIR
+        (physics.md 4.3).
     """
 
     fluence_window_j_cm2: tuple[float, float] = (4.0, 10.0)
     irradiance_limit_mw_cm2: float = 100.0
-    eye_ir_limit_mw_cm2: float = 10.0
+    eye_ir_limit_mw_cm2: float | None = None
+    absorbed_limit_mw_cm2: float = 50.0
+
+    def eye_ir_limit(self, exposure_s: float) -> tuple[float, str]:
+        """Return the IR-eye limit that applies, mW/cm^2, and where it comes from.
+
+        Parameters
+        ----------
+        exposure_s : float, s
+
+        Returns
+        -------
+        (float, str)
+            The limit and ``"dose.eye_ir_limit_mw_cm2"`` (set by the scene) or
+            ``"exposure time"`` (IEC 62471's limit for ``exposure_s``).
+        """
+        if self.eye_ir_limit_mw_cm2 is not None:
+            return self.eye_ir_limit_mw_cm2, "dose.eye_ir_limit_mw_cm2"
+        return ir_eye_limit_mw_cm2(exposure_s), "exposure time"
 
 
 @dataclass(frozen=True)

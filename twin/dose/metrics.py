@@ -3,13 +3,14 @@
 For each channel and for all channels together: mean, min, max, p5 and p95 of irradiance and
 fluence; uniformity U0 = Emin / Emean and Emin / Emax; coefficient of variation; the fraction
 of area inside the therapeutic window; hot-spot area above the irradiance limit. Then the eye
-region against the IEC 62471 IR-eye and blue-light limits (:mod:`twin.dose.hazards`), and the
-emitters' gap and incidence.
+region against the IEC 62471 IR-eye and blue-light limits (:mod:`twin.dose.hazards`), the
+absorbed power density against the heating guard, and the emitters' gap and incidence.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,13 @@ import scipy.sparse
 from numpy.typing import NDArray
 
 from twin.dose.blocks import (
+    Absorbed,
+    BlueLight,
     Coverage,
     EmitterFit,
+    EyeReading,
     EyeSafety,
+    Heating,
     Histogram,
     MapMetrics,
     MeanMax,
@@ -28,7 +33,15 @@ from twin.dose.blocks import (
     RegionMetrics,
     Summary,
 )
-from twin.dose.hazards import blue_light_max_exposure_s, blue_light_weight, counts_as_ir
+from twin.dose.hazards import (
+    BLUE_METHODS,
+    blue_light_max_exposure_s,
+    blue_light_weight,
+    counts_as_ir,
+    led_blue_radiance_w_m2_sr,
+    risk_group,
+    skin_reflectance,
+)
 from twin.dose.maps import DoseMaps, DoseSettings
 from twin.units import MM2_PER_CM2, fluence_per_irradiance
 
@@ -170,66 +183,218 @@ def region_metrics(
     return RegionMetrics(area_cm2=float(a.sum() / MM2_PER_CM2), total=total, channels=channels)
 
 
-def eye_safety(
-    dose_maps: DoseMaps,
-    areas_mm2: NDArray[np.float64],
-    dose: DoseSettings,
+def eye_reading(
+    facing: DoseMaps, areas_mm2: NDArray[np.float64], *, skin: DoseMaps | None = None
+) -> EyeReading:
+    """Summarise the eye-hazard readings at a set of points (cornea or eyelid).
+
+    Parameters
+    ----------
+    facing : DoseMaps
+        The points' maps as a detector facing each LED reads them
+        (:func:`twin.dose.hazards.facing_rows`).
+    areas_mm2 : (e,) float64, mm^2
+        The area each point stands for (weights of the means).
+    skin : DoseMaps, optional
+        The eyelid skin's own maps (the same points), for ``skin_ir_irradiance_mw_cm2``.
+
+    Returns
+    -------
+    EyeReading
+    """
+
+    def mean_max(e: NDArray[np.float64]) -> MeanMax:
+        return MeanMax(mean=float(np.average(e, weights=areas_mm2)), max=float(e.max()))
+
+    ir = [c for c in facing.channels if counts_as_ir(facing.wavelength_nm.get(c))]
+    e_blue = np.zeros(len(areas_mm2))
+    for c, e in facing.irradiance_mw_cm2.items():
+        e_blue += blue_light_weight(facing.wavelength_nm.get(c)) * e
+    return EyeReading(
+        ir_irradiance_mw_cm2=mean_max(_ir_irradiance(facing, ir)),
+        blue_weighted_irradiance_mw_cm2=mean_max(e_blue),
+        total_irradiance_mw_cm2=Peak(max=float(facing.total_irradiance_mw_cm2.max())),
+        points=len(areas_mm2),
+        skin_ir_irradiance_mw_cm2=None if skin is None else mean_max(_ir_irradiance(skin, ir)),
+    )
+
+
+def blue_light(
+    facing_mw_cm2: scipy.sparse.sparray,
+    points_mm: NDArray[np.float64],
+    emitters_mm: NDArray[np.float64],
     *,
-    facing: DoseMaps | None = None,
+    channel: NDArray[np.str_],
+    wavelength_nm: Mapping[str, float],
+    emitting_area_mm2: Mapping[str, float],
+    e_b_max_mw_cm2: float,
+    exposure_s: float,
+) -> BlueLight:
+    """Judge the blue-light hazard: each LED's radiance where its emitting area is known.
+
+    The large-source radiance limit applies when every channel with a blue weight
+    (B(lambda) > 0) has an emitting area; otherwise the small-source bound on the largest
+    blue-weighted irradiance (:mod:`twin.dose.hazards`).
+
+    Parameters
+    ----------
+    facing_mw_cm2 : (e, n) sparse, mW/cm^2
+        What a detector facing each LED reads at each point, at the scene's drive.
+    points_mm : (e, 3) float64, mm
+        The detector points.
+    emitters_mm : (n, 3) float64, mm
+        The LEDs' positions.
+    channel : (n,) str
+        Each LED's channel.
+    wavelength_nm, emitting_area_mm2 : mapping of str to float
+        Per channel, where known (nm; mm^2).
+    e_b_max_mw_cm2 : float, mW/cm^2
+        The largest blue-weighted facing irradiance, for the small-source bound.
+    exposure_s : float, s
+
+    Returns
+    -------
+    BlueLight
+    """
+    weight = {str(c): blue_light_weight(wavelength_nm.get(str(c))) for c in set(channel)}
+    blue = sorted(c for c, b in weight.items() if b > 0)
+    areas = {c: float(emitting_area_mm2[c]) for c in sorted(weight) if c in emitting_area_mm2}
+    radiance = None
+    if all(c in areas for c in blue):
+        method = BLUE_METHODS[0]
+        per_led = led_blue_radiance_w_m2_sr(
+            facing_mw_cm2,
+            points_mm,
+            emitters_mm,
+            blue_weight=np.array([weight[str(c)] for c in channel]),
+            emitting_area_mm2=np.array([areas.get(str(c), 1.0) for c in channel]),
+        )
+        radiance = float(per_led.max()) if per_led.size else 0.0
+        limit_s = blue_light_max_exposure_s(radiance, method=method)
+    else:
+        method = BLUE_METHODS[1]
+        limit_s = blue_light_max_exposure_s(e_b_max_mw_cm2, method=method)
+    return BlueLight(
+        method=method,
+        radiance_w_m2_sr=radiance,
+        max_exposure_s=limit_s,
+        within_limit=limit_s is None or exposure_s <= limit_s,
+        emitting_area_mm2=areas,
+    )
+
+
+def eye_safety(
+    eyelid: EyeReading,
+    blue: BlueLight,
+    *,
+    cornea: EyeReading | None,
+    channels: Sequence[str],
+    wavelength_nm: Mapping[str, float],
+    dose: DoseSettings,
+    exposure_s: float,
     region: str = "eyes",
 ) -> EyeSafety:
-    """Judge the eye region against the IEC 62471 IR-eye and blue-light limits.
+    """Judge the eyes against the IEC 62471 IR-eye and blue-light limits.
 
-    Limits: :mod:`twin.dose.hazards`.
-
-    ``dose_maps`` hold the eye region's points only, with their ``areas_mm2``: the skin's
-    irradiance, which the limits are judged on. ``facing`` are the same points as a detector
-    facing each LED sees them (:func:`twin.dose.hazards.facing_rows`), reported beside them.
+    The cornea's reading is judged where there is one, the eyelid's otherwise; the IR-eye
+    limit is the scene's (``dose.eye_ir_limit_mw_cm2``) or the one for ``exposure_s``.
     Channels with no wavelength count as IR and as fully blue-weighted, and are listed.
 
     Parameters
     ----------
-    dose_maps : DoseMaps
-        The eye region's ``e`` points.
-    areas_mm2 : (e,) float64, mm^2
+    eyelid : EyeReading
+    blue : BlueLight
+        Judged on the same points as the IR-eye limit (:func:`blue_light`).
+    cornea : EyeReading or None
+    channels : sequence of str
+    wavelength_nm : mapping of str to float
+        Per channel, where known.
     dose : DoseSettings
-    facing : DoseMaps, optional
-        The same ``e`` points seen by a detector facing each LED.
+    exposure_s : float, s
     region : str, default: "eyes"
-        The region's name, for the block.
+        The eye region's name.
 
     Returns
     -------
     EyeSafety
     """
-    unknown = [c for c in dose_maps.channels if c not in dose_maps.wavelength_nm]
-    ir = [c for c in dose_maps.channels if counts_as_ir(dose_maps.wavelength_nm.get(c))]
-    e_ir = _ir_irradiance(dose_maps, ir)
-    e_blue = np.zeros(len(areas_mm2))
-    for c, e in dose_maps.irradiance_mw_cm2.items():
-        e_blue += blue_light_weight(dose_maps.wavelength_nm.get(c)) * e
-    peak_ir, peak_blue = float(e_ir.max()), float(e_blue.max())
-    blue_time_s = blue_light_max_exposure_s(peak_blue)
-    seen = None
-    if facing is not None:
-        e_facing = _ir_irradiance(facing, ir)
-        seen = MeanMax(
-            mean=float(np.average(e_facing, weights=areas_mm2)), max=float(e_facing.max())
+    judged = eyelid if cornea is None else cornea
+    limit, source = dose.eye_ir_limit(exposure_s)
+    peak_ir = judged.ir_irradiance_mw_cm2.max
+    if blue.radiance_w_m2_sr is None:
+        blue_group = risk_group(
+            judged.blue_weighted_irradiance_mw_cm2.max, "blue_irradiance_mw_cm2"
         )
+    else:
+        blue_group = risk_group(blue.radiance_w_m2_sr, "blue_radiance_w_m2_sr")
     return EyeSafety(
+        evaluated=True,
         region=region,
-        ir_channels=ir,
-        unknown_wavelength_channels=unknown,
-        ir_irradiance_mw_cm2=MeanMax(mean=float(np.average(e_ir, weights=areas_mm2)), max=peak_ir),
-        ir_limit_mw_cm2=dose.eye_ir_limit_mw_cm2,
-        ir_within_limit=peak_ir <= dose.eye_ir_limit_mw_cm2,
-        blue_weighted_irradiance_mw_cm2=MeanMax(
-            mean=float(np.average(e_blue, weights=areas_mm2)), max=peak_blue
-        ),
-        blue_light_max_exposure_s=blue_time_s,
-        blue_light_within_limit=blue_time_s is None or dose_maps.exposure_s <= blue_time_s,
-        total_irradiance_mw_cm2=Peak(max=float(dose_maps.total_irradiance_mw_cm2.max())),
-        ir_irradiance_facing_mw_cm2=seen,
+        judged_on="eyelid" if cornea is None else "cornea",
+        ir_channels=[c for c in channels if counts_as_ir(wavelength_nm.get(c))],
+        unknown_wavelength_channels=[c for c in channels if c not in wavelength_nm],
+        ir_irradiance_mw_cm2=judged.ir_irradiance_mw_cm2,
+        ir_limit_mw_cm2=limit,
+        ir_limit_source=source,
+        exposure_s=exposure_s,
+        ir_within_limit=peak_ir <= limit,
+        blue_weighted_irradiance_mw_cm2=judged.blue_weighted_irradiance_mw_cm2,
+        blue_light=blue,
+        total_irradiance_mw_cm2=judged.total_irradiance_mw_cm2,
+        risk_group={"ir_eye": risk_group(peak_ir, "ir_eye_mw_cm2"), "blue_light": blue_group},
+        eyelid=eyelid,
+        cornea=cornea,
+    )
+
+
+def heating(
+    dose_maps: DoseMaps,
+    areas_mm2: NDArray[np.float64],
+    *,
+    roi: NDArray[np.bool_],
+    regions: Mapping[str, NDArray[np.bool_]],
+    dose: DoseSettings,
+) -> Heating:
+    """Absorbed power density ``(1 - R) E`` per region against the heating guard.
+
+    R is the NIST mean skin reflectance at each channel's wavelength
+    (:func:`twin.dose.hazards.skin_reflectance`; a channel with none counts as absorbed in
+    full).
+
+    Parameters
+    ----------
+    dose_maps : DoseMaps
+        Every sample point's maps.
+    areas_mm2 : (k,) float64, mm^2
+    roi : (k,) bool
+        The treated skin.
+    regions : mapping of str to (k,) bool
+    dose : DoseSettings
+        Its ``absorbed_limit_mw_cm2`` is the guard.
+
+    Returns
+    -------
+    Heating
+    """
+    reflectance = {c: skin_reflectance(dose_maps.wavelength_nm.get(c)) for c in dose_maps.channels}
+    absorbed = np.zeros(len(areas_mm2))
+    for c, e in dose_maps.irradiance_mw_cm2.items():
+        absorbed += (1.0 - reflectance[c]) * e
+    limit = dose.absorbed_limit_mw_cm2
+
+    def block(mask: NDArray[np.bool_]) -> Absorbed:
+        a = absorbed[mask]
+        peak = float(a.max())
+        return Absorbed(
+            absorbed_mw_cm2=MeanMax(mean=float(np.average(a, weights=areas_mm2[mask])), max=peak),
+            within_limit=peak <= limit,
+        )
+
+    return Heating(
+        limit_mw_cm2=limit,
+        reflectance=reflectance,
+        roi=block(roi),
+        regions={name: block(mask) for name, mask in regions.items() if mask.any()},
     )
 
 

@@ -88,22 +88,36 @@ METRICS: dict[str, Metric] = {
             "high",
         ),
         Metric(_ROI + "hot_spot_area_cm2", "hot-spot area (cm2)", "hot_spot_area_cm2", "low"),
+        # The judged eye reading (a detector facing each LED): at the cornea, or on the
+        # eyelid skin of a target without eyeballs (eye_safety.judged_on says which).
         Metric(
             "eye_safety.ir_irradiance_mw_cm2.max",
-            "eye IR max (mW/cm2)",
+            "eye IR max, judged (mW/cm2)",
             "eye_ir_max_mw_cm2",
             "low",
         ),
         Metric(
             "eye_safety.total_irradiance_mw_cm2.max",
-            "eye irradiance max (mW/cm2)",
+            "eye irradiance max, judged (mW/cm2)",
             "eye_max_mw_cm2",
             "low",
         ),
         Metric(
             "eye_safety.blue_weighted_irradiance_mw_cm2.max",
-            "eye blue-weighted max (mW/cm2)",
+            "eye blue-weighted max, judged (mW/cm2)",
             "eye_blue_max_mw_cm2",
+            "low",
+        ),
+        Metric(
+            "eye_safety.eyelid.ir_irradiance_mw_cm2.max",
+            "eyelid IR max, facing (mW/cm2)",
+            "eyelid_ir_max_mw_cm2",
+            "low",
+        ),
+        Metric(
+            "heating.roi.absorbed_mw_cm2.max",
+            "absorbed power max (mW/cm2)",
+            "absorbed_max_mw_cm2",
             "low",
         ),
         Metric("emitters.gap_mm.min", "LED-skin gap min (mm)", "gap_min_mm", "high"),
@@ -141,6 +155,8 @@ BASELINE = (
     "eye_safety.ir_irradiance_mw_cm2.max",
     "eye_safety.total_irradiance_mw_cm2.max",
     "eye_safety.blue_weighted_irradiance_mw_cm2.max",
+    "eye_safety.eyelid.ir_irradiance_mw_cm2.max",
+    "heating.roi.absorbed_mw_cm2.max",
     "emitters.gap_mm.mean",
     "emitters.clearance_mm.min",
     "emitters.inside_skin",

@@ -5,7 +5,9 @@ triangle, the emitters' positions, axes, angular profiles and apertures, the eng
 and twin's version — not on drive levels, modes, exposure or LED power. The key is the
 SHA-256 of exactly those bytes, so changing any of them misses the cache and changing only
 the others hits it. An entry records its key and a checksum of its arrays; an entry that is
-unreadable, truncated, for another key or fails its checksum is rebuilt, never trusted.
+unreadable, truncated, for another key or fails its checksum is rebuilt, never trusted: it is
+logged as a warning and deleted. A cache folder that cannot be written (a read-only disk, no
+writable home) turns the cache off with a warning: every matrix is built, nothing fails.
 
 The cache folder is ``$TWIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/twin``, else
 ``~/.cache/twin``.
@@ -13,13 +15,13 @@ The cache folder is ``$TWIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/twin``, else
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
 import uuid
-import zipfile
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -135,9 +137,9 @@ class TransferCache:
 
     def _load(self, key: str) -> TransferMatrix | None:
         path = self.path(key)
-        if not path.is_file():
-            return None
         try:
+            if not path.is_file():
+                return None
             with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as f:
                 meta = json.loads(str(f["meta"]))
                 data, indices, indptr = f["data"], f["indices"], f["indptr"]
@@ -152,19 +154,26 @@ class TransferCache:
                 msg = "key or checksum mismatch"
                 raise ValueError(msg)
             matrix = scipy.sparse.csc_array((data, indices, indptr), shape=shape)
-        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-            logger.warning("%s: corrupt or stale cache entry (%s); rebuilding it", path, exc)
-            path.unlink(missing_ok=True)
+            transfer = TransferMatrix(
+                matrix=matrix,
+                backend=str(meta["backend"]),
+                candidate_pairs=int(meta["candidate_pairs"]),
+                rays_cast=int(meta["rays_cast"]),
+                seconds=float(meta["seconds"]),
+                intensity_cutoff=float(meta["intensity_cutoff"]),
+                max_distance_mm=float(meta["max_distance_mm"]),
+            )
+        except Exception as exc:  # an entry is untrusted bytes: any failure rebuilds it
+            logger.warning(
+                "%s: corrupt or stale cache entry (%s: %s); rebuilding it",
+                path,
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
             return None
-        return TransferMatrix(
-            matrix=matrix,
-            backend=meta["backend"],
-            candidate_pairs=meta["candidate_pairs"],
-            rays_cast=meta["rays_cast"],
-            seconds=meta["seconds"],
-            intensity_cutoff=meta["intensity_cutoff"],
-            max_distance_mm=float(meta["max_distance_mm"]),
-        )
+        return transfer
 
     def _store(self, key: str, transfer: TransferMatrix) -> None:
         m = scipy.sparse.csc_array(transfer.matrix)
@@ -182,13 +191,17 @@ class TransferCache:
         }
         buffer = io.BytesIO()
         np.savez(buffer, data=m.data, indices=m.indices, indptr=m.indptr, meta=json.dumps(meta))
+        tmp = self.folder / f".{key}.{uuid.uuid4().hex}.partial"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = self.folder / f".{key}.{uuid.uuid4().hex}.partial"
             tmp.write_bytes(buffer.getvalue())
             os.replace(tmp, self.path(key))
         except OSError as exc:  # a cache that cannot be written only costs time
-            logger.warning("%s: cannot write the cache (%s)", self.folder, exc.strerror)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)  # a full disk leaves no partial entry
+            logger.warning(
+                "%s: cannot write the cache (%s); going on without it", self.folder, exc.strerror
+            )
 
 
 def _checksum(*arrays: NDArray) -> str:

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from twin._validation import as_positive
 from twin.errors import InputError
+from twin.raycast import self_tolerance_mm
 
 #: Default relative-intensity cut-off of the emission cone: directions where an LED emits less
 #: than this fraction of its peak intensity are not traced. For a cos^m emitter the flux outside
@@ -23,10 +24,13 @@ DEFAULT_INTENSITY_CUTOFF = 1e-4
 
 
 def ray_offset_mm(triangles_mm: NDArray[np.float64]) -> float:
-    """Distance by which shadow-ray origins leave the skin along its normal.
+    """Return the rounding margin at the ends of shadow segments (no closer triangle blocks).
 
-    Scale-aware: 1e-4 of the scene's bounding-box diagonal, far above float32 resolution
-    (6e-8 relative) and far below any anatomical thickness.
+    Shadow segments run from the skin point itself to the emitter; a triangle whose plane
+    passes within this distance of either end can meet the segment only at that end (the
+    point's own triangles, an LED's carrier) and does not block it
+    (:func:`twin.raycast.self_tolerance_mm`: 2^-32 of the scene's extent, 1e-7 mm on the
+    face). Nothing moves the origin off the skin, so thin folds and creases shadow exactly.
 
     Parameters
     ----------
@@ -37,8 +41,7 @@ def ray_offset_mm(triangles_mm: NDArray[np.float64]) -> float:
     -------
     float, mm
     """
-    pts = triangles_mm.reshape(-1, 3)
-    return 1e-4 * float(np.linalg.norm(np.ptp(pts, axis=0)))
+    return self_tolerance_mm(triangles_mm)
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,8 @@ class TransferSettings:
     Parameters
     ----------
     offset_mm : float, mm
-        Shadow rays start this far off the skin along its normal, run parallel to the
-        point-to-emitter direction and stop this far short of the emitter (see
+        Shadow segments run from the skin point to the emitter; a triangle whose plane
+        passes within this distance of either end does not block (see
         :func:`ray_offset_mm`); >= 0.
     intensity_cutoff : float, default: 1e-4
         Directions where an LED's intensity is below this fraction of its peak are not

@@ -98,8 +98,8 @@ def transfer_matrix(
         Built over every surface that can block light (skin and occluders) by
         :func:`twin.engine.backends.make_backend`.
     offset_mm : float, mm
-        Shadow rays start this far off the skin along its normal, run parallel to the
-        point-to-emitter direction and stop this far short of the emitter (see
+        Shadow segments run from the skin point to the emitter; a triangle whose plane
+        passes within this distance of either end does not block (see
         :func:`twin.engine.settings.ray_offset_mm`).
     intensity_cutoff : float, default: 1e-4
         Directions where an LED's intensity is below this fraction of its peak are not

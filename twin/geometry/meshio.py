@@ -11,6 +11,7 @@ import scipy.sparse.csgraph
 import trimesh
 from numpy.typing import NDArray
 
+from twin._validation import MAX_COORDINATE_MM, check_file, shorten
 from twin.errors import InputError
 from twin.geometry.surface import Surface
 from twin.units import MM_PER_UNIT, mm_per_unit
@@ -49,13 +50,14 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
     """
     path = Path(path)
     scale = mm_per_unit(units, name=f"{path}: units")
-    if not path.is_file():
+    if not path.exists():
         msg = f"{path}: mesh file not found"
         raise InputError(msg)
+    check_file(path, what="mesh file")
     try:
         mesh = trimesh.load(path, force="mesh", process=False, maintain_order=True)
     except Exception as exc:  # trimesh raises many types for malformed files
-        msg = f"{path}: cannot read mesh ({type(exc).__name__}: {exc})"
+        msg = f"{path}: cannot read mesh ({type(exc).__name__}: {shorten(str(exc))})"
         raise InputError(msg) from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         msg = f"{path}: expected a triangle mesh, found no triangles"
@@ -63,11 +65,20 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
     if not np.isfinite(mesh.vertices).all():
         msg = f"{path}: vertices contain NaN or infinite coordinates"
         raise InputError(msg)
+    largest_mm = float(np.abs(mesh.vertices).max()) * scale
+    if largest_mm > MAX_COORDINATE_MM:
+        msg = (
+            f"{path}: expected coordinates within {MAX_COORDINATE_MM:g} mm of the origin, "
+            f"found {largest_mm:g} mm"
+        )
+        raise InputError(msg)
     names = _ply_region_names(path)
     if names:
-        mesh.vertex_attributes["region"] = np.asarray(
-            mesh.metadata["_ply_raw"]["vertex"]["data"]["region"], dtype=np.int64
-        )
+        vertex_data = mesh.metadata.get("_ply_raw", {}).get("vertex", {}).get("data")
+        if vertex_data is None or "region" not in (vertex_data.dtype.names or ()):
+            msg = f"{path}: expected the region property on the vertices, found it elsewhere"
+            raise InputError(msg)
+        mesh.vertex_attributes["region"] = np.asarray(vertex_data["region"], dtype=np.int64)
     mesh.merge_vertices(merge_tex=True, merge_norm=True)
     repairs = []
     vertices = np.asarray(mesh.vertices, dtype=np.float64) * scale

@@ -18,12 +18,31 @@ import scipy.sparse
 from numpy.typing import NDArray
 
 from twin._version import __version__
-from twin.dose.blocks import OMIT_NONE, Block, Coverage, EmitterFit, EyeSafety, RegionMetrics
+from twin.dose.blocks import (
+    OMIT_NONE,
+    Block,
+    Coverage,
+    EmitterFit,
+    EyeNotEvaluated,
+    EyeReading,
+    EyeSafety,
+    Heating,
+    RegionMetrics,
+)
 from twin.dose.hazards import facing_rows
 from twin.dose.maps import DoseMaps, dose_maps
-from twin.dose.metrics import coverage, dose_metrics, emitter_fit, eye_safety
+from twin.dose.metrics import (
+    blue_light,
+    coverage,
+    dose_metrics,
+    emitter_fit,
+    eye_reading,
+    eye_safety,
+    heating,
+)
 from twin.engine.transfer import TransferMatrix
 from twin.geometry.surface import SamplePoints
+from twin.pipeline.eye import EyeDetector, emitting_areas
 from twin.scene import EYE_REGION, Scene
 
 if TYPE_CHECKING:
@@ -95,8 +114,8 @@ class EngineInfo(Block):
 class RenderMetrics(Block):
     """Every block of ``metrics.json``, in the file's order.
 
-    ``eye_safety`` is absent when the target has no eye region, ``layout`` when the emitters
-    came from a file rather than a design.
+    ``eye_safety`` says "not evaluated" when the target has no eye region; ``layout`` is
+    absent when the emitters came from a file rather than a design.
     """
 
     twin_version: str
@@ -107,7 +126,8 @@ class RenderMetrics(Block):
     roi_regions: RoiRegions
     roi: RegionMetrics
     regions: dict[str, RegionMetrics]
-    eye_safety: EyeSafety | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    eye_safety: EyeSafety | EyeNotEvaluated
+    heating: Heating
     emitters: EmitterFit
     coverage: Coverage
     layout: LayoutSummary | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
@@ -124,6 +144,7 @@ def render_metrics(
     gap_mm: NDArray[np.float64],
     incidence_deg: NDArray[np.float64],
     clearance_mm: NDArray[np.float64],
+    eye_detector: EyeDetector | None,
 ) -> RenderMetrics:
     """Return the metrics of a render.
 
@@ -141,6 +162,8 @@ def render_metrics(
         Where each emitter's axis lands (mm, degrees; ``inf`` and ``nan`` on a miss).
     clearance_mm : (n,) float64, mm
         Signed distance from each emitter to the skin (negative inside).
+    eye_detector : EyeDetector or None
+        Where the eyes are judged (:func:`twin.pipeline.eye.eye_detector`).
 
     Returns
     -------
@@ -163,7 +186,10 @@ def render_metrics(
         ),
         roi=roi_block,
         regions=regions,
-        eye_safety=_eye_safety(transfer, samples, scene),
+        eye_safety=_eye_safety(transfer, samples, scene, eye_detector),
+        heating=heating(
+            maps, samples.areas_mm2, roi=roi, regions=samples.regions, dose=scene.dose
+        ),
         emitters=emitter_fit(
             ids=scene.emitters.ids,
             gap_mm=gap_mm,
@@ -206,29 +232,92 @@ def _layout_summary(scene: Scene) -> LayoutSummary | None:
     )
 
 
-def _eye_safety(transfer: TransferMatrix, samples: SamplePoints, scene: Scene) -> EyeSafety | None:
-    """Return the eye region's block, ``None`` without an eye region.
+def _eye_safety(
+    transfer: TransferMatrix, samples: SamplePoints, scene: Scene, eye_detector: EyeDetector | None
+) -> EyeSafety | EyeNotEvaluated:
+    """Return the eye-safety block: the detector's points judged (the cornea, or the eyelid).
 
-    The block holds the eyelid skin's irradiance, judged against the limits, and what a
-    detector facing each LED would read there (:func:`twin.dose.hazards.facing_rows`).
+    The eyelid skin (the eye region's points) is always read: its own irradiance and what a
+    detector facing each LED reads there (:func:`twin.dose.hazards.facing_rows`). A built-in
+    anatomy with eyes also has its cornea read (:mod:`twin.pipeline.eye`), which is judged.
     """
     eye = samples.regions.get(EYE_REGION)
-    if eye is None or not eye.any():
-        return None
+    if eye is None or not eye.any() or eye_detector is None:
+        reason = f"the target has no {EYE_REGION!r} region"
+        return EyeNotEvaluated(evaluated=False, reason=reason)
     rows = scipy.sparse.csr_array(transfer.matrix)[np.flatnonzero(eye)]
-    facing = facing_rows(
-        rows, samples.positions_mm[eye], samples.normals[eye], scene.emitters.positions_mm
+    skin = _maps(transfer, rows, scene)
+    eyelid, facing = _reading(
+        transfer,
+        rows,
+        samples.positions_mm[eye],
+        samples.normals[eye],
+        samples.areas_mm2[eye],
+        scene,
+        skin=skin,
     )
-    skin, seen = (
-        dose_maps(
-            dataclasses.replace(transfer, matrix=m),
-            scene.emitters,
-            drive=scene.drive,
-            exposure_s=scene.exposure_s,
+    cornea = None
+    judged_rows, judged_points = facing, samples.positions_mm[eye]
+    if eye_detector.judged_on == "cornea":
+        points = eye_detector.points
+        cornea = eye_reading(
+            _maps(eye_detector.transfer, eye_detector.facing, scene), points.areas_mm2
         )
-        for m in (rows, facing)
+        judged_rows, judged_points = eye_detector.facing, points.positions_mm
+    judged = eyelid if cornea is None else cornea
+    emitters = scene.emitters
+    at_drive = judged_rows @ scipy.sparse.diags_array(emitters.power_mw * _emitter_drive(scene))
+    blue = blue_light(
+        at_drive,
+        judged_points,
+        emitters.positions_mm,
+        channel=emitters.channel,
+        wavelength_nm=emitters.wavelength_nm,
+        emitting_area_mm2=emitting_areas(scene),
+        e_b_max_mw_cm2=judged.blue_weighted_irradiance_mw_cm2.max,
+        exposure_s=scene.exposure_s,
     )
-    return eye_safety(skin, samples.areas_mm2[eye], scene.dose, facing=seen, region=EYE_REGION)
+    return eye_safety(
+        eyelid,
+        blue,
+        cornea=cornea,
+        channels=list(emitters.channels),
+        wavelength_nm=emitters.wavelength_nm,
+        dose=scene.dose,
+        exposure_s=scene.exposure_s,
+        region=EYE_REGION,
+    )
+
+
+def _maps(transfer: TransferMatrix, rows: scipy.sparse.sparray, scene: Scene) -> DoseMaps:
+    """Dose maps of some rows of a transfer matrix at the scene's drive and exposure."""
+    return dose_maps(
+        dataclasses.replace(transfer, matrix=rows),
+        scene.emitters,
+        drive=scene.drive,
+        exposure_s=scene.exposure_s,
+    )
+
+
+def _reading(
+    transfer: TransferMatrix,
+    rows: scipy.sparse.sparray,
+    positions_mm: NDArray[np.float64],
+    normals: NDArray[np.float64],
+    areas_mm2: NDArray[np.float64],
+    scene: Scene,
+    *,
+    skin: DoseMaps | None = None,
+) -> tuple[EyeReading, scipy.sparse.csr_array]:
+    """Return the facing reading at some points and their facing rows (per mW)."""
+    facing = facing_rows(rows, positions_mm, normals, scene.emitters.positions_mm)
+    reading = eye_reading(_maps(transfer, facing, scene), areas_mm2, skin=skin)
+    return reading, facing
+
+
+def _emitter_drive(scene: Scene) -> NDArray[np.float64]:
+    """(n,) float64: each emitter's drive level (its channel's)."""
+    return np.array([scene.drive.get(str(c), 0.0) for c in scene.emitters.channel])
 
 
 def mesh_resolution(

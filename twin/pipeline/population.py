@@ -1,6 +1,7 @@
 """A population's render: every member's headline metrics and their spread.
 
-Written as ``population.json`` and ``population.csv``.
+Written as ``population.json`` and ``population.csv`` beside one folder per member, named by
+:func:`twin.files.safe_name` so that no member name writes outside the output folder.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 from twin.dose.registry import POPULATION, metric, metric_value
 from twin.engine.backends import ProgressCallback
 from twin.engine.cache import TransferCache
-from twin.files import check_finite_json, write_atomic
+from twin.files import check_finite_json, publish, safe_name, write_atomic
 from twin.pipeline.render import RenderResult, render
+from twin.pipeline.results import RESULT_NAMES
 
 if TYPE_CHECKING:
     from twin.scene import Scene
@@ -92,11 +94,13 @@ def render_population(
     cache: TransferCache | None = None,
     progress: Callable[[str], ProgressCallback | None] | None = None,
     each: Callable[[RenderResult, Path], object] | None = None,
+    each_owned: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Render every member of a population into ``out_dir/<member name>/``.
 
     ``population.json`` and ``population.csv`` are written there too (design.md
-    "Population").
+    "Population"). The member folders are named by :func:`twin.files.safe_name`, and
+    ``out_dir`` is published whole once every member is written (:func:`twin.files.publish`).
 
     Parameters
     ----------
@@ -109,6 +113,9 @@ def render_population(
         Makes each member's ray-casting progress callback from its label.
     each : callable(result, folder), optional
         Called after each member is written (for extra files).
+    each_owned : sequence of str
+        The names ``each`` may write in a member folder (``fnmatch`` patterns): an earlier
+        run's that this one does not write again are not kept.
 
     Returns
     -------
@@ -116,19 +123,23 @@ def render_population(
         The population summary (:func:`population_summary`).
     """
     members = []
-    for i, scene in enumerate(scenes, 1):
-        shape = "" if scene.variant is None else f"{scene.variant.label}, "
-        label = f"{scene.name} ({shape}{i}/{len(scenes)})"
-        result = render(
-            scene,
-            backend=backend,
-            cache=cache,
-            progress=None if progress is None else progress(label),
-        )
-        result.write(out_dir / scene.name)
-        if each is not None:
-            each(result, out_dir / scene.name)
-        members.append((scene, result.metrics))
-    summary = population_summary(members)
-    write_population(summary, out_dir)
+    owned = ["population.json", "population.csv"]
+    owned += [f"*/{name}" for name in (*RESULT_NAMES, *each_owned)]
+    with publish(out_dir, name="out_dir", owned=owned) as stage:
+        for i, scene in enumerate(scenes, 1):
+            shape = "" if scene.variant is None else f"{scene.variant.label}, "
+            label = f"{scene.name} ({shape}{i}/{len(scenes)})"
+            result = render(
+                scene,
+                backend=backend,
+                cache=cache,
+                progress=None if progress is None else progress(label),
+            )
+            folder = stage / safe_name(scene.name)
+            result.write(folder)
+            if each is not None:
+                each(result, folder)
+            members.append((scene, result.metrics))
+        summary = population_summary(members)
+        write_population(summary, stage)
     return summary

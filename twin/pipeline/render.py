@@ -22,6 +22,7 @@ from twin.engine.settings import ray_offset_mm
 from twin.engine.transfer import TransferMatrix, scene_triangles, transfer_matrix
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints, Surface
+from twin.pipeline.eye import EyeDetector, eye_detector
 from twin.pipeline.metrics import RenderMetrics, render_metrics
 from twin.pipeline.results import write_result
 from twin.raycast import Tracer
@@ -49,6 +50,8 @@ class RenderResult:
         Distance from each emitter along its axis to the skin; ``inf`` where it misses.
     incidence_deg : (n,) float64, degrees
         Angle between each emitter's axis and the skin normal where the axis lands.
+    eye : EyeDetector or None
+        Where the eyes are judged (:mod:`twin.pipeline.eye`); ``None`` without an eye region.
     blocks : RenderMetrics
         The metrics as typed blocks (:mod:`twin.pipeline.metrics`).
 
@@ -62,6 +65,7 @@ class RenderResult:
     dose: DoseMaps
     gap_mm: NDArray[np.float64]
     incidence_deg: NDArray[np.float64]
+    eye: EyeDetector | None
     blocks: RenderMetrics
 
     @functools.cached_property
@@ -272,6 +276,7 @@ def render(
         transfer = cache.get_or_build(key, build)
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
     gap, incidence = axis_landing(scene.emitters, scene.target, engine.tracer)
+    eye = eye_detector(scene, samples, transfer)
     blocks = render_metrics(
         scene,
         samples=samples,
@@ -281,5 +286,6 @@ def render(
         gap_mm=gap,
         incidence_deg=incidence,
         clearance_mm=skin_clearance_mm(scene.emitters.positions_mm, scene.target),
+        eye_detector=eye,
     )
-    return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, blocks)
+    return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, eye, blocks)

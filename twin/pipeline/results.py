@@ -2,10 +2,9 @@
 
 ``metrics.json``, ``samples.csv``, ``surface.ply``, ``emitters.csv`` and
 ``scene.resolved.yaml``; for a population scene, one such folder per member plus
-``population.json`` and ``population.csv``. Every file is first written under a temporary
-name in the output folder and renamed into place only when all of them are written, so a
-failure leaves no half-written result (:func:`twin.files.write_atomic`, which every command that
-writes files uses).
+``population.json`` and ``population.csv``. The folder is published whole
+(:func:`twin.files.publish`): the new set is written beside it and swapped in, so a failure or
+a kill leaves the old set, never a mix.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import yaml
 
 from twin.devices.emitters import emitter_csv_text
 from twin.devices.profiles import Isotropic, Tabulated
-from twin.files import check_finite_json, remove_stale, write_atomic
+from twin.files import check_finite_json, publish, write_atomic
 from twin.geometry.export import ply_bytes
 from twin.scene.model import aperture_dict
 
@@ -36,6 +35,8 @@ RESULT_FILES = (
 )
 #: Written beside them when the scene's LEDs sit on a rigid carrier: its shell as worn.
 CARRIER_FILE = "carrier.ply"
+#: Every file twin may write in a render folder: one a render leaves out is not kept.
+RESULT_NAMES = (*RESULT_FILES, CARRIER_FILE)
 
 
 def _map_columns(result: RenderResult) -> dict[str, np.ndarray]:
@@ -109,7 +110,11 @@ def resolved_scene_yaml(result: RenderResult) -> str:
 
 
 def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
-    """Write every result file into ``out_dir`` (created if needed); return their paths."""
+    """Write every result file into ``out_dir`` (created if needed); return their paths.
+
+    The folder is published whole (:func:`twin.files.publish`): the files of :data:`RESULT_NAMES`
+    an earlier render left and this one does not write go, other files there are kept.
+    """
     check_finite_json(result.metrics)
     contents: dict[str, bytes] = {
         "metrics.json": (json.dumps(result.metrics, indent=2) + "\n").encode(),
@@ -123,7 +128,6 @@ def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
         contents[CARRIER_FILE] = ply_bytes(
             shell, vertex_data={}, face_data={}, comments=[f"twin {shell.name}; lengths in mm"]
         )
-    paths = write_atomic({out_dir / name: blob for name, blob in contents.items()}, name="out_dir")
-    if shell is None:
-        remove_stale(out_dir, [CARRIER_FILE])
-    return paths
+    with publish(out_dir, name="out_dir", owned=RESULT_NAMES) as folder:
+        write_atomic({folder / name: blob for name, blob in contents.items()}, name="out_dir")
+    return [out_dir / name for name in contents]

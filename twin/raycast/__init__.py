@@ -2,8 +2,11 @@
 
 A tracer answers two questions about a fixed set of triangles (in mm):
 
-- ``occluded(origins, directions, distances)``: is anything hit strictly between each origin
-  and ``distances`` along its unit direction? (k,) bool.
+- ``occluded(origins, directions, distances, end_tolerance_mm=...)``: is anything hit strictly
+  between each origin and ``distances`` along its unit direction? (k,) bool. A triangle whose
+  plane passes within ``end_tolerance_mm`` of either end of a segment does not count: it can
+  meet the segment only at that end, so a segment may start and end on a surface (a skin
+  point's own triangles, an LED's carrier) with no offset (:func:`self_tolerance_mm`).
 - ``first_hit(origins, directions)``: distance to the nearest hit, ``inf`` where none, and the
   index of the triangle hit, ``-1`` where none.
 
@@ -39,22 +42,17 @@ class Tracer(Protocol):
     ----------
     name : str
         One of :data:`TRACERS`.
-    dtype : type
-        Float type the tracer computes in; callers may pass arrays of it as they are.
     """
 
     name: str
-
-    @property
-    def dtype(self) -> type:
-        """Float type the tracer computes in."""
-        ...
 
     def occluded(
         self,
         origins: NDArray[np.float64],
         directions: NDArray[np.float64],
         distances: NDArray[np.float64],
+        *,
+        end_tolerance_mm: float = 0.0,
     ) -> NDArray[np.bool_]:
         """Whether each segment is blocked.
 
@@ -63,6 +61,9 @@ class Tracer(Protocol):
         origins, directions : (k, 3) float, mm and unit vectors
         distances : (k,) float, mm
             Length of each segment.
+        end_tolerance_mm : float, default: 0.0, mm
+            A triangle whose plane passes within this distance of either end of a segment
+            does not block it (see :func:`self_tolerance_mm`).
 
         Returns
         -------
@@ -86,6 +87,36 @@ class Tracer(Protocol):
         face : (k,) int64
             Index of the triangle hit, ``-1`` where none.
         """
+
+
+#: Relative size of :func:`self_tolerance_mm`: 2^-32 of the scene's extent, about 2^20
+#: float64 rounding steps and far below any anatomical thickness.
+SELF_TOLERANCE = 2.0**-32
+
+
+def self_tolerance_mm(triangles_mm: NDArray[np.float64]) -> float:
+    """Distance within which a triangle's plane counts as passing through a segment's end.
+
+    Float64 rounding puts a point computed on a triangle (a vertex, a centroid) within a few
+    rounding steps of the largest coordinate of its plane; this is :data:`SELF_TOLERANCE` of
+    the scene's extent (the largest coordinate plus the bounding-box diagonal), so a skin
+    point never meets its own triangles while geometry thicker than about 1e-7 mm on a face
+    still blocks.
+
+    Parameters
+    ----------
+    triangles_mm : (f, 3, 3) float64, mm
+        Every triangle of the scene.
+
+    Returns
+    -------
+    float, mm
+    """
+    pts = np.asarray(triangles_mm, dtype=np.float64).reshape(-1, 3)
+    if len(pts) == 0:
+        return 0.0
+    extent = float(np.abs(pts).max()) + float(np.linalg.norm(np.ptp(pts, axis=0)))
+    return SELF_TOLERANCE * extent
 
 
 def tracer_status() -> dict[str, str | None]:

@@ -1,5 +1,9 @@
 """Reference backend: exact float64 ray-triangle tests (Moller-Trumbore), brute force.
 
+A shadow segment ignores a triangle whose plane passes within ``end_tolerance_mm`` of one of
+its ends (:mod:`twin.raycast`): the plane distance is Moller-Trumbore's numerator
+``(o - v0) . (e1 x e2)`` over ``|e1 x e2|``, independent of the ray's angle.
+
 Every ray segment is tested against every triangle it may reach, found by conservative
 filters that change no answer: triangles are sorted into leaves of spatial neighbours,
 segments are tested against the leaf boxes first (slab test), then against the bounding box
@@ -20,7 +24,6 @@ class ReferenceTracer:
     """See :mod:`twin.raycast`."""
 
     name = "reference"
-    dtype = np.float64
 
     def __init__(self, triangles_mm: NDArray[np.float64]) -> None:
         tri = np.asarray(triangles_mm, dtype=np.float64)
@@ -37,6 +40,7 @@ class ReferenceTracer:
         self._lo = tri.min(axis=1)
         self._hi = tri.max(axis=1)
         self._scale = np.linalg.norm(self._e1, axis=1) * np.linalg.norm(self._e2, axis=1)
+        self._twice_area = np.linalg.norm(np.cross(self._e1, self._e2), axis=1)
         self._size = float(np.linalg.norm(self._hi.max(axis=0) - self._lo.min(axis=0)))
         starts = np.arange(0, len(tri), _TRIANGLES_PER_LEAF)
         self._leaf_lo = np.minimum.reduceat(self._lo, starts)
@@ -47,8 +51,13 @@ class ReferenceTracer:
         origins: NDArray[np.float64],
         directions: NDArray[np.float64],
         lengths: NDArray[np.float64],
+        end_tolerance_mm: float | None,
     ):
-        """Yield ``(ray, triangle, t)`` for every hit with 0 < t < length, block by block."""
+        """Yield ``(ray, triangle, t)`` for every hit with 0 < t < length, block by block.
+
+        With ``end_tolerance_mm``, triangles whose plane passes that close to either end of
+        the segment are skipped.
+        """
         n_tri = len(self._v0)
         for r0 in range(0, len(origins), _RAYS_PER_BLOCK):
             o = origins[r0 : r0 + _RAYS_PER_BLOCK]
@@ -64,14 +73,23 @@ class ReferenceTracer:
             ray, k = ray[valid], k[valid]
             near = _overlap(seg_lo[ray], seg_hi[ray], self._lo[k], self._hi[k])
             ray, k = ray[near], k[near]
-            t = self._intersect(o[ray], d[ray], k)
+            t = self._intersect(o[ray], d[ray], k, lengths[r0 + ray], end_tolerance_mm)
             hit = (t > 0.0) & (t < lengths[r0 + ray])
             yield r0 + ray[hit], self._order[k[hit]], t[hit]
 
     def _intersect(
-        self, o: NDArray[np.float64], d: NDArray[np.float64], k: NDArray[np.int64]
+        self,
+        o: NDArray[np.float64],
+        d: NDArray[np.float64],
+        k: NDArray[np.int64],
+        length: NDArray[np.float64],
+        end_tolerance_mm: float | None,
     ) -> NDArray[np.float64]:
-        """Distance along each ray to its paired triangle, pair by pair; inf where missed."""
+        """Distance along each ray to its paired triangle, pair by pair; inf where missed.
+
+        Also inf where ``end_tolerance_mm`` is given and the triangle's plane passes within it
+        of the ray's origin or of the point ``length`` along it.
+        """
         e1, e2 = self._e1[k], self._e2[k]
         pvec = np.cross(d, e2)
         det = np.einsum("ij,ij->i", pvec, e1)
@@ -81,8 +99,13 @@ class ReferenceTracer:
         u = np.einsum("ij,ij->i", tvec, pvec) * inv
         qvec = np.cross(tvec, e1)
         v = np.einsum("ij,ij->i", d, qvec) * inv
-        t = np.einsum("ij,ij->i", qvec, e2) * inv
+        num = np.einsum("ij,ij->i", qvec, e2)  # (o - v0) . (e1 x e2)
+        t = num * inv
         hit = ~parallel & (u >= 0.0) & (v >= 0.0) & (u + v <= 1.0)
+        if end_tolerance_mm is not None:
+            near = end_tolerance_mm * self._twice_area[k]
+            # The end's numerator is num + length (d . (e1 x e2)) = num - length det.
+            hit &= (np.abs(num) > near) & (np.abs(num - length * det) > near)
         return np.where(hit, t, np.inf)
 
     def occluded(
@@ -90,10 +113,12 @@ class ReferenceTracer:
         origins: NDArray[np.float64],
         directions: NDArray[np.float64],
         distances: NDArray[np.float64],
+        *,
+        end_tolerance_mm: float = 0.0,
     ) -> NDArray[np.bool_]:
         out = np.zeros(len(origins), dtype=bool)
         for ray, _, _ in self._segment_hits(
-            origins, directions, np.asarray(distances, dtype=np.float64)
+            origins, directions, np.asarray(distances, dtype=np.float64), end_tolerance_mm
         ):
             out[ray] = True
         return out
@@ -105,7 +130,7 @@ class ReferenceTracer:
         reach = self._size + np.linalg.norm(origins - self._lo.min(axis=0), axis=1)
         best = np.full(len(origins), np.inf)
         face = np.full(len(origins), -1, dtype=np.int64)
-        for ray, k, t in self._segment_hits(origins, directions, reach):
+        for ray, k, t in self._segment_hits(origins, directions, reach, None):
             order = np.lexsort((t, ray))  # per ray, nearest first
             ray, k, t = ray[order], k[order], t[order]
             first = np.r_[True, ray[1:] != ray[:-1]]

@@ -134,7 +134,7 @@ def build_lbvh(triangles_mm: NDArray[np.float64]):
         ``lo, hi`` (m, 3) node boxes; ``left, right`` (m,) int32 children, -1 at leaves;
         ``start, count`` (m,) int32 each node's triangles (one per leaf); ``v0, e1, e2``
         (f, 3) the triangles in leaf order, first corner and edges; ``scale`` (f,) ``|e1|
-        |e2|``. m = 2 f - 1 nodes, the root first.
+        |e2|``; ``twice_area`` (f,) ``|e1 x e2|``. m = 2 f - 1 nodes, the root first.
     face : (f,) int64 device array
         The original index of each triangle in leaf order.
     """
@@ -145,9 +145,11 @@ def build_lbvh(triangles_mm: NDArray[np.float64]):
         inf = xp.full((1, 3), np.inf)
         none = xp.zeros(1, np.int32)
         empty = xp.zeros((0, 3))
-        return (inf, -inf, none - 1, none - 1, none, none, empty, empty, empty, xp.zeros(0)), (
-            xp.zeros(0, np.int64)
-        )
+        return (
+            (inf, -inf, none - 1, none - 1, none, none, empty, empty, empty, xp.zeros(0),
+             xp.zeros(0)),
+            xp.zeros(0, np.int64),
+        )  # fmt: skip
     codes = morton_codes(tri.mean(axis=1))
     order = xp.argsort(codes)
     tri, codes = tri[order], codes[order]
@@ -173,8 +175,9 @@ def build_lbvh(triangles_mm: NDArray[np.float64]):
                arrived, lo, hi)  # fmt: skip
     e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
     scale = xp.linalg.norm(e1, axis=1) * xp.linalg.norm(e2, axis=1)
+    twice_area = xp.linalg.norm(xp.cross(e1, e2), axis=1)
     v0 = xp.ascontiguousarray(tri[:, 0])
-    return (lo, hi, left, right, start, count, v0, e1, e2, scale), order
+    return (lo, hi, left, right, start, count, v0, e1, e2, scale, twice_area), order
 
 
 class CudaTracer:
@@ -193,7 +196,6 @@ class CudaTracer:
     """
 
     name = "cuda"
-    dtype = np.float64
 
     def __init__(self, triangles_mm: NDArray[np.float64]) -> None:
         tri = np.asarray(triangles_mm, dtype=np.float64).reshape(-1, 3, 3)
@@ -203,7 +205,7 @@ class CudaTracer:
         self._size = float(np.linalg.norm(np.ptp(points, axis=0))) if len(tri) else 0.0
         self._corner = points.min(axis=0) if len(tri) else np.zeros(3)
 
-    def _rays(self, origins, directions, lengths, *, any_hit: bool):
+    def _rays(self, origins, directions, lengths, *, any_hit: bool, tol: float):
         xp = array_module()
         n = len(origins)
         out_t, out_face = xp.empty(n), xp.empty(n, dtype=np.int32)
@@ -217,6 +219,7 @@ class CudaTracer:
                 xp.asarray(np.ascontiguousarray(directions, dtype=np.float64)),
                 xp.asarray(np.ascontiguousarray(lengths, dtype=np.float64)),
                 any_hit,
+                tol,
                 *self.bvh,
                 out_t,
                 out_face,
@@ -228,9 +231,13 @@ class CudaTracer:
         origins: NDArray[np.float64],
         directions: NDArray[np.float64],
         distances: NDArray[np.float64],
+        *,
+        end_tolerance_mm: float = 0.0,
     ) -> NDArray[np.bool_]:
         """Whether each segment is blocked; see :meth:`twin.raycast.Tracer.occluded`."""
-        t, _ = self._rays(origins, directions, distances, any_hit=True)
+        t, _ = self._rays(
+            origins, directions, distances, any_hit=True, tol=float(end_tolerance_mm)
+        )
         return np.isfinite(t)
 
     def first_hit(
@@ -238,6 +245,6 @@ class CudaTracer:
     ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         """Find the nearest hit along each ray; see :meth:`twin.raycast.Tracer.first_hit`."""
         reach = self._size + np.linalg.norm(np.asarray(origins) - self._corner, axis=1)
-        t, k = self._rays(origins, directions, reach, any_hit=False)
+        t, k = self._rays(origins, directions, reach, any_hit=False, tol=-1.0)
         face = np.where(k >= 0, self._face[np.maximum(k, 0)], -1)
         return t, face

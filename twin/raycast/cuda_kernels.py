@@ -15,11 +15,13 @@ STACK = 64
 
 
 @cuda.jit(device=True)
-def traverse(ox, oy, oz, dx, dy, dz, tmax, any_hit, lo, hi, left, right, start, count,
-             v0, e1, e2, scale, stack):  # fmt: skip
+def traverse(ox, oy, oz, dx, dy, dz, tmax, any_hit, tol, lo, hi, left, right, start, count,
+             v0, e1, e2, scale, twice_area, stack):  # fmt: skip
     """Walk the BVH for the nearest hit in (0, tmax) (any hit, if ``any_hit``).
 
-    Returns its t and its triangle in leaf order; (inf, -1) when none.
+    Triangles whose plane passes within ``tol`` (>= 0) of the origin or of the point ``tmax``
+    along the ray are skipped (:mod:`twin.raycast`); a negative ``tol`` skips none. Returns
+    the hit's t and its triangle in leaf order; (inf, -1) when none.
     """
     # A zero direction component has no slab distances: its slab only says in or out.
     ix = 1.0 / dx if dx != 0.0 else 0.0
@@ -75,7 +77,11 @@ def traverse(ox, oy, oz, dx, dy, dz, tmax, any_hit, lo, hi, left, right, start, 
             v = (dx * qx + dy * qy + dz * qz) * inv
             if v < 0.0 or u + v > 1.0:
                 continue
-            t = (qx * e2[k, 0] + qy * e2[k, 1] + qz * e2[k, 2]) * inv
+            num = qx * e2[k, 0] + qy * e2[k, 1] + qz * e2[k, 2]  # (o - v0) . (e1 x e2)
+            near = tol * twice_area[k]
+            if abs(num) <= near or abs(num - tmax * det) <= near:
+                continue
+            t = num * inv
             if 0.0 < t < tmax and t < best:
                 best, face = t, k
                 if any_hit:
@@ -84,9 +90,9 @@ def traverse(ox, oy, oz, dx, dy, dz, tmax, any_hit, lo, hi, left, right, start, 
 
 
 @cuda.jit
-def rays(origins, directions, lengths, any_hit, lo, hi, left, right, start, count,
-         v0, e1, e2, scale, out_t, out_face):  # fmt: skip
-    """One thread per ray: nearest (or any) hit in (0, length)."""
+def rays(origins, directions, lengths, any_hit, tol, lo, hi, left, right, start, count,
+         v0, e1, e2, scale, twice_area, out_t, out_face):  # fmt: skip
+    """One thread per ray: nearest (or any) hit in (0, length), skipping as :func:`traverse`."""
     i = cuda.grid(1)
     if i >= origins.shape[0]:
         return
@@ -94,7 +100,8 @@ def rays(origins, directions, lengths, any_hit, lo, hi, left, right, start, coun
     t, k = traverse(
         origins[i, 0], origins[i, 1], origins[i, 2],
         directions[i, 0], directions[i, 1], directions[i, 2],
-        lengths[i], any_hit, lo, hi, left, right, start, count, v0, e1, e2, scale, stack,
+        lengths[i], any_hit, tol, lo, hi, left, right, start, count, v0, e1, e2, scale,
+        twice_area, stack,
     )  # fmt: skip
     out_t[i] = t
     out_face[i] = k

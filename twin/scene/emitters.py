@@ -14,12 +14,18 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from twin._validation import as_positive, check_channel_name, check_keys
+from twin._validation import (
+    MAX_APERTURE_SAMPLES,
+    as_count,
+    as_positive,
+    check_channel_name,
+    check_keys,
+)
 from twin.devices.aperture import Aperture
 from twin.devices.designs import DEFAULT_APERTURE_SAMPLES, Layout, builtin_modes, generate
 from twin.devices.emitters import DEFAULT_CHANNEL, Emitters, read_emitter_csv, replace_profiles
 from twin.devices.photometry import read_profile
-from twin.devices.profiles import Isotropic, Profile
+from twin.devices.profiles import Isotropic, Profile, check_half_angle
 from twin.dose.maps import check_drive
 from twin.errors import InputError
 from twin.geometry.surface import Surface
@@ -87,13 +93,7 @@ def _emitter_file(
     units = spec.get("units", "mm")
     half = None
     if "half_angle_deg" in spec:
-        half = as_positive(spec["half_angle_deg"], name=f"{where}.half_angle_deg")
-        if half >= 90.0:
-            msg = (
-                f"{where}.half_angle_deg: expected a half-intensity half-angle in (0, 90) "
-                f"degrees, got {half:g}"
-            )
-            raise InputError(msg)
+        half = check_half_angle(spec["half_angle_deg"], name=f"{where}.half_angle_deg")
     profile: Profile | None = None
     profile_source = None
     if "profile" in spec:
@@ -159,7 +159,11 @@ def _apertures(spec: Any, emitters: Emitters, *, where: str) -> dict[str, Apertu
         out[key] = Aperture.create(
             value.get("shape", "disk"),
             value.get("size_mm", 3.0),
-            value.get("samples", DEFAULT_APERTURE_SAMPLES),
+            as_count(
+                value.get("samples", DEFAULT_APERTURE_SAMPLES),
+                name=f"{where}.{key}.samples",
+                most=MAX_APERTURE_SAMPLES,
+            ),
             name=f"{where}.{key}",
         )
     return out

@@ -22,9 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from twin._validation import as_positive, check_keys, read_text
+from twin._validation import as_positive, check_keys, read_yaml
 from twin.errors import InputError
 from twin.scene.checks import parse_checks
 from twin.scene.emitters import load_emitters, parse_drive
@@ -73,18 +71,10 @@ def read_scene_file(path: str | Path) -> dict[str, Any]:
     Raises
     ------
     InputError
-        When the file cannot be read, is not YAML, or is not a mapping.
+        When the file cannot be read, is not YAML within twin's limits (duplicate keys,
+        deep nesting, alias bombs), or is not a mapping.
     """
-    text = read_text(Path(path), what="scene file")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        msg = f"{path}: invalid YAML{where}: {problem}"
-        raise InputError(msg) from None
-    return as_mapping(data, name=str(path))
+    return as_mapping(read_yaml(Path(path), what="scene file"), name=str(path))
 
 
 def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = None) -> Scene:

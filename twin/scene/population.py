@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin._validation import check_keys
+from twin._validation import MAX_POPULATION, as_count, check_keys
 from twin.errors import InputError
 from twin.geometry.variants import Variant, population
 from twin.scene.load import read_scene_file, scene_from_dict
@@ -168,7 +168,8 @@ def _population(spec: Any, *, where: str) -> tuple[Variant, ...]:
     if not ok or ages[0] > ages[1]:
         msg = f"{where}.age_years: expected [youngest, oldest], got {ages!r}"
         raise InputError(msg)
-    return population(spec["size"], seed=seed, age_years=(ages[0], ages[1]), name=where)
+    size = as_count(spec["size"], name=f"{where}.size", most=MAX_POPULATION)
+    return population(size, seed=seed, age_years=(ages[0], ages[1]), name=where)
 
 
 def _load(data: dict[str, Any], member: Member) -> Scene:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin._validation import as_positive, check_keys
+from twin._validation import as_file_path, as_positive, check_keys
 from twin.dose.maps import DoseSettings
 from twin.engine.backends import CHOICES
 from twin.engine.settings import DEFAULT_INTENSITY_CUTOFF
@@ -59,7 +59,12 @@ EMITTER_KEYS = (
     "apertures",
 )
 APERTURE_KEYS = ("shape", "size_mm", "samples")
-DOSE_KEYS = ("fluence_window_j_cm2", "irradiance_limit_mw_cm2", "eye_ir_limit_mw_cm2")
+DOSE_KEYS = (
+    "fluence_window_j_cm2",
+    "irradiance_limit_mw_cm2",
+    "eye_ir_limit_mw_cm2",
+    "absorbed_limit_mw_cm2",
+)
 ENGINE_KEYS = ("backend", "intensity_cutoff", "max_distance_mm")
 SAMPLES = ("vertices", "centroids")
 
@@ -115,7 +120,7 @@ def as_bool(value: Any, *, name: str) -> bool:
 
 def as_path(value: Any, *, name: str, base: Path) -> Path:
     """Return the file ``value`` names, relative paths taken from the folder ``base``."""
-    path = Path(as_string(value, name=name))
+    path = as_file_path(as_string(value, name=name), name=name)
     return path if path.is_absolute() else (base / path).resolve()
 
 
@@ -134,7 +139,7 @@ def as_regions(value: Any, *, name: str, surface: Surface) -> tuple[str, ...]:
 
 def parse_dose(spec: Any, *, where: str) -> DoseSettings:
     """Parse the ``dose:`` section (absent: every default) into :class:`DoseSettings`."""
-    spec = as_mapping(spec or {}, name=where)
+    spec = as_mapping({} if spec is None else spec, name=where)
     check_keys(spec, DOSE_KEYS, name=where)
     window = spec.get("fluence_window_j_cm2", [4.0, 10.0])
     ok = (
@@ -155,15 +160,19 @@ def parse_dose(spec: Any, *, where: str) -> DoseSettings:
         irradiance_limit_mw_cm2=as_positive(
             spec.get("irradiance_limit_mw_cm2", 100.0), name=f"{where}.irradiance_limit_mw_cm2"
         ),
-        eye_ir_limit_mw_cm2=as_positive(
-            spec.get("eye_ir_limit_mw_cm2", 10.0), name=f"{where}.eye_ir_limit_mw_cm2"
+        eye_ir_limit_mw_cm2=None
+        if spec.get("eye_ir_limit_mw_cm2") is None
+        else as_positive(spec["eye_ir_limit_mw_cm2"], name=f"{where}.eye_ir_limit_mw_cm2"),
+        absorbed_limit_mw_cm2=as_positive(
+            spec.get("absorbed_limit_mw_cm2", DoseSettings.absorbed_limit_mw_cm2),
+            name=f"{where}.absorbed_limit_mw_cm2",
         ),
     )
 
 
 def parse_engine(spec: Any, *, where: str) -> EngineSettings:
     """Parse the ``engine:`` section (absent: every default) into :class:`EngineSettings`."""
-    spec = as_mapping(spec or {}, name=where)
+    spec = as_mapping({} if spec is None else spec, name=where)
     check_keys(spec, ENGINE_KEYS, name=where)
     backend = spec.get("backend", "auto")
     if backend not in CHOICES:

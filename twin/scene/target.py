@@ -8,12 +8,13 @@ in its units, checked for size, reduced to one body, aligned to the anatomy fram
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from twin._validation import as_points, as_positive, check_keys
+from twin._validation import MIN_EDGE_MM, as_bounded, as_points, check_keys
 from twin.errors import InputError
 from twin.geometry import anatomy, phantoms
 from twin.geometry.meshio import check_target_size, load_surface
@@ -154,7 +155,9 @@ def _builtin_target(
         raise InputError(msg)
     max_edge = spec.get("max_edge_mm")
     if max_edge is not None:
-        max_edge = as_positive(max_edge, name=f"{where}.max_edge_mm")
+        max_edge = as_bounded(
+            max_edge, name=f"{where}.max_edge_mm", low=MIN_EDGE_MM, high=math.inf
+        )
     variant = None
     if "variant" in spec:
         if mesh == "builtin:phantom-head":

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from twin._extras import require
-from twin.files import remove_stale
+from twin.files import publish
 
 if TYPE_CHECKING:
     from twin.pipeline.render import RenderResult
@@ -33,14 +33,28 @@ def require_pictures(*, plots: bool, png: bool, html: bool, name: str = "{kind}"
             require(NEEDS[kind], feature=name.format(kind=kind))
 
 
+def picture_names() -> list[str]:
+    """Return the pictures twin may write in a render folder, relative to it."""
+    from twin.views.plots import PLOTS
+    from twin.views.view3d import VIEWS
+
+    return [
+        *(f"plots/{p}.png" for p in PLOTS),
+        *(f"pictures/{v}.png" for v in VIEWS),
+        "scene.html",
+    ]
+
+
 def write_pictures(
     result: RenderResult, folder: Path, *, plots: bool, png: bool, html: bool
 ) -> list[Path]:
     """Write the pictures asked for into a render's folder; return their paths.
 
     ``plots/*.png`` (:mod:`twin.views.plots`), ``pictures/*.png`` from named views and
-    ``scene.html`` (:mod:`twin.views.view3d`). Those an earlier render left in ``folder`` are
-    removed first, so the folder holds only what this render made.
+    ``scene.html`` (:mod:`twin.views.view3d`). The folder is published whole
+    (:func:`twin.files.publish`): the pictures of :func:`picture_names` an earlier render left
+    and this one does not make go, so the folder holds only what this render made beside the
+    files that are not pictures.
 
     Parameters
     ----------
@@ -50,23 +64,19 @@ def write_pictures(
     plots, png, html : bool
         Which pictures to write.
     """
-    from twin.views.plots import PLOTS, write_plots
-    from twin.views.view3d import VIEWS
-
     require_pictures(plots=plots, png=png, html=html)
-    remove_stale(
-        folder,
-        [*(f"plots/{p}.png" for p in PLOTS), *(f"pictures/{v}.png" for v in VIEWS), "scene.html"],
-    )
     paths = []
-    if plots:
-        paths += write_plots(result, folder / "plots")
-    if png or html:
-        from twin.views import view3d
+    with publish(folder, name="folder", owned=picture_names()) as stage:
+        if plots:
+            from twin.views.plots import write_plots
 
-        scene3d = view3d.from_result(result)
-        if png:
-            paths += view3d.snapshots(scene3d, folder / "pictures")
-        if html:
-            paths.append(view3d.export_html(scene3d, folder / "scene.html"))
-    return paths
+            paths += write_plots(result, stage / "plots")
+        if png or html:
+            from twin.views import view3d
+
+            scene3d = view3d.from_result(result)
+            if png:
+                paths += view3d.snapshots(scene3d, stage / "pictures")
+            if html:
+                paths.append(view3d.export_html(scene3d, stage / "scene.html"))
+        return [folder / p.relative_to(stage) for p in paths]

@@ -25,7 +25,7 @@ import numpy as np
 from twin._version import __version__
 from twin.dose.hazards import eye_lines
 from twin.errors import InputError
-from twin.files import check_writable, write_atomic
+from twin.files import check_writable, publish, safe_name, write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -169,12 +169,31 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
         )
     )  # fmt: skip
     body.append("<h2>Eye safety</h2>")
-    eye = metrics.get("eye_safety")
-    if eye:
-        body += [f"<p class='{'pass' if ok else 'fail'}'>{html.escape(line)}</p>"
-                 for line, ok in eye_lines(eye, metrics["exposure_s"])]  # fmt: skip
-    else:
-        body.append("<p>No eye region on this target: the eye limits are not assessed.</p>")
+    eye = metrics["eye_safety"]
+    body += [f"<p class='{'pass' if ok else 'fail'}'>{html.escape(line)}</p>"
+             for line, ok in eye_lines(eye)]  # fmt: skip
+    if eye["evaluated"]:
+        body.append(
+            _table(
+                ["hazard", "judged on", "value", "limit", "IEC 62471 risk group"],
+                [
+                    ["IR-eye", eye["judged_on"],
+                     f"{eye['ir_irradiance_mw_cm2']['max']:.3g} mW/cm²",
+                     f"{eye['ir_limit_mw_cm2']:.3g} mW/cm²", eye["risk_group"]["ir_eye"]],
+                    ["blue light", eye["judged_on"], eye["blue_light"]["method"],
+                     "—" if eye["blue_light"]["max_exposure_s"] is None
+                     else f"{eye['blue_light']['max_exposure_s']:.3g} s",
+                     eye["risk_group"]["blue_light"]],
+                ],
+            )
+        )  # fmt: skip
+    heat = metrics["heating"]
+    body.append(
+        f"<p class='{'pass' if heat['roi']['within_limit'] else 'fail'}'>absorbed power "
+        f"density (1 - R)·E on the treated skin: max "
+        f"{heat['roi']['absorbed_mw_cm2']['max']:.3g} mW/cm², heating guard "
+        f"{heat['limit_mw_cm2']:g} mW/cm²</p>"
+    )
     body.append("<h2>Pictures</h2>")
     if pictures:
         from twin.views import view3d
@@ -280,7 +299,7 @@ def population_report(folder: Path, *, pictures: bool = True) -> str:
     data = json.loads((folder / "population.json").read_text())
     names = [m["name"] for m in data["members"]]
     runs = [json.loads((folder / n / "metrics.json").read_text()) for n in names]
-    first = load_scene(folder / names[0] / "scene.resolved.yaml")
+    first = load_scene(folder / safe_name(names[0]) / "scene.resolved.yaml")
     body = [
         f"<p>{len(names)} people of a seeded population, each wearing the same design "
         f"({html.escape(first.name.rsplit('-', 1)[0])}).</p>",
@@ -322,7 +341,9 @@ def population_report(folder: Path, *, pictures: bool = True) -> str:
         range(len(names)),
         key=lambda i: runs[i]["roi"]["total"]["in_window_area_fraction"],
     )
-    result = render(folder / names[worst] / "scene.resolved.yaml", cache=TransferCache())
+    result = render(
+        folder / safe_name(names[worst]) / "scene.resolved.yaml", cache=TransferCache()
+    )
     share = runs[worst]["roi"]["total"]["in_window_area_fraction"]
     body.append(
         f"<p>{html.escape(names[worst])} ({html.escape(data['members'][worst]['label'])}): "
@@ -387,4 +408,6 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     else:
         msg = f"{source}: no such scene file or result folder"
         raise InputError(msg)
-    return write_atomic({out_dir / "report.html": text}, name="out_dir")[0]
+    with publish(out_dir, name="out_dir", owned=["report.html"]) as folder:
+        write_atomic({folder / "report.html": text}, name="out_dir")
+    return out_dir / "report.html"

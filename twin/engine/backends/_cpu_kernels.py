@@ -68,7 +68,6 @@ def shade_pairs(
     emitters,
     cos_cut,
     max_distance_mm,
-    offset_mm,
     out_point,
     out_emitter,
     out_geometry,
@@ -80,8 +79,8 @@ def shade_pairs(
     The tests are :func:`twin.engine.culling.pair_geometry`: facing, cone and range.
     ``points`` is (k, 6): position (mm) and unit normal, in cell order. For each surviving
     pair writes the point and emitter index, ``(r, r cos(alpha), r cos(theta))`` in mm, and
-    the shadow ray: origin ``offset_mm`` off the skin along its normal, unit direction to the
-    emitter. Returns how many pairs survived.
+    the shadow ray: origin at the skin point, unit direction to the emitter. Returns how many
+    pairs survived.
     """
     k = 0
     max_d2 = max_distance_mm * max_distance_mm
@@ -105,7 +104,7 @@ def shade_pairs(
             out_geometry[k, 1] = r_cos_a
             out_geometry[k, 2] = r_cos_t
             for i in range(3):
-                out_origin[k, i] = points[j, i] + offset_mm * points[j, 3 + i]
+                out_origin[k, i] = points[j, i]
             out_direction[k, 0] = (ex - points[j, 0]) / r
             out_direction[k, 1] = (ey - points[j, 1]) / r
             out_direction[k, 2] = (ez - points[j, 2]) / r
@@ -113,12 +112,12 @@ def shade_pairs(
     return k
 
 
-def empty_pair_buffers(size: int, dtype: type) -> tuple[np.ndarray, ...]:
-    """Output arrays for :func:`shade_pairs` with room for ``size`` pairs."""
+def empty_pair_buffers(size: int) -> tuple[np.ndarray, ...]:
+    """Output arrays for :func:`shade_pairs` with room for ``size`` pairs (float64 rays)."""
     return (
         np.empty(size, np.int32),
         np.empty(size, np.int32),
         np.empty((size, 3)),
-        np.empty((size, 3), dtype),
-        np.empty((size, 3), dtype),
+        np.empty((size, 3)),
+        np.empty((size, 3)),
     )

@@ -71,7 +71,7 @@ def near_cells(emitters, first_emitter, cos_cut, centre, radius, normal, cos_con
 def shade_cells(pair_emitter, pair_cell, offsets, cell_start, cell_count, points, emitters,
                 profile_of, cos_cut, max_d2, offset, occlusion, kind, m, coef, table_first,
                 table_size, angle_deg, value, lo, hi, left, right, start, count, v0, e1, e2,
-                scale, out):  # fmt: skip
+                scale, twice_area, out):  # fmt: skip
     """Shade every point of the flagged (emitter, cell) pairs.
 
     One block per pair, its threads over the cell's points (one emitter and nearby points, so
@@ -97,15 +97,14 @@ def shade_cells(pair_emitter, pair_cell, offsets, cell_start, cell_count, points
             continue
         if occlusion:
             hit, _ = traverse(
-                points[j, 0] + offset * points[j, 3],
-                points[j, 1] + offset * points[j, 4],
-                points[j, 2] + offset * points[j, 5],
+                points[j, 0], points[j, 1], points[j, 2],
                 (emitters[e, 0] - points[j, 0]) / r,
                 (emitters[e, 1] - points[j, 1]) / r,
                 (emitters[e, 2] - points[j, 2]) / r,
-                r - 2.0 * offset,
+                r,
                 True,  # noqa: FBT003 - device functions take no keywords
-                lo, hi, left, right, start, count, v0, e1, e2, scale, stack,
+                offset,
+                lo, hi, left, right, start, count, v0, e1, e2, scale, twice_area, stack,
             )  # fmt: skip
             if hit < math.inf:
                 out[base + i] = 0.0

@@ -155,9 +155,7 @@ class CpuBackend:
         for lo, hi in itertools.pairwise(splits):
             total = int(cells.count[pair_c[lo:hi]].sum())
             candidates += total
-            pos, emi, geometry, origin, direction = _kernels.empty_pair_buffers(
-                total, self.tracer.dtype
-            )
+            pos, emi, geometry, origin, direction = _kernels.empty_pair_buffers(total)
             m = _kernels.shade_pairs(
                 pair_e[lo:hi],
                 pair_c[lo:hi],
@@ -167,7 +165,6 @@ class CpuBackend:
                 ems,
                 cos_cut,
                 max_d,
-                offset_mm,
                 pos,
                 emi,
                 geometry,
@@ -177,7 +174,7 @@ class CpuBackend:
             pos, emi, geometry = pos[:m], emi[:m], geometry[:m]
             if settings.occlusion and m:
                 blocked = self.tracer.occluded(
-                    origin[:m], direction[:m], geometry[:, 0] - 2.0 * offset_mm
+                    origin[:m], direction[:m], geometry[:, 0], end_tolerance_mm=offset_mm
                 )
                 rays += m
                 free = np.flatnonzero(~blocked)

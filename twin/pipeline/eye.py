@@ -1,0 +1,175 @@
+"""Where eye safety is judged: a detector facing each LED at the cornea, or on the eyelid.
+
+IEC 62471 measures the eye hazards with a detector facing the source (physics.md 4.1,
+decisions): :func:`eye_detector` gives the points it stands at and each LED's facing reading
+there, per mW, shadows kept. On a built-in anatomy with eyes that is the cornea (the anterior
+eyeball surfaces, eyes open); elsewhere the eye region's skin (the eyelid). The metrics
+(:mod:`twin.pipeline.metrics`) and the drive optimiser's eye limits
+(:class:`twin.analysis.problem.DoseProblem`) both read it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.sparse
+
+from twin.devices.designs import package_area_mm2
+from twin.dose.hazards import facing_rows
+from twin.engine.backends import make_backend
+from twin.engine.extended import extended_transfer
+from twin.engine.settings import ray_offset_mm
+from twin.engine.transfer import TransferMatrix, transfer_matrix
+from twin.geometry import anatomy
+from twin.geometry.surface import SamplePoints
+from twin.scene import EYE_REGION, Scene
+
+#: The cornea: the eyeball surface within this angle of the gaze (a cornea of 11.5 mm on an
+#: eyeball of about 14 mm radius spans about 25 deg).
+CORNEA_HALF_ANGLE_DEG = 30.0
+#: The open eye: the eyelid skin within this ellipse (half-width, half-height) of each
+#: eyeball's axis is taken away, mm (an adult palpebral fissure is about 30 x 10 mm).
+EYE_OPENING_MM = np.array([15.0, 5.5])
+
+
+@dataclass(frozen=True)
+class EyeDetector:
+    """A detector at the eyes facing each LED: its points and readings per mW.
+
+    Attributes
+    ----------
+    judged_on : {"cornea", "eyelid"}
+        The anterior eyeball surfaces (a built-in anatomy with eyes) or the eye region's skin.
+    points : SamplePoints
+        The ``e`` points, mm, with their normals and areas.
+    transfer : TransferMatrix
+        (e, n) irradiance on the points' own surface per mW of each emitter, shadows kept.
+    facing : (e, n) scipy.sparse.csr_array, (mW/cm^2) per mW
+        What a detector at each point facing each emitter reads (:func:`facing_rows`).
+    """
+
+    judged_on: Literal["cornea", "eyelid"]
+    points: SamplePoints
+    transfer: TransferMatrix
+    facing: scipy.sparse.csr_array
+
+
+def emitting_areas(scene: Scene) -> dict[str, float]:
+    """Return each channel's LED emitting area where known (a design's LED, an aperture), mm^2.
+
+    Parameters
+    ----------
+    scene : Scene
+
+    Returns
+    -------
+    dict of str to float, mm^2
+    """
+    if scene.layout is not None:
+        return dict(scene.layout.emitting_area_mm2)
+    return {c: package_area_mm2(a.shape, a.size_mm) for c, a in scene.apertures.items()}
+
+
+def eye_detector(
+    scene: Scene, samples: SamplePoints, transfer: TransferMatrix
+) -> EyeDetector | None:
+    """Return where the scene's eyes are judged; ``None`` without an eye region.
+
+    Parameters
+    ----------
+    scene : Scene
+    samples : SamplePoints
+        The skin points ``transfer`` was built at.
+    transfer : TransferMatrix
+        The skin's transfer matrix (its backend builds the cornea's).
+
+    Returns
+    -------
+    EyeDetector or None
+    """
+    eye = samples.regions.get(EYE_REGION)
+    if eye is None or not eye.any():
+        return None
+    built = _cornea_transfer(scene, transfer)
+    if built is None:
+        index = np.flatnonzero(eye)
+        points = SamplePoints(
+            samples.positions_mm[index], samples.normals[index], samples.areas_mm2[index], {}
+        )
+        rows = scipy.sparse.csr_array(transfer.matrix)[index]
+        built = points, dataclasses.replace(transfer, matrix=rows)
+        judged_on: Literal["cornea", "eyelid"] = "eyelid"
+    else:
+        judged_on = "cornea"
+    points, at_eye = built
+    facing = facing_rows(
+        scipy.sparse.csr_array(at_eye.matrix),
+        points.positions_mm,
+        points.normals,
+        scene.emitters.positions_mm,
+    )
+    return EyeDetector(judged_on, points, at_eye, scipy.sparse.csr_array(facing))
+
+
+def _cornea_transfer(
+    scene: Scene, transfer: TransferMatrix
+) -> tuple[SamplePoints, TransferMatrix] | None:
+    """Return the transfer matrix at the cornea of a built-in anatomy with eyes, else ``None``.
+
+    The cornea is the eyeball surface within ``CORNEA_HALF_ANGLE_DEG`` of the gaze (the
+    anatomy's +z axis). The eyes are open: the eye region's skin triangles within
+    ``EYE_OPENING_MM`` of each eyeball's axis are taken out of the blockers; the rest of the
+    skin, the eyeballs and every occluder (eye shields) block. The scene's engine settings
+    and backend make it, as they made the skin's.
+    """
+    mesh = scene.source.target.mesh
+    name = mesh.removeprefix("builtin:")
+    if not mesh.startswith("builtin:") or EYE_REGION not in anatomy.REGIONS.get(name, ()):
+        return None
+    eyes = anatomy.eyeballs(scene.variant, anchor=anatomy.ANCHORS[name])
+    parts = [e.samples() for e in eyes]
+    front = np.cos(np.radians(CORNEA_HALF_ANGLE_DEG))
+    keep = [p.normals[:, 2] >= front for p in parts]
+    points = SamplePoints(
+        np.concatenate([p.positions_mm[k] for p, k in zip(parts, keep, strict=True)]),
+        np.concatenate([p.normals[k] for p, k in zip(parts, keep, strict=True)]),
+        np.concatenate([p.areas_mm2[k] for p, k in zip(parts, keep, strict=True)]),
+        {},
+    )
+    target = scene.target
+    lid = np.zeros(len(target.vertices_mm), dtype=bool)
+    lid[target.regions[EYE_REGION]] = True
+    centroid = target.triangles_mm.mean(axis=1)
+    opening = np.zeros(len(target.faces), dtype=bool)
+    for e in eyes:
+        offset = (centroid[:, :2] - e.vertices_mm[:, :2].mean(axis=0)) / EYE_OPENING_MM
+        opening |= np.einsum("ij,ij->i", offset, offset) <= 1.0
+    skin = target.triangles_mm[~(opening & lid[target.faces].all(axis=1))]
+    triangles = np.concatenate(
+        [skin, *(e.triangles_mm for e in eyes), *(o.triangles_mm for o in scene.occluders)]
+    )
+    backend = make_backend(transfer.backend, triangles)
+    offset_mm, engine = ray_offset_mm(triangles), scene.engine
+    if scene.apertures:
+        built = extended_transfer(
+            points,
+            scene.emitters,
+            backend,
+            apertures=scene.apertures,
+            offset_mm=offset_mm,
+            intensity_cutoff=engine.intensity_cutoff,
+            max_distance_mm=engine.max_distance_mm,
+        )
+    else:
+        built = transfer_matrix(
+            points,
+            scene.emitters,
+            backend,
+            offset_mm=offset_mm,
+            intensity_cutoff=engine.intensity_cutoff,
+            max_distance_mm=engine.max_distance_mm,
+        )
+    return points, built
