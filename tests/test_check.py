@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 import yaml
-from _helpers import write_helmet
+from _helpers import raises_naming, write_helmet
 
 import twin
 from twin.analysis import check
@@ -210,3 +210,28 @@ def test_unknown_rule_metric_is_invalid_input(tmp_path, capsys):
         f"twin: error: {path}: checks.rules[1].metric 'roi.totl.cv': unknown metric key "
         "'totl'; did you mean 'total'?\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "parts"),
+    [
+        (b'{"metrics": {"a": NaN}}', ("finite numbers", "NaN")),
+        (b'{"metrics": {"a": -Infinity}}', ("finite numbers", "-Infinity")),
+        (b'{"metrics": {"a": 1e999}}', ('{"metrics": {name: number}}',)),
+        (b'{"metrics": {"a": 1.5\xff}}', ("expected UTF-8", "0xff")),
+        (b"[" * 100_000 + b"]" * 100_000, ("not a readable baseline", "nested too deeply")),
+        (b'{"metrics": {"a": ' + b"9" * 5000 + b"}}", ("not a readable baseline", "digits")),
+    ],
+)
+def test_a_fuzzed_baseline_is_an_input_error(tmp_path, body, parts):
+    path = tmp_path / "scene.baseline.json"
+    path.write_bytes(body)
+    with raises_naming(*parts, at=path):
+        check.load_baseline(path)
+
+
+def test_a_baseline_of_finite_numbers_loads(tmp_path):
+    path = tmp_path / "scene.baseline.json"
+    path.write_text('{"metrics": {"a": 1.5, "b": -2}}')
+    assert check.load_baseline(path) == {"a": 1.5, "b": -2.0}
+    assert check.load_baseline(tmp_path / "none.baseline.json") is None

@@ -283,7 +283,7 @@ def test_bad_designs_get_one_clear_message(tmp_path):
         "'square'",
     )
     fails(
-        {"design": "mask-rigid-1026", "count": 0}, ".count", "a whole number of emitters >= 1", "0"
+        {"design": "mask-rigid-1026", "count": 0}, ".count", "a whole number in [1, 100000]", "0"
     )
     fails({"design": "mask-rigid-1026", "cuont": 10}, "", "unknown key 'cuont'", "'count'")
     fails({"design": "helmet"}, "", "worn on the scalp", "builtin:face")
@@ -338,3 +338,56 @@ def test_a_rigid_mask_shaped_on_a_variant_fits_that_variant(tmp_path):
     assert own.layout.push_mm == 0.0 and np.median(fitted) > 9.5
     worn = skin_clearance_mm(generic.emitters.positions_mm, generic.target)
     assert np.std(worn) > 2 * np.std(fitted)
+
+
+@pytest.mark.parametrize(
+    ("emitters", "key", "parts"),
+    [
+        ({"count": [1]}, ".count", ("a whole number in [1, 100000]", "[1]")),
+        ({"count": 10**9}, ".count", ("a whole number in [1, 100000]", "1000000000")),
+        ({"count": 1e9}, ".count", ("a whole number", "1000000000.0")),
+        ({"carrier": [1]}, ".carrier", ("rigid, flexible", "[1]")),
+        ({"cutouts": [[1]]}, ".cutouts", ("a list of", "[[1]]")),
+        ({"seed": [1]}, ".seed", ("a whole number >= 0", "[1]")),
+        ({"pattern": ["hex"]}, ".pattern", ("a pattern name", "['hex']")),
+        ({"tilt_deg": 10**400}, ".tilt_deg", ("a number >= 0", "1000")),
+        (
+            {"extended": True, "aperture_samples": 10**8},
+            ".aperture_samples",
+            ("a whole number in [1, 4096]", "100000000"),
+        ),
+        (
+            {"channels": {"red": {"led": {"wavelength_nm": 633, "power_mw": 5, "profile": 0}}}},
+            ".channels.red.led.profile",
+            ("a file name", "0"),
+        ),
+        (
+            {
+                "channels": {
+                    "red": {"led": {"wavelength_nm": 633, "power_mw": 5, "half_angle_deg": 1e-7}}
+                }
+            },
+            ".channels.red.led.half_angle_deg",
+            ("[0.5, 90) degrees", "1e-07"),
+        ),
+        ({"design": "a" * 300}, ".design", ("at most 255 bytes", "aaa")),
+        ({"design": "x\0y"}, ".design", ("NUL byte",)),
+    ],
+)
+def test_fuzzed_design_values_are_refused_by_key(tmp_path, emitters, key, parts):
+    # Reproducers of issue 15: lists where a scalar goes, sizes past the limits, odd names.
+    spec = {"design": "mask-rigid-1026", **emitters}
+    path = scene_file(tmp_path, spec)
+    with raises_naming(*parts, at=f"{tmp_path}/scene.yaml: emitters{key}"):
+        twin.load_scene(path)
+
+
+def test_a_design_file_that_is_not_utf8_or_has_duplicate_keys(tmp_path):
+    design = tmp_path / "mine.yaml"
+    for body, parts in (
+        (b"carrier: rigid\ncount: 10\xff\n", ("expected UTF-8", "0xff")),
+        (b"carrier: rigid\ncount: 10\ncount: 20\n", ("line 3, column 1", "duplicate key 'count'")),
+    ):
+        design.write_bytes(body)
+        with raises_naming(*parts, at=design):
+            twin.load_scene(scene_file(tmp_path, {"design": "mine.yaml"}))

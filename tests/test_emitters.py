@@ -12,6 +12,7 @@ import yaml
 from _helpers import load_fails, phantom_scene, raises_naming, write_phantom
 
 import twin
+from twin.devices.emitters import read_emitter_csv
 
 HEADER = "x,y,z,dx,dy,dz,power_mw"
 
@@ -24,7 +25,7 @@ def root(tmp_path):
 @pytest.mark.parametrize(
     ("leds", "parts"),
     [
-        (f"{HEADER}\n0,0,120,0,0,-1,0\n", ("line 2", "power_mw", "> 0 mW", "0")),
+        (f"{HEADER}\n0,0,120,0,0,-1,0\n", ("line 2", "power_mw", "(0, 1e+06] mW", "0")),
         (
             f"{HEADER}\n0,0,120,0,0,-1,5\n0,0,120,0,0,0,5\n",
             ("line 3", "(dx, dy, dz)", "zero length"),
@@ -112,3 +113,66 @@ def test_emitter_arguments_must_match_the_positions(change, parts):
     }
     with raises_naming(*parts, at="emitters"):
         twin.Emitters.create(**args)
+
+
+@pytest.mark.parametrize(
+    ("leds", "parts"),
+    [
+        (f"{HEADER}\n0,0,120,0,0,-1,1e300\n", ("line 2", "power_mw", "(0, 1e+06] mW", "'1e300'")),
+        (f"{HEADER}\n0,0,1e308,0,0,-1,5\n", ("line 2", "column z", "within 1e+06 mm", "'1e308'")),
+        (f"{HEADER}\n0,0,120,0,0,-1," + "5" * 200_000 + "\n", ("not a readable CSV", "131072")),
+        (f"{HEADER},x\n0,0,120,0,0,-1,5,3\n", ("each column once", "'x' twice")),
+        (f"{HEADER}\n0,0,120,0,0,-1,5,7\n", ("line 2", "7 fields", "found 8")),
+        (
+            f"{HEADER}\n\n0,0,120,0,0,-1,5\n0,0,120,0,0,-1,x\n",
+            ("line 4", "column power_mw", "'x'"),
+        ),
+        (f"{HEADER}\n0,0,120,0,0,-1,5,{'z' * 500}\n", ("line 2", "found 8")),
+        (
+            f"{HEADER},half_angle_deg\n0,0,120,0,0,-1,5,1e-7\n",
+            ("line 2", "half_angle_deg", "[0.5, 90)"),
+        ),
+    ],
+)
+def test_fuzzed_emitter_files_are_refused_in_one_line(root, leds, parts):
+    message = load_fails(root, phantom_scene(), *parts, at=root / "leds.csv", leds=leds)
+    assert "\n" not in message
+    assert len(message) < 250 + len(str(root))
+
+
+def test_a_long_value_is_quoted_shortened(root):
+    secret = "s" * 30 + "-the-rest-of-the-file"
+    message = load_fails(
+        root,
+        phantom_scene(),
+        "column y",
+        at=root / "leds.csv",
+        leds=f"{HEADER}\n0,{secret},120,0,0,-1,5\n",
+    )
+    assert secret not in message
+    assert "..." in message
+
+
+def test_blank_lines_a_byte_order_mark_and_crlf_do_not_change_the_emitters(root):
+    plain = f"{HEADER}\n0,0,120,0,0,-1,5\n5,0,125,0,0,-1,4\n"
+    variants = [
+        plain,
+        "\ufeff" + plain,
+        plain.replace("\n", "\r\n"),
+        plain.replace("\n", "\n\n  \n"),
+    ]
+    read = []
+    for text in variants:
+        (root / "leds.csv").write_text(text)
+        read.append(read_emitter_csv(root / "leds.csv", half_angle_deg=30))
+    for other in read[1:]:
+        np.testing.assert_array_equal(other.positions_mm, read[0].positions_mm)
+        np.testing.assert_array_equal(other.power_mw, read[0].power_mw)
+
+
+@pytest.mark.parametrize("axis", [(0.0, 0.0, -1e-100), (0.0, 1e200, -1e200), (1e-300, 0.0, 0.0)])
+def test_any_non_zero_finite_axis_normalises(root, axis):
+    (root / "leds.csv").write_text(f"{HEADER}\n0,0,120,{axis[0]!r},{axis[1]!r},{axis[2]!r},5\n")
+    emitters = read_emitter_csv(root / "leds.csv", half_angle_deg=30)
+    expected = np.sign(axis) / np.linalg.norm(np.sign(axis))
+    np.testing.assert_allclose(emitters.axes[0], expected, rtol=1e-15)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 import trimesh
-from _helpers import load_fails, phantom_scene, write_phantom
+from _helpers import load_fails, phantom_scene, raises_naming, write_phantom
 
 from twin.geometry import anatomy
+from twin.geometry.meshio import load_surface
 
 
 @pytest.fixture
@@ -66,3 +67,40 @@ def test_wrong_unit_for_the_declared_anatomy(root):
         "in mm?",
         at=root / "face.ply",
     )
+
+
+_PLY = (
+    b"ply\nformat ascii 1.0\ncomment regions: a\nelement vertex 3\n"
+    b"property float x\nproperty float y\nproperty float z\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "parts"),
+    [
+        (
+            "faces.ply",
+            _PLY + b"element face 1\nproperty list uchar int vertex_indices\nproperty int region\n"
+            b"end_header\n0 0 0\n50 0 0\n0 50 0\n3 0 1 2 0\n",
+            ("the region property on the vertices", "found 0"),
+        ),
+        ("bad.obj", b"v 0 0 0\nv 50 0 0\nf 1 2 9\n", ("cannot read mesh",)),
+        ("bad.ply", b"ply\n\xff\xfe\x00garbage", ("cannot read mesh",)),
+        (
+            "far.obj",
+            b"v 0 0 0\nv 1e308 0 0\nv 0 1e308 0\nf 1 2 3\n",
+            ("within 1e+06 mm", "1e+308"),
+        ),
+    ],
+)
+def test_fuzzed_mesh_files_are_refused_in_one_line(tmp_path, name, body, parts):
+    (tmp_path / name).write_bytes(body)
+    with raises_naming(*parts, at=tmp_path / name) as info:
+        load_surface(tmp_path / name, units="mm")
+    assert "\n" not in str(info.value)
+
+
+def test_a_folder_given_as_a_mesh_is_refused(tmp_path):
+    (tmp_path / "head.ply").mkdir()
+    with raises_naming("a regular file", at=tmp_path / "head.ply"):
+        load_surface(tmp_path / "head.ply", units="mm")

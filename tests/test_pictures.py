@@ -120,7 +120,8 @@ def test_the_report_has_every_section_and_the_rules_verdicts(rendered, tmp_path,
     assert re.findall(r"<h2>(.*?)</h2>", text) == list(SECTIONS)
     assert "<span class='pass'>pass</span>" in text and "<span class='fail'>FAIL</span>" in text
     assert "1 of 2 rules hold." in text
-    assert "eyes: IR irradiance max" in text and "blue-weighted irradiance max" in text
+    assert "eyes: IR max" in text and "eyes: blue-weighted" in text
+    assert re.search(r"RG[0-3]", text)  # the IEC 62471 risk groups
     images = text.count("data:image/png;base64,")
     assert images == len(PLOTS) + (0 if pictures else 4)  # the plots (and four pictures)
     assert 'src="http' not in text  # self-contained

@@ -75,7 +75,10 @@ def test_a_minimal_scene_gets_every_default(root):
     assert scene.exclude == ((EYE_REGION,) if EYE_REGION in scene.target.regions else ())
     assert scene.drive == {"nir": 1.0, "red": 1.0}  # every channel full
     assert scene.dose.fluence_window_j_cm2 == (4.0, 10.0)
-    assert (scene.dose.irradiance_limit_mw_cm2, scene.dose.eye_ir_limit_mw_cm2) == (100.0, 10.0)
+    assert scene.dose.irradiance_limit_mw_cm2 == 100.0
+    # No fixed IR-eye limit: the one for the exposure time applies (1800 t^-0.75 mW/cm2).
+    assert scene.dose.eye_ir_limit_mw_cm2 is None
+    assert scene.dose.eye_ir_limit(scene.exposure_s)[1] == "exposure time"
     assert scene.engine.backend == "auto" and math.isinf(scene.engine.max_distance_mm)
     assert scene.occluders == () and scene.layout is None and scene.apertures == {}
     assert scene.target.max_edge_mm <= 8.0
@@ -386,7 +389,7 @@ def test_a_bad_unit_is_named_by_its_scene_key(phantom):
         (
             lambda s: s["emitters"].update(half_angle_deg=95),
             "emitters.half_angle_deg",
-            ("(0, 90) degrees", "95"),
+            ("[0.5, 90) degrees", "95"),
         ),
         (
             lambda s: s.update(engine={"backend": "gpu"}),
@@ -497,3 +500,83 @@ def test_a_scene_file_with_a_byte_order_mark_loads(phantom):
     )
     scene = load_scene(phantom / "scene.yaml")
     np.testing.assert_array_equal(scene.emitters.positions_mm, [[0.0, 0.0, 120.0]])
+
+
+# --- fuzzed scene values (issue 15): one clear line each ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "parts"),
+    [
+        (lambda s: s["emitters"].update(file="le\0ds.csv"), "emitters.file", ("NUL byte",)),
+        (
+            lambda s: s["target"].update(mesh="a" * 300 + ".ply"),
+            "target.mesh",
+            ("at most 255 bytes", "got one of 304", "'aaa"),
+        ),
+        (
+            lambda s: s["emitters"].update(half_angle_deg=10**40),
+            "emitters.half_angle_deg",
+            ("[0.5, 90) degrees", "10000000000"),
+        ),
+        (
+            lambda s: s["emitters"].update(half_angle_deg=1e-7),
+            "emitters.half_angle_deg",
+            ("[0.5, 90) degrees", "1e-07"),
+        ),
+        (lambda s: s.update(exposure_s=10**400), "exposure_s", ("a number > 0", "1000")),
+        *[
+            (lambda s, k=k, v=v: s.update({k: v}), k, ("a mapping", type(v).__name__))
+            for k in ("dose", "engine")
+            for v in (False, 0, "", [])
+        ],
+    ],
+)
+def test_fuzzed_values_name_their_key(phantom, change, key, parts):
+    load_fails(phantom, edit(change), *parts, at=f"{phantom}/scene.yaml: {key}")
+
+
+def test_a_limit_is_named_before_anything_is_built(root):
+    face = {"target": {"mesh": "builtin:face", "max_edge_mm": 1e-6}}
+    with raises_naming(
+        "a number in [0.1, inf]", "1e-06", at=f"{root}/scene.yaml: target.max_edge_mm"
+    ):
+        twin.load_scene(write(root, {**minimal(), **face}))
+    with raises_naming(
+        "a whole number in [1, 10000]",
+        "100000000",
+        at=f"{root}/crowd.yaml: target.population.size",
+    ):
+        twin.load_scenes(population_file(root, size=10**8))
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("exposure_s: 5\nexposure_s: 6\n", ("line 2, column 1", "duplicate key 'exposure_s'")),
+        ("target: {mesh: a\n  b: [}\n", ("invalid YAML at line 2, column 4", "expected ','")),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", ("nesting deeper than 64 levels",)),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n"
+                for p, c in zip("abcdefg", "bcdefgh", strict=True)
+            )
+            + "i: [*h, *h]\n",
+            ("at most 100000 values with aliases expanded",),
+        ),
+    ],
+)
+def test_yaml_beyond_the_limits_is_one_line(phantom, text, parts):
+    message = load_fails(phantom, text, *parts, at=phantom / "scene.yaml")
+    assert "\n" not in message
+
+
+def test_yaml_aliases_within_the_limit_load(phantom):
+    text = (
+        "target: &t {mesh: head.ply, units: mm}\n"
+        "emitters: {file: leds.csv, half_angle_deg: 30}\n"
+        "exposure_s: 600\noccluders: [*t]\n"
+    )
+    (phantom / "scene.yaml").write_text(text)
+    assert len(twin.load_scene(phantom / "scene.yaml").occluders) == 1

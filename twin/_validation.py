@@ -323,7 +323,11 @@ def parse_yaml(text: str, *, name: str) -> Any:
     InputError
         Naming ``name``.
     """
-    loader = _LimitedLoader(text)
+    try:
+        loader = _LimitedLoader(text)
+    except yaml.YAMLError as exc:  # a character YAML does not allow
+        msg = f"{name}: invalid YAML: {' '.join(str(exc).split())}"
+        raise InputError(msg) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -21,6 +21,7 @@ In pytest::
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from twin._validation import check_keys
+from twin._validation import check_keys, read_text, shorten
 from twin._version import __version__
 from twin.analysis.check_report import CheckRun, table
 from twin.dose.registry import metric_value
@@ -132,16 +133,28 @@ def load_baseline(path: Path) -> dict[str, float] | None:
     InputError
         If the file is not a baseline (invalid JSON, or not ``{"metrics": {name: number}}``).
     """
-    if not path.is_file():
+    if not path.exists():
         return None
+    text = read_text(path, what="baseline")
+
+    def refuse(constant: str) -> None:
+        msg = f"{path}: expected finite numbers in a baseline, found {constant}"
+        raise InputError(msg)
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        msg = f"{path}: not a readable baseline ({exc}); fix it or rewrite it with --update"
+        data = json.loads(text, parse_constant=refuse)
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else shorten(str(exc))
+        msg = f"{path}: not a readable baseline ({reason}); fix it or rewrite it with --update"
         raise InputError(msg) from None
     metrics = data.get("metrics") if isinstance(data, dict) else None
     if not isinstance(metrics, dict) or not all(
-        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+        isinstance(k, str)
+        and isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and math.isfinite(v)
         for k, v in metrics.items()
     ):
         msg = (

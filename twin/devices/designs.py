@@ -517,6 +517,9 @@ def generate(
             apertures[name] = Aperture(model.package_shape, model.package_mm, k)
     modes = _modes(spec, list(models), where=where)
     mode = spec.get("mode")
+    if mode is not None and not isinstance(mode, str):
+        msg = f"{where}.mode: expected a mode name, got {shorten(repr(mode))}"
+        raise InputError(msg)
     if mode is not None and mode not in modes and "mode" not in overrides:
         mode = None  # the design's default does not fit channels the scene replaced
     if mode is not None and mode not in modes:

@@ -241,9 +241,9 @@ def read_emitter_csv(
     text = read_text(path, what="emitter CSV")
     try:
         lines = [
-            (number, row)
-            for number, row in enumerate(csv.reader(io.StringIO(text)), start=1)
-            if any(c.strip() for c in row)
+            (line_no, fields)
+            for line_no, fields in enumerate(csv.reader(io.StringIO(text)), start=1)
+            if any(c.strip() for c in fields)
         ]
     except csv.Error as exc:
         msg = f"{path}: not a readable CSV ({exc})"
@@ -267,15 +267,15 @@ def read_emitter_csv(
     if len(lines) - 1 > MAX_EMITTERS:
         msg = f"{path}: expected at most {MAX_EMITTERS} emitter rows, found {len(lines) - 1}"
         raise InputError(msg)
-    for number, row in lines[1:]:
-        if len(row) != len(header):
+    for line_no, fields in lines[1:]:
+        if len(fields) != len(header):
             msg = (
-                f"{path}: line {number}: expected {len(header)} fields (one per column), "
-                f"found {len(row)}"
+                f"{path}: line {line_no}: expected {len(header)} fields (one per column), "
+                f"found {len(fields)}"
             )
             raise InputError(msg)
-    rows = [dict(zip(header, (v.strip() for v in row), strict=True)) for _, row in lines[1:]]
-    line_of = [number for number, _ in lines[1:]]
+    rows = [dict(zip(header, (v.strip() for v in f), strict=True)) for _, f in lines[1:]]
+    line_of = [line_no for line_no, _ in lines[1:]]
     if not rows:
         msg = f"{path}: expected at least one emitter row, found none"
         raise InputError(msg)

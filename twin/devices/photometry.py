@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from twin._validation import quote, read_bytes
 from twin.devices.profiles import Profile, Tabulated
 from twin.errors import InputError
 
@@ -252,12 +253,7 @@ _SEPARATORS = re.compile(r"[,\s]+")
 
 def _read_lines(path: str | os.PathLike[str], kind: str) -> list[str]:
     """Return the file's lines, decoded as latin-1 (photometric files are often not UTF-8)."""
-    try:
-        with open(path, encoding="latin-1") as fh:
-            return fh.read().splitlines()
-    except OSError as exc:
-        msg = f"{path}: cannot read {kind} file ({exc.strerror or exc})"
-        raise InputError(msg) from None
+    return read_bytes(Path(path), what=f"{kind} file").decode("latin-1").splitlines()
 
 
 def _parse_number(path: object, text: str, line: int, what: str, *, positive: bool) -> float:
@@ -267,7 +263,7 @@ def _parse_number(path: object, text: str, line: int, what: str, *, positive: bo
         value = math.nan
     if not math.isfinite(value) or (positive and value <= 0.0):
         kind = "a positive number" if positive else "a number"
-        msg = f"{path}: line {line} ({what}): expected {kind}, got {text!r}"
+        msg = f"{path}: line {line} ({what}): expected {kind}, got {quote(text)}"
         raise InputError(msg)
     return value
 
@@ -279,7 +275,7 @@ def _parse_whole(path: object, text: str, line: int, what: str, *, minimum: int)
         value = math.nan
     if not (math.isfinite(value) and value.is_integer() and value >= minimum):
         kind = "a whole number" if minimum <= 0 else f"a whole number >= {minimum}"
-        msg = f"{path}: line {line} ({what}): expected {kind}, got {text!r}"
+        msg = f"{path}: line {line} ({what}): expected {kind}, got {quote(text)}"
         raise InputError(msg)
     return int(value)
 

@@ -62,6 +62,10 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         msg = f"{path}: expected a triangle mesh, found no triangles"
         raise InputError(msg)
+    shape = np.shape(mesh.vertices)
+    if len(shape) != 2 or shape[1] != 3:
+        msg = f"{path}: expected vertices of three coordinates (x, y, z), found shape {shape}"
+        raise InputError(msg)
     if not np.isfinite(mesh.vertices).all():
         msg = f"{path}: vertices contain NaN or infinite coordinates"
         raise InputError(msg)
@@ -74,11 +78,18 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
         raise InputError(msg)
     names = _ply_region_names(path)
     if names:
-        vertex_data = mesh.metadata.get("_ply_raw", {}).get("vertex", {}).get("data")
-        if vertex_data is None or "region" not in (vertex_data.dtype.names or ()):
-            msg = f"{path}: expected the region property on the vertices, found it elsewhere"
+        vertex_data = mesh.metadata.get("_ply_raw", {}).get("vertex", {}).get("data", {})
+        try:  # a structured array (binary PLY) or a dict of columns (ASCII PLY)
+            label = np.asarray(vertex_data["region"], dtype=np.int64).ravel()
+        except (KeyError, ValueError, IndexError, TypeError):
+            label = np.empty(0, dtype=np.int64)
+        if label.shape != (len(mesh.vertices),):
+            msg = (
+                f"{path}: expected the region property on the vertices, one per vertex, "
+                f"found {label.size} values"
+            )
             raise InputError(msg)
-        mesh.vertex_attributes["region"] = np.asarray(vertex_data["region"], dtype=np.int64)
+        mesh.vertex_attributes["region"] = label
     mesh.merge_vertices(merge_tex=True, merge_norm=True)
     repairs = []
     vertices = np.asarray(mesh.vertices, dtype=np.float64) * scale

@@ -315,6 +315,7 @@ class Scene:
                 "fluence_window_j_cm2": list(self.dose.fluence_window_j_cm2),
                 "irradiance_limit_mw_cm2": self.dose.irradiance_limit_mw_cm2,
                 "eye_ir_limit_mw_cm2": self.dose.eye_ir_limit_mw_cm2,
+                "absorbed_limit_mw_cm2": self.dose.absorbed_limit_mw_cm2,
             },
             "engine": {
                 "backend": engine.backend,
