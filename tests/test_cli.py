@@ -130,11 +130,11 @@ def test_bad_output_paths_are_one_line(small, capsys, args, message):
         ),
         (
             ["compare", "{scene}", "{scene}", "--out", "c", "--population", "-1"],
-            "--population: expected a whole number >= 1, got -1",
+            "--population: expected a whole number in [1, 10000], got -1",
         ),
         (
             ["optimise", "{scene}", "--out", "o", "--population", "0"],
-            "--population: expected a whole number >= 1, got 0",
+            "--population: expected a whole number in [1, 10000], got 0",
         ),
         (
             ["optimise", "{scene}", "--out", "o", "--group", "string", "--string-leds", "0"],

@@ -70,10 +70,10 @@ class StageBars:
         self.bar(done, total)
 
 
-def count(value: int | None, *, name: str, least: int = 1) -> None:
-    """Raise unless the whole-number argument ``name`` is absent or at least ``least``."""
+def count(value: int | None, *, name: str, least: int = 1, most: int | None = None) -> None:
+    """Raise unless the whole-number argument ``name`` is absent or in [``least``, ``most``]."""
     if value is not None:
-        as_count(value, name=name, least=least)
+        as_count(value, name=name, least=least, most=most)
 
 
 def positive(value: float | None, *, name: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from twin._validation import MAX_POPULATION
 from twin.cli._common import count
 from twin.files import check_writable
 
@@ -12,7 +13,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from twin.analysis.compare import compare
     from twin.engine.cache import TransferCache
 
-    count(args.population, name="--population")
+    count(args.population, name="--population", most=MAX_POPULATION)
     count(args.seed, name="--seed", least=0)
     count(args.jobs, name="--jobs")
     check_writable(args.out, name="--out", folder=True)

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from twin._text import table
+from twin._validation import MAX_POPULATION
 from twin.cli._common import StageBars, count, positive
 from twin.files import check_writable
 
@@ -13,7 +14,7 @@ from twin.files import check_writable
 def _cmd_optimise(args: argparse.Namespace) -> int:
     from twin.analysis.optimise_run import run_optimisation
 
-    count(args.population, name="--population")
+    count(args.population, name="--population", most=MAX_POPULATION)
     count(args.seed, name="--seed", least=0)
     count(args.string_leds, name="--string-leds")
     positive(args.budget_mw, name="--budget-mw")

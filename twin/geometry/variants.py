@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twin._data import data_dir
-from twin._validation import check_keys
+from twin._validation import MAX_POPULATION, as_count, check_keys
 from twin.errors import InputError
 
 TARGET_STEP_MM = 0.1  # the source's offsets have three decimals of a decimetre
@@ -306,9 +306,7 @@ def population(
     -------
     tuple of Variant
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        msg = f"{name}.size: expected a whole number >= 1, got {size!r}"
-        raise InputError(msg)
+    size = as_count(size, name=f"{name}.size", most=MAX_POPULATION)
     lo, hi = age_years
     if not AGE_RANGE_YEARS[0] <= lo <= hi <= AGE_RANGE_YEARS[1]:
         msg = (
