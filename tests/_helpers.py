@@ -19,10 +19,10 @@ from twin.devices.emitters import emitter_csv_text
 from twin.devices.layout import offset_shell_layout
 from twin.dose.maps import DoseMaps
 from twin.engine.backends import make_backend
-from twin.engine.settings import ray_offset_mm
 from twin.engine.transfer import TransferMatrix, scene_triangles, transfer_matrix
 from twin.errors import InputError
 from twin.geometry import anatomy, phantoms
+from twin.raycast import self_tolerance_mm
 
 #: Relative tolerance against analytic answers: float64 geometry in both backends; embree
 #: decides occlusion in float32, which must not change any value beyond this.
@@ -224,7 +224,7 @@ def build_transfer(
         surface.samples(),
         emitters,
         make_backend(backend, triangles),
-        offset_mm=ray_offset_mm(triangles),
+        end_tolerance_mm=self_tolerance_mm(triangles),
         **options,
     )
 

@@ -14,9 +14,9 @@ from twin.devices.emitters import Emitters
 from twin.devices.profiles import Isotropic, Lambertian, Tabulated
 from twin.engine.backends import make_backend
 from twin.engine.extended import extended_transfer
-from twin.engine.settings import ray_offset_mm
 from twin.engine.transfer import scene_triangles, transfer_matrix
 from twin.geometry import phantoms
+from twin.raycast import self_tolerance_mm
 
 
 def build_extended(surface, emitters, backend, *, apertures, **options):
@@ -27,7 +27,7 @@ def build_extended(surface, emitters, backend, *, apertures, **options):
         emitters,
         make_backend(backend, triangles),
         apertures=apertures,
-        offset_mm=ray_offset_mm(triangles),
+        end_tolerance_mm=self_tolerance_mm(triangles),
         **options,
     )
 
@@ -247,12 +247,12 @@ def test_extended_transfer_counts_the_sub_emitter_run():
     apertures = {"red": Aperture("disk", 3.0, 16)}
     triangles = scene_triangles(surface)
     backend = make_backend("embree", triangles)
-    offset = ray_offset_mm(triangles)
+    offset = self_tolerance_mm(triangles)
     t = extended_transfer(
-        surface.samples(), emitters, backend, apertures=apertures, offset_mm=offset
+        surface.samples(), emitters, backend, apertures=apertures, end_tolerance_mm=offset
     )
     expanded, collapse = expand(emitters, apertures)
-    sub = transfer_matrix(surface.samples(), expanded, backend, offset_mm=offset)
+    sub = transfer_matrix(surface.samples(), expanded, backend, end_tolerance_mm=offset)
     assert (t.rays_cast, t.candidate_pairs) == (sub.rays_cast, sub.candidate_pairs)
     assert t.matrix.shape == (len(surface.vertices_mm), 4)
     np.testing.assert_allclose(t.matrix.toarray(), (sub.matrix @ collapse).toarray(), rtol=1e-15)

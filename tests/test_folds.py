@@ -13,9 +13,9 @@ import pytest
 from twin.devices.emitters import Emitters
 from twin.devices.profiles import Isotropic
 from twin.engine.backends import make_backend
-from twin.engine.settings import ray_offset_mm
 from twin.engine.transfer import scene_triangles, transfer_matrix
 from twin.geometry.surface import Surface
+from twin.raycast import self_tolerance_mm
 
 BACKENDS = ["reference", "embree", "cuda"]  # cuda under numba's simulator without a GPU
 HALF_WIDTH_MM = 10.0
@@ -65,7 +65,7 @@ def cast(surface: Surface, emitter_mm, name: str, *, at: str, occlusion: bool = 
         samples,
         leds,
         make_backend(name, triangles),
-        offset_mm=ray_offset_mm(triangles),
+        end_tolerance_mm=self_tolerance_mm(triangles),
         intensity_cutoff=0.0,
         occlusion=occlusion,
     ).matrix
@@ -109,7 +109,7 @@ def test_a_flap_a_micron_above_the_skin_shadows_it(name):
     samples = skin.samples()
     values = {
         occ: transfer_matrix(samples, leds, make_backend(name, triangles),
-                             offset_mm=ray_offset_mm(triangles), intensity_cutoff=0.0,
+                             end_tolerance_mm=self_tolerance_mm(triangles), intensity_cutoff=0.0,
                              occlusion=occ).matrix.toarray()[:, 0]
         for occ in (True, False)
     }  # fmt: skip
@@ -130,7 +130,7 @@ def test_a_segment_ending_on_a_carrier_is_not_blocked_by_it(name):
     samples = skin.samples()
     lit, free = (
         transfer_matrix(samples, leds, make_backend(name, triangles),
-                        offset_mm=ray_offset_mm(triangles), intensity_cutoff=0.0,
+                        end_tolerance_mm=self_tolerance_mm(triangles), intensity_cutoff=0.0,
                         occlusion=occ).matrix.toarray()[:, 0]
         for occ in (True, False)
     )  # fmt: skip

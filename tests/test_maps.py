@@ -24,7 +24,9 @@ def rendered():
         wavelength_nm={"red": 633.0},
     )
     backend = make_backend("reference", surface.triangles_mm)
-    return twin.transfer_matrix(surface.samples(), emitters, backend, offset_mm=1e-6), emitters
+    return twin.transfer_matrix(
+        surface.samples(), emitters, backend, end_tolerance_mm=1e-6
+    ), emitters
 
 
 def test_drive_levels_scale_irradiance_linearly(tmp_path):

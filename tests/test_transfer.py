@@ -55,13 +55,13 @@ def test_the_front_end_checks_the_settings_and_hands_them_to_the_backend():
         surface.samples(),
         emitters,
         backend,
-        offset_mm=0.01,
+        end_tolerance_mm=0.01,
         intensity_cutoff=0.05,
         max_distance_mm=50,
         occlusion=False,
     )
     want = TransferSettings(
-        offset_mm=0.01, intensity_cutoff=0.05, max_distance_mm=50.0, occlusion=False
+        end_tolerance_mm=0.01, intensity_cutoff=0.05, max_distance_mm=50.0, occlusion=False
     )
     assert backend.calls == [want]
     assert (t.backend, t.candidate_pairs, t.rays_cast) == ("recorder", 7, 3)
@@ -72,8 +72,8 @@ def test_the_front_end_checks_the_settings_and_hands_them_to_the_backend():
 @pytest.mark.parametrize(
     ("option", "value", "expected"),
     [
-        ("offset_mm", -1.0, "a number >= 0"),
-        ("offset_mm", math.nan, "a number >= 0"),
+        ("end_tolerance_mm", -1.0, "a number >= 0"),
+        ("end_tolerance_mm", math.nan, "a number >= 0"),
         ("intensity_cutoff", 1.0, "a fraction in [0, 1)"),
         ("intensity_cutoff", -0.1, "a number >= 0"),
         ("intensity_cutoff", "0.1", "a number >= 0"),
@@ -85,7 +85,9 @@ def test_bad_settings_name_the_argument_and_reach_no_backend(option, value, expe
     surface, emitters = lit_plane()
     backend = Recorder(surface.triangles_mm)
     with pytest.raises(InputError) as info:
-        transfer_matrix(surface.samples(), emitters, backend, **{"offset_mm": 0.01, option: value})
+        transfer_matrix(
+            surface.samples(), emitters, backend, **{"end_tolerance_mm": 0.01, option: value}
+        )
     message = str(info.value)
     assert message.startswith(f"{option}: expected {expected}")
     assert message.endswith(f"got {value!r}")
@@ -96,7 +98,7 @@ def test_a_tracer_is_not_a_backend():
     surface, emitters = lit_plane()
     tracer = make_tracer("reference", surface.triangles_mm)
     with pytest.raises(InputError, match=r"^backend: ") as info:
-        transfer_matrix(surface.samples(), emitters, tracer, offset_mm=0.01)
+        transfer_matrix(surface.samples(), emitters, tracer, end_tolerance_mm=0.01)
     assert "make_backend" in str(info.value) and "ReferenceTracer" in str(info.value)
 
 
@@ -127,13 +129,13 @@ def test_threads_change_nothing_and_progress_counts_every_emitter():
     samples, triangles = surface.samples(), surface.triangles_mm
     seen = []
     one = transfer_matrix(
-        samples, emitters, make_backend("embree", triangles, workers=1), offset_mm=0.01
+        samples, emitters, make_backend("embree", triangles, workers=1), end_tolerance_mm=0.01
     )
     four = transfer_matrix(
         samples,
         emitters,
         make_backend("embree", triangles, workers=4),
-        offset_mm=0.01,
+        end_tolerance_mm=0.01,
         progress=lambda done, total: seen.append((done, total)),
     )
     assert (one.candidate_pairs, one.rays_cast) == (four.candidate_pairs, four.rays_cast)

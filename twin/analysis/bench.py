@@ -30,10 +30,10 @@ from twin.devices.emitters import Emitters, emitter_csv_text
 from twin.devices.layout import offset_shell_layout
 from twin.devices.profiles import Lambertian
 from twin.engine.backends import Backend, make_backend
-from twin.engine.settings import ray_offset_mm
 from twin.engine.transfer import TransferMatrix, scene_triangles, transfer_matrix
 from twin.geometry import phantoms
 from twin.geometry.surface import SamplePoints, Surface
+from twin.raycast import self_tolerance_mm
 
 T = TypeVar("T")
 
@@ -71,7 +71,7 @@ def _head_scene(
     positions, axes = offset_shell_layout(head, count=1026, standoff_mm=10.0, vertices=face)
     emitters = Emitters.create(positions, axes, 1.0, profile=Lambertian(30.0))
     triangles = scene_triangles(head)
-    return head, emitters, head.samples(), triangles, ray_offset_mm(triangles)
+    return head, emitters, head.samples(), triangles, self_tolerance_mm(triangles)
 
 
 def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: int = 3) -> str:
@@ -89,14 +89,14 @@ def run_benchmark(*, subdivisions: int = 7, naive_emitters: int = 16, repeat: in
     workers = os.cpu_count() or 1
 
     t_build, engine = _best(lambda: make_backend("embree", triangles), 1)
-    transfer_matrix(samples, emitters, engine, offset_mm=offset)  # warm-up
+    transfer_matrix(samples, emitters, engine, end_tolerance_mm=offset)  # warm-up
     t_twin, result = _best(
-        lambda: transfer_matrix(samples, emitters, engine, offset_mm=offset), repeat
+        lambda: transfer_matrix(samples, emitters, engine, end_tolerance_mm=offset), repeat
     )
 
     # The same shadow rays, through embreex alone.
     free = transfer_matrix(
-        samples, emitters, engine, offset_mm=offset, occlusion=False
+        samples, emitters, engine, end_tolerance_mm=offset, occlusion=False
     ).matrix.tocoo()
     origin = samples.positions_mm[free.row] + offset * samples.normals[free.row]
     to_emitter = emitters.positions_mm[free.col] - origin
@@ -225,7 +225,7 @@ def run_backend_benchmark(*, backend: str = "all", subdivisions: int = 7, repeat
         t_build, engine = _best(partial(make_backend, name, triangles), 1)
 
         def full_map(engine: Backend = engine) -> tuple[TransferMatrix, NDArray[np.float64]]:
-            t = transfer_matrix(samples, emitters, engine, offset_mm=offset)
+            t = transfer_matrix(samples, emitters, engine, end_tolerance_mm=offset)
             return t, t.matrix @ emitters.power_mw
 
         t_first, _ = _best(full_map, 1)

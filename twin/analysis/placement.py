@@ -42,11 +42,11 @@ from twin.devices.designs import Layout
 from twin.devices.emitters import Emitters
 from twin.devices.layout import CarrierPoints, interleave, pattern_points, wear
 from twin.engine.backends import Backend, make_backend, resolve_backend
-from twin.engine.settings import ray_offset_mm
 from twin.engine.transfer import scene_triangles, transfer_matrix
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints
 from twin.pipeline.render import region_of_interest
+from twin.raycast import self_tolerance_mm
 from twin.scene import Scene
 from twin.units import fluence_per_irradiance
 
@@ -295,7 +295,7 @@ class _Wearer:
     samples: SamplePoints
     roi: NDArray[np.bool_]
     backend: Backend
-    offset_mm: float
+    end_tolerance_mm: float
 
     @classmethod
     def of(cls, scene: Scene) -> _Wearer:
@@ -309,7 +309,7 @@ class _Wearer:
             samples,
             region_of_interest(scene, samples),
             make_backend(name, triangles),
-            ray_offset_mm(triangles),
+            self_tolerance_mm(triangles),
         )
 
 
@@ -343,7 +343,7 @@ def _view(wearer, positions, axes, emitters: Emitters, first, n_views, progress,
         wearer.samples,
         probe,
         wearer.backend,
-        offset_mm=wearer.offset_mm,
+        end_tolerance_mm=wearer.end_tolerance_mm,
         intensity_cutoff=scene.engine.intensity_cutoff,
         max_distance_mm=scene.engine.max_distance_mm,
         progress=bar,

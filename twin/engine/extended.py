@@ -29,7 +29,7 @@ def extended_transfer(
     backend: Backend,
     *,
     apertures: Mapping[str, Aperture],
-    offset_mm: float,
+    end_tolerance_mm: float,
     intensity_cutoff: float = DEFAULT_INTENSITY_CUTOFF,
     max_distance_mm: float = math.inf,
     occlusion: bool = True,
@@ -48,7 +48,7 @@ def extended_transfer(
     apertures : mapping of str to Aperture
         Aperture per channel name (see :func:`twin.devices.aperture.expand`); other channels
         stay point sources.
-    offset_mm : float, mm
+    end_tolerance_mm : float, mm
         Shadow-ray offset, as for :func:`twin.engine.transfer.transfer_matrix`.
     intensity_cutoff : float, default: 1e-4
         As for :func:`twin.engine.transfer.transfer_matrix`.
@@ -77,7 +77,7 @@ def extended_transfer(
         samples,
         expanded,
         backend,
-        offset_mm=offset_mm,
+        end_tolerance_mm=end_tolerance_mm,
         intensity_cutoff=intensity_cutoff,
         max_distance_mm=max_distance_mm,
         occlusion=occlusion,

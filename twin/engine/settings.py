@@ -10,38 +10,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-from numpy.typing import NDArray
-
 from twin._validation import as_positive
 from twin.errors import InputError
-from twin.raycast import self_tolerance_mm
 
 #: Default relative-intensity cut-off of the emission cone: directions where an LED emits less
 #: than this fraction of its peak intensity are not traced. For a cos^m emitter the flux outside
 #: the cone is cutoff^((m+1)/m) of the total (1.5e-5 at m = 4.82).
 DEFAULT_INTENSITY_CUTOFF = 1e-4
-
-
-def ray_offset_mm(triangles_mm: NDArray[np.float64]) -> float:
-    """Return the rounding margin at the ends of shadow segments (no closer triangle blocks).
-
-    Shadow segments run from the skin point itself to the emitter; a triangle whose plane
-    passes within this distance of either end can meet the segment only at that end (the
-    point's own triangles, an LED's carrier) and does not block it
-    (:func:`twin.raycast.self_tolerance_mm`: 2^-32 of the scene's extent, 1e-7 mm on the
-    face). Nothing moves the origin off the skin, so thin folds and creases shadow exactly.
-
-    Parameters
-    ----------
-    triangles_mm : (f, 3, 3) float64, mm
-        Every triangle of the scene.
-
-    Returns
-    -------
-    float, mm
-    """
-    return self_tolerance_mm(triangles_mm)
 
 
 @dataclass(frozen=True)
@@ -50,10 +25,10 @@ class TransferSettings:
 
     Parameters
     ----------
-    offset_mm : float, mm
+    end_tolerance_mm : float, mm
         Shadow segments run from the skin point to the emitter; a triangle whose plane
         passes within this distance of either end does not block (see
-        :func:`ray_offset_mm`); >= 0.
+        :func:`twin.raycast.self_tolerance_mm`); >= 0.
     intensity_cutoff : float, default: 1e-4
         Directions where an LED's intensity is below this fraction of its peak are not
         traced, in [0, 1). 0 traces the full forward hemisphere (or sphere, for isotropic
@@ -69,14 +44,14 @@ class TransferSettings:
         If a value is out of range; the message names the argument.
     """
 
-    offset_mm: float
+    end_tolerance_mm: float
     intensity_cutoff: float = DEFAULT_INTENSITY_CUTOFF
     max_distance_mm: float = math.inf
     occlusion: bool = True
 
     def __post_init__(self) -> None:
         """Check the fields and store them as floats and a bool."""
-        offset = as_positive(self.offset_mm, name="offset_mm", allow_zero=True)
+        tolerance = as_positive(self.end_tolerance_mm, name="end_tolerance_mm", allow_zero=True)
         cutoff = as_positive(self.intensity_cutoff, name="intensity_cutoff", allow_zero=True)
         if cutoff >= 1.0:
             msg = f"intensity_cutoff: expected a fraction in [0, 1), got {self.intensity_cutoff!r}"
@@ -88,7 +63,7 @@ class TransferSettings:
                 f"{self.max_distance_mm!r}"
             )
             raise InputError(msg)
-        object.__setattr__(self, "offset_mm", offset)
+        object.__setattr__(self, "end_tolerance_mm", tolerance)
         object.__setattr__(self, "intensity_cutoff", cutoff)
         object.__setattr__(self, "max_distance_mm", max_d)
         object.__setattr__(self, "occlusion", bool(self.occlusion))

@@ -80,7 +80,7 @@ def transfer_matrix(
     emitters: Emitters,
     backend: Backend,
     *,
-    offset_mm: float,
+    end_tolerance_mm: float,
     intensity_cutoff: float = DEFAULT_INTENSITY_CUTOFF,
     max_distance_mm: float = math.inf,
     occlusion: bool = True,
@@ -97,10 +97,10 @@ def transfer_matrix(
     backend : Backend
         Built over every surface that can block light (skin and occluders) by
         :func:`twin.engine.backends.make_backend`.
-    offset_mm : float, mm
+    end_tolerance_mm : float, mm
         Shadow segments run from the skin point to the emitter; a triangle whose plane
         passes within this distance of either end does not block (see
-        :func:`twin.engine.settings.ray_offset_mm`).
+        :func:`twin.engine.settings.self_tolerance_mm`).
     intensity_cutoff : float, default: 1e-4
         Directions where an LED's intensity is below this fraction of its peak are not
         traced. 0 traces the full forward hemisphere (or sphere, for isotropic LEDs).
@@ -128,7 +128,7 @@ def transfer_matrix(
         )
         raise InputError(msg)
     settings = TransferSettings(
-        offset_mm=offset_mm,
+        end_tolerance_mm=end_tolerance_mm,
         intensity_cutoff=intensity_cutoff,
         max_distance_mm=max_distance_mm,
         occlusion=occlusion,

@@ -21,10 +21,10 @@ from twin.devices.designs import package_area_mm2
 from twin.dose.hazards import facing_rows
 from twin.engine.backends import make_backend
 from twin.engine.extended import extended_transfer
-from twin.engine.settings import ray_offset_mm
 from twin.engine.transfer import TransferMatrix, transfer_matrix
 from twin.geometry import anatomy
 from twin.geometry.surface import SamplePoints
+from twin.raycast import self_tolerance_mm
 from twin.scene import EYE_REGION, Scene
 
 #: The cornea: the eyeball surface within this angle of the gaze (a cornea of 11.5 mm on an
@@ -152,14 +152,14 @@ def _cornea_transfer(
         [skin, *(e.triangles_mm for e in eyes), *(o.triangles_mm for o in scene.occluders)]
     )
     backend = make_backend(transfer.backend, triangles)
-    offset_mm, engine = ray_offset_mm(triangles), scene.engine
+    end_tolerance_mm, engine = self_tolerance_mm(triangles), scene.engine
     if scene.apertures:
         built = extended_transfer(
             points,
             scene.emitters,
             backend,
             apertures=scene.apertures,
-            offset_mm=offset_mm,
+            end_tolerance_mm=end_tolerance_mm,
             intensity_cutoff=engine.intensity_cutoff,
             max_distance_mm=engine.max_distance_mm,
         )
@@ -168,7 +168,7 @@ def _cornea_transfer(
             points,
             scene.emitters,
             backend,
-            offset_mm=offset_mm,
+            end_tolerance_mm=end_tolerance_mm,
             intensity_cutoff=engine.intensity_cutoff,
             max_distance_mm=engine.max_distance_mm,
         )

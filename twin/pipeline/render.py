@@ -18,14 +18,13 @@ from twin.dose.maps import DoseMaps, dose_maps
 from twin.engine.backends import ProgressCallback, make_backend, resolve_backend
 from twin.engine.cache import TransferCache, transfer_key
 from twin.engine.extended import extended_transfer
-from twin.engine.settings import ray_offset_mm
 from twin.engine.transfer import TransferMatrix, scene_triangles, transfer_matrix
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints, Surface
 from twin.pipeline.eye import EyeDetector, eye_detector
 from twin.pipeline.metrics import RenderMetrics, render_metrics
 from twin.pipeline.results import write_result
-from twin.raycast import Tracer
+from twin.raycast import Tracer, self_tolerance_mm
 from twin.scene import EYE_REGION, Scene, load_scene
 
 log = logging.getLogger(__name__)
@@ -232,7 +231,7 @@ def render(
     roi = region_of_interest(scene, samples)
     triangles = scene_triangles(scene.target, scene.occluders)
     engine = make_backend(name, triangles, workers=workers)
-    offset_mm = ray_offset_mm(triangles)
+    end_tolerance_mm = self_tolerance_mm(triangles)
     cutoff, max_distance_mm = scene.engine.intensity_cutoff, scene.engine.max_distance_mm
 
     def build() -> TransferMatrix:
@@ -242,7 +241,7 @@ def render(
                 scene.emitters,
                 engine,
                 apertures=scene.apertures,
-                offset_mm=offset_mm,
+                end_tolerance_mm=end_tolerance_mm,
                 intensity_cutoff=cutoff,
                 max_distance_mm=max_distance_mm,
                 progress=progress,
@@ -251,7 +250,7 @@ def render(
             samples,
             scene.emitters,
             engine,
-            offset_mm=offset_mm,
+            end_tolerance_mm=end_tolerance_mm,
             intensity_cutoff=cutoff,
             max_distance_mm=max_distance_mm,
             progress=progress,
@@ -261,7 +260,7 @@ def render(
         transfer = build()
     else:
         settings = {
-            "offset_mm": offset_mm,
+            "end_tolerance_mm": end_tolerance_mm,
             "intensity_cutoff": cutoff,
             "max_distance_mm": max_distance_mm,
         }

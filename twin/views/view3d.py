@@ -446,9 +446,9 @@ def contributions(
     """
     from twin.devices.emitters import Emitters
     from twin.engine.backends import make_backend
-    from twin.engine.settings import ray_offset_mm
     from twin.engine.transfer import transfer_matrix
     from twin.geometry.surface import SamplePoints
+    from twin.raycast import self_tolerance_mm
 
     leds = scene.leds
     emitters = Emitters.create(  # per mW: channels the mode leaves off have no power
@@ -464,7 +464,10 @@ def contributions(
         [v[f] for v, f in [(scene.vertices_mm, scene.faces), *scene.occluders]]
     )
     row = transfer_matrix(
-        point, emitters, make_backend("auto", triangles), offset_mm=ray_offset_mm(triangles)
+        point,
+        emitters,
+        make_backend("auto", triangles),
+        end_tolerance_mm=self_tolerance_mm(triangles),
     ).matrix
     e = row.toarray().ravel() * leds["power_mw"]
     order = np.argsort(-e)[:top]

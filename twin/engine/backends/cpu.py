@@ -128,7 +128,7 @@ class CpuBackend:
 
         Returns its (point, emitter, value) parts, the candidate pairs and the rays cast.
         """
-        max_d, offset_mm = settings.max_distance_mm, settings.offset_mm
+        max_d, end_tolerance_mm = settings.max_distance_mm, settings.end_tolerance_mm
         size = len(batch) * len(cells.start)
         pair_e, pair_c = np.empty(size, np.int32), np.empty(size, np.int32)
         k = _kernels.near_cells(
@@ -174,7 +174,7 @@ class CpuBackend:
             pos, emi, geometry = pos[:m], emi[:m], geometry[:m]
             if settings.occlusion and m:
                 blocked = self.tracer.occluded(
-                    origin[:m], direction[:m], geometry[:, 0], end_tolerance_mm=offset_mm
+                    origin[:m], direction[:m], geometry[:, 0], end_tolerance_mm=end_tolerance_mm
                 )
                 rays += m
                 free = np.flatnonzero(~blocked)

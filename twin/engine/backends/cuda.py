@@ -66,10 +66,9 @@ def self_test() -> None:
         If the matrices differ.
     """
     from twin.engine.backends.cpu import CpuBackend
-    from twin.engine.settings import ray_offset_mm
     from twin.geometry import phantoms
     from twin.geometry.surface import Surface
-    from twin.raycast import make_tracer
+    from twin.raycast import make_tracer, self_tolerance_mm
 
     plane = phantoms.plane(size_mm=20.0, divisions=4)
     bump = plane.vertices_mm.copy()
@@ -77,7 +76,7 @@ def self_test() -> None:
     skin = Surface(bump, plane.faces)
     leds = Emitters.create([[-8.0, 0.0, 8.0], [8.0, 3.0, 5.0]], [0.0, 0.0, -1.0], 1.0,
                            profile=Lambertian(40.0))  # fmt: skip
-    settings = TransferSettings(offset_mm=ray_offset_mm(skin.triangles_mm))
+    settings = TransferSettings(end_tolerance_mm=self_tolerance_mm(skin.triangles_mm))
     got, want = (
         backend.transfer(skin.samples(), leds, settings).matrix.toarray()
         for backend in (
@@ -160,7 +159,7 @@ class CudaBackend:
         cell_count = xp.asarray(cells.count.astype(np.int32))
         order = xp.asarray(cells.order)
         n_cells = len(cells.start)
-        max_d, offset_mm = settings.max_distance_mm, settings.offset_mm
+        max_d, end_tolerance_mm = settings.max_distance_mm, settings.end_tolerance_mm
         # Compacting the flags takes about FLAG_BYTES a flag at its peak; at least 16
         # batches, so that progress moves.
         per_batch = max(1, min(PAIR_BYTES // (FLAG_BYTES * max(n_cells, 1)), -(-n // 16)))
@@ -179,7 +178,7 @@ class CudaBackend:
                 device.launch(
                     kernels.shade_cells, hi - lo, pair_emitter[lo:hi], pair_cell[lo:hi],
                     offsets, cell_start, cell_count, pts, ems, which, cut, max_d**2,
-                    offset_mm, settings.occlusion, *profiles, *self.tracer.bvh, out,
+                    end_tolerance_mm, settings.occlusion, *profiles, *self.tracer.bvh, out,
                     threads=SHADE_THREADS,
                 )  # fmt: skip
                 live = xp.flatnonzero(out > 0.0)
