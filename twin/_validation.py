@@ -7,7 +7,9 @@ message says where to look, what was expected and what was found.
 from __future__ import annotations
 
 import codecs
+import csv
 import difflib
+import io
 import math
 import os
 import re
@@ -290,6 +292,33 @@ class _LimitedLoader(yaml.SafeLoader):
                     )
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def read_csv_rows(path: Path, *, what: str) -> list[tuple[int, list[str]]]:
+    """Return the non-blank rows of a UTF-8 CSV file with their line numbers (from 1).
+
+    Parameters
+    ----------
+    path : Path
+    what : str
+        The kind of file, named in messages (:func:`read_text`).
+
+    Raises
+    ------
+    InputError
+        Naming the file, if it cannot be read as text or as CSV (a field over the csv
+        module's limit included).
+    """
+    text = read_text(path, what=what)
+    try:
+        return [
+            (line, fields)
+            for line, fields in enumerate(csv.reader(io.StringIO(text)), start=1)
+            if any(c.strip() for c in fields)
+        ]
+    except csv.Error as exc:
+        msg = f"{path}: not a readable CSV ({exc})"
+        raise InputError(msg) from None
 
 
 def _expanded_values(node: yaml.Node, sizes: dict[int, int]) -> int:

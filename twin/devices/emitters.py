@@ -26,7 +26,7 @@ from twin._validation import (
     check_per_row,
     per_row,
     quote,
-    read_text,
+    read_csv_rows,
 )
 from twin.devices.profiles import Lambertian, Profile, check_half_angle
 from twin.errors import InputError
@@ -238,16 +238,7 @@ def read_emitter_csv(
         Naming the file, row and column of the first problem.
     """
     scale = mm_per_unit(units, name=f"{path}: units")
-    text = read_text(path, what="emitter CSV")
-    try:
-        lines = [
-            (line_no, fields)
-            for line_no, fields in enumerate(csv.reader(io.StringIO(text)), start=1)
-            if any(c.strip() for c in fields)
-        ]
-    except csv.Error as exc:
-        msg = f"{path}: not a readable CSV ({exc})"
-        raise InputError(msg) from None
+    lines = read_csv_rows(path, what="emitter CSV")
     header = [h.strip() for h in lines[0][1]] if lines else []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:

@@ -7,8 +7,6 @@ Every profile answers one question: the radiant intensity I(theta) in mW/sr that
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from twin._validation import TABLE_PEAK_RANGE, quote, read_text, shorten
+from twin._validation import TABLE_PEAK_RANGE, quote, read_csv_rows, shorten
 from twin.errors import InputError
 
 #: Narrowest half-intensity half-angle, degrees (cos^m with m of about 18,000 at 0.5 degrees).
@@ -192,16 +190,7 @@ class Tabulated:
 
         The file is UTF-8 (a byte-order mark is dropped); blank lines are skipped.
         """
-        text = read_text(path, what="profile table")
-        try:
-            rows = [
-                (number, row)
-                for number, row in enumerate(csv.reader(io.StringIO(text)), start=1)
-                if any(c.strip() for c in row)
-            ]
-        except csv.Error as exc:
-            msg = f"{path}: not a readable CSV ({exc})"
-            raise InputError(msg) from None
+        rows = read_csv_rows(path, what="profile table")
         if not rows or [c.strip() for c in rows[0][1]] != ["angle_deg", "intensity"]:
             found = quote(",".join(rows[0][1])) if rows else "an empty file"
             msg = f"{path}: expected the header 'angle_deg,intensity', found {found}"
