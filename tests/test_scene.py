@@ -580,3 +580,25 @@ def test_yaml_aliases_within_the_limit_load(phantom):
     )
     (phantom / "scene.yaml").write_text(text)
     assert len(twin.load_scene(phantom / "scene.yaml").occluders) == 1
+
+
+def test_emitting_areas_come_from_the_scene_and_survive_its_spec_and_a_new_layout(root):
+    # An emitter CSV states its LEDs' emitting area (one for every channel, or per channel):
+    # the blue-light radiance needs it, so it must survive scene.resolved.yaml and a new layout.
+    scene = load_scene(write(root, {**minimal(), "emitters": {
+        **minimal()["emitters"], "emitting_area_mm2": {"red": 4.0, "nir": 2.5},
+    }}))  # fmt: skip
+    assert scene.emitting_area_mm2 == {"red": 4.0, "nir": 2.5}
+    assert round_trip(scene).emitting_area_mm2 == scene.emitting_area_mm2
+    moved = scene.with_emitters(scene.emitters.derive(np.arange(3)), name="three")
+    assert moved.emitting_area_mm2 == {
+        c: a for c, a in scene.emitting_area_mm2.items() if c in moved.emitters.channels
+    }
+    one = load_scene(write(root, {**minimal(), "emitters": {
+        **minimal()["emitters"], "emitting_area_mm2": 3.0,
+    }}, "one.yaml"))  # fmt: skip
+    assert one.emitting_area_mm2 == dict.fromkeys(one.emitters.channels, 3.0)
+    with raises_naming("emitters.emitting_area_mm2", "unknown channel 'blue'", "red, nir"):
+        load_scene(write(root, {**minimal(), "emitters": {
+            **minimal()["emitters"], "emitting_area_mm2": {"blue": 1.0},
+        }}, "bad.yaml"))  # fmt: skip

@@ -26,7 +26,6 @@ from twin._validation import as_positive, check_finite
 from twin.dose.hazards import blue_light_weight, counts_as_ir, led_blue_radiance_w_m2_sr
 from twin.dose.maps import DoseSettings, check_drive
 from twin.errors import InputError
-from twin.pipeline.eye import emitting_areas
 
 if TYPE_CHECKING:
     from twin.pipeline.render import RenderResult
@@ -184,7 +183,7 @@ class DoseProblem:
         wavelength = emitters.wavelength_nm
         weight = np.array([blue_light_weight(wavelength.get(str(c))) for c in emitters.channel])
         detector = result.eye
-        areas = emitting_areas(scene)
+        areas = scene.emitting_area_mm2
         radiance = None
         blue = {str(c) for c, w in zip(emitters.channel, weight, strict=True) if w > 0}
         if detector is not None and blue <= set(areas):

@@ -17,7 +17,6 @@ from typing import Literal
 import numpy as np
 import scipy.sparse
 
-from twin.devices.designs import package_area_mm2
 from twin.dose.hazards import facing_rows
 from twin.engine.backends import make_backend
 from twin.engine.extended import extended_transfer
@@ -55,22 +54,6 @@ class EyeDetector:
     points: SamplePoints
     transfer: TransferMatrix
     facing: scipy.sparse.csr_array
-
-
-def emitting_areas(scene: Scene) -> dict[str, float]:
-    """Return each channel's LED emitting area where known (a design's LED, an aperture), mm^2.
-
-    Parameters
-    ----------
-    scene : Scene
-
-    Returns
-    -------
-    dict of str to float, mm^2
-    """
-    if scene.layout is not None:
-        return dict(scene.layout.emitting_area_mm2)
-    return {c: package_area_mm2(a.shape, a.size_mm) for c, a in scene.apertures.items()}
 
 
 def eye_detector(

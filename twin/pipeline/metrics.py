@@ -42,7 +42,7 @@ from twin.dose.metrics import (
 )
 from twin.engine.transfer import TransferMatrix
 from twin.geometry.surface import SamplePoints
-from twin.pipeline.eye import EyeDetector, emitting_areas
+from twin.pipeline.eye import EyeDetector
 from twin.scene import EYE_REGION, Scene
 
 if TYPE_CHECKING:
@@ -273,7 +273,7 @@ def _eye_safety(
         emitters.positions_mm,
         channel=emitters.channel,
         wavelength_nm=emitters.wavelength_nm,
-        emitting_area_mm2=emitting_areas(scene),
+        emitting_area_mm2=scene.emitting_area_mm2,
         e_b_max_mw_cm2=judged.blue_weighted_irradiance_mw_cm2.max,
         exposure_s=scene.exposure_s,
     )

@@ -88,7 +88,8 @@ def resolved_scene_yaml(result: RenderResult) -> str:
     """Return the scene with every default filled, rendering the emitters from ``emitters.csv``.
 
     Lambertian LEDs carry their half-angle in the CSV; tabulated and isotropic profiles are
-    named per channel (``profiles``), extended emitters per channel (``apertures``).
+    named per channel (``profiles``), extended emitters per channel (``apertures``), the LEDs'
+    emitting areas where known (``emitting_area_mm2``).
     """
     scene = result.scene
     emitters: dict[str, Any] = {"file": "emitters.csv", "units": "mm"}
@@ -104,6 +105,8 @@ def resolved_scene_yaml(result: RenderResult) -> str:
         emitters["profiles"] = profiles
     if scene.apertures:
         emitters["apertures"] = {c: aperture_dict(a) for c, a in scene.apertures.items()}
+    if scene.emitting_area_mm2:
+        emitters["emitting_area_mm2"] = dict(scene.emitting_area_mm2)
     spec = scene.to_spec(emitters=emitters)
     spec["engine"]["backend"] = result.transfer.backend
     return yaml.safe_dump(spec, sort_keys=False)

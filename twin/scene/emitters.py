@@ -124,6 +124,7 @@ def _emitter_file(
         emitters = replace_profiles(emitters, {k: v[0] for k, v in loaded.items()})
         profiles = {k: v[1] for k, v in loaded.items()}
     apertures = _apertures(spec.get("apertures"), emitters, where=f"{where}.apertures")
+    areas = _areas(spec.get("emitting_area_mm2"), emitters, where=f"{where}.emitting_area_mm2")
     source = EmitterFile(
         str(path),
         units,
@@ -132,8 +133,20 @@ def _emitter_file(
         profile=profile_source,
         wavelength_nm=wavelength,
         profiles=profiles,
+        emitting_area_mm2=areas,
     )
     return emitters, apertures, source
+
+
+def _areas(spec: Any, emitters: Emitters, *, where: str) -> dict[str, float]:
+    """Parse ``emitting_area_mm2``: one area for every channel, or a mapping per channel."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        area = as_positive(spec, name=where)
+        return dict.fromkeys(emitters.channels, area)
+    check_keys(spec, emitters.channels, name=where, what="channel")
+    return {str(c): as_positive(v, name=f"{where}.{c}") for c, v in spec.items()}
 
 
 def _profile(value: Any, *, where: str, base: Path) -> tuple[Profile, str]:

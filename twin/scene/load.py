@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from twin._validation import as_positive, check_keys, read_yaml
+from twin.devices.aperture import Aperture
+from twin.devices.designs import Layout, package_area_mm2
 from twin.errors import InputError
 from twin.scene.checks import parse_checks
 from twin.scene.emitters import load_emitters, parse_drive
-from twin.scene.model import Scene, SceneSource
+from twin.scene.model import EmitterFile, Scene, SceneSource
 from twin.scene.schema import (
     BUILTIN_ANATOMIES,
     EYE_REGION,
@@ -160,6 +162,7 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         variant=variant,
         layout=layout,
         apertures=apertures,
+        emitting_area_mm2=_emitting_areas(layout, apertures, emitter_source),
         samples=samples,
         treat=treat,
         exclude=exclude,
@@ -167,3 +170,13 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         engine=engine,
         checks=checks,
     )
+
+
+def _emitting_areas(
+    layout: Layout | None, apertures: dict[str, Aperture], source: EmitterFile | None
+) -> dict[str, float]:
+    """Each channel's LED emitting area where known: the design's, an aperture's, stated."""
+    if layout is not None:
+        return dict(layout.emitting_area_mm2)
+    areas = {c: package_area_mm2(a.shape, a.size_mm) for c, a in apertures.items()}
+    return {**areas, **({} if source is None else source.emitting_area_mm2)}

@@ -119,6 +119,8 @@ class EmitterFile:
         The wavelength of rows without one (``None``: not given).
     profiles : dict of str to str
         Per channel, ``isotropic`` or a photometric file's absolute path.
+    emitting_area_mm2 : dict of str to float, mm^2
+        Per channel, the LEDs' emitting area the scene states (for the blue-light radiance).
     """
 
     file: str
@@ -128,6 +130,7 @@ class EmitterFile:
     profile: str | None = None
     wavelength_nm: float | None = None
     profiles: dict[str, str] = field(default_factory=dict)
+    emitting_area_mm2: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self, apertures: dict[str, Aperture]) -> dict[str, Any]:
         """Return the ``emitters:`` section, with the extended channels' ``apertures``."""
@@ -143,6 +146,8 @@ class EmitterFile:
             out["profiles"] = dict(self.profiles)
         if apertures:
             out["apertures"] = {c: aperture_dict(a) for c, a in apertures.items()}
+        if self.emitting_area_mm2:
+            out["emitting_area_mm2"] = dict(self.emitting_area_mm2)
         return out
 
 
@@ -201,6 +206,9 @@ class Scene:
         The design the emitters were generated from (``None`` for an emitter CSV).
     apertures : dict of str to Aperture
         Channels whose LEDs are extended emitters (their package aperture sampled).
+    emitting_area_mm2 : dict of str to float, mm^2
+        Per channel where known, the LEDs' emitting area: the design's LED package, an
+        aperture, or the scene's ``emitters.emitting_area_mm2`` (the blue-light radiance).
     samples : {"vertices", "centroids"}
     treat : tuple of str or None
         Regions that make up the treated skin (``None``: the whole target).
@@ -223,6 +231,7 @@ class Scene:
     variant: Variant | None = None
     layout: Layout | None = None
     apertures: dict[str, Aperture] = field(default_factory=dict)
+    emitting_area_mm2: dict[str, float] = field(default_factory=dict)
     samples: SampleKind = "vertices"
     treat: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
@@ -261,6 +270,9 @@ class Scene:
             drive=drive,
             layout=None,
             apertures={c: a for c, a in self.apertures.items() if c in emitters.channels},
+            emitting_area_mm2={
+                c: a for c, a in self.emitting_area_mm2.items() if c in emitters.channels
+            },
             source=dataclasses.replace(self.source, emitters=None),
         )
 

@@ -57,6 +57,7 @@ EMITTER_KEYS = (
     "channel",
     "wavelength_nm",
     "apertures",
+    "emitting_area_mm2",
 )
 APERTURE_KEYS = ("shape", "size_mm", "samples")
 DOSE_KEYS = (
