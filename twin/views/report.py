@@ -23,7 +23,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from twin._version import __version__
-from twin.dose.hazards import eye_lines
+from twin.dose.hazards import (
+    blue_irradiance_limit_mw_cm2,
+    blue_radiance_limit_w_m2_sr,
+    eye_lines,
+)
 from twin.errors import InputError
 from twin.files import check_writable, publish, safe_name, write_atomic
 
@@ -180,10 +184,8 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
                     ["IR-eye", eye["judged_on"],
                      f"{eye['ir_irradiance_mw_cm2']['max']:.3g} mW/cm²",
                      f"{eye['ir_limit_mw_cm2']:.3g} mW/cm²", eye["risk_group"]["ir_eye"]],
-                    ["blue light", eye["judged_on"], eye["blue_light"]["method"],
-                     "—" if eye["blue_light"]["max_exposure_s"] is None
-                     else f"{eye['blue_light']['max_exposure_s']:.3g} s",
-                     eye["risk_group"]["blue_light"]],
+                    [f"blue light ({eye['blue_light']['method']})", eye["judged_on"],
+                     *_blue_value_and_limit(eye), eye["risk_group"]["blue_light"]],
                 ],
             )
         )  # fmt: skip
@@ -411,3 +413,13 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     with publish(out_dir, name="out_dir", owned=["report.html"]) as folder:
         write_atomic({folder / "report.html": text}, name="out_dir")
     return out_dir / "report.html"
+
+
+def _blue_value_and_limit(eye: dict[str, Any]) -> tuple[str, str]:
+    """Return the blue-light value judged and its limit for the exposure, as text with units."""
+    blue, exposure_s = eye["blue_light"], eye["exposure_s"]
+    if blue["radiance_w_m2_sr"] is not None:
+        limit = blue_radiance_limit_w_m2_sr(exposure_s)
+        return f"{blue['radiance_w_m2_sr']:.3g} W/m²/sr", f"{limit:.3g} W/m²/sr"
+    value = eye["blue_weighted_irradiance_mw_cm2"]["max"]
+    return f"{value:.3g} mW/cm²", f"{blue_irradiance_limit_mw_cm2(exposure_s):.3g} mW/cm²"
