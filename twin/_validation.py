@@ -523,3 +523,27 @@ def one_or_many(value: Any, kind: type[T], *, name: str) -> list[T]:
         msg = f"{name}: expected a {kind.__name__} or a sequence of them, got {found}"
         raise InputError(msg)
     return items
+
+
+def as_mapping(value: Any, *, name: str) -> dict[str, Any]:
+    """Return ``value`` if it is a mapping, else raise naming ``name``."""
+    if not isinstance(value, dict):
+        msg = f"{name}: expected a mapping of keys to values, got {type(value).__name__}"
+        raise InputError(msg)
+    return value
+
+
+def as_string(value: Any, *, name: str) -> str:
+    """Return ``value`` if it is a non-empty string, else raise naming ``name``."""
+    if not isinstance(value, str) or not value:
+        msg = f"{name}: expected a non-empty string, got {value!r}"
+        raise InputError(msg)
+    return value
+
+
+def as_bool(value: Any, *, name: str) -> bool:
+    """Return ``value`` if it is ``true`` or ``false``, else raise naming ``name``."""
+    if not isinstance(value, bool):
+        msg = f"{name}: expected true or false, got {value!r}"
+        raise InputError(msg)
+    return value

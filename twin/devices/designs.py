@@ -45,6 +45,7 @@ from twin._data import data_dir
 from twin._validation import (
     MAX_APERTURE_SAMPLES,
     MAX_EMITTERS,
+    as_bool,
     as_count,
     as_file_path,
     as_positive,
@@ -499,10 +500,7 @@ def generate(
         wavelength_nm={c: m.wavelength_nm for c, m in models.items()},
         name=where,
     )
-    extended = spec.get("extended", False)
-    if not isinstance(extended, bool):
-        msg = f"{where}.extended: expected true or false, got {extended!r}"
-        raise InputError(msg)
+    extended = as_bool(spec.get("extended", False), name=f"{where}.extended")
     samples = as_count(
         spec.get("aperture_samples", DEFAULT_APERTURE_SAMPLES),
         name=f"{where}.aperture_samples",

@@ -17,7 +17,9 @@ from scipy.spatial import cKDTree
 from twin._validation import (
     MAX_APERTURE_SAMPLES,
     as_count,
+    as_mapping,
     as_positive,
+    as_string,
     check_channel_name,
     check_keys,
 )
@@ -30,7 +32,7 @@ from twin.dose.maps import check_drive
 from twin.errors import InputError
 from twin.geometry.surface import Surface
 from twin.scene.model import EmitterFile
-from twin.scene.schema import APERTURE_KEYS, EMITTER_KEYS, as_mapping, as_path, as_string
+from twin.scene.schema import APERTURE_KEYS, EMITTER_KEYS, as_path
 
 
 def load_emitters(

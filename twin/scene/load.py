@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from twin._validation import as_positive, check_keys, read_yaml
+from twin._validation import as_mapping, as_positive, as_string, check_keys, read_yaml
 from twin.devices.aperture import Aperture
 from twin.devices.designs import Layout, package_area_mm2
 from twin.errors import InputError
@@ -34,9 +34,7 @@ from twin.scene.schema import (
     EYE_REGION,
     SAMPLES,
     TOP_KEYS,
-    as_mapping,
     as_regions,
-    as_string,
     parse_dose,
     parse_engine,
 )

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin._validation import MAX_POPULATION, as_count, check_keys
+from twin._validation import MAX_POPULATION, as_count, as_mapping, as_string, check_keys
 from twin.errors import InputError
 from twin.geometry.variants import Variant, population
 from twin.scene.load import read_scene_file, scene_from_dict
 from twin.scene.model import Scene
-from twin.scene.schema import POPULATION_KEYS, as_mapping, as_string
+from twin.scene.schema import POPULATION_KEYS
 
 
 @dataclass(frozen=True)

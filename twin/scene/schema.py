@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin._validation import as_file_path, as_positive, check_keys
+from twin._validation import as_file_path, as_mapping, as_positive, as_string, check_keys
 from twin.dose.maps import DoseSettings
 from twin.engine.backends import CHOICES
 from twin.engine.settings import DEFAULT_INTENSITY_CUTOFF
@@ -93,30 +93,6 @@ class EngineSettings:
     backend: str = "auto"
     intensity_cutoff: float = DEFAULT_INTENSITY_CUTOFF
     max_distance_mm: float = math.inf
-
-
-def as_mapping(value: Any, *, name: str) -> dict[str, Any]:
-    """Return ``value`` if it is a mapping, else raise naming ``name``."""
-    if not isinstance(value, dict):
-        msg = f"{name}: expected a mapping of keys to values, got {type(value).__name__}"
-        raise InputError(msg)
-    return value
-
-
-def as_string(value: Any, *, name: str) -> str:
-    """Return ``value`` if it is a non-empty string, else raise naming ``name``."""
-    if not isinstance(value, str) or not value:
-        msg = f"{name}: expected a non-empty string, got {value!r}"
-        raise InputError(msg)
-    return value
-
-
-def as_bool(value: Any, *, name: str) -> bool:
-    """Return ``value`` if it is ``true`` or ``false``, else raise naming ``name``."""
-    if not isinstance(value, bool):
-        msg = f"{name}: expected true or false, got {value!r}"
-        raise InputError(msg)
-    return value
 
 
 def as_path(value: Any, *, name: str, base: Path) -> Path:

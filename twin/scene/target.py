@@ -14,7 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from twin._validation import MIN_EDGE_MM, as_bounded, as_points, check_keys
+from twin._validation import (
+    MIN_EDGE_MM,
+    as_bool,
+    as_bounded,
+    as_mapping,
+    as_points,
+    as_string,
+    check_keys,
+)
 from twin.errors import InputError
 from twin.geometry import anatomy, phantoms
 from twin.geometry.meshio import check_target_size, load_surface
@@ -35,10 +43,7 @@ from twin.scene.schema import (
     EYE_SHIELDS,
     OCCLUDER_KEYS,
     TARGET_KEYS,
-    as_bool,
-    as_mapping,
     as_path,
-    as_string,
 )
 from twin.units import MM_PER_UNIT, mm_per_unit
 
