@@ -321,7 +321,7 @@ def test_the_blue_light_radiance_limit_holds_for_each_led(objective):
     t = 600.0
     limit = blue_radiance_limit_w_m2_sr(t)  # 10^6 / 600 W m^-2 sr^-1
     radiance = np.array([2.0, 0.5, 0.0]) * limit  # LED 0 twice over its limit at full drive
-    p = blue_problem(blue_radiance_per_mw=radiance)
+    p = blue_problem(blue_radiance_w_m2_sr_per_mw=radiance)
     d = optimise_drive(p, objective=objective).emitter_drive
     assert np.all(radiance * p.power_mw * d <= limit * (1 + 1e-6))
     assert d[0] <= 0.5 + 1e-6

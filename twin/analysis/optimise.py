@@ -286,11 +286,11 @@ def _eye_limits(
     blue = problem.blue_weight[active]
     if not blue.any():
         return out
-    if problem.blue_radiance_per_mw is None:
+    if problem.blue_radiance_w_m2_sr_per_mw is None:
         rows = scipy.sparse.csr_array(eye @ scipy.sparse.diags_array(power * blue) @ groups)
         out.append((rows, blue_irradiance_limit_mw_cm2(t)))
     else:
-        per_led = problem.blue_radiance_per_mw[active] * power
+        per_led = problem.blue_radiance_w_m2_sr_per_mw[active] * power
         worst = scipy.sparse.csr_array(groups).multiply(per_led[:, None]).max(axis=0)
         rows = scipy.sparse.csr_array(scipy.sparse.diags_array(worst.toarray().ravel()))
         out.append((rows, blue_radiance_limit_w_m2_sr(t)))

@@ -67,7 +67,7 @@ class DoseProblem:
         emitting areas, the blue-light small-source bound (default: no eye points).
     blue_weight : (n,) float64, optional
         B(lambda) of each emitter's wavelength (default, or empty: 0, no blue-light hazard).
-    blue_radiance_per_mw : (n,) float64, W m^-2 sr^-1 per mW, optional
+    blue_radiance_w_m2_sr_per_mw : (n,) float64, W m^-2 sr^-1 per mW, optional
         Each emitter's largest blue-weighted radiance toward the eye points per mW, where
         every blue emitter's emitting area is known: held to the large-source limit
         (``None``: the small-source bound on ``eye_matrix`` applies instead).
@@ -100,7 +100,7 @@ class DoseProblem:
     exposure_s: float
     eye_matrix: Any = None
     blue_weight: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
-    blue_radiance_per_mw: NDArray[np.float64] | None = None
+    blue_radiance_w_m2_sr_per_mw: NDArray[np.float64] | None = None
     regions: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
     ids: NDArray[np.str_] | None = None
     positions_mm: NDArray[np.float64] | None = None
@@ -149,9 +149,12 @@ class DoseProblem:
             values["positions_mm"] = _shaped(
                 self.positions_mm, (n, 3), np.float64, name="positions_mm"
             )
-        if self.blue_radiance_per_mw is not None:
-            values["blue_radiance_per_mw"] = _shaped(
-                self.blue_radiance_per_mw, (n,), np.float64, name="blue_radiance_per_mw"
+        if self.blue_radiance_w_m2_sr_per_mw is not None:
+            values["blue_radiance_w_m2_sr_per_mw"] = _shaped(
+                self.blue_radiance_w_m2_sr_per_mw,
+                (n,),
+                np.float64,
+                name="blue_radiance_w_m2_sr_per_mw",
             )
         if values["eye_matrix"].shape[1] != n:
             msg = (
@@ -206,7 +209,7 @@ class DoseProblem:
             exposure_s=scene.exposure_s,
             eye_matrix=None if detector is None else detector.facing,
             blue_weight=weight,
-            blue_radiance_per_mw=radiance,
+            blue_radiance_w_m2_sr_per_mw=radiance,
             regions=samples.regions,
             ids=emitters.ids,
             positions_mm=emitters.positions_mm,

@@ -98,14 +98,14 @@ def _check(p: argparse.ArgumentParser) -> None:
 
 def _optimise(p: argparse.ArgumentParser) -> None:
     from twin.analysis.groups import GROUPS, STRING_LEDS
+    from twin.analysis.optimise import OBJECTIVES
+    from twin.analysis.optimise_run import VARY
 
     p.add_argument("scene", type=Path, help="scene YAML file")
-    p.add_argument(
-        "--objective", choices=("uniformity", "coverage", "minmax"), default="uniformity"
-    )
+    p.add_argument("--objective", choices=OBJECTIVES, default="uniformity")
     p.add_argument(
         "--vary",
-        choices=("drive", "placement", "both"),
+        choices=VARY,
         default="drive",
         help="drive levels, LED positions (from 5x candidates on the carrier), or both",
     )
@@ -155,12 +155,13 @@ def _info(p: argparse.ArgumentParser) -> None:
 
 def _anatomy(p: argparse.ArgumentParser) -> None:
     from twin.cli.anatomy import add_variant_options
+    from twin.geometry.anatomy import ANATOMIES
 
     anatomy_sub = p.add_subparsers(dest="anatomy_command", required=True)
     q = anatomy_sub.add_parser("list", help="names, sizes and regions of the built-in anatomy")
     q.set_defaults(command_func="anatomy:_cmd_anatomy_list")
     q = anatomy_sub.add_parser("export", help="write a built-in anatomy to a mesh file (mm)")
-    q.add_argument("name", choices=("face", "scalp", "pelvis", "head"))
+    q.add_argument("name", choices=ANATOMIES)
     q.add_argument("--out", type=Path, required=True, help="file; its suffix picks the format")
     q.add_argument("--max-edge-mm", type=float, help="refine to this edge length (mm)")
     add_variant_options(q)
@@ -173,7 +174,7 @@ def _anatomy(p: argparse.ArgumentParser) -> None:
     q.add_argument("--out", type=Path, required=True, help="output folder")
     q.add_argument(
         "--anatomy",
-        choices=("face", "scalp", "pelvis", "head"),
+        choices=ANATOMIES,
         default="face",
         help="which built-in anatomy to write (default face)",
     )

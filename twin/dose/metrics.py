@@ -211,11 +211,13 @@ def eye_reading(
     for c, e in facing.irradiance_mw_cm2.items():
         e_blue += blue_light_weight(facing.wavelength_nm.get(c)) * e
     return EyeReading(
-        ir_irradiance_mw_cm2=mean_max(_ir_irradiance(facing, ir)),
+        ir_irradiance_mw_cm2=mean_max(_ir_irradiance_mw_cm2(facing, ir)),
         blue_weighted_irradiance_mw_cm2=mean_max(e_blue),
         total_irradiance_mw_cm2=Peak(max=float(facing.total_irradiance_mw_cm2.max())),
         points=len(areas_mm2),
-        skin_ir_irradiance_mw_cm2=None if skin is None else mean_max(_ir_irradiance(skin, ir)),
+        skin_ir_irradiance_mw_cm2=None
+        if skin is None
+        else mean_max(_ir_irradiance_mw_cm2(skin, ir)),
     )
 
 
@@ -398,7 +400,7 @@ def heating(
     )
 
 
-def _ir_irradiance(dose_maps: DoseMaps, ir: list[str]) -> NDArray[np.float64]:
+def _ir_irradiance_mw_cm2(dose_maps: DoseMaps, ir: list[str]) -> NDArray[np.float64]:
     """(k,) mW/cm^2: the sum of the ``ir`` channels' maps."""
     e = np.zeros(len(next(iter(dose_maps.irradiance_mw_cm2.values()))))
     for c in ir:
@@ -486,11 +488,11 @@ def emitter_fit(
     landed: dict[str, Any] = {}
     if hit.any():
         ones = np.ones(int(hit.sum()))
-        top = max(float(np.ceil(gap_mm[hit].max())), 1.0)
+        top_mm = max(float(np.ceil(gap_mm[hit].max())), 1.0)
         landed = {
             "gap_mm": summary(gap_mm[hit], ones),
             "incidence_deg": summary(incidence_deg[hit], ones),
-            "gap_histogram_mm": _histogram(gap_mm, np.linspace(0.0, top, 21)),
+            "gap_histogram_mm": _histogram(gap_mm, np.linspace(0.0, top_mm, 21)),
             "incidence_histogram_deg": _histogram(incidence_deg, np.arange(0.0, 91.0, 5.0)),
         }
     return EmitterFit(

@@ -47,9 +47,9 @@ def extended_transfer(
         Built over every surface that can block light (:func:`twin.engine.backends.make_backend`).
     apertures : mapping of str to Aperture
         Aperture per channel name (see :func:`twin.devices.aperture.expand`); other channels
-        stay point sources.
+        stay point sources (none: the plain :func:`twin.engine.transfer.transfer_matrix`).
     end_tolerance_mm : float, mm
-        Shadow-ray offset, as for :func:`twin.engine.transfer.transfer_matrix`.
+        Shadow-segment end tolerance, as for :func:`twin.engine.transfer.transfer_matrix`.
     intensity_cutoff : float, default: 1e-4
         As for :func:`twin.engine.transfer.transfer_matrix`.
     max_distance_mm : float, default: inf, mm
@@ -72,7 +72,7 @@ def extended_transfer(
         If an aperture or a setting is invalid.
     """
     start = time.perf_counter()
-    expanded, collapse = expand(emitters, apertures)
+    expanded, collapse = expand(emitters, apertures) if apertures else (emitters, None)
     t = transfer_matrix(
         samples,
         expanded,
@@ -83,5 +83,7 @@ def extended_transfer(
         occlusion=occlusion,
         progress=progress,
     )
+    if collapse is None:
+        return t
     matrix = scipy.sparse.csc_array(t.matrix @ collapse)
     return replace(t, matrix=matrix, seconds=time.perf_counter() - start)

@@ -20,7 +20,7 @@ import scipy.sparse
 from twin.dose.hazards import facing_rows
 from twin.engine.backends import make_backend
 from twin.engine.extended import extended_transfer
-from twin.engine.transfer import TransferMatrix, transfer_matrix
+from twin.engine.transfer import TransferMatrix
 from twin.geometry import anatomy
 from twin.geometry.surface import SamplePoints
 from twin.raycast import self_tolerance_mm
@@ -136,23 +136,13 @@ def _cornea_transfer(
     )
     backend = make_backend(transfer.backend, triangles)
     end_tolerance_mm, engine = self_tolerance_mm(triangles), scene.engine
-    if scene.apertures:
-        built = extended_transfer(
-            points,
-            scene.emitters,
-            backend,
-            apertures=scene.apertures,
-            end_tolerance_mm=end_tolerance_mm,
-            intensity_cutoff=engine.intensity_cutoff,
-            max_distance_mm=engine.max_distance_mm,
-        )
-    else:
-        built = transfer_matrix(
-            points,
-            scene.emitters,
-            backend,
-            end_tolerance_mm=end_tolerance_mm,
-            intensity_cutoff=engine.intensity_cutoff,
-            max_distance_mm=engine.max_distance_mm,
-        )
+    built = extended_transfer(
+        points,
+        scene.emitters,
+        backend,
+        apertures=scene.apertures,
+        end_tolerance_mm=end_tolerance_mm,
+        intensity_cutoff=engine.intensity_cutoff,
+        max_distance_mm=engine.max_distance_mm,
+    )
     return points, built

@@ -30,7 +30,7 @@ from twin.dose.blocks import (
     RegionMetrics,
 )
 from twin.dose.hazards import facing_rows
-from twin.dose.maps import DoseMaps, dose_maps
+from twin.dose.maps import DoseMaps, dose_maps, emitter_power_mw
 from twin.dose.metrics import (
     blue_light,
     coverage,
@@ -266,7 +266,7 @@ def _eye_safety(
         judged_rows, judged_points = eye_detector.facing, points.positions_mm
     judged = eyelid if cornea is None else cornea
     emitters = scene.emitters
-    at_drive = judged_rows @ scipy.sparse.diags_array(emitters.power_mw * _emitter_drive(scene))
+    at_drive = judged_rows @ scipy.sparse.diags_array(emitter_power_mw(emitters, scene.drive))
     blue = blue_light(
         at_drive,
         judged_points,
@@ -313,11 +313,6 @@ def _reading(
     facing = facing_rows(rows, positions_mm, normals, scene.emitters.positions_mm)
     reading = eye_reading(_maps(transfer, facing, scene), areas_mm2, skin=skin)
     return reading, facing
-
-
-def _emitter_drive(scene: Scene) -> NDArray[np.float64]:
-    """(n,) float64: each emitter's drive level (its channel's)."""
-    return np.array([scene.drive.get(str(c), 0.0) for c in scene.emitters.channel])
 
 
 def mesh_resolution(

@@ -18,7 +18,7 @@ from twin.dose.maps import DoseMaps, dose_maps
 from twin.engine.backends import ProgressCallback, make_backend, resolve_backend
 from twin.engine.cache import TransferCache, transfer_key
 from twin.engine.extended import extended_transfer
-from twin.engine.transfer import TransferMatrix, scene_triangles, transfer_matrix
+from twin.engine.transfer import TransferMatrix, scene_triangles
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints, Surface
 from twin.pipeline.eye import EyeDetector, eye_detector
@@ -235,21 +235,11 @@ def render(
     cutoff, max_distance_mm = scene.engine.intensity_cutoff, scene.engine.max_distance_mm
 
     def build() -> TransferMatrix:
-        if scene.apertures:
-            return extended_transfer(
-                samples,
-                scene.emitters,
-                engine,
-                apertures=scene.apertures,
-                end_tolerance_mm=end_tolerance_mm,
-                intensity_cutoff=cutoff,
-                max_distance_mm=max_distance_mm,
-                progress=progress,
-            )
-        return transfer_matrix(
+        return extended_transfer(
             samples,
             scene.emitters,
             engine,
+            apertures=scene.apertures,
             end_tolerance_mm=end_tolerance_mm,
             intensity_cutoff=cutoff,
             max_distance_mm=max_distance_mm,
