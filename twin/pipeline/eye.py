@@ -36,24 +36,34 @@ EYE_OPENING_MM = np.array([15.0, 5.5])
 
 @dataclass(frozen=True)
 class EyeDetector:
-    """A detector at the eyes facing each LED: its points and readings per mW.
+    """A detector at the eyes facing each LED: where it is judged, and on the eyelid.
 
     Attributes
     ----------
     judged_on : {"cornea", "eyelid"}
         The anterior eyeball surfaces (a built-in anatomy with eyes) or the eye region's skin.
     points : SamplePoints
-        The ``e`` points, mm, with their normals and areas.
+        The ``e`` judged points, mm, with their normals and areas.
     transfer : TransferMatrix
-        (e, n) irradiance on the points' own surface per mW of each emitter, shadows kept.
+        (e, n) irradiance on the judged points' own surface per mW of each emitter, shadows
+        kept.
     facing : (e, n) scipy.sparse.csr_array, (mW/cm^2) per mW
-        What a detector at each point facing each emitter reads (:func:`facing_rows`).
+        What a detector at each judged point facing each emitter reads (:func:`facing_rows`).
+    eyelid : EyeDetector or None
+        The same for the eye region's skin, when the cornea is judged (``None``: the eyelid
+        is judged, this detector is the eyelid's).
     """
 
     judged_on: Literal["cornea", "eyelid"]
     points: SamplePoints
     transfer: TransferMatrix
     facing: scipy.sparse.csr_array
+    eyelid: EyeDetector | None = None
+
+    @property
+    def on_eyelid(self) -> EyeDetector:
+        """The eyelid's detector: this one, or the one beside the cornea's."""
+        return self if self.eyelid is None else self.eyelid
 
 
 def eye_detector(
@@ -76,25 +86,32 @@ def eye_detector(
     eye = samples.regions.get(EYE_REGION)
     if eye is None or not eye.any():
         return None
+    index = np.flatnonzero(eye)
+    lid_points = SamplePoints(
+        samples.positions_mm[index], samples.normals[index], samples.areas_mm2[index], {}
+    )
+    rows = scipy.sparse.csr_array(transfer.matrix)[index]
+    eyelid = _detector("eyelid", lid_points, dataclasses.replace(transfer, matrix=rows), scene)
     built = _cornea_transfer(scene, transfer)
     if built is None:
-        index = np.flatnonzero(eye)
-        points = SamplePoints(
-            samples.positions_mm[index], samples.normals[index], samples.areas_mm2[index], {}
-        )
-        rows = scipy.sparse.csr_array(transfer.matrix)[index]
-        built = points, dataclasses.replace(transfer, matrix=rows)
-        judged_on: Literal["cornea", "eyelid"] = "eyelid"
-    else:
-        judged_on = "cornea"
-    points, at_eye = built
+        return eyelid
+    return dataclasses.replace(_detector("cornea", *built, scene), eyelid=eyelid)
+
+
+def _detector(
+    judged_on: Literal["cornea", "eyelid"],
+    points: SamplePoints,
+    at_eye: TransferMatrix,
+    scene: Scene,
+) -> EyeDetector:
+    """Return the detector at ``points`` with each emitter's facing reading there."""
     facing = facing_rows(
         scipy.sparse.csr_array(at_eye.matrix),
         points.positions_mm,
         points.normals,
         scene.emitters.positions_mm,
     )
-    return EyeDetector(judged_on, points, at_eye, scipy.sparse.csr_array(facing))
+    return EyeDetector(judged_on, points, at_eye, facing)
 
 
 def _cornea_transfer(

@@ -24,12 +24,10 @@ from twin.dose.blocks import (
     Coverage,
     EmitterFit,
     EyeNotEvaluated,
-    EyeReading,
     EyeSafety,
     Heating,
     RegionMetrics,
 )
-from twin.dose.hazards import facing_rows
 from twin.dose.maps import DoseMaps, dose_maps, emitter_power_mw
 from twin.dose.metrics import (
     blue_light,
@@ -186,7 +184,7 @@ def render_metrics(
         ),
         roi=roi_block,
         regions=regions,
-        eye_safety=_eye_safety(transfer, samples, scene, eye_detector),
+        eye_safety=_eye_safety(transfer, scene, eye_detector),
         heating=heating(
             maps, samples.areas_mm2, roi=roi, regions=samples.regions, dose=scene.dose
         ),
@@ -233,7 +231,7 @@ def _layout_summary(scene: Scene) -> LayoutSummary | None:
 
 
 def _eye_safety(
-    transfer: TransferMatrix, samples: SamplePoints, scene: Scene, eye_detector: EyeDetector | None
+    transfer: TransferMatrix, scene: Scene, eye_detector: EyeDetector | None
 ) -> EyeSafety | EyeNotEvaluated:
     """Return the eye-safety block: the detector's points judged (the cornea, or the eyelid).
 
@@ -241,29 +239,22 @@ def _eye_safety(
     detector facing each LED reads there (:func:`twin.dose.hazards.facing_rows`). A built-in
     anatomy with eyes also has its cornea read (:mod:`twin.pipeline.eye`), which is judged.
     """
-    eye = samples.regions.get(EYE_REGION)
-    if eye is None or not eye.any() or eye_detector is None:
+    if eye_detector is None:
         reason = f"the target has no {EYE_REGION!r} region"
         return EyeNotEvaluated(evaluated=False, reason=reason)
-    rows = scipy.sparse.csr_array(transfer.matrix)[np.flatnonzero(eye)]
-    skin = _maps(transfer, rows, scene)
-    eyelid, facing = _reading(
-        transfer,
-        rows,
-        samples.positions_mm[eye],
-        samples.normals[eye],
-        samples.areas_mm2[eye],
-        scene,
-        skin=skin,
+    lid = eye_detector.on_eyelid
+    eyelid = eye_reading(
+        _maps(transfer, lid.facing, scene),
+        lid.points.areas_mm2,
+        skin=_maps(transfer, lid.transfer.matrix, scene),
     )
     cornea = None
-    judged_rows, judged_points = facing, samples.positions_mm[eye]
     if eye_detector.judged_on == "cornea":
-        points = eye_detector.points
         cornea = eye_reading(
-            _maps(eye_detector.transfer, eye_detector.facing, scene), points.areas_mm2
+            _maps(eye_detector.transfer, eye_detector.facing, scene),
+            eye_detector.points.areas_mm2,
         )
-        judged_rows, judged_points = eye_detector.facing, points.positions_mm
+    judged_rows, judged_points = eye_detector.facing, eye_detector.points.positions_mm
     judged = eyelid if cornea is None else cornea
     emitters = scene.emitters
     at_drive = judged_rows @ scipy.sparse.diags_array(emitter_power_mw(emitters, scene.drive))
@@ -297,22 +288,6 @@ def _maps(transfer: TransferMatrix, rows: scipy.sparse.sparray, scene: Scene) ->
         drive=scene.drive,
         exposure_s=scene.exposure_s,
     )
-
-
-def _reading(
-    transfer: TransferMatrix,
-    rows: scipy.sparse.sparray,
-    positions_mm: NDArray[np.float64],
-    normals: NDArray[np.float64],
-    areas_mm2: NDArray[np.float64],
-    scene: Scene,
-    *,
-    skin: DoseMaps | None = None,
-) -> tuple[EyeReading, scipy.sparse.csr_array]:
-    """Return the facing reading at some points and their facing rows (per mW)."""
-    facing = facing_rows(rows, positions_mm, normals, scene.emitters.positions_mm)
-    reading = eye_reading(_maps(transfer, facing, scene), areas_mm2, skin=skin)
-    return reading, facing
 
 
 def mesh_resolution(
