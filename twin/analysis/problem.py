@@ -23,7 +23,7 @@ import scipy.sparse
 from numpy.typing import NDArray
 
 from twin._validation import as_positive, check_finite
-from twin.dose.hazards import blue_light_weight, counts_as_ir, led_blue_radiance_w_m2_sr
+from twin.dose.hazards import blue_per_emitter, counts_as_ir, led_blue_radiance_w_m2_sr
 from twin.dose.maps import DoseSettings, check_drive
 from twin.errors import InputError
 
@@ -184,18 +184,16 @@ class DoseProblem:
         scene, samples = result.scene, result.samples
         emitters = scene.emitters
         wavelength = emitters.wavelength_nm
-        weight = np.array([blue_light_weight(wavelength.get(str(c))) for c in emitters.channel])
+        weight, area = blue_per_emitter(emitters.channel, wavelength, scene.emitting_area_mm2)
         detector = result.eye
-        areas = scene.emitting_area_mm2
         radiance = None
-        blue = {str(c) for c, w in zip(emitters.channel, weight, strict=True) if w > 0}
-        if detector is not None and blue <= set(areas):
+        if detector is not None and area is not None:
             radiance = led_blue_radiance_w_m2_sr(
                 detector.facing,
                 detector.points.positions_mm,
                 emitters.positions_mm,
                 blue_weight=weight,
-                emitting_area_mm2=np.array([areas.get(str(c), 1.0) for c in emitters.channel]),
+                emitting_area_mm2=area,
             )
         return cls(
             matrix=result.transfer.matrix,

@@ -30,6 +30,7 @@ reflectance interpolated at each channel's wavelength (:func:`skin_reflectance`)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +187,35 @@ def blue_irradiance_limit_mw_cm2(exposure_s: float) -> float:
     float, mW/cm^2
     """
     return max(BLUE_IRRADIANCE_LIMIT_MW_CM2, BLUE_DOSE_LIMIT_MJ_CM2 / exposure_s)
+
+
+def blue_per_emitter(
+    channel: NDArray[np.str_],
+    wavelength_nm: Mapping[str, float],
+    emitting_area_mm2: Mapping[str, float],
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """Each emitter's B(lambda) and, where the large-source method applies, emitting area.
+
+    The large-source radiance limit applies when every channel with a blue weight has an
+    emitting area; otherwise the small-source bound does and no areas are returned.
+
+    Parameters
+    ----------
+    channel : (n,) str
+    wavelength_nm, emitting_area_mm2 : mapping of str to float
+        Per channel, where known (nm; mm^2).
+
+    Returns
+    -------
+    weight : (n,) float64
+    area_mm2 : (n,) float64 or None, mm^2
+        ``None``: the small-source bound applies (1 mm^2 for channels with no blue weight).
+    """
+    per_channel = {str(c): blue_light_weight(wavelength_nm.get(str(c))) for c in set(channel)}
+    weight = np.array([per_channel[str(c)] for c in channel])
+    if any(w > 0 and c not in emitting_area_mm2 for c, w in per_channel.items()):
+        return weight, None
+    return weight, np.array([float(emitting_area_mm2.get(str(c), 1.0)) for c in channel])
 
 
 def led_blue_radiance_w_m2_sr(

@@ -37,6 +37,7 @@ from twin.dose.hazards import (
     BLUE_METHODS,
     blue_light_max_exposure_s,
     blue_light_weight,
+    blue_per_emitter,
     counts_as_ir,
     led_blue_radiance_w_m2_sr,
     risk_group,
@@ -258,18 +259,14 @@ def blue_light(
     -------
     BlueLight
     """
-    weight = {str(c): blue_light_weight(wavelength_nm.get(str(c))) for c in set(channel)}
-    blue = sorted(c for c, b in weight.items() if b > 0)
-    areas = {c: float(emitting_area_mm2[c]) for c in sorted(weight) if c in emitting_area_mm2}
+    weight, area = blue_per_emitter(channel, wavelength_nm, emitting_area_mm2)
+    areas = {c: float(emitting_area_mm2[c]) for c in sorted(set(map(str, channel)))
+             if c in emitting_area_mm2}  # fmt: skip
     radiance = None
-    if all(c in areas for c in blue):
+    if area is not None:
         method = BLUE_METHODS[0]
         per_led = led_blue_radiance_w_m2_sr(
-            facing_mw_cm2,
-            points_mm,
-            emitters_mm,
-            blue_weight=np.array([weight[str(c)] for c in channel]),
-            emitting_area_mm2=np.array([areas.get(str(c), 1.0) for c in channel]),
+            facing_mw_cm2, points_mm, emitters_mm, blue_weight=weight, emitting_area_mm2=area
         )
         radiance = float(per_led.max()) if per_led.size else 0.0
         limit_s = blue_light_max_exposure_s(radiance, method=method)
