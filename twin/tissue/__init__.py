@@ -1,0 +1,1 @@
+"""Light in tissue: layered skin optics, Monte Carlo depth kernels and fluence rate at depth."""
