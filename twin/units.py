@@ -58,6 +58,8 @@ def photons_per_s_per_mw(wavelength_nm: float) -> float:
     """Photon rate carried by one milliwatt at ``wavelength_nm`` (photons/s per mW).
 
     E_ph = h c / lambda; 1 mW / E_ph. At 633 nm this is 3.19e15 (physics.md section 2.1).
+    The rate is proportional to lambda, so a milliwatt spread over a spectrum carries the
+    rate at the spectrum's power-weighted mean wavelength (``Spectrum.centroid_nm``).
     """
     photon_energy_j = PLANCK_J_S * SPEED_OF_LIGHT_M_S / (wavelength_nm * 1e-9)
     return 1e-3 / photon_energy_j

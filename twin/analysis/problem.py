@@ -183,7 +183,7 @@ class DoseProblem:
         """
         scene, samples = result.scene, result.samples
         emitters = scene.emitters
-        wavelength = emitters.wavelength_nm
+        wavelength = emitters.spectra
         weight, area = blue_per_emitter(emitters.channel, wavelength, scene.emitting_area_mm2)
         detector = result.eye
         radiance = None

@@ -23,11 +23,15 @@ start from)::
     mode: red                      # the mode a scene uses unless it names one
     extended: false                # sample each LED's package aperture (physics.md 1.3)
     aperture_samples: 16           # sample points per LED when extended
+    spectrum: {red: {fwhm_nm: 18}} # per channel, over its LED model's (twin.devices.spectra)
 
 LED models (``arrays/leds/*.yaml``, or a mapping in place of the name) give the wavelength,
 radiant power at full drive, the angular profile (``half_angle_deg``, or ``profile``: an IES
-LM-63, EULUMDAT or ``angle_deg,intensity`` CSV file, scaled to the radiant power) and the
-package (``shape: disk | square``, ``size_mm``).
+LM-63, EULUMDAT or ``angle_deg,intensity`` CSV file, scaled to the radiant power), the
+package (``shape: disk | square``, ``size_mm``) and optionally the ``spectrum``:
+``{fwhm_nm: 20}`` (a Gaussian around ``wavelength_nm``) or ``{file: spectrum.csv}`` (a
+``wavelength_nm,relative`` table, whose peak is then the wavelength: no ``wavelength_nm``);
+without one the LED is a line at ``wavelength_nm``.
 """
 
 from __future__ import annotations
@@ -61,6 +65,13 @@ from twin.devices.emitters import Emitters
 from twin.devices.layout import CarrierPoints, interleave, pattern_points, wear
 from twin.devices.photometry import read_profile
 from twin.devices.profiles import Lambertian, Profile, check_half_angle
+from twin.devices.spectra import (
+    LED_SPECTRUM_KEYS,
+    Spectrum,
+    line,
+    spectra_from_spec,
+    spectrum_from_spec,
+)
 from twin.errors import InputError
 from twin.geometry.surface import Surface
 from twin.geometry.variants import Variant
@@ -88,8 +99,17 @@ DESIGN_KEYS = (
     "mode",
     "extended",
     "aperture_samples",
+    "spectrum",
 )
-LED_KEYS = ("name", "wavelength_nm", "power_mw", "half_angle_deg", "profile", "package")
+LED_KEYS = (
+    "name",
+    "wavelength_nm",
+    "power_mw",
+    "half_angle_deg",
+    "profile",
+    "package",
+    "spectrum",
+)
 CHANNEL_KEYS = ("led", "ratio")
 ANATOMY_OF = {"rigid": "face", "flexible": "face", "helmet": "scalp", "pad": "pelvis"}
 DEFAULT_STANDOFF_MM = {"rigid": 10.0, "flexible": 3.0, "helmet": 10.0, "pad": 3.0}
@@ -104,6 +124,7 @@ class LEDModel:
     ----------
     name : str
     wavelength_nm : float, nm
+        The peak of ``spectrum``.
     power_mw : float, mW
         Radiant flux at full drive.
     profile : Profile
@@ -111,6 +132,8 @@ class LEDModel:
     package_shape : {"disk", "square"}
     package_mm : float, mm
         Diameter or side of the emitting aperture.
+    spectrum : Spectrum
+        The emission spectrum (a line at ``wavelength_nm`` where the model gives none).
     """
 
     name: str
@@ -119,6 +142,7 @@ class LEDModel:
     profile: Profile
     package_shape: str
     package_mm: float
+    spectrum: Spectrum
 
     @property
     def emitting_area_mm2(self) -> float:
@@ -248,10 +272,29 @@ def load_led(value: Any, *, where: str, base: Path) -> LEDModel:
         msg = f"{where}: expected an LED model name or mapping, got {value!r}"
         raise InputError(msg)
     check_keys(spec, LED_KEYS, name=where)
-    for key in ("wavelength_nm", "power_mw"):
+    tabulated = isinstance(spec.get("spectrum"), dict) and "file" in spec["spectrum"]
+    if tabulated and "wavelength_nm" in spec:
+        msg = (
+            f"{where}: give wavelength_nm or spectrum.file, not both (the spectrum file's "
+            "peak is the LED's wavelength)"
+        )
+        raise InputError(msg)
+    for key in ("power_mw",) if tabulated else ("wavelength_nm", "power_mw"):
         if key not in spec:
             msg = f"{where}: missing required key {key!r}"
             raise InputError(msg)
+    if "spectrum" in spec:
+        spectrum = spectrum_from_spec(
+            spec["spectrum"],
+            wavelength_nm=None
+            if tabulated
+            else line(spec["wavelength_nm"], name=f"{where}.wavelength_nm").peak_nm,
+            where=f"{where}.spectrum",
+            base=base,
+            keys=LED_SPECTRUM_KEYS,
+        )
+    else:
+        spectrum = line(spec["wavelength_nm"], name=f"{where}.wavelength_nm")
     if ("half_angle_deg" in spec) == ("profile" in spec):
         msg = f"{where}: give exactly one of half_angle_deg or profile"
         raise InputError(msg)
@@ -273,11 +316,12 @@ def load_led(value: Any, *, where: str, base: Path) -> LEDModel:
         raise InputError(msg)
     return LEDModel(
         name=str(spec.get("name", value if isinstance(value, str) else "led")),
-        wavelength_nm=as_positive(spec["wavelength_nm"], name=f"{where}.wavelength_nm"),
+        wavelength_nm=spectrum.peak_nm,
         power_mw=as_positive(spec["power_mw"], name=f"{where}.power_mw"),
         profile=profile,
         package_shape=shape,
         package_mm=as_positive(package.get("size_mm", 3.0), name=f"{where}.package.size_mm"),
+        spectrum=spectrum,
     )
 
 
@@ -497,9 +541,19 @@ def generate(
         np.array([models[c].power_mw for c in channel]),
         profile=[models[c].profile for c in channel],
         channel=channel,
-        wavelength_nm={c: m.wavelength_nm for c, m in models.items()},
+        spectra={c: m.spectrum for c, m in models.items()},
         name=where,
     )
+    spectra = {}
+    if "spectrum" in spec:
+        spectra = spectra_from_spec(
+            spec["spectrum"],
+            wavelength_nm=emitters.wavelength_nm,
+            channels=emitters.channels,
+            where=f"{where}.spectrum",
+            base=base if "spectrum" in overrides else design_base,
+        )
+        emitters = emitters.derive(spectra=spectra, name=where)
     extended = as_bool(spec.get("extended", False), name=f"{where}.extended")
     samples = as_count(
         spec.get("aperture_samples", DEFAULT_APERTURE_SAMPLES),
@@ -529,6 +583,7 @@ def generate(
         "count": count,
         "pattern": pattern,
         "channels": {c: {"led": models[c].name, "ratio": ratios[c]} for c in models},
+        **({"spectrum": {c: s.to_dict() for c, s in spectra.items()}} if spectra else {}),
     }
     package = max(m.package_mm for m in models.values())
     areas = {c: m.emitting_area_mm2 for c, m in models.items()}

@@ -3,6 +3,9 @@
 The emitter CSV (design.md "File contracts") has a header row and one emitter per row:
 ``x,y,z,dx,dy,dz,power_mw`` required; ``channel``, ``wavelength_nm``, ``half_angle_deg`` and
 ``id`` optional. Positions are in the stated length unit (mm by default).
+
+Each channel with a wavelength has a spectrum (:mod:`twin.devices.spectra`); one given only a
+``wavelength_nm`` has a line there, and a channel's ``wavelength_nm`` is its spectrum's peak.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from twin._validation import (
     read_csv_rows,
 )
 from twin.devices.profiles import Lambertian, Profile, check_half_angle
+from twin.devices.spectra import WAVELENGTH_RANGE_NM, Spectrum, line
 from twin.errors import InputError
 from twin.units import mm_per_unit
 
@@ -48,11 +52,13 @@ class Emitters:
     power_mw : (n,) float64, mW radiant flux at full drive (> 0)
     channel : (n,) str, channel name of each emitter (for example ``"red"``)
     wavelength_nm : dict of str to float
-        Peak wavelength of each channel that has one, nm.
+        Peak wavelength of each channel that has one, nm (its spectrum's ``peak_nm``).
     profiles : tuple of Profile
         The distinct angular profiles.
     profile_index : (n,) int, index into ``profiles`` for each emitter
     ids : (n,) str
+    spectra : dict of str to Spectrum
+        The spectrum of each channel in ``wavelength_nm`` (a line where none was given).
     """
 
     positions_mm: NDArray[np.float64]
@@ -63,6 +69,7 @@ class Emitters:
     profiles: tuple[Profile, ...]
     profile_index: NDArray[np.int64]
     ids: NDArray[np.str_]
+    spectra: dict[str, Spectrum]
 
     def __len__(self) -> int:
         """Return the number of emitters."""
@@ -84,6 +91,7 @@ class Emitters:
         profile: Profile | list[Profile],
         channel: str | ArrayLike = DEFAULT_CHANNEL,
         wavelength_nm: dict[str, float] | None = None,
+        spectra: dict[str, Spectrum] | None = None,
         ids: ArrayLike | None = None,
         name: str = "emitters",
     ) -> Emitters:
@@ -106,6 +114,10 @@ class Emitters:
             Letters, digits, ``_`` and ``-`` only (the name becomes a column in the outputs).
         wavelength_nm : dict of str to float, optional
             Peak wavelength per channel, nm.
+        spectra : dict of str to Spectrum, optional
+            Spectrum per channel; its peak is the channel's wavelength (a ``wavelength_nm``
+            given for the same channel must be that peak). Channels with only a wavelength
+            get a line there.
         ids : (n,) array_like of str, optional
             Defaults to ``"0", "1", ...``.
         name : str
@@ -138,13 +150,24 @@ class Emitters:
             first = int(np.flatnonzero(chan == value)[0])
             check_channel_name(str(value), name=f"{name}: channel of emitter {first}")
         wl = dict(wavelength_nm or {})
-        for key, value in wl.items():
-            if not (np.isfinite(value) and 100.0 <= value <= 20000.0):
+        given = dict(spectra or {})
+        for key, spectrum in given.items():
+            if wl.setdefault(key, spectrum.peak_nm) != spectrum.peak_nm:
                 msg = (
-                    f"{name}: wavelength_nm of channel {key!r} must be in 100..20000 nm, got "
-                    f"{value!r}"
+                    f"{name}: channel {key!r} has wavelength_nm {wl[key]:g} nm but its spectrum "
+                    f"({spectrum.source}) peaks at {spectrum.peak_nm:g} nm; a channel's "
+                    "wavelength_nm is its spectrum's peak"
                 )
                 raise InputError(msg)
+        low, high = WAVELENGTH_RANGE_NM
+        for key, value in wl.items():
+            if not (np.isfinite(value) and low <= value <= high):
+                msg = (
+                    f"{name}: wavelength_nm of channel {key!r} must be in {low:g}..{high:g} nm, "
+                    f"got {value!r}"
+                )
+                raise InputError(msg)
+        per_channel = {key: given.get(key) or line(value) for key, value in wl.items()}
         per_led = profile if isinstance(profile, list) else [profile] * n
         check_per_row(per_led, n, name=f"{name}: profile")
         keys: dict[str, int] = {}
@@ -159,7 +182,7 @@ class Emitters:
         if id_arr.shape != (n,):
             msg = f"{name}: ids: expected shape ({n},) (one each), got {id_arr.shape}"
             raise InputError(msg)
-        return cls(pos, ax, power, chan, wl, tuple(unique), index, id_arr)
+        return cls(pos, ax, power, chan, wl, tuple(unique), index, id_arr, per_channel)
 
     def derive(
         self,
@@ -170,13 +193,14 @@ class Emitters:
         power_mw: ArrayLike | None = None,
         profile: Profile | list[Profile] | None = None,
         ids: ArrayLike | None = None,
+        spectra: dict[str, Spectrum] | None = None,
         name: str = "emitters",
     ) -> Emitters:
         """Return a checked copy of the emitters ``index`` (default: all, in order) with changes.
 
         The one way to copy emitters with changes: the rows ``index`` keep their channel,
-        wavelengths, profile and id unless a new value is given; every given value is per
-        emitter of the copy (or one for all) and is checked as in :meth:`create`.
+        wavelengths, spectra, profile and id unless a new value is given; every given value
+        is per emitter of the copy (or one for all) and is checked as in :meth:`create`.
 
         Parameters
         ----------
@@ -187,6 +211,8 @@ class Emitters:
         power_mw : float or (m,) array_like of float, mW, optional
         profile : Profile or list of m Profile, optional
         ids : (m,) array_like of str, optional
+        spectra : dict of str to Spectrum, optional
+            New spectra of some channels; each one's peak becomes its ``wavelength_nm``.
         name : str
             Where the copy came from, for error messages.
 
@@ -194,6 +220,7 @@ class Emitters:
         -------
         Emitters
         """
+        new = dict(spectra or {})
         rows = np.arange(len(self)) if index is None else np.arange(len(self))[np.asarray(index)]
         return Emitters.create(
             self.positions_mm[rows] if positions_mm is None else positions_mm,
@@ -203,7 +230,8 @@ class Emitters:
             if profile is None
             else profile,
             channel=self.channel[rows],
-            wavelength_nm=self.wavelength_nm,
+            wavelength_nm={c: v for c, v in self.wavelength_nm.items() if c not in new},
+            spectra={**self.spectra, **new},
             ids=self.ids[rows] if ids is None else ids,
             name=name,
         )
@@ -395,5 +423,6 @@ def replace_profiles(emitters: Emitters, profiles: dict[str, Profile]) -> Emitte
         profile=per_led,
         channel=emitters.channel,
         wavelength_nm=emitters.wavelength_nm,
+        spectra=emitters.spectra,
         ids=emitters.ids,
     )

@@ -19,13 +19,15 @@ Decisions for the twin (physics.md 4.1, 2026-12):
   RG2 are the exposure limits at 10^4, 100 and 0.25 s for blue light and at 1000, 100 and
   10 s for IR-eye (:func:`risk_group`).
 
-Channels carry one peak wavelength: B(lambda) is read there, not integrated over the LED's
-spectrum (across a 415 nm LED of 20 nm bandwidth, B runs from 0.2 to 0.95). A channel
+B(lambda) is averaged over each channel's spectrum (:mod:`twin.devices.spectra`; across a
+415 nm LED of 20 nm FWHM, B runs from 0.2 to 0.95); a channel with only a wavelength is a
+line there. Whether a channel counts as IR is judged at its peak wavelength. A channel
 with no wavelength counts as IR and as fully blue-weighted (B = 1): its safety is not
 assumed.
 
 Heating (physics.md 4.3): the absorbed power density ``(1 - R) E``, with R the NIST mean skin
-reflectance interpolated at each channel's wavelength (:func:`skin_reflectance`).
+reflectance interpolated linearly in wavelength and averaged over each channel's spectrum
+(:func:`skin_reflectance`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
+
+from twin.devices.spectra import Spectrum
 
 #: IEC 62471 infrared-eye band, nm (physics.md 4.1).
 IR_EYE_BAND_NM = (780.0, 3000.0)
@@ -66,6 +70,12 @@ _B_TABLE = np.array(
     [0.01, 0.013, 0.025, 0.05, 0.10, 0.20, 0.40, 0.80, 0.90, 0.95, 0.98, 1.00,
      1.00, 0.97, 0.94, 0.90, 0.80, 0.70, 0.62, 0.55, 0.45, 0.40, 0.22, 0.16]
 )  # fmt: skip
+# Where a spectrum's mean of B(lambda) reads B: every 0.5 nm over 300-700 nm (exact in the
+# table, within 7e-5 of the exponential between 500 and 600 nm), and just outside the two
+# steps to 0 at 300 and 700 nm.
+_B_KNOTS_NM = np.concatenate(
+    [[np.nextafter(300.0, 0.0)], np.arange(300.0, 700.25, 0.5), [np.nextafter(700.0, 1e4)]]
+)
 
 
 def facing_rows(
@@ -102,32 +112,47 @@ def facing_rows(
     return scipy.sparse.csr_array((csr.data * scale, csr.indices, csr.indptr), shape=csr.shape)
 
 
-def counts_as_ir(wavelength_nm: float | None) -> bool:
+def counts_as_ir(wavelength_nm: Spectrum | float | None) -> bool:
     """Whether a channel's light counts toward the IR-eye limit (an unknown wavelength does).
 
     Parameters
     ----------
-    wavelength_nm : float or None, nm
+    wavelength_nm : Spectrum, float or None, nm
+        The channel's spectrum (judged at its peak) or peak wavelength.
     """
+    if isinstance(wavelength_nm, Spectrum):
+        wavelength_nm = wavelength_nm.peak_nm
     lo, hi = IR_EYE_BAND_NM
     return wavelength_nm is None or lo <= float(wavelength_nm) <= hi
 
 
-def blue_light_weight(wavelength_nm: float | None) -> float:
-    """B(lambda) of the blue-light hazard at a peak wavelength (1 for an unknown one).
+def blue_light_weight(spectrum: Spectrum | float | None) -> float:
+    """B(lambda) of the blue-light hazard, averaged over a spectrum (1 for an unknown one).
 
     Parameters
     ----------
-    wavelength_nm : float or None, nm
+    spectrum : Spectrum, float or None
+        The channel's spectrum, or a wavelength in nm (B there: what a line gives).
 
     Returns
     -------
     float
         Between 0 and 1; 0 outside 300-700 nm.
     """
-    if wavelength_nm is None:
+    if spectrum is None:
         return 1.0
-    wl = float(wavelength_nm)
+    if isinstance(spectrum, Spectrum):
+        return spectrum.mean_of(_b_lambda, knots_nm=_B_KNOTS_NM)
+    return _b_at(float(spectrum))
+
+
+def _b_lambda(wavelength_nm: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(g,) float64: B(lambda) at each wavelength (nm)."""
+    return np.array([_b_at(float(wl)) for wl in wavelength_nm])
+
+
+def _b_at(wl: float) -> float:
+    """B(lambda) at one wavelength, nm (IEC 62471:2006 Table 4.2)."""
     if wl < 300.0 or wl > 700.0:
         return 0.0
     if wl < 380.0:
@@ -191,7 +216,7 @@ def blue_irradiance_limit_mw_cm2(exposure_s: float) -> float:
 
 def blue_per_emitter(
     channel: NDArray[np.str_],
-    wavelength_nm: Mapping[str, float],
+    spectra: Mapping[str, Spectrum] | Mapping[str, float],
     emitting_area_mm2: Mapping[str, float],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
     """Each emitter's B(lambda) and, where the large-source method applies, emitting area.
@@ -202,8 +227,11 @@ def blue_per_emitter(
     Parameters
     ----------
     channel : (n,) str
-    wavelength_nm, emitting_area_mm2 : mapping of str to float
-        Per channel, where known (nm; mm^2).
+    spectra : mapping of str to Spectrum or to float
+        Per channel where known, its spectrum (``Emitters.spectra``, B averaged over it) or
+        its peak wavelength, nm (B there).
+    emitting_area_mm2 : mapping of str to float
+        Per channel, where known (mm^2).
 
     Returns
     -------
@@ -211,7 +239,7 @@ def blue_per_emitter(
     area_mm2 : (n,) float64 or None, mm^2
         ``None``: the small-source bound applies (1 mm^2 for channels with no blue weight).
     """
-    per_channel = {str(c): blue_light_weight(wavelength_nm.get(str(c))) for c in set(channel)}
+    per_channel = {str(c): blue_light_weight(spectra.get(str(c))) for c in set(channel)}
     weight = np.array([per_channel[str(c)] for c in channel])
     if any(w > 0 and c not in emitting_area_mm2 for c, w in per_channel.items()):
         return weight, None
@@ -318,19 +346,28 @@ _REFLECTANCE = np.loadtxt(
 )
 
 
-def skin_reflectance(wavelength_nm: float | None) -> float:
-    """Mean diffuse skin reflectance at a wavelength (NIST, physics.md 3.5); 0 for none.
+def skin_reflectance(spectrum: Spectrum | float | None) -> float:
+    """Mean diffuse skin reflectance over a spectrum (NIST, physics.md 3.5); 0 for none.
 
     Linear between the table's wavelengths (415, 634, 829, 940 nm), the nearest value beyond
-    them. An unknown wavelength reflects nothing: all its light counts as absorbed.
+    them, averaged over the spectrum. An unknown wavelength reflects nothing: all its light
+    counts as absorbed.
 
     Parameters
     ----------
-    wavelength_nm : float or None, nm
+    spectrum : Spectrum, float or None
+        The channel's spectrum, or a wavelength in nm.
     """
-    if wavelength_nm is None:
+    if spectrum is None:
         return 0.0
-    return float(np.interp(float(wavelength_nm), _REFLECTANCE[:, 0], _REFLECTANCE[:, 1]))
+    if isinstance(spectrum, Spectrum):
+        return spectrum.mean_of(_reflectance_at, knots_nm=_REFLECTANCE[:, 0])
+    return float(_reflectance_at(np.array([float(spectrum)]))[0])
+
+
+def _reflectance_at(wavelength_nm: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(g,) float64: the table's reflectance at each wavelength (nm)."""
+    return np.interp(wavelength_nm, _REFLECTANCE[:, 0], _REFLECTANCE[:, 1])
 
 
 def eye_lines(eye: dict) -> list[tuple[str, bool]]:

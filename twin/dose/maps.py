@@ -8,7 +8,7 @@ drive levels, modes or exposure time never needs a new ray cast.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from twin._validation import as_positive, check_keys
 from twin.devices.emitters import Emitters
+from twin.devices.spectra import Spectrum, line
 from twin.dose.hazards import ir_eye_limit_mw_cm2
 from twin.engine.transfer import TransferMatrix
 from twin.errors import InputError
@@ -74,12 +75,15 @@ class DoseMaps:
         One map per channel, in channel order.
     exposure_s : float, s
     wavelength_nm : dict of str to float
-        Wavelength of each channel that has one, nm.
+        Peak wavelength of each channel that has one, nm.
+    spectra : dict of str to Spectrum
+        Spectrum of channels with a wavelength (one not here is a line at its wavelength).
     """
 
     irradiance_mw_cm2: dict[str, NDArray[np.float64]]
     exposure_s: float
     wavelength_nm: dict[str, float]
+    spectra: dict[str, Spectrum] = field(default_factory=dict)
 
     @property
     def channels(self) -> list[str]:
@@ -104,8 +108,18 @@ class DoseMaps:
         check_keys([channel], self.channels, name="DoseMaps.fluence_j_cm2", what="channel")
         return fluence_j_cm2(self.irradiance_mw_cm2[channel], self.exposure_s)
 
+    def spectrum(self, channel: str) -> Spectrum | None:
+        """Return a channel's spectrum: given, else a line at its wavelength (``None``: none)."""
+        if channel in self.spectra:
+            return self.spectra[channel]
+        wavelength = self.wavelength_nm.get(channel)
+        return None if wavelength is None else line(wavelength)
+
     def photon_flux_per_s_cm2(self, channel: str) -> NDArray[np.float64]:
         """(k,) float64, photons s^-1 cm^-2, of a channel with a known wavelength.
+
+        Integrated over the channel's spectrum: the photons per mW are those at its
+        power-weighted mean wavelength (:func:`twin.units.photons_per_s_per_mw`).
 
         Raises
         ------
@@ -114,10 +128,11 @@ class DoseMaps:
         """
         where = "DoseMaps.photon_flux_per_s_cm2"
         check_keys([channel], self.channels, name=where, what="channel")
-        if channel not in self.wavelength_nm:
+        spectrum = self.spectrum(channel)
+        if spectrum is None:
             msg = f"{where}: channel {channel!r} has no wavelength_nm, so no photon flux"
             raise InputError(msg)
-        return self.irradiance_mw_cm2[channel] * photons_per_s_per_mw(self.wavelength_nm[channel])
+        return self.irradiance_mw_cm2[channel] * photons_per_s_per_mw(spectrum.centroid_nm)
 
 
 def check_drive(drive: Any, channels: list[str], *, name: str) -> dict[str, float]:
@@ -187,4 +202,4 @@ def dose_maps(
     for channel in emitters.channels:
         w = np.where(emitters.channel == channel, power, 0.0)
         maps[channel] = np.asarray(transfer.matrix @ w, dtype=np.float64)
-    return DoseMaps(maps, exposure_s, dict(emitters.wavelength_nm))
+    return DoseMaps(maps, exposure_s, dict(emitters.wavelength_nm), dict(emitters.spectra))

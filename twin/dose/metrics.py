@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
+from twin.devices.spectra import Spectrum
 from twin.dose.blocks import (
     Absorbed,
     BlueLight,
@@ -210,7 +211,7 @@ def eye_reading(
     ir = [c for c in facing.channels if counts_as_ir(facing.wavelength_nm.get(c))]
     e_blue = np.zeros(len(areas_mm2))
     for c, e in facing.irradiance_mw_cm2.items():
-        e_blue += blue_light_weight(facing.wavelength_nm.get(c)) * e
+        e_blue += blue_light_weight(facing.spectrum(c)) * e
     return EyeReading(
         ir_irradiance_mw_cm2=mean_max(_ir_irradiance_mw_cm2(facing, ir)),
         blue_weighted_irradiance_mw_cm2=mean_max(e_blue),
@@ -228,7 +229,7 @@ def blue_light(
     emitters_mm: NDArray[np.float64],
     *,
     channel: NDArray[np.str_],
-    wavelength_nm: Mapping[str, float],
+    wavelength_nm: Mapping[str, Spectrum] | Mapping[str, float],
     emitting_area_mm2: Mapping[str, float],
     e_b_max_mw_cm2: float,
     exposure_s: float,
@@ -249,8 +250,11 @@ def blue_light(
         The LEDs' positions.
     channel : (n,) str
         Each LED's channel.
-    wavelength_nm, emitting_area_mm2 : mapping of str to float
-        Per channel, where known (nm; mm^2).
+    wavelength_nm : mapping of str to Spectrum or to float
+        Per channel where known, its spectrum (``Emitters.spectra``: B(lambda) averaged over
+        it) or its peak wavelength, nm (B there).
+    emitting_area_mm2 : mapping of str to float
+        Per channel, where known (mm^2).
     e_b_max_mw_cm2 : float, mW/cm^2
         The largest blue-weighted facing irradiance, for the small-source bound.
     exposure_s : float, s
@@ -356,9 +360,9 @@ def heating(
 ) -> Heating:
     """Absorbed power density ``(1 - R) E`` per region against the heating guard.
 
-    R is the NIST mean skin reflectance at each channel's wavelength
-    (:func:`twin.dose.hazards.skin_reflectance`; a channel with none counts as absorbed in
-    full).
+    R is the NIST mean skin reflectance averaged over each channel's spectrum
+    (:func:`twin.dose.hazards.skin_reflectance`; a channel with no wavelength counts as
+    absorbed in full).
 
     Parameters
     ----------
@@ -375,7 +379,7 @@ def heating(
     -------
     Heating
     """
-    reflectance = {c: skin_reflectance(dose_maps.wavelength_nm.get(c)) for c in dose_maps.channels}
+    reflectance = {c: skin_reflectance(dose_maps.spectrum(c)) for c in dose_maps.channels}
     absorbed = np.zeros(len(areas_mm2))
     for c, e in dose_maps.irradiance_mw_cm2.items():
         absorbed += (1.0 - reflectance[c]) * e

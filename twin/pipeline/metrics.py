@@ -273,7 +273,7 @@ def _eye_safety(
         blue,
         cornea=cornea,
         channels=list(emitters.channels),
-        wavelength_nm=emitters.wavelength_nm,
+        wavelength_nm=emitters.spectra,
         dose=scene.dose,
         exposure_s=scene.exposure_s,
         region=EYE_REGION,

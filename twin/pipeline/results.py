@@ -89,7 +89,8 @@ def resolved_scene_yaml(result: RenderResult) -> str:
 
     Lambertian LEDs carry their half-angle in the CSV; tabulated and isotropic profiles are
     named per channel (``profiles``), extended emitters per channel (``apertures``), the LEDs'
-    emitting areas where known (``emitting_area_mm2``).
+    emitting areas where known (``emitting_area_mm2``), and the spectra that are not a line
+    at the CSV's wavelength (``spectrum``: a Gaussian's peak and FWHM, a table's file).
     """
     scene = result.scene
     emitters: dict[str, Any] = {"file": "emitters.csv", "units": "mm"}
@@ -121,6 +122,10 @@ def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
     check_finite_json(result.metrics)
     contents: dict[str, bytes] = {
         "metrics.json": (json.dumps(result.metrics, indent=2) + "\n").encode(),
+    spectra = {c: scene.emitters.spectra.get(c) for c in scene.emitters.channels}
+    spectrum = {c: s.to_dict() for c, s in spectra.items() if s is not None and not s.is_line}
+    if spectrum:
+        emitters["spectrum"] = spectrum
         "samples.csv": samples_csv(result).encode(),
         "surface.ply": surface_ply(result),
         "emitters.csv": emitter_csv_text(result.scene.emitters).encode(),

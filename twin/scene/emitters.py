@@ -2,8 +2,9 @@
 
 The emitters come from a design (:func:`twin.devices.designs.generate`: ``design`` or
 ``carrier``) or from an emitter CSV (``file``) with optional angular profiles (``profile``,
-``profiles``) and extended apertures (``apertures``). Either way no emitter may lie inside
-the skin (:func:`check_emitters_outside`).
+``profiles``), extended apertures (``apertures``) and spectra (``spectrum``, per channel:
+:func:`twin.devices.spectra.spectra_from_spec`). Either way no emitter may lie inside the
+skin (:func:`check_emitters_outside`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from twin.devices.designs import DEFAULT_APERTURE_SAMPLES, Layout, builtin_modes
 from twin.devices.emitters import DEFAULT_CHANNEL, Emitters, read_emitter_csv, replace_profiles
 from twin.devices.photometry import read_profile
 from twin.devices.profiles import Isotropic, Profile, check_half_angle
+from twin.devices.spectra import spectra_from_spec
 from twin.dose.maps import check_drive
 from twin.errors import InputError
 from twin.geometry.surface import Surface
@@ -125,6 +127,16 @@ def _emitter_file(
         check_keys(loaded, emitters.channels, name=f"{where}.profiles", what="channel")
         emitters = replace_profiles(emitters, {k: v[0] for k, v in loaded.items()})
         profiles = {k: v[1] for k, v in loaded.items()}
+    spectra = {}
+    if "spectrum" in spec:
+        spectra = spectra_from_spec(
+            spec["spectrum"],
+            wavelength_nm=emitters.wavelength_nm,
+            channels=emitters.channels,
+            where=f"{where}.spectrum",
+            base=base,
+        )
+        emitters = emitters.derive(spectra=spectra, name=str(path))
     apertures = _apertures(spec.get("apertures"), emitters, where=f"{where}.apertures")
     areas = _areas(spec.get("emitting_area_mm2"), emitters, where=f"{where}.emitting_area_mm2")
     source = EmitterFile(
@@ -136,6 +148,7 @@ def _emitter_file(
         wavelength_nm=wavelength,
         profiles=profiles,
         emitting_area_mm2=areas,
+        spectrum={c: s.to_dict() for c, s in spectra.items()},
     )
     return emitters, apertures, source
 

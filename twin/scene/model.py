@@ -122,6 +122,8 @@ class EmitterFile:
     emitting_area_mm2 : dict of str to float, mm^2
         Per channel, the LEDs' emitting area the scene states (for the blue-light radiance).
     """
+    spectrum : dict of str to dict
+        Per channel, the spectrum the scene gives (``Spectrum.to_dict``, paths absolute).
 
     file: str
     units: str = "mm"
@@ -132,6 +134,7 @@ class EmitterFile:
     profiles: dict[str, str] = field(default_factory=dict)
     emitting_area_mm2: dict[str, float] = field(default_factory=dict)
 
+    spectrum: dict[str, dict[str, Any]] = field(default_factory=dict)
     def to_dict(self, apertures: dict[str, Aperture]) -> dict[str, Any]:
         """Return the ``emitters:`` section, with the extended channels' ``apertures``."""
         out: dict[str, Any] = {"file": self.file, "units": self.units}
@@ -149,6 +152,8 @@ class EmitterFile:
         if self.emitting_area_mm2:
             out["emitting_area_mm2"] = dict(self.emitting_area_mm2)
         return out
+        if self.spectrum:
+            out["spectrum"] = dict(self.spectrum)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ EMITTER_KEYS = (
     "apertures",
     "emitting_area_mm2",
 )
+    "spectrum",
 APERTURE_KEYS = ("shape", "size_mm", "samples")
 DOSE_KEYS = (
     "fluence_window_j_cm2",
