@@ -185,7 +185,8 @@ def write_face_panel(root: Path) -> Path:
     """Write ``root/panel.yaml``: the built-in face lit by a flat panel of 60 LEDs; return it.
 
     The panel is 120 mm in front of the face and points back at it; its LEDs are alternately
-    ``red`` (633 nm) and ``led`` (no wavelength), from ``panel.csv``.
+    ``red`` (633 nm) and ``led`` (no wavelength), from ``panel.csv``; the skin is type II, its
+    dermis (0.5-1.5 mm) the depth target.
     """
     x, y = np.meshgrid(np.linspace(-60, 60, 10), np.linspace(-80, 80, 6))
     nasion = anatomy.landmarks()["nasion"]
@@ -206,6 +207,7 @@ def write_face_panel(root: Path) -> Path:
         "target": {"mesh": "builtin:face", "max_edge_mm": 6.0},
         "emitters": {"file": "panel.csv"},
         "exposure_s": 600,
+        "tissue": {"skin_type": "II", "targets": {"roi": {"depth_mm": [0.5, 1.5]}}},
     }
     path = root / "panel.yaml"
     path.write_text(yaml.safe_dump(scene))

@@ -34,4 +34,6 @@ def test_wheel_carries_the_data_folders(tmp_path):
             if path.is_file():
                 assert f"twin/data/{path.relative_to(ROOT)}" in names
     assert "twin/data/scenes/default.yaml" in names
+    for table in ("kernels.npz", "kernels.sha256", "chromophores.csv"):
+        assert f"twin/tissue/data/{table}" in names  # the tissue model's tables
     assert any(n.endswith("entry_points.txt") for n in names)

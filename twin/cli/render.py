@@ -55,7 +55,53 @@ def _summary_table(metrics: dict) -> str:
         f"({eng['rays_cast'] / max(eng['seconds'], 1e-9) / 1e6:.2f} Mrays/s)"
     ]
     tail += [line for line, _ in eye_lines(metrics["eye_safety"])]
-    return "\n".join([head, table(rows), *tail])
+    depth = [] if "tissue" not in metrics else _depth_table(metrics)
+    return "\n".join([head, table(rows), *depth, *tail])
+
+
+def _depth_table(metrics: dict) -> list[str]:
+    """Lines of the dose at depth over the treated skin, beside the surface's, per channel."""
+    tissue, roi = metrics["tissue"], metrics["roi"]
+    channels = list(tissue["roi"]["channels"])
+    rows = [
+        ("depth", *(f"H {c}" for c in channels), "H total", "H p5", "phi total", "in window"),
+        ("mm", *("J/cm2" for _ in channels), "J/cm2", "J/cm2", "mW/cm2", "% area"),
+        (
+            "surface",
+            *(f"{roi['channels'][c]['fluence_j_cm2']['mean']:.3g}" for c in channels),
+            f"{roi['total']['fluence_j_cm2']['mean']:.3g}",
+            f"{roi['total']['fluence_j_cm2']['p5']:.3g}",
+            f"{roi['total']['irradiance_mw_cm2']['mean']:.3g}",
+            f"{100 * roi['total']['in_window_area_fraction']:.1f}",
+        ),
+    ]
+    total = tissue["roi"]["total"]
+    exposure = metrics["exposure_s"] / 1000.0
+    for i, z in enumerate(tissue["depths_mm"]):
+        rows.append(
+            (
+                f"{z:g}",
+                *(
+                    f"{tissue['roi']['channels'][c]['fluence_mean_j_cm2'][i]:.3g}"
+                    for c in channels
+                ),
+                f"{total['fluence_mean_j_cm2'][i]:.3g}",
+                f"{total['fluence_rate_p5_mw_cm2'][i] * exposure:.3g}",
+                f"{total['fluence_rate_mean_mw_cm2'][i]:.3g}",
+                f"{100 * total['in_window_area_fraction'][i]:.1f}",
+            )
+        )
+    head = f"dose at depth, skin type {tissue['skin_type']} ({tissue['model']['kernels']}):"
+    lines = [head, table(rows)]
+    for name, t in tissue["targets"].items():
+        top, bottom = t["depth_mm"]
+        lo, hi = t["fluence_window_j_cm2"]
+        lines.append(
+            f"target {name} at {top:g}-{bottom:g} mm: H mean {t['fluence_mean_j_cm2']:.3g} J/cm2, "
+            f"p5 {t['fluence_p5_j_cm2']:.3g}, {100 * t['in_window_area_fraction']:.1f} % of "
+            f"the area in {lo:g}-{hi:g} J/cm2"
+        )
+    return lines
 
 
 def _population_table(summary: dict) -> str:

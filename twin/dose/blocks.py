@@ -307,3 +307,88 @@ class Coverage(Block):
     def to_dict(self) -> dict[str, Any]:
         """``{"at_least_1": ..., "at_least_2": ...}``."""
         return {f"at_least_{k}": v for k, v in enumerate(self.at_least, 1)}
+
+
+@dataclass(frozen=True)
+class DepthDose(Block):
+    """Dose at each depth of ``tissue.depths_mm`` over a region: lists aligned with the depths.
+
+    Attributes
+    ----------
+    fluence_rate_mean_mw_cm2, fluence_rate_p5_mw_cm2, fluence_rate_min_mw_cm2 : list of float
+        Area-weighted mean, 5th percentile and minimum of the fluence rate, mW/cm^2.
+    fluence_mean_j_cm2 : list of float, J/cm^2
+        Mean fluence over the exposure.
+    in_window_area_fraction : list of float
+        Area fraction whose fluence at that depth is inside the fluence window.
+    """
+
+    fluence_rate_mean_mw_cm2: list[float]
+    fluence_rate_p5_mw_cm2: list[float]
+    fluence_rate_min_mw_cm2: list[float]
+    fluence_mean_j_cm2: list[float]
+    in_window_area_fraction: list[float]
+
+
+@dataclass(frozen=True)
+class DepthRegion(Block):
+    """A region's dose at depth: all channels together and each channel."""
+
+    total: DepthDose
+    channels: dict[str, DepthDose]
+
+
+@dataclass(frozen=True)
+class TargetDose(Block):
+    """The dose in a region's target band of depth (the mean over the band at each point).
+
+    Attributes
+    ----------
+    depth_mm : (float, float), mm
+        Top and bottom of the band.
+    fluence_window_j_cm2 : (float, float), J/cm^2
+    fluence_rate_mean_mw_cm2 : float, mW/cm^2
+    fluence_mean_j_cm2, fluence_p5_j_cm2, fluence_min_j_cm2 : float, J/cm^2
+        Area-weighted over the region.
+    in_window_area_fraction : float
+    channels : dict of str to float, J/cm^2
+        Each channel's mean fluence in the band.
+    """
+
+    depth_mm: tuple[float, float]
+    fluence_window_j_cm2: tuple[float, float]
+    fluence_rate_mean_mw_cm2: float
+    fluence_mean_j_cm2: float
+    fluence_p5_j_cm2: float
+    fluence_min_j_cm2: float
+    in_window_area_fraction: float
+    channels: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TissueMetrics(Block):
+    """Light in tissue (``metrics.json`` ``tissue``).
+
+    Attributes
+    ----------
+    depths_mm : list of float, mm
+    skin_type : str
+        ``I`` .. ``VI``, ``custom`` or ``layers``.
+    model : dict
+        What made the kernels, and the lateral spread per channel (mm; empty: none).
+    reflectance : dict of str to float
+        Per channel, the skin's total reflectance (specular and remitted) at normal incidence
+        by the model, area-weighted over the treated skin.
+    roi : DepthRegion
+    regions : dict of str to DepthRegion
+    targets : dict of str to TargetDose
+        Per region (or ``roi``) with a target band.
+    """
+
+    depths_mm: list[float]
+    skin_type: str
+    model: dict[str, Any]
+    reflectance: dict[str, float]
+    roi: DepthRegion
+    regions: dict[str, DepthRegion]
+    targets: dict[str, TargetDose]

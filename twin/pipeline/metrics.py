@@ -27,6 +27,7 @@ from twin.dose.blocks import (
     EyeSafety,
     Heating,
     RegionMetrics,
+    TissueMetrics,
 )
 from twin.dose.maps import DoseMaps, dose_maps, emitter_power_mw
 from twin.dose.metrics import (
@@ -38,10 +39,12 @@ from twin.dose.metrics import (
     eye_safety,
     heating,
 )
+from twin.dose.tissue import tissue_metrics
 from twin.engine.transfer import TransferMatrix
 from twin.geometry.surface import SamplePoints
 from twin.pipeline.eye import EyeDetector
 from twin.scene import EYE_REGION, Scene
+from twin.tissue.depth import TissueMaps
 
 if TYPE_CHECKING:
     from twin.geometry.surface import Surface
@@ -113,7 +116,8 @@ class RenderMetrics(Block):
     """Every block of ``metrics.json``, in the file's order.
 
     ``eye_safety`` says "not evaluated" when the target has no eye region; ``layout`` is
-    absent when the emitters came from a file rather than a design.
+    absent when the emitters came from a file rather than a design, ``tissue`` when the scene
+    has no ``tissue:`` section.
     """
 
     twin_version: str
@@ -126,6 +130,7 @@ class RenderMetrics(Block):
     regions: dict[str, RegionMetrics]
     eye_safety: EyeSafety | EyeNotEvaluated
     heating: Heating
+    tissue: TissueMetrics | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
     emitters: EmitterFit
     coverage: Coverage
     layout: LayoutSummary | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
@@ -143,6 +148,7 @@ def render_metrics(
     incidence_deg: NDArray[np.float64],
     clearance_mm: NDArray[np.float64],
     eye_detector: EyeDetector | None,
+    tissue: TissueMaps | None = None,
 ) -> RenderMetrics:
     """Return the metrics of a render.
 
@@ -162,6 +168,8 @@ def render_metrics(
         Signed distance from each emitter to the skin (negative inside).
     eye_detector : EyeDetector or None
         Where the eyes are judged (:func:`twin.pipeline.eye.eye_detector`).
+    tissue : TissueMaps, optional
+        The fluence rate at depth (:func:`twin.pipeline.tissue.render_tissue`).
 
     Returns
     -------
@@ -187,6 +195,16 @@ def render_metrics(
         eye_safety=_eye_safety(transfer, scene, eye_detector),
         heating=heating(
             maps, samples.areas_mm2, roi=roi, regions=samples.regions, dose=scene.dose
+        ),
+        tissue=None
+        if tissue is None or scene.tissue is None
+        else tissue_metrics(
+            tissue,
+            scene.tissue,
+            samples.areas_mm2,
+            roi=roi,
+            regions=samples.regions,
+            dose=scene.dose,
         ),
         emitters=emitter_fit(
             ids=scene.emitters.ids,
@@ -263,7 +281,7 @@ def _eye_safety(
         judged_points,
         emitters.positions_mm,
         channel=emitters.channel,
-        wavelength_nm=emitters.wavelength_nm,
+        wavelength_nm=emitters.spectra,
         emitting_area_mm2=scene.emitting_area_mm2,
         e_b_max_mw_cm2=judged.blue_weighted_irradiance_mw_cm2.max,
         exposure_s=scene.exposure_s,
@@ -273,7 +291,7 @@ def _eye_safety(
         blue,
         cornea=cornea,
         channels=list(emitters.channels),
-        wavelength_nm=emitters.spectra,
+        wavelength_nm=emitters.wavelength_nm,
         dose=scene.dose,
         exposure_s=scene.exposure_s,
         region=EYE_REGION,

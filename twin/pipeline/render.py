@@ -24,8 +24,10 @@ from twin.geometry.surface import SamplePoints, Surface
 from twin.pipeline.eye import EyeDetector, eye_detector
 from twin.pipeline.metrics import RenderMetrics, render_metrics
 from twin.pipeline.results import write_result
+from twin.pipeline.tissue import render_tissue
 from twin.raycast import Tracer, self_tolerance_mm
 from twin.scene import EYE_REGION, Scene, load_scene
+from twin.tissue.depth import TissueMaps
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,9 @@ class RenderResult:
         Angle between each emitter's axis and the skin normal where the axis lands.
     eye : EyeDetector or None
         Where the eyes are judged (:mod:`twin.pipeline.eye`); ``None`` without an eye region.
+    tissue : TissueMaps or None
+        The fluence rate at depth (:mod:`twin.pipeline.tissue`); ``None`` without a
+        ``tissue:`` section.
     blocks : RenderMetrics
         The metrics as typed blocks (:mod:`twin.pipeline.metrics`).
 
@@ -65,6 +70,7 @@ class RenderResult:
     gap_mm: NDArray[np.float64]
     incidence_deg: NDArray[np.float64]
     eye: EyeDetector | None
+    tissue: TissueMaps | None
     blocks: RenderMetrics
 
     @functools.cached_property
@@ -266,6 +272,7 @@ def render(
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
     gap, incidence = axis_landing(scene.emitters, scene.target, engine.tracer)
     eye = eye_detector(scene, samples, transfer)
+    tissue = render_tissue(scene, samples, transfer)
     blocks = render_metrics(
         scene,
         samples=samples,
@@ -276,5 +283,6 @@ def render(
         incidence_deg=incidence,
         clearance_mm=skin_clearance_mm(scene.emitters.positions_mm, scene.target),
         eye_detector=eye,
+        tissue=tissue,
     )
-    return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, eye, blocks)
+    return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, eye, tissue, blocks)

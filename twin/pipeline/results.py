@@ -39,18 +39,31 @@ CARRIER_FILE = "carrier.ply"
 RESULT_NAMES = (*RESULT_FILES, CARRIER_FILE)
 
 
-def _map_columns(result: RenderResult) -> dict[str, np.ndarray]:
-    """Per-sample dose columns, named with their units."""
+def map_columns(result: RenderResult) -> dict[str, np.ndarray]:
+    """Per-sample dose columns, named with their units.
+
+    The irradiance, all channels together and each channel; with light in tissue, the
+    fluence rate at each depth (``fluence_rate_0.5mm_mw_cm2``), together and per channel.
+    """
     cols = {"irradiance_mw_cm2": result.dose.total_irradiance_mw_cm2}
     for channel, e in result.dose.irradiance_mw_cm2.items():
         cols[f"irradiance_{channel}_mw_cm2"] = e
+    tissue, settings = result.tissue, result.scene.tissue
+    if tissue is not None and settings is not None:
+        labels = settings.depth_labels
+        total = tissue.total_fluence_rate_mw_cm2
+        for i, depth in enumerate(labels):
+            cols[f"fluence_rate_{depth}mm_mw_cm2"] = total[:, i]
+        for channel, phi in tissue.fluence_rate_mw_cm2.items():
+            for i, depth in enumerate(labels):
+                cols[f"fluence_rate_{channel}_{depth}mm_mw_cm2"] = phi[:, i]
     return cols
 
 
 def samples_csv(result: RenderResult) -> str:
-    """``x_mm,y_mm,z_mm,nx,ny,nz,area_mm2,irradiance_mw_cm2`` plus one column per channel."""
+    """``x_mm,y_mm,z_mm,nx,ny,nz,area_mm2``, then the dose columns (:func:`map_columns`)."""
     s = result.samples
-    cols = _map_columns(result)
+    cols = map_columns(result)
     table = np.column_stack([s.positions_mm, s.normals, s.areas_mm2, *cols.values()])
     out = io.StringIO()
     header = ["x_mm", "y_mm", "z_mm", "nx", "ny", "nz", "area_mm2", *cols]
@@ -63,7 +76,8 @@ def surface_ply(result: RenderResult) -> bytes:
     """Binary PLY of the target with the maps as vertex (or face, for centroid samples) data.
 
     Properties: normals, ``area_mm2``, ``irradiance_mw_cm2``, ``fluence_j_cm2``, one
-    ``irradiance_<channel>_mw_cm2`` per channel, and ``roi`` (1 on the treated skin).
+    ``irradiance_<channel>_mw_cm2`` per channel, the fluence rate at each depth with light in
+    tissue, and ``roi`` (1 on the treated skin).
     """
     s = result.samples
     data = {
@@ -71,7 +85,7 @@ def surface_ply(result: RenderResult) -> bytes:
         "ny": s.normals[:, 1],
         "nz": s.normals[:, 2],
         "area_mm2": s.areas_mm2,
-        **_map_columns(result),
+        **map_columns(result),
         "fluence_j_cm2": result.dose.fluence_j_cm2(),
         "roi": result.roi.astype(np.float64),
     }
@@ -108,6 +122,10 @@ def resolved_scene_yaml(result: RenderResult) -> str:
         emitters["apertures"] = {c: aperture_dict(a) for c, a in scene.apertures.items()}
     if scene.emitting_area_mm2:
         emitters["emitting_area_mm2"] = dict(scene.emitting_area_mm2)
+    spectra = {c: scene.emitters.spectra.get(c) for c in scene.emitters.channels}
+    spectrum = {c: s.to_dict() for c, s in spectra.items() if s is not None and not s.is_line}
+    if spectrum:
+        emitters["spectrum"] = spectrum
     spec = scene.to_spec(emitters=emitters)
     spec["engine"]["backend"] = result.transfer.backend
     return yaml.safe_dump(spec, sort_keys=False)
@@ -122,10 +140,6 @@ def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
     check_finite_json(result.metrics)
     contents: dict[str, bytes] = {
         "metrics.json": (json.dumps(result.metrics, indent=2) + "\n").encode(),
-    spectra = {c: scene.emitters.spectra.get(c) for c in scene.emitters.channels}
-    spectrum = {c: s.to_dict() for c, s in spectra.items() if s is not None and not s.is_line}
-    if spectrum:
-        emitters["spectrum"] = spectrum
         "samples.csv": samples_csv(result).encode(),
         "surface.ply": surface_ply(result),
         "emitters.csv": emitter_csv_text(result.scene.emitters).encode(),

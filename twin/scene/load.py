@@ -39,6 +39,7 @@ from twin.scene.schema import (
     parse_engine,
 )
 from twin.scene.target import load_occluder, load_target
+from twin.tissue.settings import parse_tissue
 
 
 def load_scene(path: str | Path) -> Scene:
@@ -138,6 +139,12 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
     dose = parse_dose(data.get("dose"), where=f"{src}: dose")
     engine = parse_engine(data.get("engine"), where=f"{src}: engine")
     checks = parse_checks(data.get("checks"), name=f"{src}: checks")
+    tissue = parse_tissue(
+        data.get("tissue"),
+        where=f"{src}: tissue",
+        channels=emitters.channels,
+        regions=list(target.regions),
+    )
     description = None
     if "description" in data:
         description = as_string(data["description"], name=f"{src}: description")
@@ -167,6 +174,7 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         dose=dose,
         engine=engine,
         checks=checks,
+        tissue=tissue,
     )
 
 

@@ -23,6 +23,7 @@ from twin.geometry.surface import SampleKind, Surface
 from twin.geometry.variants import Variant
 from twin.scene.checks import Checks
 from twin.scene.schema import EngineSettings
+from twin.tissue.settings import TissueSettings
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,9 @@ class EmitterFile:
         Per channel, ``isotropic`` or a photometric file's absolute path.
     emitting_area_mm2 : dict of str to float, mm^2
         Per channel, the LEDs' emitting area the scene states (for the blue-light radiance).
-    """
     spectrum : dict of str to dict
         Per channel, the spectrum the scene gives (``Spectrum.to_dict``, paths absolute).
+    """
 
     file: str
     units: str = "mm"
@@ -133,8 +134,8 @@ class EmitterFile:
     wavelength_nm: float | None = None
     profiles: dict[str, str] = field(default_factory=dict)
     emitting_area_mm2: dict[str, float] = field(default_factory=dict)
-
     spectrum: dict[str, dict[str, Any]] = field(default_factory=dict)
+
     def to_dict(self, apertures: dict[str, Aperture]) -> dict[str, Any]:
         """Return the ``emitters:`` section, with the extended channels' ``apertures``."""
         out: dict[str, Any] = {"file": self.file, "units": self.units}
@@ -151,9 +152,9 @@ class EmitterFile:
             out["apertures"] = {c: aperture_dict(a) for c, a in apertures.items()}
         if self.emitting_area_mm2:
             out["emitting_area_mm2"] = dict(self.emitting_area_mm2)
-        return out
         if self.spectrum:
             out["spectrum"] = dict(self.spectrum)
+        return out
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,8 @@ class Scene:
     engine : EngineSettings
     checks : Checks
         Design rules and baseline tolerances for ``twin check`` (:mod:`twin.scene.checks`).
+    tissue : TissueSettings or None
+        Light in tissue (:mod:`twin.tissue`); ``None``: the surface only.
     """
 
     name: str
@@ -243,6 +246,15 @@ class Scene:
     dose: DoseSettings = field(default_factory=DoseSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     checks: Checks = field(default_factory=Checks)
+    tissue: TissueSettings | None = None
+
+    @property
+    def anatomy(self) -> str | None:
+        """The built-in anatomy the target is or took its regions from (``None``: neither)."""
+        target = self.source.target
+        if target.builtin:
+            return target.mesh.removeprefix("builtin:")
+        return target.regions_from
 
     def with_emitters(
         self, emitters: Emitters, *, name: str, drive: dict[str, float] | None = None
@@ -341,5 +353,6 @@ class Scene:
                 if math.isinf(engine.max_distance_mm)
                 else engine.max_distance_mm,
             },
+            **({"tissue": dict(self.tissue.spec)} if self.tissue is not None else {}),
             **({"checks": source.checks} if source.checks is not None else {}),
         }

@@ -30,6 +30,7 @@ TOP_KEYS = (
     "exposure_s",
     "dose",
     "engine",
+    "tissue",
     "checks",
 )
 TARGET_KEYS = (
@@ -45,7 +46,7 @@ TARGET_KEYS = (
     "treat",
     "exclude",
 )
-POPULATION_KEYS = ("size", "seed", "age_years")
+POPULATION_KEYS = ("size", "seed", "age_years", "skin_types")
 ALIGN_KEYS = ("landmarks", "icp", "reference", "matrix")
 OCCLUDER_KEYS = ("mesh", "units", "flip_normals")
 EMITTER_KEYS = (
@@ -58,8 +59,8 @@ EMITTER_KEYS = (
     "wavelength_nm",
     "apertures",
     "emitting_area_mm2",
-)
     "spectrum",
+)
 APERTURE_KEYS = ("shape", "size_mm", "samples")
 DOSE_KEYS = (
     "fluence_window_j_cm2",
