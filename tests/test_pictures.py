@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes.util
+import html
 import json
 import re
 import shutil
@@ -12,12 +13,13 @@ import numpy as np
 import pytest
 import yaml
 from _helpers import write_helmet
+from test_plots import TISSUE_SCENE, stand_in_table
 
 import twin
 from twin.cli import main
 from twin.views import view3d
-from twin.views.plots import PLOTS
-from twin.views.report import COMPARE_SECTIONS, POPULATION_SECTIONS, SECTIONS
+from twin.views.plots import PLOTS, TISSUE_PLOTS
+from twin.views.report import COMPARE_SECTIONS, POPULATION_SECTIONS, SECTIONS, TISSUE_SECTION
 
 pytest.importorskip("pyvista", reason="3D pictures need PyVista (twin[viz])")
 matplotlib = pytest.importorskip("matplotlib", reason="plots need matplotlib (twin[viz])")
@@ -117,13 +119,14 @@ def test_the_report_has_every_section_and_the_rules_verdicts(rendered, tmp_path,
     assert main(["report", str(out), "--out", str(tmp_path / "rep"), *pictures]) == 0
     text = (tmp_path / "rep" / "report.html").read_text()
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'rep' / 'report.html'}"
-    assert re.findall(r"<h2>(.*?)</h2>", text) == list(SECTIONS)
+    assert re.findall(r"<h2>(.*?)</h2>", text) == [s for s in SECTIONS if s != TISSUE_SECTION]
     assert "<span class='pass'>pass</span>" in text and "<span class='fail'>FAIL</span>" in text
     assert "1 of 2 rules hold." in text
     assert "eyes: IR max" in text and "eyes: blue-weighted" in text
     assert re.search(r"RG[0-3]", text)  # the IEC 62471 risk groups
     images = text.count("data:image/png;base64,")
-    assert images == len(PLOTS) + (0 if pictures else 4)  # the plots (and four pictures)
+    plots = len(PLOTS) - len(TISSUE_PLOTS)  # no depth plots without tissue
+    assert images == plots + (0 if pictures else 4)  # the plots (and four pictures)
     assert 'src="http' not in text  # self-contained
 
 
@@ -202,11 +205,15 @@ def test_the_viewer_switches_maps_and_reads_a_clicked_point(rendered):
     assert viewer.picked == view3d.describe_point(scene, vertex)
 
 
-def test_a_population_report_reads_rules_over_the_members(tmp_path):
+def test_a_population_report_reads_rules_over_the_members(tmp_path, monkeypatch):
+    from twin.tissue import kernels
+
+    monkeypatch.setattr(kernels, "kernel_table", stand_in_table)  # for the skin-type panels
     scene = {
         **MASK,
         "name": "pop",
         "target": {**MASK["target"], "population": {"size": 3, "seed": 4}},
+        "tissue": TISSUE_SCENE["tissue"],
         "checks": {
             "rules": [
                 {"metric": "roi.total.fluence_j_cm2.mean", "min": 0.0, "over": "median"},
@@ -232,6 +239,13 @@ def test_a_population_report_reads_rules_over_the_members(tmp_path):
     ]
     worst = members[int(np.argmin(shares))]["name"]
     assert f"<p>{worst} (" in text and f"{100 * min(shares):.1f} %" in text
+    # With light in tissue: the dose at the target depth in the spread and for every member,
+    # and the worst member's depth plot beside its dose-area plot (and pictures).
+    spread = _tables(text.split("<h2>Spread</h2>")[1].split("<h2>")[0])[0]
+    assert {"mean_fluence_at_depth_j_cm2", "in_window_area_fraction_at_depth"} <= {
+        row[0] for row in spread
+    }
+    assert text.count("data:image/png;base64,") == 2 + (0 if options else 4)
     # The scene file itself reports the same: its members are rendered first.
     rep2 = tmp_path / "rep2"
     assert main(["report", str(tmp_path / "pop.yaml"), "--out", str(rep2), *options]) == 0
@@ -239,3 +253,114 @@ def test_a_population_report_reads_rules_over_the_members(tmp_path):
     # The same report but for the time it took and when it was written.
     varying = re.compile(r"\d+\.\d+ s|\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
     assert varying.sub("", again) == varying.sub("", text)
+
+
+@pytest.fixture(scope="module")
+def tissue_rendered(tmp_path_factory):
+    """The small scene with light in tissue, rendered and written: (result, result folder)."""
+    root = tmp_path_factory.mktemp("tissue")
+    (root / "tissue.yaml").write_text(yaml.safe_dump(TISSUE_SCENE))
+    result = twin.render(root / "tissue.yaml")
+    result.write(root / "out")
+    return result, root / "out"
+
+
+def _tables(section: str) -> list[list[list[str]]]:
+    """Each table of an HTML fragment as rows of cell texts."""
+    return [
+        [[html.unescape(c) for c in re.findall(r"<t[dh]>(.*?)</t[dh]>", row)]
+         for row in re.findall(r"<tr>(.*?)</tr>", table)]
+        for table in re.findall(r"<table>(.*?)</table>", section)
+    ]  # fmt: skip
+
+
+def test_the_report_shows_the_light_in_tissue_as_metrics_json_has_it(tissue_rendered, monkeypatch):
+    from twin.dose.hazards import skin_reflectance
+    from twin.tissue import kernels
+    from twin.views.report import render_report
+
+    monkeypatch.setattr(kernels, "kernel_table", stand_in_table)  # for the skin-type panels
+    result, out = tissue_rendered
+    text = render_report(result, pictures=False)
+    assert re.findall(r"<h2>(.*?)</h2>", text) == list(SECTIONS)
+    metrics = json.loads((out / "metrics.json").read_text())
+    tissue, roi = metrics["tissue"], metrics["roi"]
+    section = text.split(f"<h2>{TISSUE_SECTION}</h2>")[1].split("<h2>")[0]
+    assert section.startswith("<p>explicit layers: ")
+    model, reflectance, depth, targets = _tables(section)
+    assert dict(model) == {k.replace("_", " "): str(v) for k, v in tissue["model"].items()}
+    # The model's reflectance beside the NIST in-vivo mean at each channel's wavelength.
+    assert reflectance[0] == ["channel", "wavelength nm", "skin reflectance, model",
+                              "NIST mean skin reflectance"]  # fmt: skip
+    assert {r[0]: r[1] for r in reflectance[1:]} == {"nir": "830", "blue": "415", "red": "633"}
+    for channel, wavelength, by_model, nist in reflectance[1:]:
+        assert by_model == f"{tissue['reflectance'][channel]:.4g}"
+        assert nist == f"{skin_reflectance(float(wavelength)):.4g}"
+    # The dose at depth: the surface, then each depth, per channel and total.
+    head = depth[0]
+    assert [r[0] for r in depth[1:]] == ["surface", "0.1 mm", "0.5 mm", "1 mm", "2 mm", "4 mm"]
+    total, share = head.index("H total J/cm²"), head.index("in window")
+    red = head.index("H red J/cm²")
+    assert depth[1][total] == f"{roi['total']['fluence_j_cm2']['mean']:.4g}"
+    for i, row in enumerate(depth[2:]):
+        at = tissue["roi"]
+        assert row[total] == f"{at['total']['fluence_mean_j_cm2'][i]:.4g}"
+        assert row[red] == f"{at['channels']['red']['fluence_mean_j_cm2'][i]:.4g}"
+        assert row[share] == f"{100 * at['total']['in_window_area_fraction'][i]:.1f} %"
+    # The targets, each with its band, window and dose.
+    assert sorted(r[:3] for r in targets[1:]) == [
+        ["forehead", "2-3", "5-20"],
+        ["roi", "0.5-1.5", "4-10"],
+    ]
+    mean = targets[0].index("H mean J/cm²")
+    for row in targets[1:]:
+        assert row[mean] == f"{tissue['targets'][row[0]]['fluence_mean_j_cm2']:.4g}"
+    # Both depth plots in the section, every plot in the report once.
+    assert section.count("data:image/png;base64,") == len(TISSUE_PLOTS)
+    assert text.count("data:image/png;base64,") == len(PLOTS)
+
+
+def test_the_3d_views_offer_the_fluence_rate_at_each_depth(tissue_rendered):
+    result, out = tissue_rendered
+    fresh = view3d.from_result(result)
+    header = (out / "samples.csv").read_text().split("\n", 1)[0].split(",")
+    rates = [c for c in header if c.startswith("fluence_rate_")]
+    assert len(rates) == 5 * 4  # five depths, total and three channels
+    assert [n for n in fresh.maps if n.startswith("fluence_rate_")] == rates
+    tissue = result.tissue
+    np.testing.assert_array_equal(
+        fresh.maps["fluence_rate_1mm_mw_cm2"], tissue.total_fluence_rate_mw_cm2[:, 2]
+    )
+    np.testing.assert_array_equal(
+        fresh.maps["fluence_rate_red_4.0mm_mw_cm2"], tissue.fluence_rate_mw_cm2["red"][:, 4]
+    )
+    again = view3d.from_folder(out)  # surface.ply has them too
+    assert set(again.maps) == set(fresh.maps)
+    for name in rates:
+        np.testing.assert_allclose(again.maps[name], fresh.maps[name], rtol=1e-6, atol=1e-6)
+    assert again.depth_maps == [
+        f"fluence_rate_{z}mm_mw_cm2" for z in ("0.1", "0.5", "1", "2.0", "4.0")
+    ]
+    # Each is on the irradiance's scale: the window over the exposure (4-10 J/cm2 in 600 s).
+    title, (_, top), marks = view3d.map_label("fluence_rate_red_0.5mm_mw_cm2", again)
+    assert title == "fluence rate at 0.5 mm, red (mW/cm²), window 6.67-16.7"
+    assert sorted(marks) == pytest.approx([4000 / 600, 10000 / 600])
+    assert top >= again.maps["fluence_rate_red_0.5mm_mw_cm2"].max()
+
+
+@needs_egl
+def test_the_viewer_steps_down_through_the_depths(tissue_rendered):
+    _, out = tissue_rendered
+    scene = view3d.from_folder(out)
+    viewer = view3d.Viewer(scene, off_screen=True, window_size=[600, 480])
+    shots = {}
+    for depth in ("0.1", "0.5", "1", "2.0", "4.0", "0.1"):
+        viewer.deeper()
+        assert viewer.quantity == f"fluence_rate_{depth}mm_mw_cm2"
+        shots[depth] = viewer.plotter.screenshot(return_img=True).astype(float) / 255.0
+    title = "fluence rate at 0.1 mm (mW/cm²), window 6.67-16.7"
+    assert viewer.plotter.scalar_bars.keys() == {title}
+    # The skin is darker (viridis: lower) 4 mm down than at 0.1 mm.
+    changed = np.abs(shots["0.1"] - shots["4.0"]).max(axis=2) > 0.05
+    assert changed.mean() > 0.01
+    assert shots["0.1"][changed].mean() > shots["4.0"][changed].mean()

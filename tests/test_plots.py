@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 
 import twin
 from twin.cli import main
-from twin.views.plots import PLOTS, dose_area_curve
+from twin.tissue.kernels import TABLE_DEPTHS_MM, KernelTable
+from twin.views.plots import PLOTS, TISSUE_PLOTS, dose_area_curve
 
 matplotlib = pytest.importorskip("matplotlib", reason="plots need matplotlib (twin[viz])")
 
@@ -57,7 +61,10 @@ def test_render_plots_writes_pictures_that_are_not_blank(tmp_path, capsys):
     assert "dose_area.png" in capsys.readouterr().out
     from matplotlib.image import imread
 
-    for name in PLOTS:
+    tissue = "tissue" in json.loads((out / "metrics.json").read_text())
+    names = [p for p in PLOTS if tissue or p not in TISSUE_PLOTS]  # depth plots need tissue
+    assert sorted(p.stem for p in (out / "plots").iterdir()) == sorted(names)
+    for name in names:
         image = imread(out / "plots" / f"{name}.png")[..., :3]
         ink = np.any(image < 0.9, axis=2).mean()  # not white background
         colours = len(np.unique((image * 255).astype(np.uint8).reshape(-1, 3), axis=0))
@@ -66,3 +73,160 @@ def test_render_plots_writes_pictures_that_are_not_blank(tmp_path, capsys):
     image = imread(out / "plots" / "flat_map.png")[..., :3]
     right = image[:, int(0.8 * image.shape[1]) :]
     assert np.unique((right * 255).astype(np.uint8).reshape(-1, 3), axis=0).shape[0] > 5
+
+
+#: A small face under a few LEDs of the rigid mask with explicit skin layers (no table needed to
+#: render), a target band over the treated skin and one with its own window on the forehead.
+TISSUE_SCENE = {
+    "name": "small-tissue",
+    "target": {"mesh": "builtin:face", "max_edge_mm": 8.0, "exclude": ["eyes", "lips"]},
+    "emitters": {"design": "mask-rigid-1026", "count": 60},
+    "mode": "red",
+    "exposure_s": 600,
+    "tissue": {
+        "depths_mm": [0.1, 0.5, 1, 2.0, 4.0],
+        "layers": [
+            {"thickness_mm": 0.1, "mua_per_mm": {"red": 0.3, "nir": 0.1, "blue": 2.0},
+             "mus_prime_per_mm": 3, "g": 0.8, "n": 1.4},
+            {"thickness_mm": ".inf", "mua_per_mm": 0.02, "mus_prime_per_mm": 2, "g": 0.8,
+             "n": 1.4},
+        ],
+        "targets": {
+            "roi": {"depth_mm": [0.5, 1.5]},
+            "forehead": {"depth_mm": [2, 3], "fluence_window_j_cm2": [5, 20]},
+        },
+    },
+}  # fmt: skip
+
+
+def stand_in_table() -> KernelTable:
+    """A kernel table with an analytic answer (:func:`stand_in_kernel`), for the skin types."""
+    from twin.tissue.kernels import ANGLES_DEG
+    from twin.tissue.optics import SITES, SKIN_TYPES
+
+    wavelength_nm = np.array([400.0, 633.0, 830.0, 1000.0])  # the red and NIR lines on it
+    w, t, s, a = np.meshgrid(*(np.arange(n) for n in (4, len(SKIN_TYPES), len(SITES), 5)),
+                             indexing="ij")  # fmt: skip
+    amplitude = (1.0 + t + 10.0 * s + 100.0 * a)[..., None]
+    mu = (0.5 * (t + 1.0) * 1000.0 / wavelength_nm[w])[..., None]
+    fluence = amplitude * np.exp(-mu * TABLE_DEPTHS_MM)
+    flat = np.zeros(w.shape, np.float32)
+    return KernelTable(wavelength_nm, tuple(SKIN_TYPES), tuple(SITES), ANGLES_DEG,
+                       TABLE_DEPTHS_MM, fluence.astype(np.float32), flat, flat, 1)  # fmt: skip
+
+
+def stand_in_kernel(skin_type: str, site: str, wavelength_nm: float, depth_mm):
+    """The stand-in table's kernel at normal incidence, at one of its wavelengths and depths."""
+    from twin.tissue.optics import SITES, SKIN_TYPES
+
+    t, s = list(SKIN_TYPES).index(skin_type), list(SITES).index(site)
+    return (1.0 + t + 10.0 * s) * np.exp(-0.5 * (t + 1.0) * 1000.0 / wavelength_nm * depth_mm)
+
+
+@pytest.fixture(scope="module")
+def tissue_result(tmp_path_factory):
+    """The small tissue scene rendered (the skin layers' Monte Carlo takes most of it)."""
+    import yaml
+
+    path = tmp_path_factory.mktemp("tissue") / "tissue.yaml"
+    path.write_text(yaml.safe_dump(TISSUE_SCENE))
+    return twin.render(path)
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """The shipped kernel table replaced by :func:`stand_in_table`."""
+    from twin.tissue import kernels
+
+    monkeypatch.setattr(kernels, "kernel_table", stand_in_table)
+
+
+def _line(ax, label: str):
+    (line,) = [ln for ln in ax.lines if ln.get_label() == label]
+    return line
+
+
+def test_depth_dose_shows_the_mean_fluence_at_each_depth_from_the_surface_down(
+    tissue_result, stand_in
+):
+    from twin.views import plots
+
+    result = tissue_result
+    roi, areas = result.roi, result.samples.areas_mm2[result.roi]
+    exposure_s = result.scene.exposure_s
+    fig = plots.depth_dose(result)
+    top = fig.axes[0]
+    total = _line(top, "total, mean")
+    # The curve is the area-weighted mean over the treated skin of the fluence-rate maps times
+    # the exposure, at each of the scene's depths...
+    phi = result.tissue.total_fluence_rate_mw_cm2[roi, :5]
+    np.testing.assert_allclose(total.get_xdata(), [0.1, 0.5, 1.0, 2.0, 4.0])
+    np.testing.assert_allclose(total.get_ydata(), areas @ phi / areas.sum() * exposure_s / 1e3)
+    # ...from the surface's mean fluence at depth 0 (a square, left out of the legend)...
+    surface = _line(top, "_surface total, mean")
+    h = result.dose.fluence_j_cm2()[roi]
+    assert surface.get_xdata()[0] == 0.0
+    assert surface.get_ydata()[0] == pytest.approx(areas @ h / areas.sum(), rel=1e-12)
+    # ...and the lit channels add up to it (the blue channel is off, and not drawn).
+    channels = [_line(top, c).get_ydata() for c in ("red", "nir")]
+    np.testing.assert_allclose(np.sum(channels, axis=0), total.get_ydata(), rtol=1e-12)
+    assert "blue" not in [ln.get_label() for ln in top.lines]
+    p5 = _line(top, "total, 5th percentile").get_ydata()
+    assert np.all(p5 <= total.get_ydata())
+    # The target bands are marked at their mean fluence over their depths.
+    for name, target in result.metrics["tissue"]["targets"].items():
+        mark = [c for c in top.collections if c.get_label().startswith(f"target {name},")]
+        (segment,) = mark[0].get_segments()
+        np.testing.assert_allclose(segment[:, 0], target["depth_mm"])
+        np.testing.assert_allclose(segment[:, 1], target["fluence_mean_j_cm2"])
+    # One panel per lit channel: the six skin types' kernels at normal incidence on the face
+    # (the site of most of this skin), down to 8 mm; compared on the table's own depths.
+    panels = {ax.get_title().split(" ")[0]: ax for ax in fig.axes[1:]}
+    assert sorted(panels) == ["nir", "red"]
+    assert all(ax.get_title().endswith(", face") for ax in panels.values())
+    for channel, wavelength_nm in (("red", 633.0), ("nir", 830.0)):
+        for skin_type in ("I", "IV", "VI"):
+            line = _line(panels[channel], skin_type)
+            z, kernel = line.get_xdata(), line.get_ydata()
+            assert z[0] == 0.0 and z[-1] == pytest.approx(8.0)
+            on_table = np.isclose(z[:, None], TABLE_DEPTHS_MM[None, :], atol=1e-9).any(axis=1)
+            assert on_table.sum() > 40
+            expected = stand_in_kernel(skin_type, "face", wavelength_nm, z[on_table])
+            np.testing.assert_allclose(kernel[on_table], expected, rtol=1e-5)
+
+
+def test_depth_area_is_each_depth_s_dose_area_curve(tissue_result):
+    from twin.views import plots
+
+    result = tissue_result
+    roi, areas = result.roi, result.samples.areas_mm2[result.roi]
+    low, high = result.scene.dose.fluence_window_j_cm2
+    at_depth = result.metrics["tissue"]["roi"]["total"]
+    ax = plots.depth_area(result).axes[0]
+    phi = result.tissue.total_fluence_rate_mw_cm2[roi]
+    for i, label in enumerate(["0.1 mm", "0.5 mm", "1 mm", "2 mm", "4 mm"]):
+        line = _line(ax, label)
+        levels, curve = line.get_xdata(), line.get_ydata()
+        h = phi[:, i] * result.scene.exposure_s / 1e3
+        np.testing.assert_allclose(curve, dose_area_curve(h, areas, levels))
+        assert curve[0] == pytest.approx(1.0, abs=1e-12) and np.all(np.diff(curve) <= 0)
+        # The area under the curve is the mean fluence, and the drop across the window the
+        # area in it: both as metrics.json has them at that depth.
+        step = levels[1] - levels[0]
+        assert np.trapezoid(curve, levels) == pytest.approx(
+            at_depth["fluence_mean_j_cm2"][i], abs=step
+        )
+        window = dose_area_curve(h, areas, [low, np.nextafter(high, np.inf)])
+        assert window[0] - window[1] == pytest.approx(at_depth["in_window_area_fraction"][i])
+
+
+def test_write_plots_adds_the_depth_plots_only_with_tissue(tissue_result, stand_in, tmp_path):
+    from twin.views import plots
+
+    written = plots.write_plots(tissue_result, tmp_path / "with")
+    assert [p.stem for p in written] == list(PLOTS)
+    plain = dataclasses.replace(tissue_result, tissue=None)
+    assert plots.plot_names(plain) == [p for p in PLOTS if p not in plots.TISSUE_PLOTS]
+    for plot in (plots.depth_dose, plots.depth_area):
+        with pytest.raises(twin.InputError, match="small-tissue: the depth plots need a tissue"):
+            plot(plain)

@@ -10,23 +10,44 @@
 - ``flat_map``: the fluence on the skin unrolled into 2D through the layout's own chart (or an
   equal-area projection about the skin's mean normal), drawn on the mesh's own triangles.
 
-``write_plots`` writes them as PNG files. Needs matplotlib (``pip install 'twin[viz]'``).
+With light in tissue (the scene's ``tissue:`` section, :data:`TISSUE_PLOTS`):
+
+- ``depth_dose``: mean fluence against depth over the treated skin, per channel and total,
+  from the surface down, the total's 5th percentile, the window and the target bands; below
+  it, each lit channel's depth kernel for the six Fitzpatrick skin types.
+- ``depth_area``: the dose-area histogram at each depth.
+
+``write_plots`` writes those that apply (:func:`plot_names`) as PNG files. Needs matplotlib
+(``pip install 'twin[viz]'``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from twin.errors import InputError
+from twin.units import fluence_j_cm2
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from twin.pipeline.render import RenderResult
+    from twin.tissue.depth import TissueMaps
 
-PLOTS = ("dose_area", "standoff", "fit", "regions", "flat_map")
+#: The plots of light in tissue, made only for a scene with a ``tissue:`` section.
+TISSUE_PLOTS = ("depth_dose", "depth_area")
+PLOTS = ("dose_area", "standoff", "fit", "regions", "flat_map", *TISSUE_PLOTS)
+#: Depths at which ``depth_dose`` draws the skin types' kernels, mm.
+KERNEL_DEPTHS_MM = np.linspace(0.0, 8.0, 161)
+
+
+def plot_names(result: RenderResult) -> list[str]:
+    """Return the plots of :data:`PLOTS` that apply to a render (the depth plots need tissue)."""
+    return [p for p in PLOTS if result.tissue is not None or p not in TISSUE_PLOTS]
 
 
 def dose_area_curve(
@@ -214,6 +235,188 @@ def flat_map(result: RenderResult) -> Figure:
     return fig
 
 
+def skin_label(skin_type: str) -> str:
+    """Name the skin of ``metrics.json`` ``tissue.skin_type`` (``II``, ``custom``, ``layers``)."""
+    return {"layers": "explicit layers", "custom": "custom chromophore mix"}.get(
+        skin_type, f"skin type {skin_type}"
+    )
+
+
+def _tissue_of(result: RenderResult) -> TissueMaps:
+    """Return the result's light in tissue.
+
+    Raises
+    ------
+    InputError
+        Naming the scene if it has no ``tissue:`` section.
+    """
+    if result.tissue is None:
+        msg = (
+            f"{result.scene.name}: the depth plots need a tissue: section in the scene, found none"
+        )
+        raise InputError(msg)
+    return result.tissue
+
+
+def _main_site(result: RenderResult) -> str:
+    """Return the body site of most of the treated skin (by area)."""
+    from twin.pipeline.tissue import sample_sites
+
+    sites = sample_sites(result.scene, result.samples)[result.roi]
+    areas = result.samples.areas_mm2[result.roi]
+    names, index = np.unique(sites, return_inverse=True)
+    return str(names[np.argmax(np.bincount(index, weights=areas))])
+
+
+def depth_dose(result: RenderResult) -> Figure:
+    """Plot the mean fluence against depth over the treated skin, and the skin types' kernels.
+
+    Top: per channel and total, the area-weighted mean fluence at the surface (depth 0,
+    irradiance times exposure) and at each of ``tissue.depths_mm``; the total's 5th
+    percentile dashed; the dose window shaded; each depth target's band with the mean fluence
+    over it (and its own window, hatched, where it has one). Below, one panel per lit channel
+    with a spectrum in the skin model's range: the fluence rate per unit irradiance at normal
+    incidence for Fitzpatrick types I..VI (the shipped table, :func:`table_kernels`) at the
+    body site of most of the treated skin, down to 8 mm.
+
+    Raises
+    ------
+    InputError
+        If the scene has no ``tissue:`` section.
+    """
+    from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
+
+    from twin.tissue.kernels import kernel_table, table_kernels
+    from twin.tissue.optics import SKIN_TYPES
+
+    _tissue_of(result)
+    scene, metrics = result.scene, result.metrics
+    roi, tissue = metrics["roi"], metrics["tissue"]
+    low, high = scene.dose.fluence_window_j_cm2
+    depths = np.array([0.0, *tissue["depths_mm"]])
+    channels = list(tissue["roi"]["channels"])
+    lit = [c for c in channels if scene.drive.get(c, 0.0) > 0]
+    grid = kernel_table().wavelength_nm
+    spectra = {
+        c: s
+        for c in lit
+        if (s := scene.emitters.spectra.get(c)) is not None
+        and grid[0] <= s.wavelength_nm[0]
+        and s.wavelength_nm[-1] <= grid[-1]
+    }
+    fig = _figure(11.0, 8.5 if spectra else 4.8)
+    rows = fig.add_gridspec(2 if spectra else 1, max(len(spectra), 1))
+    ax = fig.add_subplot(rows[0, :])
+
+    def mean_curve(surface: dict, at_depth: dict) -> NDArray[np.float64]:
+        return np.array([surface["fluence_j_cm2"]["mean"], *at_depth["fluence_mean_j_cm2"]])
+
+    def draw(curve: NDArray[np.float64], style: str, label: str, **kw: Any) -> None:
+        """Draw the depths solid, the surface (another quantity: E t) joined by a dotted line."""
+        (line,) = ax.plot(depths[1:], curve[1:], style, label=label, **kw)
+        ax.plot(depths[:2], curve[:2], ":", color=line.get_color(), lw=kw.get("lw", 1.5))
+        ax.plot(depths[0], curve[0], "s", color=line.get_color(), ms=5, label=f"_surface {label}")
+
+    for i, channel in enumerate(channels):
+        if channel in lit:
+            curve = mean_curve(roi["channels"][channel], tissue["roi"]["channels"][channel])
+            draw(curve, "o-", channel, color=f"C{i}", ms=4)
+    total = tissue["roi"]["total"]
+    draw(mean_curve(roi["total"], total), "o-", "total, mean", color="k", lw=2, ms=5)
+    p5 = np.array([roi["total"]["fluence_j_cm2"]["p5"],
+                   *fluence_j_cm2(total["fluence_rate_p5_mw_cm2"], scene.exposure_s)])  # fmt: skip
+    draw(p5, "--", "total, 5th percentile", color="k", lw=1.2)
+    ax.axhspan(low, high, color="tab:green", alpha=0.12, label="dose window")
+    for name, target in tissue["targets"].items():
+        top, bottom = target["depth_mm"]
+        what = f"target {name}, {top:g}-{bottom:g} mm"
+        ax.axvspan(top, max(bottom, top + 0.02), color="tab:purple", alpha=0.1)
+        ax.hlines(target["fluence_mean_j_cm2"], top, max(bottom, top + 0.02), color="tab:purple",
+                  lw=3, label=f"{what}: mean")  # fmt: skip
+        t_low, t_high = target["fluence_window_j_cm2"]
+        if (t_low, t_high) != (low, high):
+            box = Rectangle((top, t_low), bottom - top, t_high - t_low, fill=False, hatch="//",
+                            edgecolor="tab:purple", label=f"{what}: window")  # fmt: skip
+            ax.add_patch(box)
+    ax.set_xlim(-0.03 * depths[-1], 1.05 * depths[-1])
+    ax.set_ylim(0.0, None)
+    ax.set_xlabel(
+        "depth below the skin surface (mm); squares at 0: the surface, irradiance·exposure"
+    )
+    ax.set_ylabel("fluence H (J/cm²)")
+    ax.set_title(f"treated skin: fluence at depth, {skin_label(tissue['skin_type'])}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    if not spectra:
+        return fig
+    site = _main_site(result)
+    columns = [(z, z) for z in KERNEL_DEPTHS_MM]
+    shades = {t: colormaps["copper_r"](0.15 + 0.85 * i / (len(SKIN_TYPES) - 1))
+              for i, t in enumerate(SKIN_TYPES)}  # fmt: skip
+    first = None
+    for j, (channel, spectrum) in enumerate(spectra.items()):
+        panel = fig.add_subplot(rows[1, j], sharey=first)
+        first = first or panel
+        for skin_type, shade in shades.items():
+            kernels = table_kernels(skin_type, {channel: spectrum}, columns)
+            curve = kernels.fluence_rate[channel][kernels.sites.index(site), 0]
+            own = scene.tissue is not None and scene.tissue.skin == skin_type
+            panel.plot(KERNEL_DEPTHS_MM, curve, color=shade, lw=2.6 if own else 1.3,
+                       label=f"{skin_type} (this scene)" if own else skin_type)  # fmt: skip
+        panel.set_yscale("log")
+        panel.set_xlabel("depth (mm)")
+        panel.set_title(
+            f"{channel} ({spectrum.peak_nm:g} nm): skin types I-VI, {site}", fontsize=9
+        )
+        panel.grid(alpha=0.3, which="both")
+    assert first is not None
+    first.set_ylabel("fluence rate per unit irradiance\n(normal incidence)")
+    first.legend(fontsize=7, title="Fitzpatrick type", title_fontsize=7)
+    return fig
+
+
+def depth_area(result: RenderResult) -> Figure:
+    """Dose-area histograms at each depth: the fraction of treated area receiving at least H.
+
+    The total fluence at each of ``tissue.depths_mm`` (shallow to deep, light to dark), the
+    surface's dashed, the dose window shaded.
+
+    Raises
+    ------
+    InputError
+        If the scene has no ``tissue:`` section.
+    """
+    from matplotlib import colormaps
+
+    maps = _tissue_of(result)
+    scene, roi = result.scene, result.roi
+    assert scene.tissue is not None  # a result with tissue maps has the settings
+    low, high = scene.dose.fluence_window_j_cm2
+    depths = scene.tissue.depths_mm
+    areas = result.samples.areas_mm2[roi]
+    surface = result.dose.fluence_j_cm2()[roi]
+    at_depth = fluence_j_cm2(maps.total_fluence_rate_mw_cm2[roi, : len(depths)], scene.exposure_s)
+    top = max(1.5 * high, float(surface.max()), float(at_depth.max()))
+    levels = np.linspace(0.0, top, 400)
+    fig = _figure(8.0, 4.8)
+    ax = fig.subplots()
+    ax.plot(levels, dose_area_curve(surface, areas, levels), "k--", label="surface")
+    shades = colormaps["viridis"](np.linspace(0.0, 0.85, len(depths)))
+    for i, (z, shade) in enumerate(zip(depths, shades, strict=True)):
+        curve = dose_area_curve(at_depth[:, i], areas, levels)
+        ax.plot(levels, curve, color=shade, lw=1.6, label=f"{z:g} mm")
+    ax.axvspan(low, high, color="tab:green", alpha=0.12, label="dose window")
+    ax.set_xlabel("fluence H at depth (J/cm²), all channels")
+    ax.set_ylabel("fraction of treated area")
+    ax.set_title("treated skin: area receiving at least H, at each depth")
+    ax.set_xlim(levels[0], levels[-1])
+    ax.set_ylim(0.0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="depth", title_fontsize=8)
+    return fig
+
+
 def compare_distributions(report: dict) -> Figure:
     """Plot the pooled distributions of a ``twin compare`` report (``compare.json``).
 
@@ -237,7 +440,13 @@ def compare_distributions(report: dict) -> Figure:
 
 
 def write_plots(result: RenderResult, out_dir: Path) -> list[Path]:
-    """Every plot of ``PLOTS`` as ``out_dir/<name>.png``; returns the paths."""
+    """Write each plot that applies (:func:`plot_names`) as ``out_dir/<name>.png``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     makers = {
         "dose_area": dose_area,
@@ -245,9 +454,11 @@ def write_plots(result: RenderResult, out_dir: Path) -> list[Path]:
         "fit": fit,
         "regions": regions,
         "flat_map": flat_map,
+        "depth_dose": depth_dose,
+        "depth_area": depth_area,
     }
     paths = []
-    for name in PLOTS:
+    for name in plot_names(result):
         path = out_dir / f"{name}.png"
         makers[name](result).savefig(path)
         paths.append(path)

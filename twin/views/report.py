@@ -1,12 +1,15 @@
 """``twin report``: one self-contained HTML page (images embedded) an engineer can send.
 
 For a render: the scene summary, the scene's rules with pass / fail, the headline metrics per
-channel and total and per region, the eye-safety section, pictures of the dose on the skin
-from named views (off-screen, :mod:`twin.views.view3d`) and the plots
-(:mod:`twin.views.plots`). For a population's render: the rules over the members, the
-spread, every member, and the worst one in full. For a ``twin compare`` folder: the
-side-by-side version — verdict, metrics of both designs with the winner, distributions
-plotted together, the difference map, mean fluence per region.
+channel and total and per region, the light in tissue (with a ``tissue:`` section: the skin
+model, its reflectance beside NIST's, the dose at each depth, the depth targets and the depth
+plots), the eye-safety section, pictures of the dose on the skin from named views
+(off-screen, :mod:`twin.views.view3d`) and the plots (:mod:`twin.views.plots`). For a
+population's render: the rules over the members, the spread (the dose at the target depth
+among the headline metrics, with light in tissue), every member, and the worst one in full.
+For a ``twin compare`` folder: the side-by-side version — verdict, metrics of both designs
+with the winner (the dose at the target depth among them, with light in tissue),
+distributions plotted together, the difference map, mean fluence per region.
 """
 
 from __future__ import annotations
@@ -27,17 +30,23 @@ from twin.dose.hazards import (
     blue_irradiance_limit_mw_cm2,
     blue_radiance_limit_w_m2_sr,
     eye_lines,
+    skin_reflectance,
 )
 from twin.errors import InputError
 from twin.files import check_writable, publish, safe_name, write_atomic
+from twin.units import fluence_j_cm2
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from twin.pipeline.render import RenderResult
 
+#: The section of a render's report on the light in tissue (only with a ``tissue:`` section).
+TISSUE_SECTION = "Light in tissue"
 #: The sections of a render's report, in order (each an ``<h2>``).
-SECTIONS = ("Scene", "Rules", "Metrics", "Regions", "Eye safety", "Pictures", "Plots")
+SECTIONS = (
+    "Scene", "Rules", "Metrics", "Regions", TISSUE_SECTION, "Eye safety", "Pictures", "Plots",
+)  # fmt: skip
 #: The sections of a comparison's report.
 COMPARE_SECTIONS = ("Verdict", "Metrics", "Distributions", "Regions")
 #: The sections of a population's report.
@@ -172,6 +181,8 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
             ],
         )
     )  # fmt: skip
+    if result.tissue is not None:
+        body += _tissue_section(result)
     body.append("<h2>Eye safety</h2>")
     eye = metrics["eye_safety"]
     body += [f"<p class='{'pass' if ok else 'fail'}'>{html.escape(line)}</p>"
@@ -211,9 +222,103 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
     else:
         body.append("<p>Left out (no 3D pictures asked for).</p>")
     body.append("<h2>Plots</h2>")
-    for name in plots.PLOTS:
-        body.append(_png(getattr(plots, name)(result)))
+    for name in plots.plot_names(result):
+        if name not in plots.TISSUE_PLOTS:  # those are in the tissue section
+            body.append(_png(getattr(plots, name)(result)))
     return _page(f"twin report: {scene.name}", body)
+
+
+def _tissue_section(result: RenderResult) -> list[str]:
+    """Return the "Light in tissue" section of a render with a ``tissue:`` section.
+
+    The skin and what made its kernels; each channel's skin reflectance by the model beside
+    the NIST mean at its spectrum; the mean dose over the treated skin at the surface and at
+    each depth, per channel and total; the depth targets; the depth plots.
+    """
+    from twin.views import plots
+
+    scene, metrics = result.scene, result.metrics
+    tissue, roi = metrics["tissue"], metrics["roi"]
+    low, high = scene.dose.fluence_window_j_cm2
+    skin = html.escape(plots.skin_label(tissue["skin_type"]))
+    spread = tissue["model"].get("lateral_spread_mm") or {}
+    blur = (
+        "each channel's maps blurred over the skin by its lateral spread in the tissue"
+        if spread
+        else "lateral spread in the tissue not modelled (tissue.lateral_spread_mm)"
+    )
+    body = [
+        f"<h2>{TISSUE_SECTION}</h2>",
+        f"<p>{skin}: the fluence rate under each skin point from its irradiance, through depth "
+        f"kernels of the skin below; {blur}.</p>",
+    ]
+    model = {k: v for k, v in tissue["model"].items() if k != "lateral_spread_mm"}
+    if spread:
+        model["lateral spread"] = ", ".join(f"{c} {s:g} mm" for c, s in spread.items())
+    body.append(_table(None, [[k.replace("_", " "), v] for k, v in model.items()]))
+    body.append(
+        "<p>Skin reflectance (specular and remitted) by the model at normal incidence, "
+        "area-weighted over the treated skin, beside the NIST in-vivo mean over each "
+        "channel's spectrum.</p>"
+    )
+    body.append(
+        _table(
+            ["channel", "wavelength nm", "skin reflectance, model",
+             "NIST mean skin reflectance"],
+            [[c, "-" if (s := scene.emitters.spectra.get(c)) is None else f"{s.peak_nm:g}", r,
+              "-" if s is None else skin_reflectance(s)]
+             for c, r in tissue["reflectance"].items()],
+        )
+    )  # fmt: skip
+    channels = list(tissue["roi"]["channels"])
+    total = tissue["roi"]["total"]
+    p5 = fluence_j_cm2(total["fluence_rate_p5_mw_cm2"], scene.exposure_s)
+    rows: list[list[Any]] = [
+        ["surface", *(roi["channels"][c]["fluence_j_cm2"]["mean"] for c in channels),
+         roi["total"]["fluence_j_cm2"]["mean"], roi["total"]["fluence_j_cm2"]["p5"],
+         roi["total"]["irradiance_mw_cm2"]["mean"],
+         f"{100 * roi['total']['in_window_area_fraction']:.1f} %"]
+    ]  # fmt: skip
+    for i, z in enumerate(tissue["depths_mm"]):
+        at_depth = [tissue["roi"]["channels"][c]["fluence_mean_j_cm2"][i] for c in channels]
+        rows.append(
+            [f"{z:g} mm", *at_depth, total["fluence_mean_j_cm2"][i], float(p5[i]),
+             total["fluence_rate_mean_mw_cm2"][i],
+             f"{100 * total['in_window_area_fraction'][i]:.1f} %"]
+        )  # fmt: skip
+    body.append(
+        f"<p>Dose at depth over the treated skin (area-weighted; the surface row is the "
+        f"irradiance and fluence on the skin), in window: {low:g}-{high:g} J/cm².</p>"
+    )
+    body.append(
+        _table(
+            ["depth", *(f"H {c} J/cm²" for c in channels), "H total J/cm²", "H p5 J/cm²",
+             "φ total mW/cm²", "in window"],
+            rows,
+        )
+    )  # fmt: skip
+    targets = tissue["targets"]
+    if targets:
+        names = list(next(iter(targets.values()))["channels"])
+        body.append(
+            "<p>Depth targets: the dose averaged over each band of depth, over the target's "
+            "region (<code>roi</code>: the treated skin), against its window.</p>"
+        )
+        body.append(
+            _table(
+                ["target", "depth mm", "window J/cm²", "H mean J/cm²", "H p5", "H min",
+                 "φ mean mW/cm²", "in window", *(f"H {c} J/cm²" for c in names)],
+                [[name, "{:g}-{:g}".format(*t["depth_mm"]),
+                  "{:g}-{:g}".format(*t["fluence_window_j_cm2"]), t["fluence_mean_j_cm2"],
+                  t["fluence_p5_j_cm2"], t["fluence_min_j_cm2"], t["fluence_rate_mean_mw_cm2"],
+                  f"{100 * t['in_window_area_fraction']:.1f} %", *t["channels"].values()]
+                 for name, t in targets.items()],
+            )
+        )  # fmt: skip
+    else:
+        body.append("<p>The scene sets no depth targets (<code>tissue.targets</code>).</p>")
+    body += [_png(getattr(plots, name)(result)) for name in plots.TISSUE_PLOTS]
+    return body
 
 
 def _difference_pictures(path: Path, a: str, b: str) -> str:
@@ -352,6 +457,8 @@ def population_report(folder: Path, *, pictures: bool = True) -> str:
         f"{100 * share:.1f} % of the treated skin in the window, the least of all.</p>"
     )
     body.append(_png(plots.dose_area(result)))
+    if result.tissue is not None:
+        body.append(_png(plots.depth_dose(result)))
     if pictures:
         from twin.views import view3d
 

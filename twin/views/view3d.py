@@ -1,10 +1,11 @@
 """The 3D scene of a result, for PyVista: the window, off-screen pictures and HTML pages.
 
 A :class:`ResultScene` holds what is drawn: the skin with every map (irradiance and fluence,
-total and per channel) and its regions, the LEDs, the carrier shell and the occluders. It is
-made from a :class:`~twin.pipeline.render.RenderResult` or read back from a ``twin render`` folder
-without ray casting (``surface.ply`` holds the maps, ``scene.resolved.yaml`` the rest,
-``carrier.ply`` the shell of a rigid carrier).
+total and per channel; with light in tissue the fluence rate at each depth, total and per
+channel, named like the ``samples.csv`` columns) and its regions, the LEDs, the carrier shell
+and the occluders. It is made from a :class:`~twin.pipeline.render.RenderResult` or read back
+from a ``twin render`` folder without ray casting (``surface.ply`` holds the maps,
+``scene.resolved.yaml`` the rest, ``carrier.ply`` the shell of a rigid carrier).
 
 - :func:`plotter_for` draws it on a PyVista plotter: the skin coloured by one map on a fixed
   scale from 0 to twice the window's top, with the window marked on the scale bar; the LEDs
@@ -12,7 +13,8 @@ without ray casting (``surface.ply`` holds the maps, ``scene.resolved.yaml`` the
   leaves off); the carrier shell translucent; region outlines; occluders grey.
 - :func:`snapshots` writes PNG pictures from named views off-screen (EGL: no display needed).
 - :func:`export_html` writes one self-contained interactive page (PyVista's trame export).
-- :class:`Viewer` is the interactive window (``twin view``): keys switch the map, clicking
+- :class:`Viewer` is the interactive window (``twin view``): keys switch the map (``d`` steps
+  down through the depths), clicking
   the skin shows the point's values, region and the LEDs that give it most light (a ray
   cast for that point alone, shadows included).
 
@@ -31,7 +33,7 @@ from numpy.typing import NDArray
 
 from twin._extras import require
 from twin.errors import InputError, MissingDependencyError
-from twin.pipeline.results import CARRIER_FILE
+from twin.pipeline.results import CARRIER_FILE, map_columns
 
 if TYPE_CHECKING:
     import trimesh
@@ -56,6 +58,8 @@ DEFAULT_VIEWS = {
     "builtin:pelvis": ("below", "front", "back", "left"),
 }
 FACE_VIEWS = ("front", "left", "right", "three-quarter")
+#: How the names of the fluence-rate maps begin (``fluence_rate_[<channel>_]<depth>mm_mw_cm2``).
+FLUENCE_RATE = "fluence_rate_"
 
 
 @dataclass
@@ -68,7 +72,9 @@ class ResultScene:
     vertices_mm : (v, 3) float64
     faces : (f, 3) int64
     maps : dict of str to (v,) or (f,) float64
-        ``fluence_j_cm2``, ``irradiance_mw_cm2`` and ``irradiance_<channel>_mw_cm2``.
+        ``fluence_j_cm2``, ``irradiance_mw_cm2`` and ``irradiance_<channel>_mw_cm2``; with
+        light in tissue ``fluence_rate_<depth>mm_mw_cm2`` and
+        ``fluence_rate_<channel>_<depth>mm_mw_cm2`` (mW/cm^2).
     on_faces : bool
         Whether the maps are per face (centroid samples) rather than per vertex.
     regions : dict of str to (k,) int64
@@ -104,6 +110,11 @@ class ResultScene:
     target: str = ""
 
     @property
+    def depth_maps(self) -> list[str]:
+        """The maps of the total fluence rate at each depth, shallow to deep (none: no tissue)."""
+        return [n for n in self.maps if n.startswith(FLUENCE_RATE) and not _split_rate(n)[0]]
+
+    @property
     def default_views(self) -> tuple[str, ...]:
         """The camera views that suit the target (``DEFAULT_VIEWS``), the face's by default."""
         return DEFAULT_VIEWS.get(self.target, FACE_VIEWS)
@@ -122,13 +133,9 @@ def _leds(scene) -> dict[str, NDArray[Any]]:
 
 
 def from_result(result: RenderResult) -> ResultScene:
-    """Return the result scene of a render."""
+    """Return the result scene of a render (its maps named as ``samples.csv`` names them)."""
     scene = result.scene
-    maps = {
-        "fluence_j_cm2": result.dose.fluence_j_cm2(),
-        "irradiance_mw_cm2": result.dose.total_irradiance_mw_cm2,
-        **{f"irradiance_{c}_mw_cm2": e for c, e in result.dose.irradiance_mw_cm2.items()},
-    }
+    maps = {"fluence_j_cm2": result.dose.fluence_j_cm2(), **map_columns(result)}
     shell = None if scene.layout is None else scene.layout.worn_shell()
     return _scene_from(scene, maps, None if shell is None else (shell.vertices_mm, shell.faces))
 
@@ -216,18 +223,29 @@ def channel_colour(wavelength_nm: float) -> str:
 def map_label(name: str, scene: ResultScene) -> tuple[str, tuple[float, float], dict]:
     """Return the scale-bar title, colour range and window marks of a map.
 
-    The title names the window too: the HTML page drops the marks.
+    The title names the window too: the HTML page drops the marks. A fluence rate (at depth)
+    or an irradiance is marked at the window divided by the exposure.
     """
     if name.endswith("_j_cm2"):
         low, high = scene.window_j_cm2
         marks = {low: f"window {low:g}", high: f"{high:g} J/cm²"}
         return f"fluence (J/cm²), window {low:g}-{high:g}", (0.0, 2.0 * high), marks
-    channel = name[len("irradiance_") : -len("_mw_cm2")] or "total"
+    if name.startswith(FLUENCE_RATE):
+        channel, depth = _split_rate(name)
+        what = f"fluence rate at {depth} mm" + (f", {channel}" if channel else "")
+    else:
+        channel = name[len("irradiance_") : -len("_mw_cm2")]
+        what = f"irradiance, {channel}" if channel else "irradiance"
     low, high = (w * 1000.0 / scene.exposure_s for w in scene.window_j_cm2)
     marks = {low: f"window {low:.3g}", high: f"{high:.3g} mW/cm²"}
     top = max(2.0 * high, float(np.max(scene.maps[name])) if scene.maps[name].size else 1.0)
-    what = "irradiance" if channel == "total" else f"irradiance, {channel}"
     return f"{what} (mW/cm²), window {low:.3g}-{high:.3g}", (0.0, top), marks
+
+
+def _split_rate(name: str) -> tuple[str, str]:
+    """``("red", "0.5")`` from ``fluence_rate_red_0.5mm_mw_cm2``; ``("", "0.5")`` for the total."""
+    channel, _, depth = name[len(FLUENCE_RATE) : -len("mm_mw_cm2")].rpartition("_")
+    return channel, depth
 
 
 def _pv():
@@ -495,9 +513,10 @@ class Viewer:
     """The interactive window of ``twin view``.
 
     Keys: ``h`` fluence, ``i`` irradiance, ``n`` the next map (each channel's irradiance in
-    turn); clicking the skin shows the point's values, region and brightest LEDs
-    (:func:`describe_point`). VTK keeps its own keys: ``q``/``e`` quit, ``r`` resets the
-    camera, ``w``/``s`` wireframe or surface.
+    turn, then each fluence rate at depth), ``d`` the total fluence rate one depth deeper
+    (with light in tissue; from the deepest back to the shallowest); clicking the skin shows
+    the point's values, region and brightest LEDs (:func:`describe_point`). VTK keeps its own
+    keys: ``q``/``e`` quit, ``r`` resets the camera, ``w``/``s`` wireframe or surface.
 
     ``plotter_kw`` go to ``pyvista.Plotter`` (``off_screen=True`` drives it without a
     display, as the tests do).
@@ -515,6 +534,8 @@ class Viewer:
         self.plotter.add_key_event(
             "n", lambda: self.switch(names[(names.index(self.quantity) + 1) % len(names)])
         )
+        if scene.depth_maps:
+            self.plotter.add_key_event("d", self.deeper)
         self._draw()
         set_view(self.plotter, scene.vertices_mm, scene.default_views[0])
         self.plotter.enable_point_picking(
@@ -528,8 +549,9 @@ class Viewer:
         for title in list(pl.scalar_bars.keys()):
             pl.remove_scalar_bar(title)
         plotter_for(self.scene, quantity=self.quantity, plotter=pl)
+        depth = ", d deeper" if self.scene.depth_maps else ""
         pl.add_text(
-            f"{self.quantity}   keys: h fluence, i irradiance, n next map; click the skin",
+            f"{self.quantity}   keys: h fluence, i irradiance, n next map{depth}; click the skin",
             position="lower_left", font_size=8, color="black", name="keys",
         )  # fmt: skip
         if camera is not None:
@@ -539,6 +561,12 @@ class Viewer:
         """Colour the skin by another map."""
         self.quantity = quantity
         self._draw()
+
+    def deeper(self) -> None:
+        """Colour the skin by the total fluence rate one depth deeper (else the shallowest)."""
+        depths = self.scene.depth_maps
+        now = depths.index(self.quantity) + 1 if self.quantity in depths else 0
+        self.switch(depths[now % len(depths)])
 
     def pick(self, point) -> None:
         """Show what is known at the skin vertex nearest ``point`` (mm)."""
