@@ -235,3 +235,106 @@ def test_a_baseline_of_finite_numbers_loads(tmp_path):
     path.write_text('{"metrics": {"a": 1.5, "b": -2}}')
     assert check.load_baseline(path) == {"a": 1.5, "b": -2.0}
     assert check.load_baseline(tmp_path / "none.baseline.json") is None
+
+
+# --- rules and baselines on the dose at depth ----------------------------------------------
+
+#: The dose in tissue of explicit layers, at two depths and in the treated skin's target band.
+TISSUE = {
+    "depths_mm": [0.5, 1.0],
+    "layers": [
+        {"thickness_mm": 0.1, "mua_per_mm": 0.3, "mus_prime_per_mm": 3, "g": 0.8, "n": 1.4},
+        {"thickness_mm": ".inf", "mua_per_mm": 0.02, "mus_prime_per_mm": 2, "g": 0.8, "n": 1.4},
+    ],
+    "targets": {"roi": {"depth_mm": [0.5, 1.5]}},
+}
+
+
+def tissue_scene(root, checks, **target):
+    """A flat panel of 60 LEDs over the built-in face, light in tissue, with ``checks``."""
+    scene = {
+        "name": "deep",
+        "target": {"mesh": "builtin:face", "max_edge_mm": 8.0, **target},
+        "emitters": {"design": "panel", "count": 60},
+        "exposure_s": 600,
+        "tissue": TISSUE,
+        "checks": checks,
+    }
+    path = root / "deep.yaml"
+    path.write_text(yaml.safe_dump(scene))
+    return path
+
+
+def test_rules_on_the_dose_at_depth_pass_and_fail_as_they_should(tmp_path):
+    metrics = twin.render(tissue_scene(tmp_path, {})).metrics
+    band = metrics["tissue"]["targets"]["roi"]["fluence_mean_j_cm2"]
+    at_1mm = metrics["tissue"]["roi"]["total"]["fluence_mean_j_cm2"][1]
+    rules = [
+        {"metric": "tissue.targets.roi.fluence_mean_j_cm2", "min": band / 2, "max": 2 * band},
+        {"metric": "tissue.targets.roi.fluence_mean_j_cm2", "min": 2 * band},
+        {"metric": "tissue.roi.total.fluence_mean_j_cm2[1.0mm]", "max": at_1mm / 2},
+        {"metric": "tissue.roi.total.fluence_mean_j_cm2[1mm]", "min": at_1mm / 2},
+    ]
+    path = tissue_scene(tmp_path, {"rules": rules})
+    report = check.run_checks([path], cache=TransferCache(tmp_path / "cache"), jobs=1)[0]
+    assert report.error is None
+    rows = [r for r in report.rows if r.kind == "rule"]
+    assert [r.passed for r in rows] == [True, False, False, True]
+    np.testing.assert_allclose([r.now for r in rows], [band, band, at_1mm, at_1mm], rtol=1e-12)
+    assert rows[2].metric == "tissue.roi.total.fluence_mean_j_cm2[1.0mm]"
+    # The registry's baseline holds the band's dose: --update writes it, and it passes again.
+    check.write_baseline(check.baseline_path(path), report)
+    again = check.run_checks([path], cache=TransferCache(tmp_path / "cache"), jobs=1)[0]
+    baselined = {r.metric: r for r in again.rows if r.kind == "baseline"}
+    assert baselined["tissue.targets.roi.fluence_mean_j_cm2"].passed
+
+
+def test_a_population_baselines_depth_metrics_by_aggregate(tmp_path, capsys):
+    deep = "tissue.roi.total.fluence_mean_j_cm2[1.0mm]"
+    band = "tissue.targets.roi.in_window_area_fraction"
+    checks = {
+        "rules": [{"metric": deep, "min": 0, "over": "median"}],
+        "baseline": {"metrics": [deep, band], "tolerances": {deep: {"relative": 0.5}}},
+    }
+    path = tissue_scene(tmp_path, checks, population={"size": 2, "seed": 1})
+    cache = tmp_path / "cache"
+    code, out, _ = run([path, "--cache-dir", cache, "--update"], capsys)
+    assert code == 0, out
+    saved = json.loads(check.baseline_path(path).read_text())["metrics"]
+    assert set(saved) == {f"{m}@{how}" for m in (deep, band) for how in ("min", "median", "max")}
+    assert saved[f"{deep}@min"] <= saved[f"{deep}@median"] <= saved[f"{deep}@max"]
+    # Each aggregate takes its metric's own tolerance (the part before the @): 30 % off the
+    # 1 mm fluence is within its 50 %, 0.2 off the band's in-window fraction is not within 1 %.
+    moved = {k: v * 1.3 if k.startswith(deep) else v + 0.2 for k, v in saved.items()}
+    check.baseline_path(path).write_text(json.dumps({"metrics": moved}))
+    report = check.run_checks([path], cache=TransferCache(cache), jobs=1)[0]
+    rows = {r.metric: r for r in report.rows}
+    assert rows[f"{deep} (median)"].passed and rows[f"{deep} (median)"].now > 0
+    assert all(rows[f"{deep}@{how}"].passed for how in ("min", "median", "max"))
+    assert not any(rows[f"{band}@{how}"].passed for how in ("min", "median", "max"))
+
+
+def test_depth_rule_metrics_are_checked_against_the_metrics():
+    metrics = {
+        "roi": {"total": {"cv": 0.3}},
+        "tissue": {"depths_mm": [0.5, 1.0], "roi": {"total": {"fluence_mean_j_cm2": [2.0, 1.0]}}},
+    }
+
+    def fails(path: str, *parts: str) -> None:
+        rules = [twin.scene.checks.Rule(path, None, 1.0)]
+        with raises_naming(*parts, at="s.yaml: checks.rules[0].metric"):
+            check.check_rule_metrics(rules, metrics, name="s.yaml: checks")
+
+    good = twin.scene.checks.Rule("tissue.roi.total.fluence_mean_j_cm2[0.5mm]", None, 1.0)
+    check.check_rule_metrics([good], metrics, name="s.yaml: checks")
+    fails("tissue.roi.total.fluence_mean_j_cm2[2mm]", "tissue.depths_mm (0.5mm, 1mm)", "2mm")
+    fails("roi.total.cv[1mm]", "per-depth list", "'roi.total.cv' is not one")
+    fails("tissue.roi.total.fluence_mean_j_cm2", "a value per depth", "[0.5mm]")
+    with raises_naming("s.yaml: checks.rules[0].metric", "[1mm]'", "unknown metric key 'totl'"):
+        rules = [twin.scene.checks.Rule("tissue.roi.totl.fluence_mean_j_cm2[1mm]", None, 1.0)]
+        check.check_rule_metrics(rules, metrics, name="s.yaml: checks")
+    for bad in ("tissue.roi.total.fluence_mean_j_cm2[1.0]", "a[1mm].b", "a..b"):
+        with raises_naming("checks.rules[0].metric", "expected a dotted metric path", repr(bad)):
+            twin.scene.checks.parse_checks(
+                {"rules": [{"metric": bad, "max": 1}]}, name="s.yaml: checks"
+            )

@@ -13,6 +13,7 @@ from _helpers import write_helmet
 
 from twin.analysis import compare
 from twin.cli import main
+from twin.engine.cache import TransferCache
 from twin.errors import InputError
 
 
@@ -103,3 +104,80 @@ def test_a_population_needs_built_in_targets(tmp_path):
     # The message names the file, the argument and what it found.
     with pytest.raises(InputError, match=rf"{re.escape(str(scan))}: people: .*'head\.ply'"):
         compare.compare(near, scan, people=2, jobs=1)
+
+
+def write_panel(root, name: str, tissue: dict | None) -> object:
+    """A flat panel of 60 LEDs over the built-in face, with this ``tissue:`` section."""
+    scene = {
+        "name": name,
+        "target": {"mesh": "builtin:face", "max_edge_mm": 8.0},
+        "emitters": {"design": "panel", "count": 60},
+        "exposure_s": 600,
+        **({} if tissue is None else {"tissue": tissue}),
+    }
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(scene))
+    return path
+
+
+#: Explicit tissue layers (Monte Carlo at render time) and a target band in the dermis.
+LAYERS = {
+    "layers": [
+        {"thickness_mm": 0.1, "mua_per_mm": 0.3, "mus_prime_per_mm": 3, "g": 0.8, "n": 1.4},
+        {"thickness_mm": ".inf", "mua_per_mm": 0.02, "mus_prime_per_mm": 2, "g": 0.8, "n": 1.4},
+    ],
+    "targets": {"roi": {"depth_mm": [0.5, 1.5]}},
+}
+
+
+def test_scene_files_whose_tissue_sections_differ_compare_fine(tmp_path):
+    shallow = write_panel(tmp_path, "shallow", LAYERS | {"depths_mm": [0.5, 1.0]})
+    deep = write_panel(tmp_path, "deep", LAYERS | {"depths_mm": [1.0, 2.0]})
+    surface = write_panel(tmp_path, "surface", None)
+    cache = TransferCache(tmp_path / "cache")
+    both = compare.compare(shallow, deep, jobs=1, cache=cache)
+    rows = {r["path"]: r for r in both.summary["metrics"]}
+    # Only the depths both have are compared; the same layers under the same LEDs give the
+    # same dose there and in the shared target band.
+    at_depth = [p for p in rows if p.startswith("tissue.roi.")]
+    assert at_depth == [
+        "tissue.roi.total.fluence_mean_j_cm2[1mm]",
+        "tissue.roi.total.in_window_area_fraction[1mm]",
+    ]
+    for path in (*at_depth, "tissue.targets.roi.fluence_mean_j_cm2"):
+        assert rows[path]["a"]["median"] == pytest.approx(rows[path]["b"]["median"], rel=1e-9)
+        assert rows[path]["winner"] is None
+    assert "mean fluence at 1 mm (J/cm2)" in both.table()
+    ply = trimesh.load(both.write(tmp_path / "both")[-1], process=False)
+    data = ply.metadata["_ply_raw"]["vertex"]["data"]
+    np.testing.assert_allclose(data["difference_at_depth_j_cm2"], 0.0, atol=1e-6)
+    # Against a scene without light in tissue: the surface alone.
+    one = compare.compare(shallow, surface, jobs=1, cache=cache)
+    assert not [r for r in one.summary["metrics"] if r["path"].startswith("tissue.")]
+    ply = trimesh.load(one.write(tmp_path / "one")[-1], process=False)
+    assert (
+        "difference_at_depth_j_cm2" not in ply.metadata["_ply_raw"]["vertex"]["data"].dtype.names
+    )
+
+
+def test_skin_types_need_one_scene_with_tissue_and_two_types(tmp_path, capsys):
+    plain = write_panel(tmp_path, "plain", None)
+    other = write_panel(tmp_path, "other", None)
+    out = ["--out", str(tmp_path / "out")]
+
+    def fails(*args: str) -> str:
+        assert main(["compare", *map(str, args), *out]) == 2
+        return capsys.readouterr().err
+
+    assert fails(plain, "--skin-types", "I", "VI") == (
+        f"twin: error: {plain}: skin_types: comparing skin types I and VI needs a tissue: "
+        "section in the scene (the skin the types replace), found none\n"
+    )
+    assert "expected a second scene file B or --skin-types TYPE TYPE, found B" in fails(
+        plain, other, "--skin-types", "I", "VI"
+    )
+    assert "found neither" in fails(plain)
+    assert "skin_types: expected two different skin types, got I twice" in fails(
+        plain, "--skin-types", "I", "I"
+    )
+    assert "skin_types[1]: unknown skin type 'VII'" in fails(plain, "--skin-types", "I", "VII")

@@ -1,5 +1,6 @@
 """Drive-level optimisation on dose problems built in memory: hand-solved optima, symmetry,
-hard limits, refusals, drive groups, per-wearer metrics; and ``twin optimise`` end to end."""
+hard limits, refusals, drive groups, per-wearer metrics, a dose aimed at depth; and
+``twin optimise`` end to end, at the surface and at depth."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from twin.analysis.optimise import (
     optimise_drive,
     optimised_scene,
 )
-from twin.analysis.problem import DoseProblem
+from twin.analysis.optimise_run import run_optimisation
+from twin.analysis.problem import DepthObjective, DoseProblem
 from twin.cli import main
 from twin.devices.layout import offset_shell_layout
 from twin.dose.hazards import blue_irradiance_limit_mw_cm2, blue_radiance_limit_w_m2_sr
@@ -28,6 +30,7 @@ from twin.dose.registry import WEARER, metric
 from twin.errors import InputError
 from twin.geometry import phantoms
 from twin.scene import scene_from_dict
+from twin.units import fluence_j_cm2
 
 #: At this exposure an irradiance of 1 mW/cm2 gives a fluence of 1 J/cm2.
 EXPOSURE_S = 1000.0
@@ -337,7 +340,9 @@ def test_drive_metrics_are_the_registry_wearer_metrics():
         window=(0.5, 1.5),
     )
     m = drive_metrics(p, np.array([1.0, 0.5]))
-    assert list(m) == [metric(path).column for path in WEARER]
+    # Without a depth objective the depth metrics are left out, as metrics.json leaves them.
+    surface = [path for path in WEARER if not path.startswith("tissue.")]
+    assert list(m) == [metric(path).column for path in surface]
     assert m["mean_fluence_j_cm2"] == pytest.approx(1.0)  # (1 + 1) / 2 at 1 J/cm2 per mW/cm2
     assert m["max_irradiance_mw_cm2"] == pytest.approx(1.0)
     assert m["cv"] == pytest.approx(0.0, abs=1e-12) and m["u0"] == pytest.approx(1.0)
@@ -346,7 +351,7 @@ def test_drive_metrics_are_the_registry_wearer_metrics():
     dark = drive_metrics(p, np.zeros(2))
     assert dark["cv"] is None and dark["u0"] is None and dark["mean_fluence_j_cm2"] == 0.0
     no_eye = drive_metrics(problem([[1.0]]), np.ones(1))
-    assert list(no_eye) == [metric(path).column for path in WEARER if "eye" not in path]
+    assert list(no_eye) == [metric(path).column for path in surface if "eye" not in path]
 
 
 def helmet(count: int = 60):
@@ -467,7 +472,112 @@ def test_cli_robust_drive_reports_every_wearer(tmp_path, capsys):
     assert "worst wearer in-window area" in printed
     wearers = json.loads((out / "summary.json").read_text())["wearers"]
     assert [w["scene"] for w in wearers] == ["helmet", "helmet-p00"]
-    columns = [metric(p).column for p in WEARER if not p.startswith("eye")]  # no eyes
+    columns = [metric(p).column for p in WEARER if not p.startswith(("eye", "tissue"))]
     for w in wearers:
         assert list(w["before"]) == columns and list(w["after"]) == columns
         assert w["after"]["max_irradiance_mw_cm2"] <= 8.0 + 1e-6  # every wearer's limit
+
+
+# --- the dose aimed at depth -------------------------------------------------------------
+
+
+def test_a_depth_objective_is_aimed_while_the_limits_stay_at_the_surface():
+    # Surface T = I, depth A = diag(0.5, 0.25). Mid-window at depth (0.25 J/cm2) needs
+    # d = (0.5, 1), but LED 2 at full drive puts 1 mW/cm2 on its skin, over the 0.6 limit:
+    # the L1 optimum under the limit is d = (0.5, 0.6). The surface window (4-10 J/cm2), which
+    # no drive reaches, plays no part.
+    dose = DoseSettings(fluence_window_j_cm2=(4.0, 10.0), irradiance_limit_mw_cm2=0.6)
+    deep = DepthObjective(np.diag([0.5, 0.25]), (0.5, 1.5), (0.1, 0.4))
+    p = problem(np.eye(2), dose=dose, at_depth=deep)
+    res = optimise_drive(p)
+    np.testing.assert_allclose(res.emitter_drive, [0.5, 0.6], rtol=1e-6)
+    assert "at 0.5-1.5 mm deep, window 0.1-0.4 J/cm2" in res.log[0]
+    m = drive_metrics(p, res.emitter_drive)
+    assert m["mean_fluence_at_depth_j_cm2"] == pytest.approx((0.25 + 0.15) / 2, rel=1e-6)
+    assert m["in_window_area_fraction_at_depth"] == pytest.approx(1.0)
+    assert m["max_irradiance_mw_cm2"] == pytest.approx(0.6, rel=1e-6)  # at the surface
+    with pytest.raises(InputError, match="mean fluence must reach 4 J/cm2"):
+        optimise_drive(problem(np.eye(2), dose=dose))  # the same at the surface
+    with pytest.raises(InputError, match=r"^DoseProblem.at_depth.matrix: expected shape"):
+        problem(np.eye(2), at_depth=DepthObjective(np.ones((3, 2)), (0.5, 1.5), (0.1, 0.4)))
+
+
+def write_tissue_panel(root: Path, **tissue) -> Path:
+    """A flat panel of 60 LEDs (red and NIR) over the built-in face's forehead, with light in
+    explicit tissue layers and a target band 0.5-1.5 mm deep; ``tissue`` overrides keys."""
+    layers = [
+        {"thickness_mm": 0.1, "mua_per_mm": 0.3, "mus_prime_per_mm": 3, "g": 0.8, "n": 1.4},
+        {"thickness_mm": ".inf", "mua_per_mm": 0.02, "mus_prime_per_mm": 2, "g": 0.8, "n": 1.4},
+    ]
+    scene = {
+        "name": "panel",
+        "target": {"mesh": "builtin:face", "max_edge_mm": 8.0, "treat": ["forehead"]},
+        "emitters": {"design": "panel", "count": 60},
+        "mode": {"red": 1.0, "nir": 1.0},
+        "exposure_s": 600,
+        "tissue": {
+            "depths_mm": [0.5, 1.0],
+            "layers": layers,
+            "targets": {"roi": {"depth_mm": [0.5, 1.5], "fluence_window_j_cm2": [0.2, 0.6]}},
+            **tissue,
+        },
+    }
+    path = root / "panel.yaml"
+    path.write_text(yaml.safe_dump(scene))
+    return path
+
+
+def test_optimising_at_depth_evens_the_band_and_a_fresh_render_agrees(tmp_path, capsys):
+    path = write_tissue_panel(tmp_path)
+    result = run_optimisation(path, at_depth=True)
+    before, drive = result.before, result.drive
+    assert drive is not None and result.at_depth_mm == (0.5, 1.5)
+    problem_ = DoseProblem.from_render(before, at_depth=True)
+    assert problem_.window_j_cm2 == (0.2, 0.6)  # the band's own window
+
+    def band(r) -> np.ndarray:  # the rendered fluence in the band, J/cm2 (column 2: after z)
+        return fluence_j_cm2(r.tissue.total_fluence_rate_mw_cm2[:, 2], r.scene.exposure_s)
+
+    def rms_to_target(h: np.ndarray) -> float:  # the objective: against mid-window, 0.4
+        weights = before.samples.areas_mm2[before.roi]
+        return float(np.sqrt(np.average((h[before.roi] - 0.4) ** 2, weights=weights)))
+
+    # Every treated point is in the objective's sample (605 < 2000), so least squares can
+    # only bring the band closer to mid-window than the scene's own full drive.
+    result.write(tmp_path / "opt")
+    after = twin.render(tmp_path / "opt" / "scene.yaml")  # a fresh render of the drive
+    assert rms_to_target(band(after)) < 0.8 * rms_to_target(band(before))
+    # Linearity: the fresh render's fluence in the band is what the optimiser predicted from
+    # the band's fluence-rate matrix, point by point and in the metrics.
+    predicted = problem_.at_depth.matrix @ (problem_.power_mw * drive.emitter_drive)
+    np.testing.assert_allclose(band(after), fluence_j_cm2(predicted, 600.0), rtol=1e-6, atol=1e-9)
+    expected = drive_metrics(problem_, drive.emitter_drive)
+    target = after.metrics["tissue"]["targets"]["roi"]
+    assert target["fluence_mean_j_cm2"] == pytest.approx(
+        expected["mean_fluence_at_depth_j_cm2"], rel=1e-6
+    )
+    assert 0.2 - 1e-6 <= target["fluence_mean_j_cm2"] <= 0.6 + 1e-6
+    # The before/after table and summary.json show the band.
+    changes = {c.label: c for c in result.changes}
+    deep = changes["in-window area at target depth"]
+    assert deep.after > deep.before and deep.after == target["in_window_area_fraction"]
+    summary = json.loads((tmp_path / "opt" / "summary.json").read_text())
+    assert summary["at_depth"] == {"depth_mm": [0.5, 1.5], "fluence_window_j_cm2": [0.2, 0.6]}
+    assert "tissue.targets.roi.fluence_mean_j_cm2" in summary
+    assert main(["optimise", str(path), "--at-depth", "--out", str(tmp_path / "cli")]) == 0
+    printed = capsys.readouterr().out
+    assert "aimed at 0.5-1.5 mm deep" in printed
+    assert "mean fluence at target depth (J/cm2)" in printed
+
+
+def test_at_depth_needs_a_roi_band_and_a_drive(tmp_path, capsys):
+    path = write_tissue_panel(tmp_path, targets={"forehead": {"depth_mm": [3, 5]}})
+    out = str(tmp_path / "out")
+    assert main(["optimise", str(path), "--at-depth", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"twin: error: {path}: at_depth: expected a tissue.targets.roi band (tissue: "
+        "{targets: {roi: {depth_mm: [top, bottom]}}}), found tissue.targets ['forehead']\n"
+    )
+    with pytest.raises(InputError, match=r"^at_depth: .* vary 'placement' varies no drive"):
+        run_optimisation(path, at_depth=True, vary="placement")

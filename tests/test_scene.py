@@ -291,6 +291,70 @@ def test_people_need_one_scene_on_a_built_in_anatomy(root):
         load_scenes(crowd, people=2)
 
 
+def test_a_population_samples_skin_types_with_its_seed(root):
+    tissue = {"skin_type": "II", "depths_mm": [1.0]}
+    weighted = population_file(root, size=400, seed=2, skin_types={"I": 3, "VI": 1, "III": 0})
+    write(root, yaml.safe_load(weighted.read_text()) | {"tissue": tissue}, "crowd.yaml")
+    members = list_members(weighted)
+    skins = [m.skin_type for m in members]
+    # Weights 3:1 (III never): the share of type I is 0.75, within 3 standard deviations.
+    assert set(skins) == {"I", "VI"}
+    assert abs(skins.count("I") / 400 - 0.75) < 3 * math.sqrt(0.75 * 0.25 / 400)
+    assert [m.skin_type for m in list_members(weighted)] == skins  # seeded
+    # The skin types are drawn apart from the body shapes: those stay the population's.
+    assert [m.variant for m in members] == list(population(400, seed=2))
+    assert all(m.label == f"{m.variant.label}, skin {m.skin_type}" for m in members)
+    uniform = population_file(root, size=400, seed=2, skin_types=["II", 5])
+    write(root, yaml.safe_load(uniform.read_text()) | {"tissue": tissue}, "crowd.yaml")
+    skins = [m.skin_type for m in list_members(uniform)]
+    assert set(skins) == {"II", "V"}
+    assert abs(skins.count("II") / 400 - 0.5) < 3 * math.sqrt(0.25 / 400)
+
+
+def test_a_member_s_skin_type_replaces_the_scene_s_skin(root):
+    _panel(root)
+    layers = [{"thickness_mm": ".inf", "mua_per_mm": 0.02, "mus_prime_per_mm": 1.5, "g": 0.9}]
+    data = {
+        "name": "crowd",
+        "target": {
+            "mesh": "builtin:face",
+            "max_edge_mm": 8.0,
+            "population": {"size": 2, "seed": 1, "skin_types": ["VI"]},
+        },
+        "emitters": {"file": "panel.csv"},
+        "exposure_s": 60,
+        "tissue": {"layers": [layer | {"n": 1.4} for layer in layers], "depths_mm": [1.0]},
+    }
+    path = write(root, data, "crowd.yaml")
+    scenes = load_scenes(path)
+    for scene, member in zip(scenes, list_members(path), strict=True):
+        assert scene.tissue.skin == "VI" and scene.tissue.layers is None
+        assert scene.name == member.name and scene.variant == member.variant
+        # Its spec names its skin type, not the layers: it loads that member alone.
+        spec = scene.to_spec(emitters={"file": str(root / "panel.csv"), "units": "mm"})
+        assert spec["tissue"]["skin_type"] == "VI" and "layers" not in spec["tissue"]
+        assert scene_from_dict(spec, base=root).tissue.skin == "VI"
+
+
+@pytest.mark.parametrize(
+    ("skin_types", "tissue", "parts"),
+    [
+        (["I"], None, ("skin_types: expected a scene with a tissue: section", "found none")),
+        (["VII"], {}, ("skin_types[0]: unknown skin type 'VII'", "did you mean 'VI'?")),
+        ([{"melanin_fraction": 0.1}], {}, ("skin_types[0]: expected a Fitzpatrick skin type",)),
+        ([], {}, ("skin_types: expected a list of skin types", "got []")),
+        ({"I": -1}, {}, ("skin_types.I", "-1")),
+        ({"I": 0, "II": 0}, {}, ("skin_types: expected at least one weight > 0",)),
+    ],
+)
+def test_bad_skin_types_are_named(root, skin_types, tissue, parts):
+    path = population_file(root, size=2, skin_types=skin_types)
+    if tissue is not None:
+        write(root, yaml.safe_load(path.read_text()) | {"tissue": tissue}, "crowd.yaml")
+    with raises_naming(f"{path}: target.population.", *parts):
+        list_members(path)
+
+
 def _panel(root) -> None:
     """LEDs on a flat panel well in front of every face variant, pointing back at it."""
     x, y = np.meshgrid(np.linspace(-60, 60, 4), np.linspace(-80, 80, 4))

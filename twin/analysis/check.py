@@ -168,25 +168,49 @@ def load_baseline(path: Path) -> dict[str, float] | None:
 def check_rule_metrics(rules: Sequence[Rule], metrics: dict[str, Any], *, name: str) -> None:
     """Raise unless every rule's metric is a path into ``metrics`` (``metrics.json`` content).
 
+    A path ending in a depth (``tissue.roi.total.fluence_mean_j_cm2[1.0mm]``) must name a
+    per-depth list of the ``tissue`` block and one of its ``depths_mm``.
+
     Raises
     ------
     InputError
         Naming the rule (``name``: where the rules came from), the first unknown key of its
-        path and the nearest valid one.
+        path and the nearest valid one, or the depths there are.
     """
     for i, rule in enumerate(rules):
+        where = f"{name}.rules[{i}].metric"
+        path, _, bracket = rule.metric.partition("[")
         value: Any = metrics
-        for key in rule.metric.split("."):
+        for key in path.split("."):
             if not isinstance(value, dict):
-                msg = f"{name}.rules[{i}].metric: {rule.metric!r} goes past a number at {key!r}"
+                msg = f"{where}: {rule.metric!r} goes past a number at {key!r}"
                 raise InputError(msg)
-            where = f"{name}.rules[{i}].metric {rule.metric!r}"
-            check_keys([key], value, name=where, what="metric key")
+            check_keys([key], value, name=f"{where} {rule.metric!r}", what="metric key")
             value = value[key]
-        if isinstance(value, (dict, list)):
+        depths = metrics.get("tissue", {}).get("depths_mm", [])
+        if bracket:
+            depth_mm = float(bracket.removesuffix("mm]"))
+            if not (isinstance(value, list) and len(value) == len(depths)):
+                msg = (
+                    f"{where}: {rule.metric!r}: a depth in brackets picks one value of a "
+                    f"per-depth list of the tissue block, and {path!r} is not one"
+                )
+                raise InputError(msg)
+            if not any(math.isclose(d, depth_mm, abs_tol=1e-9) for d in depths):
+                have = ", ".join(f"{d:g}mm" for d in depths)
+                msg = (
+                    f"{where}: {rule.metric!r}: expected a depth of tissue.depths_mm "
+                    f"({have}), got {depth_mm:g}mm"
+                )
+                raise InputError(msg)
+        elif isinstance(value, list) and depths and len(value) == len(depths):
             msg = (
-                f"{name}.rules[{i}].metric: {rule.metric!r} names a group of values, not a number"
+                f"{where}: {rule.metric!r} names a value per depth; pick one, as in "
+                f"{rule.metric}[{depths[0]:g}mm]"
             )
+            raise InputError(msg)
+        elif isinstance(value, (dict, list)):
+            msg = f"{where}: {rule.metric!r} names a group of values, not a number"
             raise InputError(msg)
 
 

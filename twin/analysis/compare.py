@@ -4,18 +4,25 @@ Both scene files are rendered on the same anatomies — their own targets, or th
 anatomy's seeded population (``population``), every member in parallel worker processes —
 and each headline metric is compared: per design its value (or, over a population, its
 median, 5th and 95th percentiles and worst member), the difference, and which design is
-better by the metric's own direction (:data:`twin.dose.registry.COMPARED`). The report is
-Markdown (``compare.md``) and JSON (``compare.json``), with the difference map on the skin
-(``difference.ply``: both designs' fluence and b - a per vertex, medians over the people).
+better by the metric's own direction (:data:`twin.dose.registry.COMPARED`, and the dose at
+each depth where both have light in tissue). :func:`compare_skin_types` compares one scene on
+two Fitzpatrick skin types instead: the same transfer matrix, other depth kernels. The report
+is Markdown (``compare.md``) and JSON (``compare.json``), with the difference map on the skin
+(``difference.ply``: both sides' fluence and b - a per vertex, at the surface and, where both
+have a ``tissue.targets.roi`` band, in it; medians over the people).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import json
 import multiprocessing
 import os
 import signal
+import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,35 +32,51 @@ import numpy as np
 
 from twin._text import table as text_table
 from twin.dose.metrics import weighted_percentile
-from twin.dose.registry import COMPARED, metric, metric_value
+from twin.dose.registry import COMPARED, depth_paths, metric, metric_value
 from twin.engine.cache import TransferCache
 from twin.errors import InputError
 from twin.files import publish, write_atomic
-from twin.scene import Member, list_members, load_member
+from twin.scene import Member, list_members, load_member, read_scene_file
+from twin.tissue.optics import as_skin_type
+from twin.tissue.settings import ROI
+from twin.units import fluence_j_cm2
 
 #: Differences smaller than this fraction of the larger value are a tie.
 TIE = 0.02
 
+#: What one render gives a comparison: its metrics, per-sample fluence at the surface
+#: (J/cm2), treated area per sample (mm2, 0 where not treated) and per-sample fluence in the
+#: ``tissue.targets.roi`` band (J/cm2; ``None`` without one).
+_Rendered = tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray | None]
 
-def _render(
-    member: Member, cache_dir: str | None
-) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Render one member of a scene file; a worker task.
 
-    Returns its metrics, per-sample fluence (J/cm2) and treated area per sample (mm2, 0 where
-    not treated).
+def _render(members: tuple[Member, ...], cache_dir: str | None) -> list[_Rendered]:
+    """Render members of scene files one after the other; a worker task.
+
+    Members of one task that share a transfer matrix (one person on two skin types) cast
+    their rays once: the first stores the matrix in the cache, the next reads it.
     """
     from twin.pipeline.render import render
 
     cache = None if cache_dir is None else TransferCache(Path(cache_dir))
-    result = render(load_member(member), workers=1, cache=cache)
-    treated = np.where(result.roi, result.samples.areas_mm2, 0.0)
-    return result.metrics, result.dose.fluence_j_cm2(), treated
+    out = []
+    for member in members:
+        result = render(load_member(member), workers=1, cache=cache)
+        treated = np.where(result.roi, result.samples.areas_mm2, 0.0)
+        at_depth = None
+        tissue = result.scene.tissue
+        if result.tissue is not None and tissue is not None and ROI in tissue.targets:
+            column = len(tissue.depths_mm) + list(tissue.targets).index(ROI)
+            at_depth = fluence_j_cm2(
+                result.tissue.total_fluence_rate_mw_cm2[:, column], result.scene.exposure_s
+            )
+        out.append((result.metrics, result.dose.fluence_j_cm2(), treated, at_depth))
+    return out
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two designs' metrics on the same anatomies."""
+    """Two designs' (or skin types') metrics on the same anatomies."""
 
     names: tuple[str, str]
     people: list[str]  # one label per anatomy rendered
@@ -62,6 +85,8 @@ class Comparison:
     fluence: tuple[list[np.ndarray], list[np.ndarray]]  # per-sample J/cm2, same order
     treated: tuple[list[np.ndarray], list[np.ndarray]]  # per-sample treated area, mm2
     first: Member  # the first design on the first anatomy
+    # Per-sample J/cm2 in the tissue.targets.roi band, same order (None: no such band).
+    fluence_at_depth: tuple[list[np.ndarray | None], list[np.ndarray | None]]
 
     def values(self, design: int, path: str) -> list[float]:
         """Design ``design``'s value of the metric at ``path`` on each anatomy that has it."""
@@ -112,48 +137,135 @@ def compare(
         Worker processes (default: every CPU).
     """
     designs = [list_members(p, people=people, seed=seed) for p in (a, b)]
-    variants = [[m.variant for m in members] for members in designs]
-    if variants[0] != variants[1]:
-        counts = [len(v) for v in variants]
+    people_of = [[(m.variant, m.skin_type) for m in members] for members in designs]
+    if people_of[0] != people_of[1]:
+        counts = [len(v) for v in people_of]
         found = "different people" if counts[0] == counts[1] else f"{counts} scenes"
         msg = (
             f"{a}, {b}: expected both on the same people (one scene each, the same "
             f"target.population, or people), found {found}"
         )
         raise InputError(msg)
-    labels = [v.label for v in variants[0] if v is not None] or ["as in each scene"]
+    labels = [m.label for m in designs[0] if m.label] or ["as in each scene"]
+    names = (designs[0][0].scene_name, designs[1][0].scene_name)
+    tasks = [((i, j),) for i, members in enumerate(designs) for j in range(len(members))]
+    return _compare(names, labels, (designs[0], designs[1]), tasks, cache=cache, jobs=jobs)
+
+
+def compare_skin_types(
+    path: Path,
+    skin_types: Sequence[str],
+    *,
+    people: int | None = None,
+    seed: int = 0,
+    cache: TransferCache | None = None,
+    jobs: int | None = None,
+) -> Comparison:
+    """Render one scene file on two Fitzpatrick skin types and compare them.
+
+    Each person's transfer matrix is built once (only the depth kernels differ): both skin
+    types of a person render in one worker, the second reading the matrix the first stored in
+    ``cache`` (a temporary one when none is given).
+
+    Parameters
+    ----------
+    path : Path
+        A scene file with a ``tissue:`` section, whose ``skin_type`` (or ``layers``) each
+        side replaces with its type (:attr:`twin.scene.Member.skin_type`); one scene or a
+        population (whose own skin types are replaced too).
+    skin_types : sequence of str
+        Two different types, ``"I"`` .. ``"VI"``. The sides are named
+        ``<scene> (skin <type>)``.
+    people, seed, cache, jobs
+        As :func:`compare`.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    InputError
+        For anything but two different skin types, or a scene without a ``tissue:`` section.
+    """
+    if isinstance(skin_types, str) or len(skin_types) != 2:
+        msg = f"skin_types: expected two Fitzpatrick skin types (such as I VI), got {skin_types!r}"
+        raise InputError(msg)
+    skins = [as_skin_type(t, name=f"skin_types[{i}]") for i, t in enumerate(skin_types)]
+    if skins[0] == skins[1]:
+        msg = f"skin_types: expected two different skin types, got {skins[0]} twice"
+        raise InputError(msg)
+    if read_scene_file(path).get("tissue") is None:
+        msg = (
+            f"{path}: skin_types: comparing skin types {skins[0]} and {skins[1]} needs a "
+            "tissue: section in the scene (the skin the types replace), found none"
+        )
+        raise InputError(msg)
+    base = list_members(path, people=people, seed=seed)
+    sides = tuple([dataclasses.replace(m, skin_type=s) for m in base] for s in skins)
+    names = (f"{base[0].scene_name} (skin {skins[0]})", f"{base[0].scene_name} (skin {skins[1]})")
+    shapes = [dataclasses.replace(m, skin_type=None).label for m in base]
+    labels = [x for x in shapes if x] or ["as in the scene"]
+    tasks = [((0, j), (1, j)) for j in range(len(base))]
+    with contextlib.ExitStack() as stack:
+        if cache is None:  # the second skin type still reads the first one's matrix
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="twin-compare-"))
+            cache = TransferCache(Path(folder))
+        return _compare(names, labels, sides, tasks, cache=cache, jobs=jobs)
+
+
+def _compare(
+    names: tuple[str, str],
+    labels: list[str],
+    designs: Sequence[Sequence[Member]],
+    tasks: Sequence[Sequence[tuple[int, int]]],
+    *,
+    cache: TransferCache | None,
+    jobs: int | None,
+) -> Comparison:
+    """Render ``designs`` (two sides, one member per person each) in ``tasks``; gather them.
+
+    A task is the (side, person) pairs one worker renders in turn.
+    """
     cache_dir = None if cache is None else str(cache.folder)
-    tasks = [(m, cache_dir) for members in designs for m in members]
+    members = [tuple(designs[i][j] for i, j in task) for task in tasks]
     workers = min(jobs or os.cpu_count() or 1, len(tasks))
     if workers == 1:
-        results = [_render(*t) for t in tasks]
+        results = [_render(m, cache_dir) for m in members]
     else:
         context = multiprocessing.get_context("spawn")
         ignore = (signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=signal.signal, initargs=ignore
         ) as pool:
-            results = list(pool.map(_render, *zip(*tasks, strict=True)))
+            results = list(pool.map(_render, members, [cache_dir] * len(members)))
     n = len(designs[0])
-    metrics, fluence, treated = (list(x) for x in zip(*results, strict=True))
-    window = tuple(metrics[0]["window"]["fluence_j_cm2"])
-    names = (designs[0][0].scene_name, designs[1][0].scene_name)
+    a: list[Any] = [None] * n
+    b: list[Any] = [None] * n
+    for task, out in zip(tasks, results, strict=True):
+        for (i, j), rendered in zip(task, out, strict=True):
+            (a, b)[i][j] = rendered
+    low, high = a[0][0]["window"]["fluence_j_cm2"]
     return Comparison(
-        names,
-        labels,
-        (metrics[:n], metrics[n:]),
-        window,
-        (fluence[:n], fluence[n:]),
-        (treated[:n], treated[n:]),
-        designs[0][0],
+        names=names,
+        people=labels,
+        runs=([r[0] for r in a], [r[0] for r in b]),
+        window=(float(low), float(high)),
+        fluence=([r[1] for r in a], [r[1] for r in b]),
+        treated=([r[2] for r in a], [r[2] for r in b]),
+        first=designs[0][0],
+        fluence_at_depth=([r[3] for r in a], [r[3] for r in b]),
     )
 
 
 def difference_ply(comparison: Comparison) -> bytes | None:
-    """Return a PLY of the first anatomy's skin with both designs' fluence and their difference.
+    """Return a PLY of the first anatomy's skin with both sides' fluence and their difference.
 
-    The vertex data are J/cm2, medians over the people; ``None`` when the designs were not
-    sampled at the same points (different targets or centroid samples).
+    The vertex data are J/cm2, medians over the people: at the surface
+    (``fluence_a_j_cm2``, ``fluence_b_j_cm2``, ``difference_j_cm2``) and, where both sides
+    have a ``tissue.targets.roi`` band, in it (``fluence_at_depth_a_j_cm2``, ...).
+    ``None`` when the sides were not sampled at the same points (different targets or
+    centroid samples).
     """
     from twin.geometry.export import ply_bytes
 
@@ -163,10 +275,19 @@ def difference_ply(comparison: Comparison) -> bytes | None:
     if len(sizes) != 1 or scene.samples != "vertices" or sizes != {len(scene.target.vertices_mm)}:
         return None
     fa, fb = np.median(np.stack(a), axis=0), np.median(np.stack(b), axis=0)
+    data = {"fluence_a_j_cm2": fa, "fluence_b_j_cm2": fb, "difference_j_cm2": fb - fa}
+    deep = [[h for h in side if h is not None] for side in comparison.fluence_at_depth]
+    if deep[0] and [len(d) for d in deep] == [len(a), len(b)]:
+        ha, hb = (np.median(np.stack(d), axis=0) for d in deep)
+        data |= {
+            "fluence_at_depth_a_j_cm2": ha,
+            "fluence_at_depth_b_j_cm2": hb,
+            "difference_at_depth_j_cm2": hb - ha,
+        }
     names = comparison.names
     return ply_bytes(
         scene.target,
-        vertex_data={"fluence_a_j_cm2": fa, "fluence_b_j_cm2": fb, "difference_j_cm2": fb - fa},
+        vertex_data=data,
         face_data={},
         comments=[f"twin compare: a = {names[0]}, b = {names[1]}; b - a; lengths in mm"],
     )
@@ -195,18 +316,35 @@ def _winner(a: float, b: float, better: str, window: tuple[float, float]) -> int
     return int((b > a) == (better == "high"))
 
 
+def _window_of(comparison: Comparison, path: str) -> tuple[float, float]:
+    """Return the fluence window a metric is judged by: its depth target's, else the scene's."""
+    parts = path.split(".")
+    if parts[:2] == ["tissue", "targets"] and len(parts) > 3:
+        target = comparison.runs[0][0].get("tissue", {}).get("targets", {}).get(parts[2])
+        if target is not None:
+            low, high = target["fluence_window_j_cm2"]
+            return float(low), float(high)
+    return comparison.window
+
+
 def report(comparison: Comparison) -> dict[str, Any]:
-    """Every compared metric: each design's summary, the difference, the winner."""
+    """Every compared metric: each side's summary, the difference, the winner.
+
+    The metrics are :data:`twin.dose.registry.COMPARED`, then the treated skin's mean fluence
+    and in-window area at each depth of the first side's ``tissue.depths_mm``
+    (:func:`twin.dose.registry.depth_paths`); a metric either side lacks is left out.
+    """
     rows = []
-    for path in COMPARED:
+    for path in (*COMPARED, *depth_paths(comparison.runs[0][0])):
         label, better = metric(path).label, metric(path).better
         assert better is not None  # every compared metric has a better direction
         values = [comparison.values(i, path) for i in (0, 1)]
         if not values[0] or not values[1]:
             continue
-        summaries = [_summary(v, better, comparison.window) for v in values]
+        window = _window_of(comparison, path)
+        summaries = [_summary(v, better, window) for v in values]
         key = "worst" if "worst" in summaries[0] else "median"
-        winner = _winner(summaries[0][key], summaries[1][key], better, comparison.window)
+        winner = _winner(summaries[0][key], summaries[1][key], better, window)
         rows.append(
             {
                 "metric": label,

@@ -22,6 +22,10 @@ fluence of the treated skin must lie in the window, and a window no drive can re
 with the bound that cannot be met and by how much. Large treated areas are represented by an
 area-weighted sample of ``max_points`` points for the objective; the hard limits are imposed
 on every point that could break them.
+
+A problem with a :class:`~twin.analysis.problem.DepthObjective` (``twin optimise --at-depth``)
+aims the fluence in a band of depth instead: the objective, the sample and the mean-fluence
+window are on the band's fluence-rate matrix and window, the hard limits on the surface.
 """
 
 from __future__ import annotations
@@ -40,11 +44,11 @@ from twin._validation import as_count, as_positive, check_choice, one_or_many
 from twin.analysis.groups import GROUPS, STRING_LEDS, drive_groups
 from twin.analysis.problem import DoseProblem
 from twin.dose.hazards import blue_irradiance_limit_mw_cm2, blue_radiance_limit_w_m2_sr
-from twin.dose.metrics import map_metrics
+from twin.dose.metrics import map_metrics, weighted_percentile
 from twin.dose.registry import WEARER, metric, metric_value
 from twin.errors import InputError
 from twin.geometry.anatomy import landmarks
-from twin.units import fluence_per_irradiance
+from twin.units import fluence_j_cm2, fluence_per_irradiance
 
 if TYPE_CHECKING:
     from twin.scene import Scene
@@ -107,7 +111,8 @@ def optimise_drive(
     ----------
     problem : DoseProblem or sequence of DoseProblem
         Its channel levels say which channels are on (only their emitters are driven), its
-        dose settings give the window and the limits. Several problems of one design on
+        dose settings give the window and the limits (a depth objective its own window and
+        matrix to aim, ``DoseProblem.at_depth``). Several problems of one design on
         different wearers (population members, with the same emitters in the same order)
         give one robust drive: the objective is averaged over the wearers, and every
         wearer's hard limits and mean fluence must hold.
@@ -133,8 +138,9 @@ def optimise_drive(
     ------
     InputError
         For no problem, an unknown objective or group, an argument out of range (naming
-        it), no channel on, wearers with different emitters, or a window no drive within the limits
-        can reach (naming the bound, the wearer and the best reachable value).
+        it), no channel on, wearers with different emitters or with and without a depth
+        objective, or a window no drive within the limits can reach (naming the bound, the
+        wearer and the best reachable value).
     """
     start = time.perf_counter()
     problems = one_or_many(problem, DoseProblem, name="problem")
@@ -151,17 +157,23 @@ def optimise_drive(
                 f"{first.name} ({len(first.channel)}); a robust drive needs one design"
             )
             raise InputError(msg)
+        if (other.at_depth is None) != (first.at_depth is None):
+            msg = (
+                f"{other.name}: aims the dose {_where(other)} but {first.name} "
+                f"{_where(first)}; a robust drive aims at one place"
+            )
+            raise InputError(msg)
     names, group_of = drive_groups(first, group=group, string_leds=string_leds)
     active = np.flatnonzero(group_of >= 0)
     groups = scipy.sparse.csc_array(
         (np.ones(len(active)), (np.arange(len(active)), group_of[active])),
         shape=(len(active), len(names)),
     )
-    low, high = first.dose.fluence_window_j_cm2
+    low, high = first.window_j_cm2
     log = [
         f"{len(names)} drive levels ({group}), {len(problems)} wearer(s), "
-        f"{sum(int(p.roi.sum()) for p in problems)} treated points, objective {objective}, "
-        f"window {low:g}-{high:g} J/cm2 over {first.exposure_s:g} s"
+        f"{sum(int(p.roi.sum()) for p in problems)} treated points, objective {objective} "
+        f"{_where(first)}, window {low:g}-{high:g} J/cm2 over {first.exposure_s:g} s"
     ]
     per_member = max(50, max_points // len(problems))
     parts = [_member(p, active, groups, per_member, seed + i) for i, p in enumerate(problems)]
@@ -179,6 +191,8 @@ def optimise_drive(
     means = scipy.sparse.vstack([p.mean_row for p in parts]).tocsr()
     for part, p in zip(parts, problems, strict=True):
         who = "" if len(problems) == 1 else f" of {p.name}"
+        if p.at_depth is not None:
+            who += f" {_where(p)}"
         _check_reachable(part.mean_row, limits, low, high, len(names), log, who=who)
     a = np.vstack([p.a for p in parts])
     w = np.concatenate([p.w for p in parts]) / len(parts)
@@ -204,6 +218,11 @@ def optimise_drive(
     return DriveResult(emitter_drive, objective, solver, seconds, log, names, group_of, levels)
 
 
+def _where(problem: DoseProblem) -> str:
+    """Where a problem aims the dose, for messages: ``at the surface``, ``at 0.5-1.5 mm deep``."""
+    return "at the surface" if problem.at_depth is None else f"at {problem.at_depth.label} deep"
+
+
 def check_options(
     *, objective: str, group: str, string_leds: int, budget_mw: float | None
 ) -> None:
@@ -227,20 +246,25 @@ class _Member:
 
     rows: list  # hard-limit rows (sparse, per unit drive)
     bounds: list  # their bounds
-    mean_row: scipy.sparse.csr_array  # (1, g) mean treated fluence per unit drive, J/cm2
-    a: NDArray[np.float64]  # (k, g) sampled fluence per unit drive, J/cm2
+    mean_row: scipy.sparse.csr_array  # (1, g) mean aimed fluence per unit drive, J/cm2
+    a: NDArray[np.float64]  # (k, g) sampled aimed fluence per unit drive, J/cm2
     w: NDArray[np.float64]  # (k,) sample weights, summing to 1
+
+
+def _per_group(matrix, problem: DoseProblem, active, groups) -> scipy.sparse.csr_array:
+    """(k, g): ``matrix``'s reading (mW/cm2) at each point per unit drive of each group."""
+    power = scipy.sparse.diags_array(problem.power_mw[active])
+    return scipy.sparse.csr_array(scipy.sparse.csr_array(matrix[:, active] @ power) @ groups)
 
 
 def _member(problem: DoseProblem, active, groups, max_points: int, seed: int) -> _Member:
     dose = problem.dose
-    # Irradiance per unit drive of each group, mW/cm2.
-    per_group = scipy.sparse.csr_array(
-        scipy.sparse.csr_array(
-            problem.matrix[:, active] @ scipy.sparse.diags_array(problem.power_mw[active])
-        )
-        @ groups
-    )
+    # Irradiance per unit drive of each group, mW/cm2 (the hard limits are on it).
+    per_group = _per_group(problem.matrix, problem, active, groups)
+    # What the dose is aimed with: the same, or the fluence rate in the depth band.
+    aimed = per_group
+    if problem.at_depth is not None:
+        aimed = _per_group(problem.at_depth.matrix, problem, active, groups)
     n = per_group.shape[1]
     to_fluence = fluence_per_irradiance(problem.exposure_s)
     rows, bounds = [], []
@@ -256,9 +280,9 @@ def _member(problem: DoseProblem, active, groups, max_points: int, seed: int) ->
             bounds.append(np.full(risky.size, eye_limit))
     areas, roi = problem.areas_mm2, problem.roi
     weights = areas[roi] / areas[roi].sum()
-    mean_row = scipy.sparse.csr_array((weights @ per_group[np.flatnonzero(roi)]) * to_fluence)
+    mean_row = scipy.sparse.csr_array((weights @ aimed[np.flatnonzero(roi)]) * to_fluence)
     sample = _sample(roi, max_points, seed)
-    a = per_group[sample].toarray() * to_fluence
+    a = aimed[sample].toarray() * to_fluence
     w = areas[sample] / areas[sample].sum()
     return _Member(rows, bounds, mean_row, a, w)
 
@@ -470,7 +494,8 @@ def drive_metrics(
 
     No ray is cast. The metrics are the registry's :data:`twin.dose.registry.WEARER`, as
     ``metrics.json`` defines them (:func:`twin.dose.metrics.map_metrics` over the treated
-    skin; the eye region's IR maximum).
+    skin; the eye region's IR maximum; with a depth objective, the treated skin's fluence
+    in its band as ``tissue.targets.roi`` has it).
 
     Parameters
     ----------
@@ -483,7 +508,8 @@ def drive_metrics(
     dict of str to float or None
         Keyed by each metric's registry column, in the registry's order; ``None`` where a
         metric is undefined (the CV or U0 of a dark map). As in ``metrics.json``, the eye
-        region's metric is left out of a problem without eye points.
+        region's metric is left out of a problem without eye points, the depth metrics out
+        of a problem without a depth objective.
     """
     e = problem.matrix @ (problem.power_mw * emitter_drive)
     roi = problem.roi
@@ -497,10 +523,43 @@ def drive_metrics(
     if problem.has_eyes:
         e_ir = problem.eye_ir_irradiance_mw_cm2(emitter_drive)
         metrics["eye_safety"] = {"ir_irradiance_mw_cm2": {"max": float(e_ir.max())}}
+    if problem.at_depth is not None:
+        metrics["tissue"] = {"targets": {"roi": band_metrics(problem, emitter_drive)}}
     return {
         metric(path).column: metric_value(metrics, path)
         for path in WEARER
         if path.split(".", 1)[0] in metrics
+    }
+
+
+def band_metrics(problem: DoseProblem, emitter_drive: NDArray[np.float64]) -> dict[str, float]:
+    """Return the treated skin's fluence in the depth objective's band for an emitter drive.
+
+    Parameters
+    ----------
+    problem : DoseProblem
+        With a depth objective (``at_depth``).
+    emitter_drive : (n,) float64
+        Each emitter's drive level in [0, 1].
+
+    Returns
+    -------
+    dict of str to float
+        ``fluence_mean_j_cm2``, ``fluence_p5_j_cm2`` (area-weighted, J/cm^2) and
+        ``in_window_area_fraction``, as ``metrics.json``'s ``tissue.targets.roi``.
+    """
+    assert problem.at_depth is not None
+    roi = problem.roi
+    phi = (problem.at_depth.matrix @ (problem.power_mw * emitter_drive))[roi]
+    fluence = fluence_j_cm2(phi, problem.exposure_s)
+    areas = problem.areas_mm2[roi]
+    low, high = problem.at_depth.window_j_cm2
+    return {
+        "fluence_mean_j_cm2": float(np.average(fluence, weights=areas)),
+        "fluence_p5_j_cm2": weighted_percentile(fluence, areas, 0.05),
+        "in_window_area_fraction": float(
+            np.average((fluence >= low) & (fluence <= high), weights=areas)
+        ),
     }
 
 

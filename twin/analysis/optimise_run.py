@@ -4,8 +4,10 @@
 misplacements, as asked), optimises the LED placement (:mod:`twin.analysis.placement`), the
 emitter drive (:mod:`twin.analysis.optimise`) or both, renders the optimised scene, and
 compares it with the scene as given on the registry's headline metrics
-(:data:`twin.dose.registry.OPTIMISED`). The :class:`OptimisationResult` holds the comparison,
-the solver log and any warnings as data, and writes the files.
+(:data:`twin.dose.registry.OPTIMISED`, the dose in the ``tissue.targets.roi`` band among them
+where the scene has one). The drive may aim the dose in that band instead of at the surface
+(``at_depth``). The :class:`OptimisationResult` holds the comparison, the solver log and any
+warnings as data, and writes the files.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from twin._validation import as_count, check_choice
+from twin._validation import as_bool, as_count, check_choice
 from twin.analysis.groups import STRING_LEDS
 from twin.analysis.optimise import (
     DriveResult,
@@ -27,11 +29,12 @@ from twin.analysis.optimise import (
     optimised_scene,
 )
 from twin.analysis.placement import StageProgress, optimise_placement
-from twin.analysis.problem import DoseProblem
+from twin.analysis.problem import DoseProblem, check_depth_target
 from twin.devices.emitters import Emitters
 from twin.dose.maps import emitter_power_mw
 from twin.dose.registry import OPTIMISED, WORST_WEARER, metric, metric_value
 from twin.engine.cache import TransferCache
+from twin.errors import InputError
 from twin.files import publish, write_atomic
 from twin.pipeline.render import RenderResult, render
 from twin.pipeline.results import RESULT_NAMES
@@ -76,6 +79,8 @@ class OptimisationResult:
         Limits the optimised scene breaks (placement alone does not hold them).
     groups_csv : str or None
         Each emitter's drive group and level (``groups.csv``), with a drive.
+    at_depth_mm : (float, float) or None, mm
+        The band of depth the drive aimed the dose in (``None``: the surface).
     """
 
     vary: str
@@ -88,6 +93,7 @@ class OptimisationResult:
     log: list[str]
     warnings: list[str]
     groups_csv: str | None
+    at_depth_mm: tuple[float, float] | None = None
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write the run's files into ``out_dir``, published whole (:func:`twin.files.publish`).
@@ -140,6 +146,7 @@ def run_optimisation(
     population: int | None = None,
     seed: int = 0,
     misplace: bool = False,
+    at_depth: bool = False,
     progress: StageProgress | None = None,
 ) -> OptimisationResult:
     """Optimise a scene's placement, drive or both, and compare it before and after.
@@ -162,6 +169,11 @@ def run_optimisation(
     misplace : bool
         Also be robust to the device worn 3 mm off (4 ways) or tilted 5 degrees (2 ways)
         (:func:`twin.analysis.optimise.misplacements`).
+    at_depth : bool
+        Aim the drive at the dose in the scene's ``tissue.targets.roi`` band of depth (its
+        fluence-rate matrix and window, :class:`twin.analysis.problem.DepthObjective`)
+        instead of the surface dose; the irradiance and eye limits stay at the surface. Needs
+        a drive to vary (``vary`` ``drive`` or ``both``).
     progress : callable(stage, done, total), optional
         Told how each ray cast and each placement stage is getting on.
 
@@ -172,10 +184,16 @@ def run_optimisation(
     Raises
     ------
     InputError
-        For an invalid argument (naming it, before any work), a bad scene file, or a problem
-        the optimisers refuse.
+        For an invalid argument (naming it, before any work), a bad scene file, ``at_depth``
+        on a scene without a ``tissue.targets.roi`` band, or a problem the optimisers refuse.
     """
     check_choice(vary, VARY, name="vary")
+    if as_bool(at_depth, name="at_depth") and vary == "placement":
+        msg = (
+            "at_depth: aims the drive, but vary 'placement' varies no drive; vary 'drive' or "
+            "'both'"
+        )
+        raise InputError(msg)
     check_options(objective=objective, group=group, string_leds=string_leds, budget_mw=budget_mw)
     if population is not None:
         as_count(population, name="population")
@@ -186,6 +204,8 @@ def run_optimisation(
         return lambda done, total: stage(label, done, total)
 
     scene = load_scene(scene_path)
+    if at_depth:
+        check_depth_target(scene)
     others = load_scenes(scene_path, people=population, seed=seed) if population else ()
     cache = TransferCache()
     before = render(scene, progress=bar("ray casting"))
@@ -220,7 +240,7 @@ def run_optimisation(
             for i, s in enumerate(placement.scenes)
         ]
         pool = with_misplaced(placed)
-    problems = [DoseProblem.from_render(r) for r in pool]
+    problems = [DoseProblem.from_render(r, at_depth=at_depth) for r in pool]
     drive = None
     after = pool[0]
     if vary in ("drive", "both"):
@@ -238,10 +258,18 @@ def run_optimisation(
             progress=bar("optimised layout"),
         )
     changes, summary = _compare(before, after)
+    band = problems[0].at_depth
+    if band is not None:
+        summary["at_depth"] = {
+            "depth_mm": list(band.band_mm),
+            "fluence_window_j_cm2": list(band.window_j_cm2),
+        }
     worst: list[Change] = []
     if len(pool) > 1:
         unchanged = (
-            problems if pool_before is pool else [DoseProblem.from_render(r) for r in pool_before]
+            problems
+            if pool_before is pool
+            else [DoseProblem.from_render(r, at_depth=at_depth) for r in pool_before]
         )
         summary["wearers"] = [
             {
@@ -263,6 +291,7 @@ def run_optimisation(
         log=log,
         warnings=_warnings(after),
         groups_csv=None if drive is None else _groups_csv(pool[0].scene.emitters, drive),
+        at_depth_mm=None if band is None else band.band_mm,
     )
 
 
@@ -285,13 +314,16 @@ def _compare(before: RenderResult, after: RenderResult) -> tuple[list[Change], d
 
 
 def _worst_wearer(wearers: list[dict[str, Any]]) -> list[Change]:
-    """Return the worst wearer's value of each ``WORST_WEARER`` metric, before and after."""
+    """Return the worst wearer's value of each ``WORST_WEARER`` metric, before and after.
+
+    A metric no wearer has (the depth metrics of a drive aimed at the surface) is left out.
+    """
     out = []
     for path in WORST_WEARER:
         m = metric(path)
         worst = min if m.better == "high" else max
         values = [
-            [w[when][m.column] for w in wearers if w[when][m.column] is not None]
+            [w[when][m.column] for w in wearers if w[when].get(m.column) is not None]
             for when in ("before", "after")
         ]
         if all(values):

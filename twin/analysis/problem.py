@@ -11,6 +11,11 @@ per channel instead, as **channel levels** (``Scene.drive``, a dict of channel t
 A :class:`DoseProblem` holds only arrays and settings, so the optimisers never see a scene
 or a render: :meth:`DoseProblem.from_render` builds one from a render, and tests build small
 ones in memory.
+
+The dose aimed at may lie at depth (:class:`DepthObjective`): the fluence rate in a band of
+depth is linear in the drive too, ``phi = A diag(P) d`` with ``A`` the band's fluence-rate
+matrix (:func:`twin.tissue.depth.fluence_rate_matrix`), so the same optimisers aim ``A``
+at the band's window while the safety limits stay on the surface's ``T``.
 """
 
 from __future__ import annotations
@@ -26,9 +31,37 @@ from twin._validation import as_positive, check_finite
 from twin.dose.hazards import blue_per_emitter, counts_as_ir, led_blue_radiance_w_m2_sr
 from twin.dose.maps import DoseSettings, check_drive
 from twin.errors import InputError
+from twin.tissue.depth import fluence_rate_matrix
+from twin.tissue.settings import ROI
 
 if TYPE_CHECKING:
     from twin.pipeline.render import RenderResult
+    from twin.scene import Scene
+
+
+@dataclass(frozen=True)
+class DepthObjective:
+    """The dose in a band of depth under the skin, aimed at instead of the surface dose.
+
+    Attributes
+    ----------
+    matrix : (k, n) scipy sparse array of float64, (mW/cm^2) per mW
+        The fluence rate in the band under each point per mW of each emitter (the band's
+        column of :func:`twin.tissue.depth.fluence_rate_matrix`).
+    band_mm : (float, float), mm
+        Top and bottom of the band.
+    window_j_cm2 : (float, float), J/cm^2
+        The fluence window in the band.
+    """
+
+    matrix: Any
+    band_mm: tuple[float, float]
+    window_j_cm2: tuple[float, float]
+
+    @property
+    def label(self) -> str:
+        """The band as text: ``0.5-1.5 mm``."""
+        return f"{self.band_mm[0]:g}-{self.band_mm[1]:g} mm"
 
 
 @dataclass(frozen=True)
@@ -77,6 +110,10 @@ class DoseProblem:
         Emitter ids, which name per-emitter drive groups (default ``"0", "1", ...``).
     positions_mm : (n, 3) float64, mm, optional
         Emitter positions, which lay out driver strings (``None``: no driver strings).
+    at_depth : DepthObjective, optional
+        Aim the dose in this band of depth (its matrix, the same shape as ``matrix``, and its
+        window) instead of at the surface; the irradiance and eye limits stay on ``matrix``
+        (``None``: the surface dose and ``dose.fluence_window_j_cm2``).
     name : str
         Names the problem (the wearer) in messages.
 
@@ -86,7 +123,7 @@ class DoseProblem:
         Naming the field: an array without one entry per point or per emitter, a matrix,
         power or area that is not finite, a channel level for no channel or outside
         [0, 1], an eye matrix without one column per emitter, or an ``exposure_s`` that is
-        not a finite number > 0.
+        not a finite number > 0; a depth matrix of another shape than ``matrix``.
     """
 
     matrix: Any
@@ -104,6 +141,7 @@ class DoseProblem:
     regions: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
     ids: NDArray[np.str_] | None = None
     positions_mm: NDArray[np.float64] | None = None
+    at_depth: DepthObjective | None = None
     name: str = "dose problem"
 
     def __post_init__(self) -> None:
@@ -156,6 +194,17 @@ class DoseProblem:
                 np.float64,
                 name="blue_radiance_w_m2_sr_per_mw",
             )
+        if self.at_depth is not None:
+            depth = self.at_depth
+            deep = depth.matrix
+            if not scipy.sparse.issparse(deep):
+                deep = _shaped(deep, None, np.float64, name="at_depth.matrix")
+            if deep.shape != (k, n):
+                msg = f"DoseProblem.at_depth.matrix: expected shape {(k, n)}, got {deep.shape}"
+                raise InputError(msg)
+            deep = scipy.sparse.csc_array(deep, dtype=np.float64)
+            check_finite(deep.data, name="DoseProblem.at_depth.matrix")
+            values["at_depth"] = DepthObjective(deep, depth.band_mm, depth.window_j_cm2)
         if values["eye_matrix"].shape[1] != n:
             msg = (
                 f"DoseProblem.eye_matrix: expected one column per emitter ({n}), got "
@@ -168,18 +217,26 @@ class DoseProblem:
             object.__setattr__(self, key, value)
 
     @classmethod
-    def from_render(cls, result: RenderResult) -> DoseProblem:
+    def from_render(cls, result: RenderResult, *, at_depth: bool = False) -> DoseProblem:
         """Build the dose problem of a render: its transfer matrix, treated skin and scene.
 
         Parameters
         ----------
         result : RenderResult
+        at_depth : bool
+            Aim the dose in the scene's ``tissue.targets.roi`` band (its fluence-rate matrix
+            and window, :class:`DepthObjective`) instead of at the surface.
 
         Returns
         -------
         DoseProblem
             Named after the render's scene; ``channel_levels`` are the scene's mode, the eye
             matrix its eye detector's facing readings (if any).
+
+        Raises
+        ------
+        InputError
+            With ``at_depth``, when the scene has no ``tissue.targets.roi`` band.
         """
         scene, samples = result.scene, result.samples
         emitters = scene.emitters
@@ -211,8 +268,16 @@ class DoseProblem:
             regions=samples.regions,
             ids=emitters.ids,
             positions_mm=emitters.positions_mm,
+            at_depth=depth_objective(result) if at_depth else None,
             name=scene.name,
         )
+
+    @property
+    def window_j_cm2(self) -> tuple[float, float]:
+        """The fluence window aimed at: the depth band's, else ``dose.fluence_window_j_cm2``."""
+        if self.at_depth is None:
+            return self.dose.fluence_window_j_cm2
+        return self.at_depth.window_j_cm2
 
     @property
     def mode_drive(self) -> NDArray[np.float64]:
@@ -239,6 +304,52 @@ class DoseProblem:
             that count as IR.
         """
         return self.eye_matrix @ (self.power_mw * emitter_drive * self.ir)
+
+
+def check_depth_target(scene: Scene) -> None:
+    """Raise unless the scene has a ``tissue.targets.roi`` band to aim the dose at.
+
+    Raises
+    ------
+    InputError
+        Naming the scene file and what its ``tissue:`` section holds instead.
+    """
+    settings = scene.tissue
+    if settings is None or ROI not in settings.targets:
+        found = (
+            "no tissue: section"
+            if settings is None
+            else f"tissue.targets {sorted(settings.targets) or 'empty'}"
+        )
+        msg = (
+            f"{scene.path or scene.name}: at_depth: expected a tissue.targets.roi band "
+            f"(tissue: {{targets: {{roi: {{depth_mm: [top, bottom]}}}}}}), found {found}"
+        )
+        raise InputError(msg)
+
+
+def depth_objective(result: RenderResult) -> DepthObjective:
+    """Return the ``tissue.targets.roi`` band of a render as a :class:`DepthObjective`.
+
+    Raises
+    ------
+    InputError
+        When the scene has no ``tissue:`` section or no ``roi`` target in it.
+    """
+    scene, tissue = result.scene, result.tissue
+    check_depth_target(scene)
+    settings = scene.tissue
+    assert settings is not None and tissue is not None  # a tissue: section renders maps
+    target = settings.targets[ROI]
+    matrix = fluence_rate_matrix(
+        tissue.shares,
+        tissue.kernels,
+        site_index=tissue.site_index,
+        channel_of_emitter=scene.emitters.channel,
+        depth=len(settings.depths_mm) + list(settings.targets).index(ROI),
+    )
+    window = target.fluence_window_j_cm2 or scene.dose.fluence_window_j_cm2
+    return DepthObjective(matrix, target.depth_mm, window)
 
 
 def _shaped(value: Any, shape: tuple[int, ...] | None, dtype: Any, *, name: str) -> NDArray[Any]:

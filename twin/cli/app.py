@@ -133,13 +133,26 @@ def _optimise(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="robust also to the device worn 3 mm off (4 ways) or tilted 5 degrees (2 ways)",
     )
+    p.add_argument(
+        "--at-depth",
+        action="store_true",
+        help="optimise the dose in the scene's tissue.targets.roi band of depth (and its "
+        "window) instead of at the surface; the safety limits stay at the surface",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(command_func="optimise:_cmd_optimise")
 
 
 def _compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", type=Path, help="first scene file")
-    p.add_argument("b", type=Path, help="second scene file")
+    p.add_argument("b", type=Path, nargs="?", help="second scene file (or --skin-types)")
+    p.add_argument(
+        "--skin-types",
+        nargs=2,
+        metavar=("TYPE", "TYPE"),
+        help="compare scene A on two Fitzpatrick skin types (I..VI) instead; it needs a "
+        "tissue: section",
+    )
     p.add_argument("--population", type=int, help="render both on N seeded adults")
     p.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the report")

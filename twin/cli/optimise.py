@@ -29,11 +29,15 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         population=args.population,
         seed=args.seed,
         misplace=args.misplace,
+        at_depth=args.at_depth,
         progress=StageBars(stream=sys.stderr),
     )
     result.write(args.out)
     drive = result.drive
     how = "placement" if drive is None else f"{drive.objective} by {drive.solver}"
+    if result.at_depth_mm is not None:
+        top, bottom = result.at_depth_mm
+        how += f", aimed at {top:g}-{bottom:g} mm deep"
     print(f"optimised {args.vary} ({how}):")
     rows = [("metric", "before", "after", "change"), *map(_row, result.changes)]
     if result.worst_wearer:

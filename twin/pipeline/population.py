@@ -19,9 +19,31 @@ from twin.engine.cache import TransferCache
 from twin.files import check_finite_json, publish, safe_name, write_atomic
 from twin.pipeline.render import RenderResult, render
 from twin.pipeline.results import RESULT_NAMES
+from twin.tissue.optics import SKIN_TYPES
 
 if TYPE_CHECKING:
     from twin.scene import Scene
+
+
+def member_label(scene: Scene) -> str:
+    """Who a member is: its body shape and, with a Fitzpatrick skin, its skin type."""
+    parts = [] if scene.variant is None else [scene.variant.label]
+    if scene.tissue is not None and scene.tissue.skin in SKIN_TYPES:
+        parts.append(f"skin {scene.tissue.skin}")
+    return ", ".join(parts)
+
+
+def _spread(rows: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Each metric's min, 5th percentile, median, 95th percentile and max over ``rows``."""
+    summary = {}
+    for key in keys:
+        values = np.array([m["metrics"][key] for m in rows if m["metrics"][key] is not None])
+        if values.size:
+            q = np.percentile(values, [0, 5, 50, 95, 100])
+            summary[key] = dict(
+                zip(("min", "p5", "median", "p95", "max"), q.tolist(), strict=True)
+            )
+    return summary
 
 
 def population_summary(members: list[tuple[Scene, dict[str, Any]]]) -> dict[str, Any]:
@@ -35,10 +57,12 @@ def population_summary(members: list[tuple[Scene, dict[str, Any]]]) -> dict[str,
     Returns
     -------
     dict
-        ``members``: one entry per result (name, variant parameters, the metrics of
+        ``members``: one entry per result (name, variant parameters, label, skin type —
+        ``None`` without a ``tissue:`` section — and the metrics of
         :data:`twin.dose.registry.POPULATION` by column name);
         ``summary``: for each metric its min, 5th percentile, median, 95th percentile and max
-        over the members that have it.
+        over the members that have it; with light in tissue, ``by_skin_type``: per skin type
+        its number of members and the same spread of its dose-at-depth metrics.
     """
     rows: list[dict[str, Any]] = []
     for scene, metrics in members:
@@ -47,28 +71,35 @@ def population_summary(members: list[tuple[Scene, dict[str, Any]]]) -> dict[str,
             {
                 "name": scene.name,
                 "variant": {} if variant is None else variant.to_dict(),
-                "label": "" if variant is None else variant.label,
+                "label": member_label(scene),
+                "skin_type": None if scene.tissue is None else scene.tissue.skin,
                 "metrics": {metric(p).column: metric_value(metrics, p) for p in POPULATION},
             }
         )
-    summary = {}
-    for key in (metric(p).column for p in POPULATION):
-        values = np.array([m["metrics"][key] for m in rows if m["metrics"][key] is not None])
-        if values.size:
-            q = np.percentile(values, [0, 5, 50, 95, 100])
-            summary[key] = dict(
-                zip(("min", "p5", "median", "p95", "max"), q.tolist(), strict=True)
-            )
-    return {"members": rows, "summary": summary}
+    out: dict[str, Any] = {
+        "members": rows,
+        "summary": _spread(rows, [metric(p).column for p in POPULATION]),
+    }
+    skins = list(dict.fromkeys(m["skin_type"] for m in rows if m["skin_type"] is not None))
+    if skins:
+        depth = [metric(p).column for p in POPULATION if p.startswith("tissue.")]
+        out["by_skin_type"] = {}
+        for skin in skins:
+            group = [m for m in rows if m["skin_type"] == skin]
+            out["by_skin_type"][skin] = {"members": len(group), "summary": _spread(group, depth)}
+    return out
 
 
 def population_csv(summary: dict[str, Any]) -> str:
-    """One row per member: name, sex, age_years, then a column per population metric."""
+    """One row per member: name, sex, age_years, skin_type (with tissue), each metric."""
     keys = [metric(p).column for p in POPULATION]
-    lines = [",".join(["name", "sex", "age_years", *keys])]
+    skin = any(m.get("skin_type") is not None for m in summary["members"])
+    lines = [",".join(["name", "sex", "age_years", *(["skin_type"] if skin else []), *keys])]
     for m in summary["members"]:
         variant = m["variant"]
         cells = [m["name"], f"{variant.get('sex', 0.5):g}", f"{variant.get('age_years', 25.0):g}"]
+        if skin:
+            cells.append(m["skin_type"] or "")
         cells += ["" if m["metrics"][k] is None else f"{m['metrics'][k]:.6g}" for k in keys]
         lines.append(",".join(cells))
     return "\n".join(lines) + "\n"
@@ -127,8 +158,8 @@ def render_population(
     owned += [f"*/{name}" for name in (*RESULT_NAMES, *each_owned)]
     with publish(out_dir, name="out_dir", owned=owned) as stage:
         for i, scene in enumerate(scenes, 1):
-            shape = "" if scene.variant is None else f"{scene.variant.label}, "
-            label = f"{scene.name} ({shape}{i}/{len(scenes)})"
+            who = member_label(scene)
+            label = f"{scene.name} ({who}{', ' if who else ''}{i}/{len(scenes)})"
             result = render(
                 scene,
                 backend=backend,

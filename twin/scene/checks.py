@@ -15,7 +15,9 @@
         metrics: [roi.total.cv, ...]           # default: twin.dose.registry.BASELINE
         tolerances: {roi.total.cv: {relative: 0.05}}
 
-A metric is a dotted path into ``metrics.json`` (``regions.forehead.total.cv`` works too). On
+A metric is a dotted path into ``metrics.json`` (``regions.forehead.total.cv`` works too);
+one depth of a per-depth list of the ``tissue`` block is named in brackets
+(``tissue.roi.total.fluence_mean_j_cm2[1.0mm]``, a depth of ``tissue.depths_mm``). On
 a population scene a rule holds for the member at the bounds' worst (``over: worst``, the
 default: every member) or for a percentile of the members (``over: p5``, ``median``,
 ``p95``, ``min``, ``max``); baselines keep each metric's minimum, median and maximum over the
@@ -25,6 +27,7 @@ members.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,8 @@ RULE_KEYS = ("metric", "min", "max", "over")
 BASELINE_KEYS = ("relative", "absolute", "metrics", "tolerances")
 TOLERANCE_KEYS = ("relative", "absolute")
 OVER = ("worst", "min", "p5", "median", "p95", "max")
+#: A metric path: dotted keys, then optionally a depth in brackets (``...[1.0mm]``).
+_PATH = re.compile(r"[^.\[\]]+(\.[^.\[\]]+)*(\[\d+(\.\d*)?mm\])?")
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,11 @@ def _number(value: Any, *, name: str) -> float:
 
 
 def _metric(value: Any, *, name: str) -> str:
-    if not isinstance(value, str) or not value or any(not p for p in value.split(".")):
-        msg = f"{name}: expected a dotted metric path like roi.total.cv, got {value!r}"
+    if not isinstance(value, str) or not _PATH.fullmatch(value):
+        msg = (
+            f"{name}: expected a dotted metric path like roi.total.cv (or, at one depth, "
+            f"tissue.roi.total.fluence_mean_j_cm2[1.0mm]), got {value!r}"
+        )
         raise InputError(msg)
     return value
 
