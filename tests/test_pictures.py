@@ -288,7 +288,10 @@ def test_the_report_shows_the_light_in_tissue_as_metrics_json_has_it(tissue_rend
     section = text.split(f"<h2>{TISSUE_SECTION}</h2>")[1].split("<h2>")[0]
     assert section.startswith("<p>explicit layers: ")
     model, reflectance, depth, targets = _tables(section)
-    assert dict(model) == {k.replace("_", " "): str(v) for k, v in tissue["model"].items()}
+    assert tissue["model"]["lateral_spread_mm"] == {}  # none: said in words, not in the table
+    assert "lateral spread in the tissue not modelled" in section
+    expected = {k: v for k, v in tissue["model"].items() if k != "lateral_spread_mm"}
+    assert dict(model) == {k.replace("_", " "): str(v) for k, v in expected.items()}
     # The model's reflectance beside the NIST in-vivo mean at each channel's wavelength.
     assert reflectance[0] == ["channel", "wavelength nm", "skin reflectance, model",
                               "NIST mean skin reflectance"]  # fmt: skip

@@ -420,3 +420,16 @@ def test_lateral_spread_blurs_every_depth_map_and_its_matrix(plane_render, tmp_p
     )
     power = emitter_power_mw(emitters, result.scene.drive)
     np.testing.assert_allclose(a @ power, tissue.total_fluence_rate_mw_cm2[:, 1])
+
+
+def test_monte_carlo_run_at_render_time_is_kept_on_disk_and_rerun_when_damaged(tmp_path):
+    stack = {"c": (Layer(0.1, 0.5, 2.0, 0.8, 1.4), Layer(math.inf, 0.2, 1.5, 0.8, 1.4))}
+    depths = [(0.3, 0.3)]
+    first = layer_kernels(stack, depths, photons=2000, cache_dir=tmp_path)
+    entries = sorted((tmp_path / "tissue").glob("*.npz"))
+    assert len(entries) == len(ANGLES_DEG)
+    kernel_module._slab.cache_clear()
+    entries[0].write_bytes(b"not an npz")
+    again = layer_kernels(stack, depths, photons=2000, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.fluence_rate["c"], first.fluence_rate["c"])
+    assert np.load(entries[0])["fluence_rate"].size  # rewritten whole

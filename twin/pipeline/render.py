@@ -221,7 +221,8 @@ def render(
         Called as emitters are finished.
     cache : TransferCache, optional
         Reuse a transfer matrix built before for the same geometry, layout and LED profiles
-        (see :mod:`twin.engine.cache`), and store a new one.
+        (see :mod:`twin.engine.cache`), and store a new one; Monte Carlo run for a custom skin
+        or explicit layers is kept there too.
 
     Returns
     -------
@@ -272,7 +273,9 @@ def render(
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
     gap, incidence = axis_landing(scene.emitters, scene.target, engine.tracer)
     eye = eye_detector(scene, samples, transfer)
-    tissue = render_tissue(scene, samples, transfer)
+    tissue = render_tissue(
+        scene, samples, transfer, cache_dir=None if cache is None else cache.folder
+    )
     blocks = render_metrics(
         scene,
         samples=samples,

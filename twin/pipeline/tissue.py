@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -40,24 +42,42 @@ def sample_sites(scene: Scene, samples: SamplePoints) -> NDArray[np.str_]:
     return sites.astype(str)
 
 
-def scene_kernels(tissue: TissueSettings, emitters: Emitters, sites: list[str]) -> DepthKernels:
+def scene_kernels(
+    tissue: TissueSettings,
+    emitters: Emitters,
+    sites: list[str],
+    *,
+    cache_dir: Path | None = None,
+) -> DepthKernels:
     """Return the depth kernels of every channel with a spectrum, for the scene's skin.
 
     A Fitzpatrick type under air reads the shipped table; a custom mix, another
-    ``outside_n`` or explicit layers run the Monte Carlo now, for the ``sites`` given.
+    ``outside_n`` or explicit layers run the Monte Carlo now, for the ``sites`` given (kept
+    in ``cache_dir`` too, when given).
     """
     columns = depth_columns(tissue)
     if tissue.model is None:  # explicit layers
-        return layer_kernels(tissue.layers or {}, columns, outside_n=tissue.outside_n)
+        return layer_kernels(
+            tissue.layers or {}, columns, outside_n=tissue.outside_n, cache_dir=cache_dir
+        )
     if tissue.skin in SKIN_TYPES and tissue.outside_n == 1.0:
         return table_kernels(tissue.skin, emitters.spectra, columns)
     return model_kernels(
-        tissue.model, emitters.spectra, columns, sites=sites, outside_n=tissue.outside_n
+        tissue.model,
+        emitters.spectra,
+        columns,
+        sites=sites,
+        outside_n=tissue.outside_n,
+        cache_dir=cache_dir,
     )
 
 
 def render_tissue(
-    scene: Scene, samples: SamplePoints, transfer: TransferMatrix
+    scene: Scene,
+    samples: SamplePoints,
+    transfer: TransferMatrix,
+    *,
+    cache_dir: Path | None = None,
 ) -> TissueMaps | None:
     """Return the fluence rate at depth under every sample at the scene's drive, or None.
 
@@ -67,12 +87,14 @@ def render_tissue(
     samples : SamplePoints
         The ``k`` skin points of ``transfer``.
     transfer : TransferMatrix
+    cache_dir : Path, optional
+        Where Monte Carlo run at render time is kept on disk (a transfer cache's folder).
     """
     tissue = scene.tissue
     if tissue is None:
         return None
     used, inverse = np.unique(sample_sites(scene, samples), return_inverse=True)
-    kernels = scene_kernels(tissue, scene.emitters, used.tolist())
+    kernels = scene_kernels(tissue, scene.emitters, used.tolist(), cache_dir=cache_dir)
     layers = kernels.sites == ("layers",)
     index = np.array([0 if layers else kernels.sites.index(s) for s in used])[inverse]
     return tissue_maps(

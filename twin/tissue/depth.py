@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
@@ -86,24 +87,54 @@ def angle_shares(
     AngleShares
     """
     matrix = transfer.matrix.tocsc()
-    cols = np.repeat(np.arange(matrix.shape[1]), np.diff(matrix.indptr))
+    cols = np.repeat(np.arange(matrix.shape[1], dtype=np.int64), np.diff(matrix.indptr))
     rows = matrix.indices.astype(np.int64)
-    to_emitter = emitters.positions_mm[cols] - samples.positions_mm[rows]
-    cos = np.einsum("ij,ij->i", samples.normals[rows], to_emitter)
-    cos /= np.linalg.norm(to_emitter, axis=1)
-    angle = np.degrees(np.arccos(np.clip(cos, 0.0, 1.0)))
-    angle = np.minimum(angle, nodes_deg[-1])
-    node = np.clip(np.searchsorted(nodes_deg, angle, side="right") - 1, 0, len(nodes_deg) - 2)
-    frac = (angle - nodes_deg[node]) / (nodes_deg[node + 1] - nodes_deg[node])
+    nodes = np.asarray(nodes_deg, dtype=np.float64)
+    node, frac = _shares(
+        rows, cols, samples.positions_mm, samples.normals, emitters.positions_mm, nodes
+    )
     return AngleShares(
         rows=rows,
-        cols=cols.astype(np.int64),
+        cols=cols,
         values=np.asarray(matrix.data, dtype=np.float64),
-        node=node.astype(np.int64),
+        node=node,
         frac=frac,
         shape=(int(matrix.shape[0]), int(matrix.shape[1])),
-        nodes_deg=np.asarray(nodes_deg, dtype=np.float64),
+        nodes_deg=nodes,
     )
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _shares(rows, cols, points, normals, emitters, nodes):  # pragma: no cover - compiled
+    """Each pair's lower angle node and its share of the next one up (see angle_shares)."""
+    m, top = len(rows), len(nodes) - 1
+    node = np.empty(m, dtype=np.int64)
+    frac = np.empty(m, dtype=np.float64)
+    for i in numba.prange(m):
+        p, e = rows[i], cols[i]
+        dx = emitters[e, 0] - points[p, 0]
+        dy = emitters[e, 1] - points[p, 1]
+        dz = emitters[e, 2] - points[p, 2]
+        cos = (normals[p, 0] * dx + normals[p, 1] * dy + normals[p, 2] * dz) / np.sqrt(
+            dx * dx + dy * dy + dz * dz
+        )
+        angle = min(np.degrees(np.arccos(min(max(cos, 0.0), 1.0))), nodes[top])
+        j = 0
+        while j < top - 1 and angle >= nodes[j + 1]:
+            j += 1
+        node[i] = j
+        frac[i] = (angle - nodes[j]) / (nodes[j + 1] - nodes[j])
+    return node, frac
+
+
+@numba.njit(cache=True, nogil=True)
+def _by_angle(rows, cols, values, node, frac, power, out):  # pragma: no cover - compiled
+    """Add each pair's irradiance at ``power`` to ``out[row, node]`` and ``out[row, node+1]``."""
+    for i in range(len(rows)):
+        e = values[i] * power[cols[i]]
+        if e != 0.0:
+            out[rows[i], node[i]] += e * (1.0 - frac[i])
+            out[rows[i], node[i] + 1] += e * frac[i]
 
 
 def irradiance_by_angle(shares: AngleShares, power_mw: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -115,12 +146,10 @@ def irradiance_by_angle(shares: AngleShares, power_mw: NDArray[np.float64]) -> N
     power_mw : (n,) float64, mW
         Each emitter's radiant power (zero for emitters of other channels).
     """
-    k, a = shares.shape[0], len(shares.nodes_deg)
-    contribution = shares.values * power_mw[shares.cols]
-    flat = shares.rows * a + shares.node
-    low = np.bincount(flat, weights=contribution * (1.0 - shares.frac), minlength=k * a)
-    high = np.bincount(flat + 1, weights=contribution * shares.frac, minlength=k * a)
-    return np.asarray(low + high, dtype=np.float64).reshape(k, a)
+    out = np.zeros((shares.shape[0], len(shares.nodes_deg)))
+    power = np.asarray(power_mw, dtype=np.float64)
+    _by_angle(shares.rows, shares.cols, shares.values, shares.node, shares.frac, power, out)
+    return out
 
 
 def fluence_rate_maps(
@@ -149,9 +178,12 @@ def fluence_rate_maps(
     """
     maps = {}
     for channel, power in power_mw.items():
+        kernel = kernels.fluence_rate[channel]  # (s, a, d)
+        if not power.any():
+            maps[channel] = np.zeros((shares.shape[0], kernel.shape[2]))
+            continue
         by_angle = irradiance_by_angle(shares, power)
-        kernel = kernels.fluence_rate[channel][site_index]  # (k, a, d)
-        maps[channel] = np.einsum("ka,kad->kd", by_angle, kernel)
+        maps[channel] = np.einsum("ka,kad->kd", by_angle, kernel[site_index])
     return maps
 
 

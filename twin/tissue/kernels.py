@@ -9,12 +9,15 @@ For the six Fitzpatrick skin types of the default skin model the kernels ship as
 its SHA-256 on load) over 400-1000 nm, the body sites of :data:`twin.tissue.optics.SITES` and
 :data:`ANGLES_DEG`; a channel's kernel is its spectrum's weighted sum of the table's
 wavelengths. A custom chromophore mix or explicit layers run the same Monte Carlo when the
-scene is rendered (seeded, cached by content in memory).
+scene is rendered (seeded; cached by content in memory, and on disk beside the transfer
+matrices when a render uses a cache).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from twin._version import __version__
 from twin.devices.spectra import Spectrum
 from twin.errors import InputError, TwinError
 from twin.tissue.layers import Layer
@@ -220,15 +224,46 @@ def _check_range(channel: str, spectrum: Spectrum, grid_nm: NDArray[np.float64])
 
 @lru_cache(maxsize=512)
 def _slab(
-    layers: tuple[Layer, ...], incidence_deg: float, outside_n: float, photons: int
+    layers: tuple[Layer, ...],
+    incidence_deg: float,
+    outside_n: float,
+    photons: int,
+    cache_dir: Path | None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
-    """Monte Carlo of one stack at one angle: (depth centres mm, fluence rate, reflectance)."""
+    """Monte Carlo of one stack at one angle: (depth centres mm, fluence rate, reflectance).
+
+    Kept in memory and, with a ``cache_dir``, on disk (``<cache_dir>/tissue/<key>.npz``),
+    keyed by the SHA-256 of everything that determines it; an unreadable entry is run again,
+    a folder that cannot be written is skipped.
+    """
+    key = repr((layers, incidence_deg, outside_n, photons, SEED, __version__))
+    name = f"{hashlib.sha256(key.encode()).hexdigest()}.npz"
+    path = None if cache_dir is None else cache_dir / "tissue" / name
+    if path is not None:
+        with contextlib.suppress(OSError, ValueError, KeyError), np.load(path) as entry:
+            return entry["depth_mm"], entry["fluence_rate"], float(entry["reflectance"])
     result = simulate(
         layers, incidence_deg=incidence_deg, photons=photons, seed=SEED, outside_n=outside_n
     )
     edges = result.depth_edges_mm
-    reflectance = result.specular + result.remitted
-    return 0.5 * (edges[:-1] + edges[1:]), result.fluence_rate, reflectance
+    out = (0.5 * (edges[:-1] + edges[1:]), result.fluence_rate, result.specular + result.remitted)
+    if path is None:
+        return out
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")
+        np.savez(part, depth_mm=out[0], fluence_rate=out[1], reflectance=out[2])
+        os.replace(part, path)
+    return out
+
+
+def _spectrum_points(
+    spectrum: Spectrum, grid_nm: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Wavelengths and weights to run a spectrum at: a line at itself, else on ``grid_nm``."""
+    if spectrum.is_line:
+        return np.array([spectrum.peak_nm]), np.array([1.0])
+    return grid_nm, spectrum.weights_on(grid_nm)
 
 
 def _stack_kernel(
@@ -239,6 +274,7 @@ def _stack_kernel(
     *,
     outside_n: float,
     photons: int,
+    cache_dir: Path | None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Spectrum-weighted kernel (a, d) and reflectance (a,) of ``stack_at(wavelength)``."""
     fluence = np.zeros((len(ANGLES_DEG), len(depths)))
@@ -248,7 +284,7 @@ def _stack_kernel(
             continue
         layers = stack_at(float(wl))
         for a, angle in enumerate(ANGLES_DEG):
-            z, phi, rd = _slab(layers, float(angle), outside_n, photons)
+            z, phi, rd = _slab(layers, float(angle), outside_n, photons, cache_dir)
             fluence[a] += weight * _at_depths(phi, z, depths)
             reflectance[a] += weight * rd
     return fluence, reflectance
@@ -262,8 +298,11 @@ def model_kernels(
     sites: Sequence[str],
     outside_n: float = 1.0,
     photons: int = RENDER_PHOTONS,
+    cache_dir: Path | None = None,
 ) -> DepthKernels:
-    """Kernels of a custom chromophore mix, by Monte Carlo now (on the table's wavelengths).
+    """Kernels of a custom chromophore mix, by Monte Carlo now.
+
+    A line spectrum runs at its wavelength, any other on the table's wavelengths.
 
     Parameters
     ----------
@@ -276,20 +315,23 @@ def model_kernels(
         Refractive index above the skin.
     photons : int
         Per wavelength, site and angle.
+    cache_dir : Path, optional
+        Also keep each run on disk here (see :func:`_slab`).
     """
     grid = kernel_table().wavelength_nm
     fluence, reflectance = {}, {}
     for channel, spectrum in spectra.items():
         _check_range(channel, spectrum, grid)
-        weights = spectrum.weights_on(grid)
+        wavelengths, weights = _spectrum_points(spectrum, grid)
         per_site = [
             _stack_kernel(
                 lambda wl, s=SITES[site]: model.layers(wl, s),
-                grid,
+                wavelengths,
                 weights,
                 depths,
                 outside_n=outside_n,
                 photons=photons,
+                cache_dir=cache_dir,
             )
             for site in sites
         ]
@@ -317,6 +359,7 @@ def layer_kernels(
     *,
     outside_n: float = 1.0,
     photons: int = RENDER_PHOTONS,
+    cache_dir: Path | None = None,
 ) -> DepthKernels:
     """Kernels of explicit layers (one stack per channel), by Monte Carlo now.
 
@@ -328,6 +371,8 @@ def layer_kernels(
     outside_n : float
     photons : int
         Per angle.
+    cache_dir : Path, optional
+        Also keep each run on disk here (see :func:`_slab`).
     """
     fluence, reflectance = {}, {}
     for channel, stack in layers.items():
@@ -338,6 +383,7 @@ def layer_kernels(
             depths,
             outside_n=outside_n,
             photons=photons,
+            cache_dir=cache_dir,
         )
         fluence[channel], reflectance[channel] = f[None], r[None]
     return DepthKernels(

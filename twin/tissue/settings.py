@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from twin._validation import (
@@ -111,17 +111,9 @@ class TissueSettings:
     def with_skin(self, skin: str) -> TissueSettings:
         """Return the same settings for another Fitzpatrick type (populations, comparisons)."""
         label, model = parse_skin(skin, name="skin_type")
-        return TissueSettings(
-            skin=label,
-            model=model,
-            layers=None,
-            depths_mm=self.depths_mm,
-            depth_labels=self.depth_labels,
-            outside_n=self.outside_n,
-            site=self.site,
-            targets=self.targets,
-            lateral_spread_mm=self.lateral_spread_mm,
-            spec={**{k: v for k, v in self.spec.items() if k != "layers"}, "skin_type": label},
+        spec = {k: v for k, v in self.spec.items() if k != "layers"}
+        return replace(
+            self, skin=label, model=model, layers=None, spec={**spec, "skin_type": label}
         )
 
 
