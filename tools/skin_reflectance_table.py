@@ -1,7 +1,7 @@
 """Regenerate twin/dose/skin_reflectance.csv: the NIST mean skin reflectance per wavelength.
 
 Reads the NIST reference set of human skin reflectance (Cooksey, Allen & Tsai 2017, J Res
-NIST 122:26; ``shared/data/skin_reflectance_nist.csv``: one row per wavelength and subject,
+NIST 122:26; ``tests/data/skin_reflectance_nist.csv``: one row per wavelength and subject,
 its ``mean`` column the mean of three repeats) and writes the mean over subjects at each
 wavelength, the table :func:`twin.dose.hazards.skin_reflectance` interpolates.
 
@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT.parent / "shared" / "data" / "skin_reflectance_nist.csv"
+SOURCE = ROOT / "tests" / "data" / "skin_reflectance_nist.csv"  # a copy of shared/data's
 TABLE = ROOT / "twin" / "dose" / "skin_reflectance.csv"
 
 
