@@ -433,3 +433,28 @@ def test_monte_carlo_run_at_render_time_is_kept_on_disk_and_rerun_when_damaged(t
     again = layer_kernels(stack, depths, photons=2000, cache_dir=tmp_path)
     np.testing.assert_array_equal(again.fluence_rate["c"], first.fluence_rate["c"])
     assert np.load(entries[0])["fluence_rate"].size  # rewritten whole
+
+
+def test_each_point_gets_the_body_site_of_its_region():
+    from twin.pipeline.tissue import sample_sites
+
+    scene = twin.load_scene(Path(twin.__file__).parent.parent / "scenes" / "default.yaml")
+    samples = scene.target.samples()
+    sites = sample_sites(scene, samples)
+    assert set(sites[samples.regions["eyes"]]) == {"eyelid"}  # thin lids
+    assert set(sites[samples.regions["forehead"]]) == {"forehead"}
+    assert set(sites[samples.regions["cheek_left"]]) == {"face"}
+
+
+def test_skin_no_region_places_takes_the_scenes_site(plane_render, tmp_path):
+    from twin.pipeline.tissue import sample_sites
+
+    result, root = plane_render
+    assert set(sample_sites(result.scene, result.samples)) == {"face"}  # no anatomy: the face
+    scene = yaml.safe_load((root / "plane.yaml").read_text())
+    scene["tissue"]["site"] = "trunk"
+    for name in ("plane.ply", "leds.csv"):
+        (tmp_path / name).write_bytes((root / name).read_bytes())
+    (tmp_path / "trunk.yaml").write_text(yaml.safe_dump(scene))
+    trunk = twin.load_scene(tmp_path / "trunk.yaml")
+    assert set(sample_sites(trunk, result.samples)) == {"trunk"}

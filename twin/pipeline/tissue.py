@@ -14,7 +14,7 @@ from twin.geometry.surface import SamplePoints
 from twin.scene import Scene
 from twin.tissue.depth import TissueMaps, tissue_maps
 from twin.tissue.kernels import DepthKernels, layer_kernels, model_kernels, table_kernels
-from twin.tissue.optics import ANATOMY_SITES, DEFAULT_SITE, SKIN_TYPES, site_of_regions
+from twin.tissue.optics import ANATOMY_SITES, DEFAULT_SITE, REGION_SITES, SKIN_TYPES
 from twin.tissue.settings import TissueSettings
 
 
@@ -35,10 +35,9 @@ def sample_sites(scene: Scene, samples: SamplePoints) -> NDArray[np.str_]:
     tissue = scene.tissue
     own = (tissue.site if tissue else None) or ANATOMY_SITES.get(scene.anatomy or "", DEFAULT_SITE)
     sites = np.full(len(samples), own, dtype=object)
-    if tissue is None or tissue.site is None:
-        by_region = site_of_regions(samples.regions, anatomy=scene.anatomy, default=own)
-        for region, mask in samples.regions.items():
-            sites[mask] = by_region[region]
+    for region, mask in samples.regions.items():
+        if region in REGION_SITES:
+            sites[mask] = REGION_SITES[region]
     return sites.astype(str)
 
 

@@ -24,7 +24,6 @@ a thick scalp and trunk dermis.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from functools import cache
 from pathlib import Path
@@ -82,8 +81,8 @@ SITES: dict[str, Site] = {
 }
 DEFAULT_SITE = "face"
 
-#: The site of each built-in anatomy's regions; a region not named here is ``DEFAULT_SITE``
-#: on the face and head, the anatomy's own site elsewhere.
+#: The site of each built-in anatomy's skin, and of the regions that differ from it; skin of
+#: no built-in anatomy is ``DEFAULT_SITE`` (or the scene's ``tissue.site``).
 ANATOMY_SITES: dict[str, str] = {
     "face": "face",
     "head": "face",
@@ -324,22 +323,3 @@ def parse_skin(value: Any, *, name: str) -> tuple[str, SkinModel]:
         )
         raise InputError(msg)
     return "custom", model
-
-
-def site_of_regions(
-    regions: Mapping[str, Any], *, anatomy: str | None, default: str = DEFAULT_SITE
-) -> dict[str, str]:
-    """Return the body site of each region (:data:`REGION_SITES`, :data:`ANATOMY_SITES`).
-
-    Parameters
-    ----------
-    regions : mapping of str
-        The target's region names.
-    anatomy : str or None
-        The built-in anatomy the target is (or took its regions from); ``None``: a mesh
-        file without regions of a built-in.
-    default : str
-        The site of every region not otherwise known.
-    """
-    own = ANATOMY_SITES.get(anatomy or "", default)
-    return {r: REGION_SITES.get(r, own) for r in regions}
