@@ -458,3 +458,21 @@ def test_skin_no_region_places_takes_the_scenes_site(plane_render, tmp_path):
     (tmp_path / "trunk.yaml").write_text(yaml.safe_dump(scene))
     trunk = twin.load_scene(tmp_path / "trunk.yaml")
     assert set(sample_sites(trunk, result.samples)) == {"trunk"}
+
+
+def test_heating_uses_the_skin_models_reflectance_of_the_skin_type(plane_render):
+    result, _ = plane_render
+    heating = result.metrics["heating"]
+    r = result.tissue.reflectance_at_points
+    areas = result.samples.areas_mm2
+    for channel in ("red", "nir"):
+        assert heating["reflectance"][channel] == pytest.approx(
+            np.average(r[channel], weights=areas)
+        )
+    absorbed = sum((1 - r[c]) * e for c, e in result.dose.irradiance_mw_cm2.items())
+    assert heating["roi"]["absorbed_mw_cm2"]["max"] == pytest.approx(absorbed.max())
+    # Darker skin reflects less and so absorbs more of the same light.
+    face = list(SITES).index("face")
+    fair = table_kernels("I", {"r": line(633.0)}, [(1.0, 1.0)]).reflectance["r"][face, 0]
+    dark = table_kernels("VI", {"r": line(633.0)}, [(1.0, 1.0)]).reflectance["r"][face, 0]
+    assert 1 - dark > 2 * (1 - fair)

@@ -357,12 +357,14 @@ def heating(
     roi: NDArray[np.bool_],
     regions: Mapping[str, NDArray[np.bool_]],
     dose: DoseSettings,
+    skin_reflectance_of: Mapping[str, NDArray[np.float64]] | None = None,
 ) -> Heating:
     """Absorbed power density ``(1 - R) E`` per region against the heating guard.
 
-    R is the NIST mean skin reflectance averaged over each channel's spectrum
-    (:func:`twin.dose.hazards.skin_reflectance`; a channel with no wavelength counts as
-    absorbed in full).
+    R is, per channel, ``skin_reflectance_of`` where given (the skin model's reflectance at
+    every point, for the scene's skin type), else the NIST mean skin reflectance averaged
+    over the channel's spectrum (:func:`twin.dose.hazards.skin_reflectance`; a channel with
+    no wavelength counts as absorbed in full).
 
     Parameters
     ----------
@@ -374,15 +376,26 @@ def heating(
     regions : mapping of str to (k,) bool
     dose : DoseSettings
         Its ``absorbed_limit_mw_cm2`` is the guard.
+    skin_reflectance_of : mapping of str to (k,) float64, optional
+        Per channel, the skin's reflectance at every point.
 
     Returns
     -------
     Heating
+        Its ``reflectance`` per channel is the one used, area-weighted over the treated skin.
     """
-    reflectance = {c: skin_reflectance(dose_maps.spectrum(c)) for c in dose_maps.channels}
-    absorbed = np.zeros(len(areas_mm2))
+    k = len(areas_mm2)
+    given = skin_reflectance_of or {}
+    per_point = {
+        c: given[c] if c in given else np.full(k, skin_reflectance(dose_maps.spectrum(c)))
+        for c in dose_maps.channels
+    }
+    absorbed = np.zeros(k)
     for c, e in dose_maps.irradiance_mw_cm2.items():
-        absorbed += (1.0 - reflectance[c]) * e
+        absorbed += (1.0 - per_point[c]) * e
+    reflectance = {
+        c: float(np.average(r[roi], weights=areas_mm2[roi])) for c, r in per_point.items()
+    }
     limit = dose.absorbed_limit_mw_cm2
 
     def block(mask: NDArray[np.bool_]) -> Absorbed:

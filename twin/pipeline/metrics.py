@@ -194,7 +194,12 @@ def render_metrics(
         regions=regions,
         eye_safety=_eye_safety(transfer, scene, eye_detector),
         heating=heating(
-            maps, samples.areas_mm2, roi=roi, regions=samples.regions, dose=scene.dose
+            maps,
+            samples.areas_mm2,
+            roi=roi,
+            regions=samples.regions,
+            dose=scene.dose,
+            skin_reflectance_of=None if tissue is None else tissue.reflectance_at_points,
         ),
         tissue=None
         if tissue is None or scene.tissue is None

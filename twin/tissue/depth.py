@@ -257,6 +257,14 @@ class TissueMaps:
     blur: dict[str, scipy.sparse.csr_array]
 
     @property
+    def reflectance_at_points(self) -> dict[str, NDArray[np.float64]]:
+        """Per channel, (k,) float64: the skin's total reflectance at every point.
+
+        At normal incidence, for the point's body site.
+        """
+        return {c: r[self.site_index, 0] for c, r in self.kernels.reflectance.items()}
+
+    @property
     def total_fluence_rate_mw_cm2(self) -> NDArray[np.float64]:
         """(k, d) float64, mW/cm^2: the sum over channels."""
         return np.sum(list(self.fluence_rate_mw_cm2.values()), axis=0)
