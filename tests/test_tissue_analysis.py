@@ -90,6 +90,14 @@ def test_two_skin_types_compare_on_one_transfer_matrix(tmp_path, fitzpatrick, mo
         assert rows[path_]["b"]["median"] < 0.8 * rows[path_]["a"]["median"]
     printed = capsys.readouterr().out
     assert "mean fluence at target depth (J/cm2)" in printed and "face (skin VI)" in printed
+    # No skin "wins": the verdict gives the ratio of the doses at the target depth instead.
+    band = rows["tissue.targets.roi.fluence_mean_j_cm2"]
+    ratio = band["b"]["median"] / band["a"]["median"]
+    assert result["verdict"].startswith("One device on two skins")
+    assert (
+        f"face (skin VI) gets {ratio:.2f} times the mean fluence of face (skin I)"
+        in (result["verdict"])
+    )
     ply = trimesh.load(out / "difference.ply", process=False)
     data = ply.metadata["_ply_raw"]["vertex"]["data"]
     np.testing.assert_array_equal(data["difference_j_cm2"], 0.0)

@@ -87,6 +87,8 @@ class Comparison:
     first: Member  # the first design on the first anatomy
     # Per-sample J/cm2 in the tissue.targets.roi band, same order (None: no such band).
     fluence_at_depth: tuple[list[np.ndarray | None], list[np.ndarray | None]]
+    # The two Fitzpatrick types when one scene is compared on two skins (compare_skin_types).
+    skin_types: tuple[str, str] | None = None
 
     def values(self, design: int, path: str) -> list[float]:
         """Design ``design``'s value of the metric at ``path`` on each anatomy that has it."""
@@ -211,7 +213,8 @@ def compare_skin_types(
         if cache is None:  # the second skin type still reads the first one's matrix
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="twin-compare-"))
             cache = TransferCache(Path(folder))
-        return _compare(names, labels, sides, tasks, cache=cache, jobs=jobs)
+        compared = _compare(names, labels, sides, tasks, cache=cache, jobs=jobs)
+    return dataclasses.replace(compared, skin_types=(skins[0], skins[1]))
 
 
 def _compare(
@@ -370,7 +373,9 @@ def report(comparison: Comparison) -> dict[str, Any]:
         "metrics": rows,
         "region_mean_fluence_j_cm2": regions,
         "distributions": distributions(comparison),
-        "verdict": verdict(comparison.names, rows),
+        "verdict": verdict(comparison.names, rows)
+        if comparison.skin_types is None
+        else skin_verdict(comparison.names, rows),
     }
 
 
@@ -459,6 +464,29 @@ def verdict(names: tuple[str, str], rows: list[dict]) -> str:
             f"{len(wins[other])}."
         )
     return " ".join([head, *(f"{p}." for p in parts)])
+
+
+def skin_verdict(names: tuple[str, str], rows: list[dict]) -> str:
+    """Return the summary of one device on two skin types: how much dose each gets at depth.
+
+    The device is the same, so no skin "wins": the rows' ``winner`` says only which lies
+    nearer the window.
+    """
+    at_depth = next(
+        (r for r in rows if r["path"] == "tissue.targets.roi.fluence_mean_j_cm2"), None
+    )
+    head = (
+        f"One device on two skins: {names[0]} and {names[1]} get the same light at the "
+        "surface; 'better' below says only whose dose lies nearer the window."
+    )
+    if at_depth is None or at_depth["a"][at_depth["compared_on"]] == 0:
+        return head
+    key = at_depth["compared_on"]
+    ratio = at_depth["b"][key] / at_depth["a"][key]
+    return (
+        f"{head} At the target depth {names[1]} gets {ratio:.2f} times the mean fluence of "
+        f"{names[0]} ({at_depth['b'][key]:.3g} against {at_depth['a'][key]:.3g} J/cm2)."
+    )
 
 
 def _fmt(summary: dict) -> str:
