@@ -384,17 +384,17 @@ def heating(
     Heating
         Its ``reflectance`` per channel is the one used, area-weighted over the treated skin.
     """
-    k = len(areas_mm2)
     given = skin_reflectance_of or {}
-    per_point = {
-        c: given[c] if c in given else np.full(k, skin_reflectance(dose_maps.spectrum(c)))
+    per_point: dict[str, NDArray[np.float64] | float] = {
+        c: given[c] if c in given else skin_reflectance(dose_maps.spectrum(c))
         for c in dose_maps.channels
     }
-    absorbed = np.zeros(k)
+    absorbed = np.zeros(len(areas_mm2))
     for c, e in dose_maps.irradiance_mw_cm2.items():
         absorbed += (1.0 - per_point[c]) * e
     reflectance = {
-        c: float(np.average(r[roi], weights=areas_mm2[roi])) for c, r in per_point.items()
+        c: float(np.average(r[roi], weights=areas_mm2[roi])) if isinstance(r, np.ndarray) else r
+        for c, r in per_point.items()
     }
     limit = dose.absorbed_limit_mw_cm2
 
