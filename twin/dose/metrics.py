@@ -69,10 +69,30 @@ def weighted_percentile(
     float
         In the unit of ``values``.
     """
-    order = np.argsort(values, kind="stable")
-    v, w = values[order], weights[order]
-    centre = (np.cumsum(w) - 0.5 * w) / w.sum()
-    return float(np.interp(q, centre, v))
+    return weighted_percentiles(values[:, None], weights, q)[0]
+
+
+def weighted_percentiles(
+    values: NDArray[np.float64], weights: NDArray[np.float64], q: float
+) -> list[float]:
+    """Return :func:`weighted_percentile` of every column of (k, d) ``values``, one sort.
+
+    Parameters
+    ----------
+    values : (k, d) float64
+    weights : (k,) float64
+    q : float
+
+    Returns
+    -------
+    list of d float
+    """
+    columns = np.ascontiguousarray(values.T)  # (d, k): each sort runs over contiguous data
+    order = np.argsort(columns, axis=1, kind="stable")
+    v = np.take_along_axis(columns, order, axis=1)
+    w = weights[order]
+    centre = (np.cumsum(w, axis=1) - 0.5 * w) / w.sum(axis=1, keepdims=True)
+    return [float(np.interp(q, c, x)) for c, x in zip(centre, v, strict=True)]
 
 
 def summary(values: NDArray[np.float64], areas: NDArray[np.float64]) -> Summary:

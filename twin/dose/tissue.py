@@ -7,7 +7,7 @@ from numpy.typing import NDArray
 
 from twin.dose.blocks import DepthDose, DepthRegion, TargetDose, TissueMetrics
 from twin.dose.maps import DoseSettings
-from twin.dose.metrics import weighted_percentile
+from twin.dose.metrics import weighted_percentile, weighted_percentiles
 from twin.tissue.depth import TissueMaps
 from twin.tissue.settings import ROI, TissueSettings
 from twin.units import fluence_j_cm2
@@ -36,26 +36,13 @@ def depth_dose(
     share = areas_mm2 / areas_mm2.sum()
     return DepthDose(
         fluence_rate_mean_mw_cm2=(share @ phi).tolist(),
-        fluence_rate_p5_mw_cm2=_p5(phi, areas_mm2),
+        fluence_rate_p5_mw_cm2=weighted_percentiles(phi, areas_mm2, 0.05)
+        if phi.any()
+        else [0.0] * phi.shape[1],  # a channel that is off
         fluence_rate_min_mw_cm2=phi.min(axis=0).tolist(),
         fluence_mean_j_cm2=(share @ fluence).tolist(),
         in_window_area_fraction=(share @ inside).tolist(),
     )
-
-
-def _p5(values: NDArray[np.float64], areas_mm2: NDArray[np.float64]) -> list[float]:
-    """Area-weighted 5th percentile of each column of (k, d) ``values``.
-
-    :func:`twin.dose.metrics.weighted_percentile` for every column with one sort.
-    """
-    if not values.any():  # a channel that is off
-        return [0.0] * values.shape[1]
-    columns = np.ascontiguousarray(values.T)  # (d, k): each sort runs over contiguous data
-    order = np.argsort(columns, axis=1)
-    v = np.take_along_axis(columns, order, axis=1)
-    w = areas_mm2[order]
-    centre = (np.cumsum(w, axis=1) - 0.5 * w) / w.sum(axis=1, keepdims=True)
-    return [float(np.interp(0.05, c, x)) for c, x in zip(centre, v, strict=True)]
 
 
 def _region(

@@ -15,6 +15,7 @@ NIR) is an option: a Gaussian blur of each channel's maps over the skin
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numba
@@ -264,7 +265,7 @@ class TissueMaps:
         """
         return {c: r[self.site_index, 0] for c, r in self.kernels.reflectance.items()}
 
-    @property
+    @functools.cached_property
     def total_fluence_rate_mw_cm2(self) -> NDArray[np.float64]:
         """(k, d) float64, mW/cm^2: the sum over channels."""
         return np.sum(list(self.fluence_rate_mw_cm2.values()), axis=0)
