@@ -31,7 +31,8 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
     several triangles (STL stores each triangle separately) are welded; triangles of zero
     area or repeating a vertex, and exact duplicate triangles, are dropped; the winding is
     made consistent across each connected piece; and a closed piece wound inside-out (its
-    normals pointing into the body) is turned outwards.
+    normals pointing into the body) is turned outwards — then ``flip_normals`` reverses
+    everything.
 
     Parameters
     ----------
@@ -39,8 +40,9 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
     units : {"mm", "cm", "dm", "m"}
         Length unit of the file's coordinates: a mesh file carries none, so it must be stated.
     flip_normals : bool, default: False
-        Reverse every triangle's winding (for open meshes whose normals point into the body;
-        closed pieces are turned outwards anyway).
+        Reverse every triangle's winding after the repairs: for open meshes whose normals
+        point into the body, and for closed surfaces seen from inside (an integrating
+        sphere, a cavity), whose normals then point inwards.
 
     Raises
     ------
@@ -105,11 +107,11 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
     faces, rewound = _consistent_winding(faces)
     if rewound:
         repairs.append(f"re-wound {rewound} triangles to one consistent winding")
-    if flip_normals:
-        faces = faces[:, ::-1]
     faces, turned = _outwards(vertices, faces)
     if turned:
         repairs.append(f"turned {turned} closed inside-out piece(s) outwards")
+    if flip_normals:
+        faces = faces[:, ::-1]
     if repairs:
         logger.warning("%s: repaired: %s", path, "; ".join(repairs))
     regions = {}
