@@ -26,7 +26,7 @@ from twin._data import default_scene_path
 from twin.dose.tissue import tissue_metrics
 from twin.engine.cache import TransferCache
 from twin.pipeline.render import region_of_interest, render
-from twin.pipeline.tissue import render_tissue
+from twin.pipeline.tissue import render_kernels, render_tissue
 from twin.scene import load_scene
 from twin.tissue.depth import fluence_rate_matrix
 
@@ -56,8 +56,10 @@ def main(path: Path) -> None:
         with_tissue = best_of(lambda: render(scene, cache=cache))
     samples, transfer = result.samples, result.transfer
     roi = region_of_interest(scene, samples)
-    step = best_of(lambda: render_tissue(scene, samples, transfer))
-    maps = render_tissue(scene, samples, transfer)
+    step = best_of(
+        lambda: render_tissue(scene, samples, transfer, render_kernels(scene, samples))
+    )
+    maps = render_tissue(scene, samples, transfer, render_kernels(scene, samples))
     metrics = best_of(
         lambda: tissue_metrics(
             maps,

@@ -348,7 +348,7 @@ def _view(wearer, positions, axes, emitters: Emitters, first, n_views, progress,
         max_distance_mm=scene.engine.max_distance_mm,
         progress=bar,
     )
-    unit = transfer.matrix.tocsc() * fluence_per_irradiance(scene.exposure_s)
+    unit = transfer.total.tocsc() * fluence_per_irradiance(scene.exposure_s)
     unit.sort_indices()
     areas = np.where(wearer.roi, wearer.samples.areas_mm2, 0.0)
     return _View(scipy.sparse.csc_array(unit), areas / (areas.sum() * n_views))

@@ -253,7 +253,7 @@ class DoseProblem:
                 emitting_area_mm2=area,
             )
         return cls(
-            matrix=result.transfer.matrix,
+            matrix=result.transfer.total,
             power_mw=emitters.power_mw,
             channel=emitters.channel,
             channel_levels=dict(scene.drive),
@@ -347,6 +347,8 @@ def depth_objective(result: RenderResult) -> DepthObjective:
         site_index=tissue.site_index,
         channel_of_emitter=scene.emitters.channel,
         depth=len(settings.depths_mm) + list(settings.targets).index(ROI),
+        blur=tissue.blur,
+        indirect=tissue.indirect,
     )
     window = target.fluence_window_j_cm2 or scene.dose.fluence_window_j_cm2
     return DepthObjective(matrix, target.depth_mm, window)

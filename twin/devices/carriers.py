@@ -153,6 +153,30 @@ class Carrier:
     conforming: bool
 
 
+def facing_emitters(
+    surface: Surface, positions_mm: NDArray[np.float64], axes: NDArray[np.float64]
+) -> Surface:
+    """Return ``surface`` with its normals on the side the emitters shine to.
+
+    A carrier reflects the light that comes back from the skin on its inside, the side its
+    LEDs face: the surface is flipped when its vertex normals point, on average, against
+    the axis of the emitter nearest to each vertex.
+
+    Parameters
+    ----------
+    surface : Surface
+        The carrier, mm.
+    positions_mm : (n, 3) float64, mm
+    axes : (n, 3) float64
+        The emitters on it.
+    """
+    _, nearest = cKDTree(positions_mm).query(surface.vertices_mm)
+    facing = np.einsum("ij,ij->i", surface.vertex_normals, axes[nearest]).mean()
+    if facing >= 0:
+        return surface
+    return Surface(surface.vertices_mm, surface.faces[:, ::-1], name=surface.name)
+
+
 def _smoothed_normals(skin: Surface, radius_mm: float) -> NDArray[np.float64]:
     """Vertex normals averaged (area-weighted) over every vertex within ``radius_mm``."""
     normals = skin.vertex_normals

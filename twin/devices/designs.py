@@ -24,6 +24,7 @@ start from)::
     extended: false                # sample each LED's package aperture (physics.md 1.3)
     aperture_samples: 16           # sample points per LED when extended
     spectrum: {red: {fwhm_nm: 18}} # per channel, over its LED model's (twin.devices.spectra)
+    interior: white                # the carrier's inside: white|grey|black, number, per channel
 
 LED models (``arrays/leds/*.yaml``, or a mapping in place of the name) give the wavelength,
 radiant power at full drive, the angular profile (``half_angle_deg``, or ``profile``: an IES
@@ -44,6 +45,7 @@ from typing import Any
 import numpy as np
 import yaml
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from twin._data import data_dir
 from twin._validation import (
@@ -60,9 +62,10 @@ from twin._validation import (
 )
 from twin.devices import carriers
 from twin.devices.aperture import Aperture
-from twin.devices.carriers import CARRIER_KINDS, FACE_CUTOUTS, Carrier
+from twin.devices.carriers import CARRIER_KINDS, FACE_CUTOUTS, Carrier, facing_emitters
 from twin.devices.emitters import Emitters
 from twin.devices.layout import CarrierPoints, interleave, pattern_points, wear
+from twin.devices.materials import DEFAULT_INTERIOR, Reflectance, parse_reflectance
 from twin.devices.photometry import read_profile
 from twin.devices.profiles import Lambertian, Profile, check_half_angle
 from twin.devices.spectra import (
@@ -100,6 +103,7 @@ DESIGN_KEYS = (
     "extended",
     "aperture_samples",
     "spectrum",
+    "interior",
 )
 LED_KEYS = (
     "name",
@@ -184,6 +188,8 @@ class Layout:
         The design with every default filled in.
     emitting_area_mm2 : dict of str to float
         Each channel's LED emitting area, mm^2 (for the blue-light radiance).
+    interior : Reflectance
+        What the carrier's inside reflects (:mod:`twin.devices.materials`).
     """
 
     emitters: Emitters
@@ -196,17 +202,37 @@ class Layout:
     package_mm: float
     spec: dict[str, Any]
     emitting_area_mm2: dict[str, float] = field(default_factory=dict)
+    interior: Reflectance = field(default_factory=lambda: Reflectance(material=DEFAULT_INTERIOR))
 
-    def worn_shell(self) -> Surface | None:
-        """Return the rigid carrier's shell as worn (moved out by ``push_mm``), mm.
+    def reflecting_surface(self, target: Surface) -> Surface:
+        """Return the carrier as worn on ``target``, its normals facing the skin, mm.
 
-        ``None`` for a conforming carrier, whose shape is the wearer's own.
+        The surface the light returned from the skin meets: a rigid carrier's shell moved
+        out by ``push_mm``; a conforming carrier's sheet ``standoff_mm`` out along the
+        target's normals over the skin it covers (the same faces on a target with the
+        reference's vertex numbering, else the target faces nearest to them).
         """
-        if self.carrier.conforming:
-            return None
-        shell = self.carrier.shell
-        moved = shell.vertices_mm + self.push_mm * self.carrier.push_axis
-        return Surface(moved, shell.faces, name=f"{self.carrier.kind} carrier")
+        carrier = self.carrier
+        if not carrier.conforming:
+            moved = carrier.shell.vertices_mm + self.push_mm * carrier.push_axis
+            shell = Surface(moved, carrier.shell.faces, name=f"{carrier.kind} carrier")
+            return facing_emitters(shell, self.emitters.positions_mm, self.emitters.axes)
+        reference, skin_faces = carrier.reference, carrier.skin_faces
+        assert reference is not None and skin_faces is not None  # conforming: shaped on skin
+        same = len(target.vertices_mm) == len(reference.vertices_mm) and np.array_equal(
+            target.faces, reference.faces
+        )
+        if same:
+            faces = skin_faces
+        else:
+            covered = np.zeros(len(reference.faces), dtype=bool)
+            covered[skin_faces] = True
+            centroids = reference.triangles_mm.mean(axis=1)
+            _, nearest = cKDTree(centroids).query(target.triangles_mm.mean(axis=1))
+            faces = np.flatnonzero(covered[nearest])
+        used, local = np.unique(target.faces[faces], return_inverse=True)
+        points = target.vertices_mm[used] + carrier.standoff_mm * target.vertex_normals[used]
+        return Surface(points, local.reshape(-1, 3)[:, ::-1], name=f"{carrier.kind} carrier")
 
 
 def builtin_designs() -> dict[str, Path]:
@@ -577,8 +603,14 @@ def generate(
     if mode is not None and mode not in modes:
         msg = f"{where}.mode: unknown mode {mode!r}; the design has: {', '.join(modes)}"
         raise InputError(msg)
+    interior = parse_reflectance(
+        spec.get("interior", DEFAULT_INTERIOR),
+        name=f"{where}.interior",
+        channels=emitters.channels,
+    )
     resolved = {
         **{k: v for k, v in spec.items() if k not in ("channels", "modes")},
+        "interior": interior.to_spec(),
         "anatomy": anatomy_name_design,
         "count": count,
         "pattern": pattern,
@@ -588,5 +620,5 @@ def generate(
     package = max(m.package_mm for m in models.values())
     areas = {c: m.emitting_area_mm2 for c, m in models.items()}
     return Layout(
-        emitters, carrier, points, modes, mode, apertures, push, package, resolved, areas
+        emitters, carrier, points, modes, mode, apertures, push, package, resolved, areas, interior
     )

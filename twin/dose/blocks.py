@@ -85,6 +85,12 @@ class MapMetrics(Block):
         A channel's wavelength, where it has one.
     photon_flux_per_s_cm2 : MeanMax, optional
         A channel's photon flux, where it has a wavelength.
+    direct_irradiance_mw_cm2 : Summary, optional
+        The light straight from the emitters, where inter-reflection was solved
+        (``irradiance_mw_cm2`` is then all the light).
+    interreflection_gain : float, optional
+        Mean total over mean direct irradiance, where inter-reflection was solved (``None``
+        in the JSON where no direct light arrives).
     """
 
     irradiance_mw_cm2: Summary
@@ -96,6 +102,10 @@ class MapMetrics(Block):
     hot_spot_area_cm2: float
     wavelength_nm: float | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
     photon_flux_per_s_cm2: MeanMax | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    direct_irradiance_mw_cm2: Summary | None = field(
+        default=None, metadata=OMIT_NONE, kw_only=True
+    )
+    interreflection_gain: float | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -293,6 +303,36 @@ class EmitterFit(Block):
         default=None, metadata=OMIT_NONE, kw_only=True
     )
     per_emitter: PerEmitter
+
+
+@dataclass(frozen=True)
+class Interreflection(Block):
+    """How the light skin and device return was solved (``metrics.json`` ``interreflection``).
+
+    Attributes
+    ----------
+    materials : dict
+        What each surface is: ``target``, ``interior`` (absent without a carrier) and
+        ``occluders``, as the scene file gives them.
+    reflectance : dict
+        Per surface (``skin``, ``interior``, ``occluders``), per channel: the reflectance
+        used (for the skin the area mean over the treated skin).
+    patches : int
+        Coarse patches the returned light was solved on.
+    patch_mm : float, mm
+    form_factor_nonzeros : int
+        Patch pairs that see each other.
+    seconds : float
+        Wall time of the solve (form factors, the carrier's and occluders' direct light
+        excluded).
+    """
+
+    materials: dict[str, Any]
+    reflectance: dict[str, Any]
+    patches: int
+    patch_mm: float
+    form_factor_nonzeros: int
+    seconds: float
 
 
 @dataclass(frozen=True)

@@ -72,18 +72,27 @@ class DoseMaps:
     Attributes
     ----------
     irradiance_mw_cm2 : dict of str to (k,) float64, mW/cm^2
-        One map per channel, in channel order.
+        One map per channel, in channel order: all the light, direct and returned by skin
+        and device (:mod:`twin.engine.interreflection`).
     exposure_s : float, s
     wavelength_nm : dict of str to float
         Peak wavelength of each channel that has one, nm.
     spectra : dict of str to Spectrum
         Spectrum of channels with a wavelength (one not here is a line at its wavelength).
+    direct_irradiance_mw_cm2 : dict of str to (k,) float64, mW/cm^2
+        Per channel, the light straight from the emitters, where inter-reflection was solved
+        (empty: all light is direct).
     """
 
     irradiance_mw_cm2: dict[str, NDArray[np.float64]]
     exposure_s: float
     wavelength_nm: dict[str, float]
     spectra: dict[str, Spectrum] = field(default_factory=dict)
+    direct_irradiance_mw_cm2: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+
+    def direct(self, channel: str) -> NDArray[np.float64]:
+        """Return a channel's direct light, (k,) float64, mW/cm^2 (all of it if none returns)."""
+        return self.direct_irradiance_mw_cm2.get(channel, self.irradiance_mw_cm2[channel])
 
     @property
     def channels(self) -> list[str]:
@@ -198,8 +207,15 @@ def dose_maps(
     drive = check_drive(drive, emitters.channels, name="drive")
     exposure_s = as_positive(exposure_s, name="exposure_s")
     power = emitter_power_mw(emitters, drive)
-    maps = {}
+    maps, direct = {}, {}
     for channel in emitters.channels:
         w = np.where(emitters.channel == channel, power, 0.0)
-        maps[channel] = np.asarray(transfer.matrix @ w, dtype=np.float64)
-    return DoseMaps(maps, exposure_s, dict(emitters.wavelength_nm), dict(emitters.spectra))
+        direct[channel] = transfer.direct_irradiance(w)
+        maps[channel] = transfer.irradiance(w)
+    return DoseMaps(
+        maps,
+        exposure_s,
+        dict(emitters.wavelength_nm),
+        dict(emitters.spectra),
+        direct_irradiance_mw_cm2={} if transfer.indirect is None else direct,
+    )

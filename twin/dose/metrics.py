@@ -198,11 +198,33 @@ def region_metrics(
                     mean=float(np.average(flux, weights=a)), max=float(flux.max())
                 ),
             )
-        channels[channel] = entry
+        channels[channel] = _with_direct(
+            entry, dose_maps.direct_irradiance_mw_cm2.get(channel), mask, a
+        )
     total = map_metrics(
         dose_maps.total_irradiance_mw_cm2[mask], a, exposure_s=dose_maps.exposure_s, dose=dose
     )
+    if dose_maps.direct_irradiance_mw_cm2:
+        direct = np.sum(list(dose_maps.direct_irradiance_mw_cm2.values()), axis=0)
+        total = _with_direct(total, direct, mask, a)
     return RegionMetrics(area_cm2=float(a.sum() / MM2_PER_CM2), total=total, channels=channels)
+
+
+def _with_direct(
+    entry: MapMetrics,
+    direct: NDArray[np.float64] | None,
+    mask: NDArray[np.bool_],
+    areas_mm2: NDArray[np.float64],
+) -> MapMetrics:
+    """``entry`` with its direct light and the gain over it (as it is without ``direct``)."""
+    if direct is None:
+        return entry
+    d = summary(direct[mask], areas_mm2)
+    return dataclasses.replace(
+        entry,
+        direct_irradiance_mw_cm2=d,
+        interreflection_gain=_ratio(entry.irradiance_mw_cm2.mean, d.mean),
+    )
 
 
 def eye_reading(

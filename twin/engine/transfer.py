@@ -14,6 +14,8 @@ ray and never drops a contribution whose relative intensity is at or above
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -25,19 +27,20 @@ from numpy.typing import NDArray
 
 from twin.devices.emitters import Emitters
 from twin.engine.backends import Backend, ProgressCallback
+from twin.engine.interreflection import IndirectTransfer
 from twin.engine.settings import DEFAULT_INTENSITY_CUTOFF, TransferSettings
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints, Surface
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TransferMatrix:
     """Sparse transfer matrix and how it was made.
 
     Attributes
     ----------
     matrix : (k, n) scipy.sparse.csc_array of float64, (mW/cm^2) per mW
-        Row ``p`` is a sample point, column ``i`` an emitter.
+        The direct light: row ``p`` is a sample point, column ``i`` an emitter.
     backend : str
         The backend that built it.
     candidate_pairs : int
@@ -57,6 +60,32 @@ class TransferMatrix:
     seconds: float
     intensity_cutoff: float
     max_distance_mm: float
+    indirect: IndirectTransfer | None = None
+
+    def with_indirect(self, indirect: IndirectTransfer | None) -> TransferMatrix:
+        """Return this matrix with the light surfaces return (``None``: direct light only)."""
+        return dataclasses.replace(self, indirect=indirect)
+
+    def direct_irradiance(self, power_mw: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Direct irradiance, mW/cm^2, for emitter powers (n,) or (n, c), mW."""
+        return np.asarray(self.matrix @ power_mw, dtype=np.float64)
+
+    def irradiance(self, power_mw: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Total irradiance (direct and returned), mW/cm^2, for emitter powers (n,) or (n, c)."""
+        direct = self.direct_irradiance(power_mw)
+        return direct if self.indirect is None else direct + self.indirect @ power_mw
+
+    @functools.cached_property
+    def total(self) -> scipy.sparse.csc_array:
+        """(k, n) scipy.sparse.csc_array: direct plus returned light per mW of each emitter.
+
+        The direct matrix itself without inter-reflection; with it every point that a
+        reflecting surface lights is filled (on the built-in face about 0.3 GB), so products
+        should use :meth:`irradiance`.
+        """
+        if self.indirect is None:
+            return self.matrix
+        return scipy.sparse.csc_array(self.matrix + self.indirect.toarray())
 
 
 def scene_triangles(target: Surface, occluders: Sequence[Surface] = ()) -> NDArray[np.float64]:

@@ -91,7 +91,9 @@ def eye_detector(
         samples.positions_mm[index], samples.normals[index], samples.areas_mm2[index], {}
     )
     rows = scipy.sparse.csr_array(transfer.matrix)[index]
-    eyelid = _detector("eyelid", lid_points, dataclasses.replace(transfer, matrix=rows), scene)
+    eyelid = _detector(
+        "eyelid", lid_points, dataclasses.replace(transfer, matrix=rows, indirect=None), scene
+    )
     built = _cornea_transfer(scene, transfer)
     if built is None:
         return eyelid

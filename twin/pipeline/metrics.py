@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
@@ -26,6 +26,7 @@ from twin.dose.blocks import (
     EyeNotEvaluated,
     EyeSafety,
     Heating,
+    Interreflection,
     RegionMetrics,
     TissueMetrics,
 )
@@ -117,7 +118,7 @@ class RenderMetrics(Block):
 
     ``eye_safety`` says "not evaluated" when the target has no eye region; ``layout`` is
     absent when the emitters came from a file rather than a design, ``tissue`` when the scene
-    has no ``tissue:`` section.
+    has no ``tissue:`` section, ``interreflection`` when only direct light was computed.
     """
 
     twin_version: str
@@ -131,6 +132,7 @@ class RenderMetrics(Block):
     eye_safety: EyeSafety | EyeNotEvaluated
     heating: Heating
     tissue: TissueMetrics | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
+    interreflection: Interreflection | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
     emitters: EmitterFit
     coverage: Coverage
     layout: LayoutSummary | None = field(default=None, metadata=OMIT_NONE, kw_only=True)
@@ -211,6 +213,7 @@ def render_metrics(
             regions=samples.regions,
             dose=scene.dose,
         ),
+        interreflection=_interreflection(scene, transfer),
         emitters=emitter_fit(
             ids=scene.emitters.ids,
             gap_mm=gap_mm,
@@ -234,6 +237,38 @@ def render_metrics(
             else transfer.max_distance_mm,
             resolution=mesh_resolution(scene.target, gap_mm, name=scene.name),
         ),
+    )
+
+
+def _interreflection(scene: Scene, transfer: TransferMatrix) -> Interreflection | None:
+    """Return the ``interreflection`` block: materials, reflectances used, the solve's size."""
+    indirect = transfer.indirect
+    if indirect is None:
+        return None
+    materials = scene.materials
+    names = ["skin"]
+    spec: dict[str, Any] = {"target": materials.target.to_spec()}
+    if scene.carrier is not None and materials.interior is not None:
+        names.append("interior")
+        spec["interior"] = materials.interior.to_spec()
+    names += [f"occluders[{i}]" for i in range(len(materials.occluders))]
+    spec["occluders"] = [r.to_spec() for r in materials.occluders]
+    patches = indirect.patches
+    reflectance: dict[str, Any] = {}
+    for index, name in enumerate(names):
+        own = patches.surface == index
+        area = patches.areas_mm2[own]
+        reflectance[name] = {
+            c: float(f"{np.average(rho[own], weights=area):.4g}")
+            for c, rho in indirect.reflectance.items()
+        }
+    return Interreflection(
+        materials=spec,
+        reflectance=reflectance,
+        patches=len(patches),
+        patch_mm=scene.engine.patch_mm,
+        form_factor_nonzeros=indirect.form_factor_nonzeros,
+        seconds=indirect.seconds,
     )
 
 
@@ -306,7 +341,7 @@ def _eye_safety(
 def _maps(transfer: TransferMatrix, rows: scipy.sparse.sparray, scene: Scene) -> DoseMaps:
     """Dose maps of some rows of a transfer matrix at the scene's drive and exposure."""
     return dose_maps(
-        dataclasses.replace(transfer, matrix=rows),
+        dataclasses.replace(transfer, matrix=rows, indirect=None),
         scene.emitters,
         drive=scene.drive,
         exposure_s=scene.exposure_s,

@@ -22,9 +22,10 @@ from twin.engine.transfer import TransferMatrix, scene_triangles
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints, Surface
 from twin.pipeline.eye import EyeDetector, eye_detector
+from twin.pipeline.interreflection import render_interreflection
 from twin.pipeline.metrics import RenderMetrics, render_metrics
 from twin.pipeline.results import write_result
-from twin.pipeline.tissue import render_tissue
+from twin.pipeline.tissue import render_kernels, render_tissue
 from twin.raycast import Tracer, self_tolerance_mm
 from twin.scene import EYE_REGION, Scene, load_scene
 from twin.tissue.depth import TissueMaps
@@ -44,7 +45,8 @@ class RenderResult:
     roi : (k,) bool
         The treated skin (metrics region of interest).
     transfer : TransferMatrix
-        (k, n) irradiance per mW of each emitter.
+        (k, n) irradiance per mW of each emitter, with the light skin and device return
+        (``transfer.indirect``) when inter-reflection was solved.
     dose : DoseMaps
         Irradiance per channel at the scene's drive levels and exposure.
     gap_mm : (n,) float64, mm
@@ -270,12 +272,14 @@ def render(
             settings=settings,
         )
         transfer = cache.get_or_build(key, build)
+    kernels = render_kernels(scene, samples, cache_dir=None if cache is None else cache.folder)
+    transfer = transfer.with_indirect(
+        render_interreflection(scene, samples, transfer, kernels, workers=workers)
+    )
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
     gap, incidence = axis_landing(scene.emitters, scene.target, engine.tracer)
     eye = eye_detector(scene, samples, transfer)
-    tissue = render_tissue(
-        scene, samples, transfer, cache_dir=None if cache is None else cache.folder
-    )
+    tissue = render_tissue(scene, samples, transfer, kernels)
     blocks = render_metrics(
         scene,
         samples=samples,

@@ -33,7 +33,8 @@ RESULT_FILES = (
     "emitters.csv",
     "scene.resolved.yaml",
 )
-#: Written beside them when the scene's LEDs sit on a rigid carrier: its shell as worn.
+#: Written beside them when the scene's LEDs sit on a carrier: the carrier as worn, its
+#: normals towards the skin (the ``shell`` of ``scene.resolved.yaml``).
 CARRIER_FILE = "carrier.ply"
 #: Every file twin may write in a render folder: one a render leaves out is not kept.
 RESULT_NAMES = (*RESULT_FILES, CARRIER_FILE)
@@ -42,12 +43,21 @@ RESULT_NAMES = (*RESULT_FILES, CARRIER_FILE)
 def map_columns(result: RenderResult) -> dict[str, np.ndarray]:
     """Per-sample dose columns, named with their units.
 
-    The irradiance, all channels together and each channel; with light in tissue, the
-    fluence rate at each depth (``fluence_rate_0.5mm_mw_cm2``), together and per channel.
+    The irradiance, all channels together and each channel (all the light: direct and
+    returned by skin and device); where inter-reflection was solved, the direct light alone
+    (``irradiance_direct_mw_cm2``, ``irradiance_direct_<channel>_mw_cm2``); with light in
+    tissue, the fluence rate at each depth (``fluence_rate_0.5mm_mw_cm2``), together and per
+    channel.
     """
-    cols = {"irradiance_mw_cm2": result.dose.total_irradiance_mw_cm2}
-    for channel, e in result.dose.irradiance_mw_cm2.items():
+    dose = result.dose
+    cols = {"irradiance_mw_cm2": dose.total_irradiance_mw_cm2}
+    for channel, e in dose.irradiance_mw_cm2.items():
         cols[f"irradiance_{channel}_mw_cm2"] = e
+    if dose.direct_irradiance_mw_cm2:
+        direct = dose.direct_irradiance_mw_cm2
+        cols["irradiance_direct_mw_cm2"] = np.sum(list(direct.values()), axis=0)
+        for channel, e in direct.items():
+            cols[f"irradiance_direct_{channel}_mw_cm2"] = e
     tissue, settings = result.tissue, result.scene.tissue
     if tissue is not None and settings is not None:
         labels = settings.depth_labels
@@ -126,6 +136,9 @@ def resolved_scene_yaml(result: RenderResult) -> str:
     spectrum = {c: s.to_dict() for c, s in spectra.items() if s is not None and not s.is_line}
     if spectrum:
         emitters["spectrum"] = spectrum
+    if scene.carrier is not None and scene.materials.interior is not None:
+        emitters["shell"] = CARRIER_FILE
+        emitters["interior"] = scene.materials.interior.to_spec()
     spec = scene.to_spec(emitters=emitters)
     spec["engine"]["backend"] = result.transfer.backend
     return yaml.safe_dump(spec, sort_keys=False)
@@ -145,7 +158,7 @@ def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
         "emitters.csv": emitter_csv_text(result.scene.emitters).encode(),
         "scene.resolved.yaml": resolved_scene_yaml(result).encode(),
     }
-    shell = None if result.scene.layout is None else result.scene.layout.worn_shell()
+    shell = result.scene.carrier
     if shell is not None:
         contents[CARRIER_FILE] = ply_bytes(
             shell, vertex_data={}, face_data={}, comments=[f"twin {shell.name}; lengths in mm"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,21 +72,31 @@ def scene_kernels(
     )
 
 
-def render_tissue(
-    scene: Scene,
-    samples: SamplePoints,
-    transfer: TransferMatrix,
-    *,
-    cache_dir: Path | None = None,
-) -> TissueMaps | None:
-    """Return the fluence rate at depth under every sample at the scene's drive, or None.
+@dataclass(frozen=True)
+class SceneKernels:
+    """A render's depth kernels and the body site of each of its skin points.
+
+    Attributes
+    ----------
+    kernels : DepthKernels
+    site_index : (k,) int64
+        Each sample's site, an index into ``kernels.sites``.
+    """
+
+    kernels: DepthKernels
+    site_index: NDArray[np.int64]
+
+
+def render_kernels(
+    scene: Scene, samples: SamplePoints, *, cache_dir: Path | None = None
+) -> SceneKernels | None:
+    """Return the scene's depth kernels at its skin points (``None``: no ``tissue:`` section).
 
     Parameters
     ----------
     scene : Scene
     samples : SamplePoints
-        The ``k`` skin points of ``transfer``.
-    transfer : TransferMatrix
+        The ``k`` skin points of the render.
     cache_dir : Path, optional
         Where Monte Carlo run at render time is kept on disk (a transfer cache's folder).
     """
@@ -96,12 +107,36 @@ def render_tissue(
     kernels = scene_kernels(tissue, scene.emitters, used.tolist(), cache_dir=cache_dir)
     layers = kernels.sites == ("layers",)
     index = np.array([0 if layers else kernels.sites.index(s) for s in used])[inverse]
+    return SceneKernels(kernels, index.astype(np.int64))
+
+
+def render_tissue(
+    scene: Scene,
+    samples: SamplePoints,
+    transfer: TransferMatrix,
+    kernels: SceneKernels | None,
+) -> TissueMaps | None:
+    """Return the fluence rate at depth under every sample at the scene's drive, or None.
+
+    Parameters
+    ----------
+    scene : Scene
+    samples : SamplePoints
+        The ``k`` skin points of ``transfer``.
+    transfer : TransferMatrix
+        With the light skin and device return, when solved.
+    kernels : SceneKernels or None
+        From :func:`render_kernels` (``None``: no ``tissue:`` section, no maps).
+    """
+    tissue = scene.tissue
+    if tissue is None or kernels is None:
+        return None
     return tissue_maps(
         transfer,
         samples,
         scene.emitters,
-        kernels=kernels,
-        site_index=index.astype(np.int64),
+        kernels=kernels.kernels,
+        site_index=kernels.site_index,
         power_mw=emitter_power_mw(scene.emitters, scene.drive),
         exposure_s=scene.exposure_s,
         lateral_spread_mm=tissue.lateral_spread_mm,

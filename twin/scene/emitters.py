@@ -149,6 +149,9 @@ def _emitter_file(
         profiles=profiles,
         emitting_area_mm2=areas,
         spectrum={c: s.to_dict() for c, s in spectra.items()},
+        shell=str(as_path(spec["shell"], name=f"{where}.shell", base=base))
+        if "shell" in spec
+        else None,
     )
     return emitters, apertures, source
 

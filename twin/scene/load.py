@@ -24,8 +24,20 @@ from typing import Any
 
 from twin._validation import as_mapping, as_positive, as_string, check_keys, read_yaml
 from twin.devices.aperture import Aperture
+from twin.devices.carriers import facing_emitters
 from twin.devices.designs import Layout, package_area_mm2
+from twin.devices.emitters import Emitters
+from twin.devices.materials import (
+    DEFAULT_INTERIOR,
+    DEFAULT_OCCLUDER,
+    SKIN,
+    Materials,
+    Reflectance,
+    parse_reflectance,
+)
 from twin.errors import InputError
+from twin.geometry.meshio import load_surface
+from twin.geometry.surface import Surface
 from twin.scene.checks import parse_checks
 from twin.scene.emitters import load_emitters, parse_drive
 from twin.scene.model import EmitterFile, Scene, SceneSource
@@ -34,6 +46,7 @@ from twin.scene.schema import (
     EYE_REGION,
     SAMPLES,
     TOP_KEYS,
+    as_path,
     as_regions,
     parse_dose,
     parse_engine,
@@ -116,8 +129,9 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         for i, o in enumerate(occluder_specs)
     ]
     mesh = target_source.mesh
+    emitter_spec = as_mapping(data["emitters"], name=f"{src}: emitters")
     emitters, layout, apertures, emitter_source = load_emitters(
-        as_mapping(data["emitters"], name=f"{src}: emitters"),
+        emitter_spec,
         where=f"{src}: emitters",
         base=base,
         target=target,
@@ -139,6 +153,26 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
     dose = parse_dose(data.get("dose"), where=f"{src}: dose")
     engine = parse_engine(data.get("engine"), where=f"{src}: engine")
     checks = parse_checks(data.get("checks"), name=f"{src}: checks")
+    carrier, interior = _carrier(
+        emitter_spec, layout, emitters, target, where=f"{src}: emitters", base=base
+    )
+    materials = Materials(
+        target=parse_reflectance(
+            target_data.get("reflectance", SKIN),
+            name=f"{src}: target.reflectance",
+            channels=emitters.channels,
+            skin=True,
+        ),
+        occluders=tuple(
+            parse_reflectance(
+                o.get("reflectance", DEFAULT_OCCLUDER),
+                name=f"{src}: occluders[{i}].reflectance",
+                channels=emitters.channels,
+            )
+            for i, o in enumerate(occluder_specs)
+        ),
+        interior=interior,
+    )
     tissue = parse_tissue(
         data.get("tissue"),
         where=f"{src}: tissue",
@@ -175,7 +209,41 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         engine=engine,
         checks=checks,
         tissue=tissue,
+        materials=materials,
+        carrier=carrier,
     )
+
+
+def _carrier(
+    spec: dict[str, Any],
+    layout: Layout | None,
+    emitters: Emitters,
+    target: Surface,
+    *,
+    where: str,
+    base: Path,
+) -> tuple[Surface | None, Reflectance | None]:
+    """Return the emitters' carrier as worn (its inside towards the skin) and its material.
+
+    A design's carrier (:meth:`twin.devices.designs.Layout.reflecting_surface`), or an
+    emitter CSV's ``shell``: a mesh in the CSV's units, turned to face the LEDs, with
+    ``interior`` (default ``white``). Neither: no carrier.
+    """
+    if layout is not None:
+        return layout.reflecting_surface(target), layout.interior
+    if "shell" not in spec:
+        if "interior" in spec:
+            msg = f"{where}.interior: the emitters have no carrier; give its mesh as shell"
+            raise InputError(msg)
+        return None, None
+    path = as_path(spec["shell"], name=f"{where}.shell", base=base)
+    shell = load_surface(path, units=spec.get("units", "mm"))
+    interior = parse_reflectance(
+        spec.get("interior", DEFAULT_INTERIOR),
+        name=f"{where}.interior",
+        channels=emitters.channels,
+    )
+    return facing_emitters(shell, emitters.positions_mm, emitters.axes), interior
 
 
 def _emitting_areas(

@@ -18,6 +18,7 @@ from typing import Any
 from twin.devices.aperture import Aperture
 from twin.devices.designs import Layout
 from twin.devices.emitters import DEFAULT_CHANNEL, Emitters
+from twin.devices.materials import Materials
 from twin.dose.maps import DoseSettings
 from twin.geometry.surface import SampleKind, Surface
 from twin.geometry.variants import Variant
@@ -124,6 +125,8 @@ class EmitterFile:
         Per channel, the LEDs' emitting area the scene states (for the blue-light radiance).
     spectrum : dict of str to dict
         Per channel, the spectrum the scene gives (``Spectrum.to_dict``, paths absolute).
+    shell : str or None
+        The carrier mesh's absolute path (``None``: no carrier).
     """
 
     file: str
@@ -135,6 +138,7 @@ class EmitterFile:
     profiles: dict[str, str] = field(default_factory=dict)
     emitting_area_mm2: dict[str, float] = field(default_factory=dict)
     spectrum: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shell: str | None = None
 
     def to_dict(self, apertures: dict[str, Aperture]) -> dict[str, Any]:
         """Return the ``emitters:`` section, with the extended channels' ``apertures``."""
@@ -154,6 +158,8 @@ class EmitterFile:
             out["emitting_area_mm2"] = dict(self.emitting_area_mm2)
         if self.spectrum:
             out["spectrum"] = dict(self.spectrum)
+        if self.shell is not None:
+            out["shell"] = self.shell
         return out
 
 
@@ -226,6 +232,12 @@ class Scene:
         Design rules and baseline tolerances for ``twin check`` (:mod:`twin.scene.checks`).
     tissue : TissueSettings or None
         Light in tissue (:mod:`twin.tissue`); ``None``: the surface only.
+    materials : Materials
+        What the skin, the occluders and the carrier's inside reflect
+        (:mod:`twin.devices.materials`).
+    carrier : Surface or None
+        The emitters' carrier as worn, normals towards the skin: a design's, or an emitter
+        CSV's ``shell`` (``None``: none). It returns light; it blocks none.
     """
 
     name: str
@@ -247,6 +259,14 @@ class Scene:
     engine: EngineSettings = field(default_factory=EngineSettings)
     checks: Checks = field(default_factory=Checks)
     tissue: TissueSettings | None = None
+    materials: Materials = field(default_factory=Materials)
+    carrier: Surface | None = None
+
+    @property
+    def interreflection(self) -> bool:
+        """Whether renders solve the light surfaces return (``engine.interreflection``)."""
+        wanted = self.engine.interreflection
+        return self.materials.reflective if wanted is None else wanted
 
     @property
     def anatomy(self) -> str | None:
@@ -262,7 +282,8 @@ class Scene:
         """Return this scene with other emitters, named ``name``: the one way to swap a layout.
 
         Neither the design (``layout``) nor the emitter CSV describes them any more, so both
-        are dropped; only their channels keep an aperture.
+        are dropped; only their channels keep an aperture. The carrier stays: the new
+        emitters sit on the same device.
 
         Parameters
         ----------
@@ -321,6 +342,8 @@ class Scene:
                 emitters = self.layout.spec
             elif self.source.emitters is not None:
                 emitters = self.source.emitters.to_dict(self.apertures)
+                if self.materials.interior is not None:
+                    emitters["interior"] = self.materials.interior.to_spec()
             else:
                 msg = f"{self.name}: emitters: the emitters come from no design or file"
                 raise ValueError(msg)
@@ -330,13 +353,18 @@ class Scene:
             "samples": self.samples,
             **({"treat": list(self.treat)} if self.treat else {}),
             "exclude": list(self.exclude),
+            "reflectance": self.materials.target.to_spec(),
         }
+        occluders = [
+            {**o.to_dict(), "reflectance": r.to_spec()}
+            for o, r in zip(source.occluders, self.materials.occluders, strict=True)
+        ]
         engine = self.engine
         return {
             "name": self.name,
             **({"description": source.description} if source.description is not None else {}),
             "target": target,
-            "occluders": [o.to_dict() for o in source.occluders],
+            "occluders": occluders,
             "emitters": emitters,
             "mode": dict(self.drive),
             "exposure_s": self.exposure_s,
@@ -352,6 +380,8 @@ class Scene:
                 "max_distance_mm": None
                 if math.isinf(engine.max_distance_mm)
                 else engine.max_distance_mm,
+                "interreflection": engine.interreflection,
+                "patch_mm": engine.patch_mm,
             },
             **({"tissue": dict(self.tissue.spec)} if self.tissue is not None else {}),
             **({"checks": source.checks} if source.checks is not None else {}),

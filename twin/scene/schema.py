@@ -12,9 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin._validation import as_file_path, as_mapping, as_positive, as_string, check_keys
+from twin._validation import (
+    as_bool,
+    as_bounded,
+    as_file_path,
+    as_mapping,
+    as_positive,
+    as_string,
+    check_keys,
+)
 from twin.dose.maps import DoseSettings
 from twin.engine.backends import CHOICES
+from twin.engine.interreflection import DEFAULT_PATCH_MM
 from twin.engine.settings import DEFAULT_INTENSITY_CUTOFF
 from twin.errors import InputError
 from twin.geometry import anatomy
@@ -45,10 +54,11 @@ TARGET_KEYS = (
     "samples",
     "treat",
     "exclude",
+    "reflectance",
 )
 POPULATION_KEYS = ("size", "seed", "age_years", "skin_types")
 ALIGN_KEYS = ("landmarks", "icp", "reference", "matrix")
-OCCLUDER_KEYS = ("mesh", "units", "flip_normals")
+OCCLUDER_KEYS = ("mesh", "units", "flip_normals", "reflectance")
 EMITTER_KEYS = (
     "file",
     "units",
@@ -60,6 +70,8 @@ EMITTER_KEYS = (
     "apertures",
     "emitting_area_mm2",
     "spectrum",
+    "shell",
+    "interior",
 )
 APERTURE_KEYS = ("shape", "size_mm", "samples")
 DOSE_KEYS = (
@@ -68,8 +80,11 @@ DOSE_KEYS = (
     "eye_ir_limit_mw_cm2",
     "absorbed_limit_mw_cm2",
 )
-ENGINE_KEYS = ("backend", "intensity_cutoff", "max_distance_mm")
+ENGINE_KEYS = ("backend", "intensity_cutoff", "max_distance_mm", "interreflection", "patch_mm")
 SAMPLES = ("vertices", "centroids")
+#: The patch sizes a scene may ask for, mm: finer costs time as the square of the count,
+#: coarser blurs the returned light past the features of a face.
+MIN_PATCH_MM, MAX_PATCH_MM = 1.0, 50.0
 
 BUILTIN_ANATOMIES = tuple(f"builtin:{n}" for n in anatomy.ANATOMIES)
 BUILTIN_TARGETS = (*BUILTIN_ANATOMIES, "builtin:phantom-head")
@@ -90,11 +105,18 @@ class EngineSettings:
         Fraction of an emitter's peak intensity below which its rays are not cast, in [0, 1).
     max_distance_mm : float, mm
         Emitter-to-sample distance beyond which nothing is cast (``inf``: no limit).
+    interreflection : bool or None
+        Solve the light skin, carrier and occluders return to each other
+        (:mod:`twin.engine.interreflection`); ``None``: whenever a surface reflects.
+    patch_mm : float, mm
+        Size of the patches that carry the returned light.
     """
 
     backend: str = "auto"
     intensity_cutoff: float = DEFAULT_INTENSITY_CUTOFF
     max_distance_mm: float = math.inf
+    interreflection: bool | None = None
+    patch_mm: float = DEFAULT_PATCH_MM
 
 
 def as_path(value: Any, *, name: str, base: Path) -> Path:
@@ -167,4 +189,19 @@ def parse_engine(spec: Any, *, where: str) -> EngineSettings:
         raise InputError(msg)
     max_d = spec.get("max_distance_mm")
     max_d = math.inf if max_d is None else as_positive(max_d, name=f"{where}.max_distance_mm")
-    return EngineSettings(backend=backend, intensity_cutoff=cutoff, max_distance_mm=max_d)
+    bounce = spec.get("interreflection")
+    if bounce is not None:
+        bounce = as_bool(bounce, name=f"{where}.interreflection")
+    patch = as_bounded(
+        spec.get("patch_mm", DEFAULT_PATCH_MM),
+        name=f"{where}.patch_mm",
+        low=MIN_PATCH_MM,
+        high=MAX_PATCH_MM,
+    )
+    return EngineSettings(
+        backend=backend,
+        intensity_cutoff=cutoff,
+        max_distance_mm=max_d,
+        interreflection=bounce,
+        patch_mm=patch,
+    )

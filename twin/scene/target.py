@@ -291,8 +291,8 @@ def load_occluder(
     spec = as_mapping(spec, name=where)
     check_keys(spec, OCCLUDER_KEYS, name=where)
     if spec.get("mesh") == EYE_SHIELDS:
-        if set(spec) - {"mesh", "units"} or spec.get("units", "mm") != "mm":
-            msg = f"{where}: {EYE_SHIELDS} takes no other keys (it is in mm)"
+        if set(spec) - {"mesh", "units", "reflectance"} or spec.get("units", "mm") != "mm":
+            msg = f"{where}: {EYE_SHIELDS} takes no other keys but reflectance (it is in mm)"
             raise InputError(msg)
         return anatomy.eye_shields(variant), OccluderSource(EYE_SHIELDS)
     for key in ("mesh", "units"):

@@ -11,6 +11,10 @@ exposure and drive optimisation stays linear algebra on ``T``.
 The planar kernels stand for a broad beam. Lateral spread in the tissue (1-3 mm in red and
 NIR) is an option: a Gaussian blur of each channel's maps over the skin
 (:func:`lateral_blur`), a linear operator too, so the maps stay linear in drive levels.
+
+Light that skin and device return to the skin (:mod:`twin.engine.interreflection`) arrives
+from every direction; it enters through the diffuse kernel, the angle nodes weighted as
+Lambertian light brings them (:attr:`twin.tissue.kernels.DepthKernels.diffuse_fluence_rate`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from twin.devices.emitters import Emitters
+from twin.engine.interreflection import IndirectTransfer
 from twin.engine.transfer import TransferMatrix
 from twin.geometry.surface import SamplePoints
 from twin.tissue.kernels import DepthKernels
@@ -196,6 +201,7 @@ def fluence_rate_matrix(
     channel_of_emitter: NDArray[np.str_],
     depth: int,
     blur: dict[str, scipy.sparse.csr_array] | None = None,
+    indirect: IndirectTransfer | None = None,
 ) -> scipy.sparse.csc_array:
     """(k, n) fluence rate at one depth per mW of each emitter, (mW/cm^2) per mW.
 
@@ -213,6 +219,10 @@ def fluence_rate_matrix(
         Index into ``kernels.depths_mm``.
     blur : dict of str to (k, k) sparse, optional
         The lateral spread of each channel that has one (:attr:`TissueMaps.blur`).
+    indirect : IndirectTransfer, optional
+        The light skin and device return (:attr:`TissueMaps.indirect`), which enters the
+        skin diffusely (:attr:`DepthKernels.diffuse_fluence_rate`); with it the matrix is
+        filled wherever that light reaches.
     """
     channels = list(kernels.fluence_rate)
     stack = np.stack([kernels.fluence_rate[c][..., depth] for c in channels])  # (c, s, a)
@@ -226,6 +236,16 @@ def fluence_rate_matrix(
     matrix = scipy.sparse.csc_array(
         scipy.sparse.coo_array((data, (shares.rows, shares.cols)), shape=shares.shape)
     )
+    if indirect is not None:
+        diffuse = kernels.diffuse_fluence_rate
+        returned = np.zeros(shares.shape)
+        for channel in channels:
+            mine = np.flatnonzero(channel_of_emitter == channel)
+            per_irradiance = diffuse[channel][site_index, depth]
+            returned[:, mine] = per_irradiance[:, None] * (
+                indirect.interpolation @ indirect.patch_irradiance[:, mine]
+            )
+        matrix = scipy.sparse.csc_array(matrix + returned)
     for channel, b in (blur or {}).items():
         mine = scipy.sparse.diags_array((channel_of_emitter == channel).astype(np.float64))
         matrix = matrix - matrix @ mine + b @ (matrix @ mine)
@@ -248,6 +268,8 @@ class TissueMaps:
     exposure_s : float, s
     blur : dict of str to (k, k) scipy.sparse.csr_array
         The lateral spread applied to each channel that has one (:func:`lateral_blur`).
+    indirect : IndirectTransfer or None
+        The light skin and device return, in the maps as diffuse light (``None``: none).
     """
 
     kernels: DepthKernels
@@ -256,6 +278,7 @@ class TissueMaps:
     fluence_rate_mw_cm2: dict[str, NDArray[np.float64]]
     exposure_s: float
     blur: dict[str, scipy.sparse.csr_array]
+    indirect: IndirectTransfer | None = None
 
     @property
     def reflectance_at_points(self) -> dict[str, NDArray[np.float64]]:
@@ -312,13 +335,20 @@ def tissue_maps(
         if c in kernels.fluence_rate
     }
     maps = fluence_rate_maps(shares, kernels, site_index=site_index, power_mw=per_channel)
+    indirect = transfer.indirect
+    if indirect is not None:
+        diffuse = kernels.diffuse_fluence_rate
+        maps = {
+            c: phi + (indirect @ per_channel[c])[:, None] * diffuse[c][site_index]
+            for c, phi in maps.items()
+        }
     blur = {
         c: lateral_blur(samples, sigma_mm=sigma)
         for c, sigma in (lateral_spread_mm or {}).items()
         if sigma > 0 and c in maps
     }
     maps = {c: blur[c] @ phi if c in blur else phi for c, phi in maps.items()}
-    return TissueMaps(kernels, shares, site_index, maps, exposure_s, blur)
+    return TissueMaps(kernels, shares, site_index, maps, exposure_s, blur, indirect)
 
 
 def lateral_blur(samples: SamplePoints, *, sigma_mm: float) -> scipy.sparse.csr_array:

@@ -84,6 +84,37 @@ class DepthKernels:
     reflectance: dict[str, NDArray[np.float64]]
     model: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def diffuse_reflectance(self) -> dict[str, NDArray[np.float64]]:
+        """Per channel, (s,) float64: the reflectance under diffuse (Lambertian) light.
+
+        The angle nodes' reflectances weighted by :func:`diffuse_weights`: what a surface
+        lit by the light a mask's inside returns sends back.
+        """
+        w = diffuse_weights(self.incidence_deg)
+        return {c: r @ w for c, r in self.reflectance.items()}
+
+    @property
+    def diffuse_fluence_rate(self) -> dict[str, NDArray[np.float64]]:
+        """Per channel, (s, d) float64: fluence rate per unit diffuse irradiance."""
+        w = diffuse_weights(self.incidence_deg)
+        return {c: np.einsum("sad,a->sd", f, w) for c, f in self.fluence_rate.items()}
+
+
+def diffuse_weights(incidence_deg: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Return the share of diffuse irradiance each angle node stands for, (a,); sums to 1.
+
+    Lambertian light brings irradiance ``sin(2 theta) d theta`` from incidence ``theta``;
+    a quantity known at the nodes is taken linear between them and constant beyond them
+    (so the last node, 80 degrees, stands for grazing light too).
+    """
+    nodes = np.asarray(incidence_deg, dtype=np.float64)
+    theta = np.linspace(0.0, 90.0, 9001)
+    density = np.sin(2.0 * np.radians(theta))
+    basis = np.stack([np.interp(theta, nodes, row) for row in np.eye(len(nodes))])
+    weights = np.trapezoid(basis * density, theta, axis=1)
+    return weights / weights.sum()
+
 
 @dataclass(frozen=True)
 class KernelTable:

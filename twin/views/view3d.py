@@ -136,7 +136,7 @@ def from_result(result: RenderResult) -> ResultScene:
     """Return the result scene of a render (its maps named as ``samples.csv`` names them)."""
     scene = result.scene
     maps = {"fluence_j_cm2": result.dose.fluence_j_cm2(), **map_columns(result)}
-    shell = None if scene.layout is None else scene.layout.worn_shell()
+    shell = scene.carrier
     return _scene_from(scene, maps, None if shell is None else (shell.vertices_mm, shell.faces))
 
 

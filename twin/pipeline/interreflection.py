@@ -1,0 +1,138 @@
+"""Inter-reflection for a render: the scene's reflecting surfaces, their materials, the solve.
+
+The surfaces are the skin, the emitters' carrier as worn (:attr:`twin.scene.Scene.carrier`,
+its inside towards the skin) and every occluder. Each reflects
+per channel what :mod:`twin.devices.materials` says; the skin's ``skin`` is the skin model's
+diffuse reflectance at each point's body site when the scene has a ``tissue:`` section, else
+the NIST in-vivo mean. Direct light on the carrier and the occluders is cast by the render's
+engine over all of them; the returned light is solved by :mod:`twin.engine.interreflection`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse
+from numpy.typing import NDArray
+
+from twin.devices.materials import SKIN, Reflectance
+from twin.devices.spectra import Spectrum, line
+from twin.dose.hazards import skin_reflectance
+from twin.engine.backends import make_backend
+from twin.engine.extended import extended_transfer
+from twin.engine.interreflection import IndirectTransfer, Reflector, indirect_transfer
+from twin.engine.radiosity import patches_of
+from twin.engine.transfer import TransferMatrix
+from twin.geometry.surface import SamplePoints, Surface
+from twin.pipeline.tissue import SceneKernels
+from twin.raycast import self_tolerance_mm
+from twin.scene import Scene
+
+
+def channel_spectrum(scene: Scene, channel: str) -> Spectrum | None:
+    """Return a channel's spectrum: given, else a line at its wavelength (``None``: none)."""
+    emitters = scene.emitters
+    if channel in emitters.spectra:
+        return emitters.spectra[channel]
+    wavelength = emitters.wavelength_nm.get(channel)
+    return None if wavelength is None else line(wavelength)
+
+
+def skin_reflectance_at(
+    scene: Scene, samples: SamplePoints, kernels: SceneKernels | None
+) -> dict[str, float | NDArray[np.float64]]:
+    """Per channel, the skin's diffuse reflectance: one value, or one per sample point.
+
+    ``skin``: the skin model's reflectance under diffuse light at each point's body site
+    (:attr:`twin.tissue.kernels.DepthKernels.diffuse_reflectance`) where the scene's
+    kernels cover the channel, else the NIST mean over the channel's spectrum; a material
+    or numbers: their value.
+    """
+    material = scene.materials.target
+    diffuse = {} if kernels is None else kernels.kernels.diffuse_reflectance
+    out: dict[str, float | NDArray[np.float64]] = {}
+    for channel in scene.emitters.channels:
+        spectrum = channel_spectrum(scene, channel)
+        if material.material != SKIN:
+            out[channel] = material.of(channel, spectrum)
+        elif kernels is not None and channel in diffuse:
+            out[channel] = diffuse[channel][kernels.site_index]
+        else:
+            out[channel] = skin_reflectance(spectrum)
+    return out
+
+
+def _values(scene: Scene, reflectance: Reflectance) -> dict[str, float]:
+    return {c: reflectance.of(c, channel_spectrum(scene, c)) for c in scene.emitters.channels}
+
+
+def render_interreflection(
+    scene: Scene,
+    samples: SamplePoints,
+    transfer: TransferMatrix,
+    kernels: SceneKernels | None,
+    *,
+    workers: int | None = None,
+) -> IndirectTransfer | None:
+    """Solve the light the scene's surfaces return to the skin (``None``: not asked for).
+
+    Parameters
+    ----------
+    scene : Scene
+    samples : SamplePoints
+        The ``k`` skin points of ``transfer``.
+    transfer : TransferMatrix
+        The direct light on them.
+    kernels : SceneKernels or None
+        The scene's depth kernels (:func:`twin.pipeline.tissue.render_kernels`), for the
+        skin model's reflectance.
+    workers : int, optional
+        Threads for ray casting.
+
+    Returns
+    -------
+    IndirectTransfer or None
+        ``None`` when ``engine.interreflection`` is off, or (by default) when no surface
+        reflects.
+    """
+    if not scene.interreflection:
+        return None
+    materials = scene.materials
+    others: list[tuple[Surface, dict[str, float]]] = []
+    if scene.carrier is not None and materials.interior is not None:
+        others.append((scene.carrier, _values(scene, materials.interior)))
+    for occluder, reflectance in zip(scene.occluders, materials.occluders, strict=True):
+        others.append((occluder, _values(scene, reflectance)))
+    surfaces = [scene.target, *(s for s, _ in others)]
+    triangles = np.concatenate([s.triangles_mm for s in surfaces])
+    backend = make_backend(transfer.backend, triangles, workers=workers)
+    end_tolerance_mm = self_tolerance_mm(triangles)
+    engine = scene.engine
+    reflectors = [
+        Reflector(
+            samples,
+            transfer.matrix,
+            skin_reflectance_at(scene, samples, kernels),
+            vertex_samples=scene.samples == "vertices",
+        )
+    ]
+    for surface, values in others:
+        points = surface.samples()
+        direct = extended_transfer(
+            points,
+            scene.emitters,
+            backend,
+            apertures=scene.apertures,
+            end_tolerance_mm=end_tolerance_mm,
+            intensity_cutoff=engine.intensity_cutoff,
+            max_distance_mm=engine.max_distance_mm,
+        ).matrix
+        reflectors.append(Reflector(points, scipy.sparse.csc_array(direct), values))
+    return indirect_transfer(
+        reflectors,
+        patches_of(surfaces, size_mm=engine.patch_mm),
+        scene.emitters.channel,
+        backend.tracer,
+        end_tolerance_mm=end_tolerance_mm,
+        max_distance_mm=engine.max_distance_mm,
+        workers=workers,
+    )
