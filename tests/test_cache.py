@@ -42,7 +42,9 @@ def test_cache_is_reused_for_drive_changes_and_rebuilt_for_geometry(tmp_path, ca
     np.testing.assert_array_equal(again.transfer.matrix.toarray(), first.transfer.matrix.toarray())
     red = np.asarray(first.scene.emitters.channel == "red")
     power = first.scene.emitters.power_mw * red
-    np.testing.assert_allclose(again.dose.total_irradiance_mw_cm2, first.transfer.matrix @ power)
+    np.testing.assert_allclose(
+        again.dose.total_irradiance_mw_cm2, first.transfer.irradiance(power)
+    )
     data["emitters"]["standoff_mm"] = 12.0  # geometry: a new matrix
     path.write_text(yaml.safe_dump(data))
     twin.render(path, cache=cache)

@@ -564,6 +564,11 @@ def fails_to_load(root: Path, edit, *parts: str) -> None:
             ("engine.patch_mm", "a number in [1, 50]", "got -6"),
             id="patch-negative",
         ),
+        pytest.param(
+            lambda s: s["emitters"].update(channel="direct"),
+            ("emitters.channel", "'direct' is taken", "irradiance_direct_"),
+            id="channel-named-direct",
+        ),
     ],
 )
 def test_a_bad_material_or_engine_setting_is_named(plate_dir, edit, parts):

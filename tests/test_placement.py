@@ -23,7 +23,9 @@ MASK = {
     "target": {"mesh": "builtin:face", "max_edge_mm": 4.0, "exclude": ["eyes", "lips"]},
     "emitters": {"design": "mask-rigid-1026", "count": 300},
     "mode": "red",
-    "exposure_s": 1800,
+    # The white interior returns about 0.65 of the direct light more: 1100 s is the 1800 s
+    # this case had before inter-reflection, a dose that straddles the window.
+    "exposure_s": 1100,
 }
 
 
@@ -48,8 +50,10 @@ def test_placement_beats_the_hex_layout_of_the_same_count(tmp_path, capsys):
     assert main(["optimise", str(path), "--vary", "placement", "--out", str(out)]) == 0
     assert not (out / "groups.csv").exists()  # placement alone sets no drive groups
     summary = json.loads((out / "summary.json").read_text())
-    for metric in ("roi.total.u0_min_over_mean", "roi.total.in_window_area_fraction"):
+    # Placement evens the dose (U0, one point's minimum, can go either way).
+    for metric in ("roi.total.in_window_area_fraction", "roi.total.fluence_j_cm2.p5"):
         assert summary[metric]["after"] > summary[metric]["before"], metric
+    assert summary["roi.total.cv"]["after"] < summary["roi.total.cv"]["before"]
     placed = twin.read_emitter_csv(out / "emitters.csv")
     assert len(placed) == 300
     assert [int((placed.channel == c).sum()) for c in ("red", "nir", "blue")] == [100] * 3

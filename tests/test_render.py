@@ -32,7 +32,11 @@ def test_python_api_render_maps_and_metrics(scene_dir):
     power = result.scene.emitters.power_mw * np.where(
         result.scene.emitters.channel == "red", 1.0, 0.5
     )
-    np.testing.assert_allclose(result.dose.total_irradiance_mw_cm2, t @ power, rtol=1e-12)
+    np.testing.assert_allclose(
+        result.dose.total_irradiance_mw_cm2,
+        t @ power + result.transfer.indirect @ power,
+        rtol=1e-12,
+    )
     red = result.dose.irradiance_mw_cm2["red"]
     np.testing.assert_allclose(result.dose.fluence_j_cm2("red"), red * 1.2, rtol=1e-12)
     np.testing.assert_allclose(

@@ -44,6 +44,9 @@ def test_render_files_follow_the_contract(scene_dir, tmp_path):
         "irradiance_mw_cm2",
         "irradiance_red_mw_cm2",
         "irradiance_nir_mw_cm2",
+        "irradiance_direct_mw_cm2",
+        "irradiance_direct_red_mw_cm2",
+        "irradiance_direct_nir_mw_cm2",
     ]
     table = np.array(rows[1:], dtype=float)
     head = twin.load_surface(scene_dir / "head.ply", units="cm")

@@ -118,6 +118,8 @@ def test_the_spec_is_derived_from_the_typed_fields(root):
         "backend": "reference",
         "intensity_cutoff": scene.engine.intensity_cutoff,
         "max_distance_mm": 500.0,
+        "interreflection": None,
+        "patch_mm": 6.0,
     }
     assert spec["checks"] == data["checks"]  # as written
     assert spec["target"]["samples"] == "vertices" and spec["target"]["exclude"] == list(
@@ -176,7 +178,12 @@ def test_an_emitter_csv_scene_round_trips_through_its_spec(root):
     scene = load_scene(write(root, data))
     spec = scene.to_spec()
     assert spec["occluders"] == [
-        {"mesh": str((root / "shell.ply").resolve()), "units": "mm", "flip_normals": True}
+        {
+            "mesh": str((root / "shell.ply").resolve()),
+            "units": "mm",
+            "flip_normals": True,
+            "reflectance": "black",
+        }
     ]
     assert spec["emitters"]["profile"] == str((root / "cos.csv").resolve())
     assert spec["emitters"]["profiles"] == {"nir": "isotropic"}
@@ -198,7 +205,9 @@ def test_a_variant_face_with_eye_shields_and_a_design_round_trips(root):
     assert scene.variant == wearer and scene.layout is not None
     spec = scene.to_spec()
     assert spec["target"]["variant"] == wearer.to_dict()
-    assert spec["occluders"] == [{"mesh": "builtin:eye-shields", "units": "mm"}]
+    assert spec["occluders"] == [
+        {"mesh": "builtin:eye-shields", "units": "mm", "reflectance": "black"}
+    ]
     assert spec["emitters"] == scene.layout.spec
     _same(round_trip(scene), scene)
 

@@ -76,9 +76,12 @@ def test_two_skin_types_compare_on_one_transfer_matrix(tmp_path, fitzpatrick, mo
     result = json.loads((out / "compare.json").read_text())
     assert result["designs"] == ["face (skin I)", "face (skin VI)"]
     rows = {r["path"]: r for r in result["metrics"]}
-    # At the surface the two are the same light on the same skin.
-    for path_ in ("roi.total.fluence_j_cm2.mean", "roi.total.cv", "coverage.at_least_2"):
-        assert rows[path_]["a"] == rows[path_]["b"] and rows[path_]["winner"] is None
+    # At the surface the two get the same direct light (the same LEDs reach the same skin);
+    # the darker skin returns less of it to the rest of the face.
+    coverage = rows["coverage.at_least_2"]
+    assert coverage["a"] == coverage["b"] and coverage["winner"] is None
+    surface = rows["roi.total.fluence_j_cm2.mean"]
+    assert surface["b"]["median"] < surface["a"]["median"]
     # Under it, melanin in the epidermis takes more of the light of the darker skin at every
     # depth and in the target band.
     deep = [
@@ -100,7 +103,10 @@ def test_two_skin_types_compare_on_one_transfer_matrix(tmp_path, fitzpatrick, mo
     )
     ply = trimesh.load(out / "difference.ply", process=False)
     data = ply.metadata["_ply_raw"]["vertex"]["data"]
-    np.testing.assert_array_equal(data["difference_j_cm2"], 0.0)
+    # The darker skin returns less light at the surface too, but far less than it takes in
+    # the dermis.
+    surface = data["difference_j_cm2"]
+    assert surface.max() <= 0.0 and -surface.min() < 0.1 * -data["difference_at_depth_j_cm2"].min()
     assert (
         data["difference_at_depth_j_cm2"].max() <= 0.0 < -data["difference_at_depth_j_cm2"].min()
     )
@@ -150,5 +156,6 @@ def test_darker_skin_lets_less_red_light_into_the_dermis(tmp_path):
     path = "tissue.targets.roi.fluence_mean_j_cm2"
     light, dark = (comparison.values(i, path)[0] for i in (0, 1))
     assert dark < light
+    # At the surface the darker skin returns less light to the rest of the face.
     surface = "roi.total.fluence_j_cm2.mean"
-    assert comparison.values(0, surface) == comparison.values(1, surface)
+    assert comparison.values(1, surface)[0] < comparison.values(0, surface)[0]

@@ -56,9 +56,7 @@ def main(path: Path) -> None:
         with_tissue = best_of(lambda: render(scene, cache=cache))
     samples, transfer = result.samples, result.transfer
     roi = region_of_interest(scene, samples)
-    step = best_of(
-        lambda: render_tissue(scene, samples, transfer, render_kernels(scene, samples))
-    )
+    step = best_of(lambda: render_tissue(scene, samples, transfer, render_kernels(scene, samples)))
     maps = render_tissue(scene, samples, transfer, render_kernels(scene, samples))
     metrics = best_of(
         lambda: tissue_metrics(

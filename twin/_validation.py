@@ -57,6 +57,8 @@ QUOTE_CHARS = 40
 
 #: What a channel name may hold: it becomes a column name in samples.csv and a PLY property.
 CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]+")
+#: Names a channel may not have: they name the direct and returned light's maps.
+RESERVED_CHANNELS = ("direct", "indirect")
 
 
 def as_points(value: Any, *, name: str) -> NDArray[np.float64]:
@@ -138,13 +140,20 @@ def check_per_row(value: Any, n: int, *, name: str) -> None:
 def check_channel_name(value: str, *, name: str) -> str:
     """Return ``value`` if it is a usable channel name (letters, digits, ``_``, ``-``).
 
+    ``direct`` and ``indirect`` are taken: the maps of the light straight from the emitters
+    and of the light surfaces return are named ``irradiance_direct_...`` and
+    ``irradiance_indirect_...``.
+
     Raises
     ------
     InputError
-        Naming ``name``, if ``value`` has any other character.
+        Naming ``name``, if ``value`` has any other character or is a taken name.
     """
     if not CHANNEL_NAME.fullmatch(value):
         msg = f"{name}: expected a channel name of letters, digits, '_' and '-', got {value!r}"
+        raise InputError(msg)
+    if value in RESERVED_CHANNELS:
+        msg = f"{name}: {value!r} is taken by the map names (irradiance_{value}_...); rename it"
         raise InputError(msg)
     return value
 

@@ -37,7 +37,7 @@ from twin.engine.cache import TransferCache
 from twin.errors import InputError
 from twin.files import publish, write_atomic
 from twin.pipeline.render import RenderResult, render
-from twin.pipeline.results import RESULT_NAMES
+from twin.pipeline.results import CARRIER_FILE, RESULT_NAMES
 from twin.scene import load_scene, load_scenes
 
 #: What ``vary`` may be: the emitter drive, the LED placement, or the placement then the drive.
@@ -98,8 +98,9 @@ class OptimisationResult:
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write the run's files into ``out_dir``, published whole (:func:`twin.files.publish`).
 
-        ``before/`` and ``after/`` (complete render results), ``emitters.csv`` and
-        ``scene.yaml`` (the optimised scene, which renders ``after/`` again),
+        ``before/`` and ``after/`` (complete render results), ``emitters.csv``,
+        ``scene.yaml`` (the optimised scene, which renders ``after/`` again) and the
+        ``carrier.ply`` it names when the LEDs sit on a carrier,
         ``groups.csv`` (with a drive; an earlier one is not kept otherwise), ``summary.json``
         and ``convergence.log``.
 
@@ -120,6 +121,7 @@ class OptimisationResult:
         """
         out = Path(out_dir)
         owned = ["emitters.csv", "scene.yaml", "groups.csv", "summary.json", "convergence.log"]
+        owned += [CARRIER_FILE]
         owned += [f"{side}/{n}" for side in ("before", "after") for n in RESULT_NAMES]
         with publish(out, name="out_dir", owned=owned) as stage:
             paths = self.before.write(stage / "before") + self.after.write(stage / "after")
@@ -127,6 +129,9 @@ class OptimisationResult:
                 stage / "emitters.csv": (stage / "after" / "emitters.csv").read_bytes(),
                 stage / "scene.yaml": (stage / "after" / "scene.resolved.yaml").read_bytes(),
             }
+            carrier = stage / "after" / CARRIER_FILE
+            if carrier.is_file():
+                files[stage / CARRIER_FILE] = carrier.read_bytes()
             if self.groups_csv is not None:
                 files[stage / "groups.csv"] = self.groups_csv
             files[stage / "summary.json"] = json.dumps(self.summary, indent=2) + "\n"

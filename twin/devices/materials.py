@@ -145,7 +145,8 @@ class Materials:
     target : Reflectance
         The skin (default ``skin``).
     occluders : tuple of Reflectance
-        One per occluder, in order (default ``black`` each).
+        Per occluder, in order; occluders past its end are ``black``
+        (:meth:`occluder`).
     interior : Reflectance or None
         The inside of the emitters' carrier (``None``: the emitters have no carrier).
     """
@@ -153,6 +154,12 @@ class Materials:
     target: Reflectance = field(default_factory=lambda: Reflectance(material=SKIN))
     occluders: tuple[Reflectance, ...] = ()
     interior: Reflectance | None = None
+
+    def occluder(self, index: int) -> Reflectance:
+        """Return occluder ``index``'s material (:data:`DEFAULT_OCCLUDER` where none is given)."""
+        if index < len(self.occluders):
+            return self.occluders[index]
+        return Reflectance(material=DEFAULT_OCCLUDER)
 
     @property
     def reflective(self) -> bool:

@@ -315,8 +315,8 @@ class Interreflection(Block):
         What each surface is: ``target``, ``interior`` (absent without a carrier) and
         ``occluders``, as the scene file gives them.
     reflectance : dict
-        Per surface (``skin``, ``interior``, ``occluders``), per channel: the reflectance
-        used (for the skin the area mean over the treated skin).
+        Per surface (``skin``, ``interior``, ``occluders[i]``), per channel: the reflectance
+        used, its area mean over the surface (the skin's varies with the body site).
     patches : int
         Coarse patches the returned light was solved on.
     patch_mm : float, mm

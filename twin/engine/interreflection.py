@@ -18,6 +18,7 @@ matrix product and never a new solve.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -77,6 +78,12 @@ class IndirectTransfer:
         """Indirect irradiance at the skin points for emitter powers (n,) or (n, c)."""
         return np.asarray(self.interpolation @ (self.patch_irradiance @ np.asarray(power_mw)))
 
+    def rows(self, index: NDArray[np.int64]) -> IndirectTransfer:
+        """Return the indirect transfer at some of the skin points only (``index``: (e,))."""
+        return dataclasses.replace(
+            self, interpolation=scipy.sparse.csr_array(self.interpolation[np.asarray(index)])
+        )
+
     def toarray(self) -> NDArray[np.float64]:
         """(k, n) float64: the indirect transfer matrix, (mW/cm^2) per mW."""
         return np.asarray(self.interpolation @ self.patch_irradiance)
@@ -94,16 +101,17 @@ class Reflector:
         Direct irradiance at each point per mW of each emitter.
     reflectance : dict of str to float or (p,) array_like of float
         Per channel, one value for the surface or one per point, in [0, 1).
-    vertex_samples : bool
-        Whether ``points`` are the surface's vertex samples in order
-        (:meth:`twin.geometry.surface.Surface.samples`), so the patches' own labels place
-        them; other points (face centroids) go to the nearest patch.
+    patch : (p,) int64 or None
+        The patch each point belongs to (for vertex samples, their slice of
+        :attr:`twin.engine.radiosity.Patches.sample_patch`); ``None``: the nearest patch of
+        the surface in position and normal. Each patch's direct irradiance is the
+        area-weighted mean over its points.
     """
 
     points: SamplePoints
     direct: scipy.sparse.sparray
     reflectance: Mapping[str, float | ArrayLike]
-    vertex_samples: bool = True
+    patch: NDArray[np.int64] | None = None
 
 
 def indirect_transfer(
@@ -211,16 +219,14 @@ def _averaging(patches: Patches, index: int, reflector: Reflector) -> scipy.spar
     """(m, p): the area average of a reflector's point values over each of its patches."""
     points = reflector.points
     own = np.flatnonzero(patches.surface == index)
-    if reflector.vertex_samples:
-        counts = [len(s.vertices_mm) for s in patches.surfaces]
-        first = int(np.sum(counts[:index]))
-        if len(points) != counts[index]:
+    if reflector.patch is not None:
+        label = np.asarray(reflector.patch, dtype=np.int64)
+        if label.shape != (len(points),) or not np.isin(label, own).all():
             msg = (
-                f"reflectors[{index}]: expected the surface's {counts[index]} vertex samples, "
-                f"got {len(points)} points"
+                f"reflectors[{index}].patch: expected one patch of surface {index} per point "
+                f"({len(points)})"
             )
             raise InputError(msg)
-        label = patches.sample_patch[first : first + len(points)]
     else:
         scale = patches.sizes_mm[index]
         tree = cKDTree(
@@ -233,6 +239,25 @@ def _averaging(patches: Patches, index: int, reflector: Reflector) -> scipy.spar
     return scipy.sparse.csr_array(
         (weights, (label, np.arange(len(points)))), shape=(len(patches), len(points))
     )
+
+
+def spread_samples(patches: Patches, index: int, *, per_patch: int) -> NDArray[np.int64]:
+    """Return up to ``per_patch`` of each patch's vertex samples on surface ``index``.
+
+    Indices into the surface's vertex samples, spread over each patch's (in vertex order,
+    evenly): where a surface's direct light is only needed per patch, as for a carrier,
+    whose light reaches the skin only after a bounce.
+    """
+    counts = [len(s.vertices_mm) for s in patches.surfaces]
+    first = int(np.sum(counts[:index]))
+    label = patches.sample_patch[first : first + counts[index]]
+    order = np.argsort(label, kind="stable")
+    start = np.searchsorted(label[order], np.unique(label))
+    size = np.diff(np.append(start, len(order)))
+    rank = np.arange(len(order)) - np.repeat(start, size)
+    step = np.repeat(np.maximum(size / per_patch, 1.0), size)
+    keep = np.floor(rank / step) != np.floor((rank - 1) / step)
+    return np.sort(order[keep])
 
 
 def _per_point(

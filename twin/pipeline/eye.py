@@ -6,6 +6,11 @@ there, per mW, shadows kept. On a built-in anatomy with eyes that is the cornea 
 eyeball surfaces, eyes open); elsewhere the eye region's skin (the eyelid). The metrics
 (:mod:`twin.pipeline.metrics`) and the drive optimiser's eye limits
 (:class:`twin.analysis.problem.DoseProblem`) both read it.
+
+Where inter-reflection was solved, the light skin and device return arrives at the eye from
+all sides: a detector facing any LED reads it as the eyelid skin receives it, so each
+facing reading also carries the returned light per LED — at the eyelid its own, at the
+cornea that of the nearest eyelid skin (the eye opening sees the same mask and face).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse
+from scipy.spatial import cKDTree
 
 from twin.dose.hazards import facing_rows
 from twin.engine.backends import make_backend
 from twin.engine.extended import extended_transfer
+from twin.engine.interreflection import IndirectTransfer
 from twin.engine.transfer import TransferMatrix
 from twin.geometry import anatomy
 from twin.geometry.surface import SamplePoints
@@ -91,13 +98,19 @@ def eye_detector(
         samples.positions_mm[index], samples.normals[index], samples.areas_mm2[index], {}
     )
     rows = scipy.sparse.csr_array(transfer.matrix)[index]
-    eyelid = _detector(
-        "eyelid", lid_points, dataclasses.replace(transfer, matrix=rows, indirect=None), scene
-    )
+    indirect = None if transfer.indirect is None else transfer.indirect.rows(index)
+    lid_transfer = dataclasses.replace(transfer, matrix=rows, indirect=indirect)
+    eyelid = _detector("eyelid", lid_points, lid_transfer, scene, returned=indirect)
     built = _cornea_transfer(scene, transfer)
     if built is None:
         return eyelid
-    return dataclasses.replace(_detector("cornea", *built, scene), eyelid=eyelid)
+    points, at_cornea = built
+    returned = None
+    if indirect is not None:
+        _, nearest = cKDTree(lid_points.positions_mm).query(points.positions_mm)
+        returned = indirect.rows(nearest)
+    cornea = _detector("cornea", points, at_cornea, scene, returned=returned)
+    return dataclasses.replace(cornea, eyelid=eyelid)
 
 
 def _detector(
@@ -105,14 +118,22 @@ def _detector(
     points: SamplePoints,
     at_eye: TransferMatrix,
     scene: Scene,
+    *,
+    returned: IndirectTransfer | None = None,
 ) -> EyeDetector:
-    """Return the detector at ``points`` with each emitter's facing reading there."""
+    """Return the detector at ``points`` with each emitter's facing reading there.
+
+    ``returned``: the light surfaces return to those points per emitter, added to every
+    facing reading (it arrives from all sides).
+    """
     facing = facing_rows(
         scipy.sparse.csr_array(at_eye.matrix),
         points.positions_mm,
         points.normals,
         scene.emitters.positions_mm,
     )
+    if returned is not None:
+        facing = scipy.sparse.csr_array(facing + returned.toarray())
     return EyeDetector(judged_on, points, at_eye, facing)
 
 

@@ -5,7 +5,10 @@ its inside towards the skin) and every occluder. Each reflects
 per channel what :mod:`twin.devices.materials` says; the skin's ``skin`` is the skin model's
 diffuse reflectance at each point's body site when the scene has a ``tissue:`` section, else
 the NIST in-vivo mean. Direct light on the carrier and the occluders is cast by the render's
-engine over all of them; the returned light is solved by :mod:`twin.engine.interreflection`.
+engine over all of them, to a few points of each of their patches and from point emitters
+(that light reaches the skin only after a bounce, spread over patches; an extended LED's
+aperture changes what a surface beside it gets very little); the returned light is solved
+by :mod:`twin.engine.interreflection`.
 """
 
 from __future__ import annotations
@@ -18,14 +21,21 @@ from twin.devices.materials import SKIN, Reflectance
 from twin.devices.spectra import Spectrum, line
 from twin.dose.hazards import skin_reflectance
 from twin.engine.backends import make_backend
-from twin.engine.extended import extended_transfer
-from twin.engine.interreflection import IndirectTransfer, Reflector, indirect_transfer
+from twin.engine.interreflection import (
+    IndirectTransfer,
+    Reflector,
+    indirect_transfer,
+    spread_samples,
+)
 from twin.engine.radiosity import patches_of
-from twin.engine.transfer import TransferMatrix
+from twin.engine.transfer import TransferMatrix, transfer_matrix
 from twin.geometry.surface import SamplePoints, Surface
 from twin.pipeline.tissue import SceneKernels
 from twin.raycast import self_tolerance_mm
 from twin.scene import Scene
+
+#: Points of each carrier or occluder patch its direct light is cast to.
+SAMPLES_PER_PATCH = 3
 
 
 def channel_spectrum(scene: Scene, channel: str) -> Spectrum | None:
@@ -100,36 +110,47 @@ def render_interreflection(
     others: list[tuple[Surface, dict[str, float]]] = []
     if scene.carrier is not None and materials.interior is not None:
         others.append((scene.carrier, _values(scene, materials.interior)))
-    for occluder, reflectance in zip(scene.occluders, materials.occluders, strict=True):
-        others.append((occluder, _values(scene, reflectance)))
+    for index, occluder in enumerate(scene.occluders):
+        others.append((occluder, _values(scene, materials.occluder(index))))
     surfaces = [scene.target, *(s for s, _ in others)]
     triangles = np.concatenate([s.triangles_mm for s in surfaces])
     backend = make_backend(transfer.backend, triangles, workers=workers)
     end_tolerance_mm = self_tolerance_mm(triangles)
     engine = scene.engine
+    patches = patches_of(surfaces, size_mm=engine.patch_mm)
+    on_vertices = scene.samples == "vertices"
     reflectors = [
         Reflector(
             samples,
             transfer.matrix,
             skin_reflectance_at(scene, samples, kernels),
-            vertex_samples=scene.samples == "vertices",
+            patch=patches.sample_patch[: len(samples)] if on_vertices else None,
         )
     ]
-    for surface, values in others:
-        points = surface.samples()
-        direct = extended_transfer(
+    first = len(scene.target.vertices_mm)
+    for index, (surface, values) in enumerate(others, start=1):
+        # The carrier's and occluders' light reaches the skin only after a bounce, spread
+        # over patches: a few points per patch and point emitters (an extended LED's
+        # aperture changes little of what a surface beside it gets) tell it.
+        keep = spread_samples(patches, index, per_patch=SAMPLES_PER_PATCH)
+        every = surface.samples()
+        points = SamplePoints(
+            every.positions_mm[keep], every.normals[keep], every.areas_mm2[keep], {}
+        )
+        direct = transfer_matrix(
             points,
             scene.emitters,
             backend,
-            apertures=scene.apertures,
             end_tolerance_mm=end_tolerance_mm,
             intensity_cutoff=engine.intensity_cutoff,
             max_distance_mm=engine.max_distance_mm,
         ).matrix
-        reflectors.append(Reflector(points, scipy.sparse.csc_array(direct), values))
+        label = patches.sample_patch[first + keep]
+        reflectors.append(Reflector(points, scipy.sparse.csc_array(direct), values, label))
+        first += len(surface.vertices_mm)
     return indirect_transfer(
         reflectors,
-        patches_of(surfaces, size_mm=engine.patch_mm),
+        patches,
         scene.emitters.channel,
         backend.tracer,
         end_tolerance_mm=end_tolerance_mm,

@@ -251,8 +251,8 @@ def _interreflection(scene: Scene, transfer: TransferMatrix) -> Interreflection 
     if scene.carrier is not None and materials.interior is not None:
         names.append("interior")
         spec["interior"] = materials.interior.to_spec()
-    names += [f"occluders[{i}]" for i in range(len(materials.occluders))]
-    spec["occluders"] = [r.to_spec() for r in materials.occluders]
+    names += [f"occluders[{i}]" for i in range(len(scene.occluders))]
+    spec["occluders"] = [materials.occluder(i).to_spec() for i in range(len(scene.occluders))]
     patches = indirect.patches
     reflectance: dict[str, Any] = {}
     for index, name in enumerate(names):
@@ -304,7 +304,9 @@ def _eye_safety(
     eyelid = eye_reading(
         _maps(transfer, lid.facing, scene),
         lid.points.areas_mm2,
-        skin=_maps(transfer, lid.transfer.matrix, scene),
+        skin=dose_maps(
+            lid.transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s
+        ),
     )
     cornea = None
     if eye_detector.judged_on == "cornea":

@@ -357,7 +357,11 @@ class Scene:
         }
         occluders = [
             {**o.to_dict(), "reflectance": r.to_spec()}
-            for o, r in zip(source.occluders, self.materials.occluders, strict=True)
+            for o, r in zip(
+                source.occluders,
+                map(self.materials.occluder, range(len(source.occluders))),
+                strict=True,
+            )
         ]
         engine = self.engine
         return {
