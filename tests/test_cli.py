@@ -4,6 +4,7 @@ argument or output path, checked before any work; ``twin info``; progress bars."
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 
@@ -238,6 +239,76 @@ def test_ctrl_c_is_one_line_exit_130_and_the_old_results_stay(small, capsys, mon
     assert error_line(capsys) == "twin: interrupted"
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".out")) == []
+
+
+def _printed_table(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The header and the channel rows of the table ``twin render`` printed."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("channel"))
+    header = lines[start].split("  ")
+    header = [h.strip() for h in header if h.strip()]
+    rows = {}
+    for line in lines[start + 2 :]:
+        cells = line.split()
+        if not cells or cells[0] not in ("red", "nir", "blue", "total"):
+            break
+        rows[cells[0]] = cells
+    return header, rows
+
+
+def test_render_prints_the_direct_and_the_total_light_and_the_gain(tmp_path, capsys):
+    """A rigid mask 10 mm off the face: a white interior returns far more light to the skin
+    than a black one (physics.md 3.6: about 1.5-1.9 times, against 2-3 %); the direct light
+    is the same whatever the interior, and without inter-reflection it is all that is shown."""
+    base = {
+        "target": {"mesh": "builtin:face", "max_edge_mm": 8.0, "exclude": ["eyes", "lips"]},
+        "mode": "red",
+        "exposure_s": 600,
+        "engine": {"patch_mm": 12.0},
+    }
+    runs = {}
+    for name, interior, engine in (("white", "white", {}), ("black", "black", {}),
+                                   ("off", "white", {"interreflection": False})):  # fmt: skip
+        emitters = {"design": "mask-rigid-1026", "count": 60, "interior": interior}
+        scene = {
+            **base,
+            "name": name,
+            "engine": {**base["engine"], **engine},
+            "emitters": emitters,
+        }
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(scene))
+        out = tmp_path / name
+        assert main(["render", str(tmp_path / f"{name}.yaml"), "--out", str(out)]) == 0
+        printed = capsys.readouterr().out
+        metrics = json.loads((out / "metrics.json").read_text())
+        runs[name] = (printed, *_printed_table(printed), metrics)
+    for name in ("white", "black"):
+        printed, header, rows, metrics = runs[name]
+        assert header[:4] == ["channel", "E direct", "E mean", "gain"]
+        roi = metrics["roi"]
+        for channel, m in [*roi["channels"].items(), ("total", roi["total"])]:
+            row = dict(zip(header, rows[channel], strict=True))
+            direct, total = m["direct_irradiance_mw_cm2"]["mean"], m["irradiance_mw_cm2"]["mean"]
+            assert float(row["E direct"]) == pytest.approx(direct, rel=5e-3)
+            assert float(row["E mean"]) == pytest.approx(total, rel=5e-3)
+            if direct > 0:  # the gain is all the light over the direct light
+                assert float(row["gain"]) == pytest.approx(total / direct, abs=5e-3)
+            else:  # the blue LEDs are off in red mode
+                assert row["gain"] == "-"
+        (line,) = [s for s in printed.splitlines() if s.startswith("inter-reflection: ")]
+        assert line.startswith("inter-reflection: skin (NIST mean) ")  # no tissue: section
+        reflectance = metrics["interreflection"]["reflectance"]["interior"]["red"]
+        assert f"interior {name} {reflectance:.2g};" in line
+        assert f"{metrics['interreflection']['patches']} patches" in line
+        table = printed.splitlines()[1:7]
+        assert max(len(s) for s in [*table, line]) <= 100
+    gain = {n: float(runs[n][2]["total"][3]) for n in ("white", "black")}
+    assert 1.0 < gain["black"] < 1.05 and 1.4 < gain["white"] < 2.0
+    # Without inter-reflection: the table as it always was, of the same direct light.
+    printed, header, rows, metrics = runs["off"]
+    assert header == ["channel", "E mean", "E min", "E max", "H mean", "U0", "CV", "in window"]
+    assert "inter-reflection" not in printed and "interreflection" not in metrics
+    assert rows["total"][1] == runs["white"][2]["total"][1]  # E mean == E direct with white
 
 
 def test_numba_gets_a_private_cache_only_when_it_has_nowhere_to_write(monkeypatch, caplog):

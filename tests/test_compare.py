@@ -181,3 +181,60 @@ def test_skin_types_need_one_scene_with_tissue_and_two_types(tmp_path, capsys):
         plain, "--skin-types", "I", "I"
     )
     assert "skin_types[1]: unknown skin type 'VII'" in fails(plain, "--skin-types", "I", "VII")
+
+
+def write_mask(root, name: str, interior: str, **engine) -> object:
+    """A rigid mask of 60 LEDs 10 mm off the face in red mode, its inside ``interior``."""
+    scene = {
+        "name": name,
+        "target": {"mesh": "builtin:face", "max_edge_mm": 8.0, "exclude": ["eyes", "lips"]},
+        "emitters": {"design": "mask-rigid-1026", "count": 60, "interior": interior},
+        "mode": "red",
+        "exposure_s": 600,
+        "engine": {"patch_mm": 12.0, **engine},
+    }
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(scene))
+    return path
+
+
+def test_each_design_s_interreflection_gain_is_reported_and_not_judged(tmp_path):
+    """A white mask returns far more light to the skin than a black one (physics.md 3.6:
+    about 1.5-1.9 times at 633-940 nm against 2-3 %); the gain is each design's own, per
+    channel and total, and no metric the verdict counts."""
+    cache = TransferCache(tmp_path / "cache")
+    white, black = write_mask(tmp_path, "white", "white"), write_mask(tmp_path, "black", "black")
+    both = compare.compare(white, black, jobs=1, cache=cache)
+    gains = both.summary["interreflection_gain"]
+    lit = [c for c in both.runs[0][0]["roi"]["channels"] if c != "blue"]  # blue is off
+    assert sorted(lit) == ["nir", "red"]
+    assert [g["channel"] for g in gains] == [*lit, "total"]
+    for g in gains:
+        for side, runs in zip("ab", both.runs, strict=True):
+            assert g[side]["median"] == metric_gain(runs[0], g["channel"])
+        assert 1.4 < g["a"]["median"] < 2.0 and 1.0 < g["b"]["median"] < 1.05
+    assert not [r for r in both.summary["metrics"] if "interreflection" in r["path"]]
+    text = both.table()
+    total = next(g for g in gains if g["channel"] == "total")
+    assert "inter-reflection gain (mean total / mean direct irradiance" in text
+    line = next(s for s in text.splitlines() if s.startswith("total "))
+    assert line.split() == ["total", f"{total['a']['median']:.2f}", f"{total['b']['median']:.2f}"]
+    paths = both.write(tmp_path / "out")
+    assert json.loads(paths[1].read_text())["interreflection_gain"] == gains
+    markdown = paths[0].read_text()
+    assert "## Inter-reflection gain" in markdown
+    assert f"| total | {total['a']['median']:.2f} | {total['b']['median']:.2f} |" in markdown
+    # Against a design rendered with the direct light alone: no gain on that side.
+    direct = write_mask(tmp_path, "direct", "white", interreflection=False)
+    one = compare.compare(white, direct, jobs=1, cache=cache)
+    assert [g["b"] for g in one.summary["interreflection_gain"]] == [None, None, None]
+    line = next(s for s in one.table().splitlines() if s.startswith("total "))
+    assert line.split()[-1] == "-"
+
+
+def metric_gain(metrics: dict, channel: str) -> float:
+    """The gain of one render's metrics.json, per channel or total."""
+    roi = metrics["roi"]
+    return (roi["total"] if channel == "total" else roi["channels"][channel])[
+        "interreflection_gain"
+    ]

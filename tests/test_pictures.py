@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes.util
+import dataclasses
 import html
 import json
 import re
@@ -19,7 +20,13 @@ import twin
 from twin.cli import main
 from twin.views import view3d
 from twin.views.plots import PLOTS, TISSUE_PLOTS
-from twin.views.report import COMPARE_SECTIONS, POPULATION_SECTIONS, SECTIONS, TISSUE_SECTION
+from twin.views.report import (
+    COMPARE_SECTIONS,
+    INTERREFLECTION_SECTION,
+    POPULATION_SECTIONS,
+    SECTIONS,
+    TISSUE_SECTION,
+)
 
 pytest.importorskip("pyvista", reason="3D pictures need PyVista (twin[viz])")
 matplotlib = pytest.importorskip("matplotlib", reason="plots need matplotlib (twin[viz])")
@@ -126,7 +133,8 @@ def test_the_report_has_every_section_and_the_rules_verdicts(rendered, tmp_path,
     assert re.search(r"RG[0-3]", text)  # the IEC 62471 risk groups
     images = text.count("data:image/png;base64,")
     plots = len(PLOTS) - len(TISSUE_PLOTS)  # no depth plots without tissue
-    assert images == plots + (0 if pictures else 4)  # the plots (and four pictures)
+    # The plots (and four pictures, and the direct, indirect and total light's three).
+    assert images == plots + (0 if pictures else 4 + 3)
     assert 'src="http' not in text  # self-contained
 
 
@@ -140,8 +148,15 @@ def test_a_comparison_report_is_side_by_side(tmp_path):
     assert main(["report", str(cmp), "--out", str(tmp_path / "rep"), *options]) == 0
     text = (tmp_path / "rep" / "report.html").read_text()
     assert re.findall(r"<h2>(.*?)</h2>", text) == list(COMPARE_SECTIONS)
-    verdict = json.loads((cmp / "compare.json").read_text())["verdict"]
-    assert verdict.split(".")[0] in text
+    data = json.loads((cmp / "compare.json").read_text())
+    assert data["verdict"].split(".")[0] in text
+    # Each helmet's inter-reflection gain (white inside by default), per channel and total.
+    (gain,) = _tables(text.split("<h2>Inter-reflection gain</h2>")[1].split("<h2>")[0])
+    assert gain[0] == ["channel", "near", "far"]
+    assert [r[0] for r in gain[1:]] == [g["channel"] for g in data["interreflection_gain"]]
+    total = data["interreflection_gain"][-1]
+    assert gain[-1] == ["total", *(f"{total[k]['median']:.2f}" for k in "ab")]
+    assert float(gain[-1][1]) > 1.0
     # The distributions, and with OpenGL the difference map from the front and the left.
     assert text.count("data:image/png;base64,") == (3 if egl else 1)
 
@@ -165,13 +180,14 @@ def test_a_clicked_point_reads_its_values_region_and_brightest_led(rendered):
     text = view3d.describe_point(scene, vertex)
     assert text.splitlines()[0] == f"vertex {vertex}, region forehead"
     assert f"fluence_j_cm2: {scene.maps['fluence_j_cm2'][vertex]:.4g}" in text
-    # The LEDs' shares add up to the rendered irradiance, brightest first, also at the lips,
-    # where the nose and the lips themselves shadow many LEDs.
+    assert "most direct light from (mW/cm2):" in text  # the mask's white inside returns more
+    # The LEDs' shares add up to the rendered direct irradiance, brightest first, also at the
+    # lips, where the nose and the lips themselves shadow many LEDs.
     shares = view3d.contributions(scene, vertex, top=None)
     assert [e for _, e in shares] == sorted((e for _, e in shares), reverse=True)
     for v in [vertex, *scene.regions["lips"][::20]]:
         total = sum(e for _, e in view3d.contributions(scene, int(v), top=None))
-        np.testing.assert_allclose(total, scene.maps["irradiance_mw_cm2"][v], rtol=1e-5)
+        np.testing.assert_allclose(total, scene.maps["irradiance_direct_mw_cm2"][v], rtol=1e-5)
     assert view3d.contributions(scene, vertex) == shares[:5]
     # ...and the brightest is a lit LED close to the point.
     lit = scene.leds["power_mw"] > 0
@@ -200,6 +216,9 @@ def test_the_viewer_switches_maps_and_reads_a_clicked_point(rendered):
     assert viewer.plotter.scalar_bars.keys() == {"irradiance, red (mW/cm²), window 3.33-8.33"}
     second = viewer.plotter.screenshot(return_img=True)
     assert np.abs(first.astype(float) - second.astype(float)).mean() > 1.0
+    viewer.switch("irradiance_indirect_red_mw_cm2")  # the light skin and mask return
+    title = "indirect irradiance, red (mW/cm²), window 3.33-8.33"
+    assert viewer.plotter.scalar_bars.keys() == {title}
     vertex = int(scene.regions["nose"][0])
     viewer.pick(scene.vertices_mm[vertex] + 0.01)
     assert viewer.picked == view3d.describe_point(scene, vertex)
@@ -367,3 +386,74 @@ def test_the_viewer_steps_down_through_the_depths(tissue_rendered):
     changed = np.abs(shots["0.1"] - shots["4.0"]).max(axis=2) > 0.05
     assert changed.mean() > 0.01
     assert shots["0.1"][changed].mean() > shots["4.0"][changed].mean()
+
+
+def test_the_3d_views_offer_the_direct_and_the_indirect_light(rendered):
+    """Each direct map of ``samples.csv`` and, after it, the indirect one: total - direct."""
+    _, out = rendered
+    scene = view3d.from_folder(out)
+    header = (out / "samples.csv").read_text().split("\n", 1)[0].split(",")
+    direct = [c for c in header if c.startswith("irradiance_direct_")]
+    assert sorted(direct) == sorted(
+        f"irradiance_direct_{c}mw_cm2" for c in ("", "nir_", "red_", "blue_")
+    )
+    names = list(scene.maps)
+    for name in direct:
+        indirect = name.replace("_direct_", "_indirect_")
+        assert names.index(indirect) == names.index(name) + 1
+        total = scene.maps[name.replace("_direct_", "_")]
+        np.testing.assert_allclose(scene.maps[name] + scene.maps[indirect], total, rtol=1e-12)
+    # Skin and the mask's white inside return light: more on most of the skin, never less.
+    indirect = scene.maps["irradiance_indirect_mw_cm2"]
+    total = scene.maps["irradiance_mw_cm2"]
+    assert indirect.min() >= -1e-6 * total.max() and np.median(indirect) > 0
+    title, _, _ = view3d.map_label("irradiance_direct_nir_mw_cm2", scene)
+    assert title == "direct irradiance, nir (mW/cm²), window 3.33-8.33"
+
+
+def test_the_report_shows_the_direct_the_returned_and_the_total_light(
+    tissue_rendered, monkeypatch
+):
+    """The inter-reflection section as metrics.json has it: the materials and reflectances
+    used, per channel and total the direct, indirect and total irradiance and the gain."""
+    from twin.tissue import kernels
+    from twin.views.report import render_report
+
+    monkeypatch.setattr(kernels, "kernel_table", stand_in_table)  # for the skin-type panels
+    result, out = tissue_rendered
+    text = render_report(result, pictures=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    block, roi = metrics["interreflection"], metrics["roi"]
+    section = text.split(f"<h2>{INTERREFLECTION_SECTION}</h2>")[1].split("<h2>")[0]
+    assert f"{block['patches']} patches" in section
+    materials, light = _tables(section)
+    channels = list(roi["channels"])
+    assert materials[0] == ["surface", "material", *(f"reflectance {c}" for c in channels)]
+    # The skin from its explicit layers, the rigid mask's inside white (the design says so).
+    assert [r[:2] for r in materials[1:]] == [["skin", "skin (explicit layers)"],
+                                              ["interior", "white"]]  # fmt: skip
+    for row, surface in zip(materials[1:], ("skin", "interior"), strict=True):
+        assert row[2:] == [f"{block['reflectance'][surface][c]:.4g}" for c in channels]
+    head = light[0]
+    assert head[:5] == ["channel", "E direct mW/cm²", "E indirect mW/cm²", "E total mW/cm²",
+                        "gain"]  # fmt: skip
+    rows = {r[0]: r for r in light[1:]}
+    assert list(rows) == [*channels, "total"]
+    for name, m in [*roi["channels"].items(), ("total", roi["total"])]:
+        direct, total = m["direct_irradiance_mw_cm2"]["mean"], m["irradiance_mw_cm2"]["mean"]
+        row = rows[name]
+        assert row[1] == f"{direct:.4g}" and row[3] == f"{total:.4g}"
+        assert float(row[2]) == pytest.approx(total - direct, rel=1e-3, abs=1e-9)
+        if direct > 0:
+            assert float(row[4]) == pytest.approx(total / direct, rel=1e-3)
+            assert float(row[4]) > 1.2  # a white mask returns much of the light
+        else:  # blue is off in red mode
+            assert row[4] == "-"
+    # The maps of the three, unrolled (no 3D pictures asked for).
+    assert section.count("data:image/png;base64,") == 1
+    # Without inter-reflection there is no such section.
+    dose = dataclasses.replace(result.dose, direct_irradiance_mw_cm2={})
+    blocks = dataclasses.replace(result.blocks, interreflection=None)
+    direct_only = dataclasses.replace(result, dose=dose, blocks=blocks)
+    text = render_report(direct_only, pictures=False)
+    assert INTERREFLECTION_SECTION not in re.findall(r"<h2>(.*?)</h2>", text)

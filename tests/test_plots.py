@@ -230,3 +230,46 @@ def test_write_plots_adds_the_depth_plots_only_with_tissue(tissue_result, stand_
     for plot in (plots.depth_dose, plots.depth_area):
         with pytest.raises(twin.InputError, match="small-tissue: the depth plots need a tissue"):
             plot(plain)
+
+
+def test_the_interreflection_plot_splits_the_total_into_direct_and_indirect(tissue_result):
+    """A rigid white mask over the face: the direct and the indirect light (what skin and
+    mask return) add up to the total at every point, the indirect is nowhere negative, and
+    the panels' means are the metrics' over the treated skin."""
+    from twin.views import plots
+
+    result = tissue_result
+    dose = result.dose
+    fig = plots.interreflection(result)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title().split(":")[0] for ax in panels] == [
+        "direct", "indirect (returned)", "total"]  # fmt: skip
+    direct, indirect, total = (np.asarray(ax.collections[0].get_array()) for ax in panels)
+    np.testing.assert_allclose(total, dose.total_irradiance_mw_cm2, rtol=1e-12)
+    np.testing.assert_allclose(direct, sum(dose.direct_irradiance_mw_cm2.values()), rtol=1e-12)
+    np.testing.assert_allclose(direct + indirect, total, rtol=1e-9, atol=1e-12)
+    assert indirect.min() >= -1e-9 * total.max() and indirect.max() > 0
+    roi = result.metrics["roi"]["total"]
+    for ax, mean in zip(panels[::2], (roi["direct_irradiance_mw_cm2"]["mean"],
+                                      roi["irradiance_mw_cm2"]["mean"]), strict=True):  # fmt: skip
+        assert f"mean {mean:.3g} mW/cm²" in ax.get_title()
+    # Direct and total share one colour scale: the total's top.
+    assert panels[0].collections[0].get_clim() == panels[2].collections[0].get_clim()
+    # The dose-area curve of the direct light alone lies under the total's (more light
+    # everywhere: at least as much area at or above every level).
+    left = plots.dose_area(result).axes[0]
+    below, above = (_line(left, k).get_ydata() for k in ("total, direct light only", "total"))
+    assert np.all(below <= above) and np.any(below < above)
+
+
+def test_without_interreflection_there_is_no_interreflection_plot(tissue_result):
+    from twin.views import plots
+
+    dose = dataclasses.replace(tissue_result.dose, direct_irradiance_mw_cm2={})
+    direct_only = dataclasses.replace(tissue_result, dose=dose)
+    assert "interreflection" in plots.plot_names(tissue_result)
+    assert plots.plot_names(direct_only) == [p for p in PLOTS if p != "interreflection"]
+    with pytest.raises(twin.InputError, match="small-tissue: the inter-reflection plot needs"):
+        plots.interreflection(direct_only)
+    labels = [ln.get_label() for ln in plots.dose_area(direct_only).axes[0].lines]
+    assert "total, direct light only" not in labels

@@ -7,7 +7,9 @@ median, 5th and 95th percentiles and worst member), the difference, and which de
 better by the metric's own direction (:data:`twin.dose.registry.COMPARED`, and the dose at
 each depth where both have light in tissue). :func:`compare_skin_types` compares one scene on
 two Fitzpatrick skin types instead: the same transfer matrix, other depth kernels. The report
-is Markdown (``compare.md``) and JSON (``compare.json``), with the difference map on the skin
+is Markdown (``compare.md``) and JSON (``compare.json``), with each design's inter-reflection
+gain per channel and total (the light skin and device return, not judged: more of it is not
+better in itself, :func:`gains`), with the difference map on the skin
 (``difference.ply``: both sides' fluence and b - a per vertex, at the surface and, where both
 have a ``tissue.targets.roi`` band, in it; medians over the people).
 """
@@ -100,7 +102,11 @@ class Comparison:
         return report(self)
 
     def table(self) -> str:
-        """Each compared metric of both designs and the better one, as aligned text."""
+        """Each compared metric of both designs and the better one, as aligned text.
+
+        Below, where either design solved inter-reflection, each one's gain per channel and
+        total (the median over the people).
+        """
         names = self.summary["designs"]
         rows = [("metric", names[0], names[1], "better")]
         for r in self.summary["metrics"]:
@@ -108,7 +114,17 @@ class Comparison:
             rows.append(
                 (r["metric"], f"{r['a'][key]:.4g}", f"{r['b'][key]:.4g}", r["winner"] or "tie")
             )
-        return text_table(rows, align="l")
+        text = text_table(rows, align="l")
+        gain = self.summary["interreflection_gain"]
+        if not gain:
+            return text
+        gain_rows = [("channel", names[0], names[1])]
+        gain_rows += [
+            (g["channel"], *("-" if g[k] is None else f"{g[k]['median']:.2f}" for k in "ab"))
+            for g in gain
+        ]
+        head = f"{GAIN_LABEL}:"
+        return "\n".join([text, head, text_table(gain_rows, align="l")])
 
     def write(self, out_dir: Path) -> list[Path]:
         """``compare.md``, ``compare.json`` and ``difference.ply`` (:func:`write_report`)."""
@@ -371,12 +387,56 @@ def report(comparison: Comparison) -> dict[str, Any]:
         "people": comparison.people,
         "window_j_cm2": list(comparison.window),
         "metrics": rows,
+        "interreflection_gain": gains(comparison),
         "region_mean_fluence_j_cm2": regions,
         "distributions": distributions(comparison),
         "verdict": verdict(comparison.names, rows)
         if comparison.skin_types is None
         else skin_verdict(comparison.names, rows),
     }
+
+
+#: What the gain is, for the reports.
+GAIN_LABEL = (
+    "inter-reflection gain (mean total / mean direct irradiance on the treated skin; "
+    "-: not solved)"
+)
+
+
+def gains(comparison: Comparison) -> list[dict[str, Any]]:
+    """Each design's inter-reflection gain per channel and total, where either solved it.
+
+    The gain is the mean irradiance over the treated skin (all the light) over the mean of
+    the direct light (``roi.<channel>.interreflection_gain``): how much the light skin and
+    device return adds. It is not judged (more returned light is not better in itself).
+
+    Returns
+    -------
+    list of dict
+        Per channel either design lights, then ``total``: ``channel``, ``path``, and ``a``,
+        ``b``: the median (and, over a population, the 5th and 95th percentiles) over the
+        people, or ``None`` for a design without it. Empty when neither solved it.
+    """
+    first = [runs[0].get("roi", {}).get("channels", {}) for runs in comparison.runs]
+    channels = list(dict.fromkeys([*first[0], *first[1]]))
+    paths = [*(f"roi.channels.{c}.interreflection_gain" for c in channels),
+             "roi.total.interreflection_gain"]  # fmt: skip
+    out = []
+    for channel, path in zip([*channels, "total"], paths, strict=True):
+        values = [comparison.values(i, path) for i in (0, 1)]
+        if not values[0] and not values[1]:
+            continue
+        sides: list[dict[str, float] | None] = []
+        for v in values:
+            if not v:
+                sides.append(None)
+                continue
+            side = {"median": float(np.median(v))}
+            if len(v) > 1:
+                side["p5"], side["p95"] = (float(np.percentile(v, q)) for q in (5, 95))
+            sides.append(side)
+        out.append({"channel": channel, "path": path, "a": sides[0], "b": sides[1]})
+    return out
 
 
 #: Quantiles of the pooled distributions.
@@ -530,6 +590,18 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['metric']} | {_fmt(r['a'])} | {_fmt(r['b'])} | {r['difference']:+.3g} | "
             f"{r['winner'] or 'tie'} |"
         )
+    gain = result.get("interreflection_gain") or []
+    if gain:
+
+        def cell(side: dict | None) -> str:
+            if side is None:
+                return "-"
+            spread = f" ({side['p5']:.2f}-{side['p95']:.2f})" if "p5" in side else ""
+            return f"{side['median']:.2f}{spread}"
+
+        lines += ["", "## Inter-reflection gain", "", f"{GAIN_LABEL[0].upper()}{GAIN_LABEL[1:]}."]
+        lines += ["", f"| channel | {a} | {b} |", "| --- | ---: | ---: |"]
+        lines += [f"| {g['channel']} | {cell(g['a'])} | {cell(g['b'])} |" for g in gain]
     regions = result["region_mean_fluence_j_cm2"]
     if regions:
         top = max(max(v) for v in regions.values()) or 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,36 +15,41 @@ from twin.dose.hazards import eye_lines
 from twin.files import check_writable, publish
 from twin.pipeline.results import RESULT_NAMES
 from twin.views.pictures import picture_names, require_pictures, write_pictures
+from twin.views.report import interreflection_surfaces
 
 if TYPE_CHECKING:
     from twin.pipeline.render import RenderResult
 
 
 def _summary_table(metrics: dict) -> str:
-    """Return a table of the headline metrics, per channel and total, over the treated skin."""
+    """Return a table of the headline metrics, per channel and total, over the treated skin.
+
+    Where inter-reflection was solved, the mean direct irradiance (straight from the LEDs) and
+    the gain (mean over mean direct) stand beside the irradiance, which is then all the light,
+    and a line below names the materials, their reflectances and the solve.
+    """
     roi = metrics["roi"]
-    rows = [("channel", "E mean", "E min", "E max", "H mean", "U0", "CV", "in window")]
-    units = ("", "mW/cm2", "mW/cm2", "mW/cm2", "J/cm2", "", "", "% area")
-    entries = [*roi["channels"].items(), ("total", roi["total"])]
-    for name, m in entries:
+    bounce = "interreflection" in metrics
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3g}"
+
+    rows = [
+        ("channel", *(("E direct",) if bounce else ()), "E mean", *(("gain",) if bounce else ()),
+         "E min", "E max", "H mean", "U0", "CV", "in window"),
+        ("", *(("mW/cm2",) if bounce else ()), "mW/cm2", *(("E/Edir",) if bounce else ()),
+         "mW/cm2", "mW/cm2", "J/cm2", "", "", "% area"),
+    ]  # fmt: skip
+    for name, m in [*roi["channels"].items(), ("total", roi["total"])]:
         e = m["irradiance_mw_cm2"]
-
-        def fmt(v: float | None) -> str:
-            return "-" if v is None else f"{v:.3g}"
-
+        direct = (fmt(m["direct_irradiance_mw_cm2"]["mean"]),) if bounce else ()
+        ratio = m.get("interreflection_gain")
+        gain = ("-" if ratio is None else f"{ratio:.2f}",) if bounce else ()
         rows.append(
-            (
-                name,
-                fmt(e["mean"]),
-                fmt(e["min"]),
-                fmt(e["max"]),
-                fmt(m["fluence_j_cm2"]["mean"]),
-                fmt(m["u0_min_over_mean"]),
-                fmt(m["cv"]),
-                f"{100 * m['in_window_area_fraction']:.1f}",
-            )
-        )
-    rows.insert(1, units)
+            (name, *direct, fmt(e["mean"]), *gain, fmt(e["min"]), fmt(e["max"]),
+             fmt(m["fluence_j_cm2"]["mean"]), fmt(m["u0_min_over_mean"]), fmt(m["cv"]),
+             f"{100 * m['in_window_area_fraction']:.1f}")
+        )  # fmt: skip
     eng = metrics["engine"]
     head = (
         f"scene {metrics['scene']}: {eng['sample_points']} skin points, {eng['emitters']} "
@@ -55,8 +61,37 @@ def _summary_table(metrics: dict) -> str:
         f"({eng['rays_cast'] / max(eng['seconds'], 1e-9) / 1e6:.2f} Mrays/s)"
     ]
     tail += [line for line, _ in eye_lines(metrics["eye_safety"])]
+    bounces = _interreflection_lines(metrics) if bounce else []
     depth = [] if "tissue" not in metrics else _depth_table(metrics)
-    return "\n".join([head, table(rows), *depth, *tail])
+    return "\n".join([head, table(rows), *bounces, *depth, *tail])
+
+
+def _interreflection_lines(metrics: dict) -> list[str]:
+    """Return the line (wrapped at 100 columns) of the materials, reflectances and solve.
+
+    Reflectances are given for the lit channels (all, when none is lit): one number where
+    they agree, else one per channel.
+    """
+    block = metrics["interreflection"]
+    drive = metrics["drive"]
+    lit = [c for c, d in drive.items() if d > 0] or list(drive)
+    parts = []
+    for surface, material, reflectance in interreflection_surfaces(metrics):
+        values = {f"{reflectance[c]:.2g}" for c in lit if c in reflectance}
+        if len(values) == 1:
+            numbers = values.pop()
+        else:
+            numbers = " / ".join(f"{reflectance[c]:.2g} {c}" for c in lit if c in reflectance)
+        if material == "as given":
+            what = surface
+        else:
+            what = f"{surface} ({material})" if surface == "skin" else f"{surface} {material}"
+        parts.append(f"{what} {numbers}")
+    line = (
+        f"inter-reflection: {', '.join(parts)}; {block['patches']} patches, "
+        f"{block['seconds']:.1f} s"
+    )
+    return textwrap.wrap(line, width=100, subsequent_indent="  ")
 
 
 def _depth_table(metrics: dict) -> list[str]:

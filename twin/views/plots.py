@@ -1,14 +1,19 @@
 """Plots of a render (matplotlib, off-screen): what an engineer reads a dose map by.
 
 - ``dose_area``: the dose-area histogram, like a radiotherapy DVH: the fraction of the treated
-  area receiving at least each fluence, per channel and total, and per region; the dose
-  window shaded.
+  area receiving at least each fluence, per channel and total (and the total of the direct
+  light alone, where inter-reflection was solved), and per region; the dose window shaded.
 - ``standoff``: on-axis irradiance of one LED of each lit channel against its distance to
   the skin, with the layout's gaps marked.
 - ``fit``: histograms of the LED-skin gap along each axis and of the incidence angle.
 - ``regions``: mean fluence per region against the window.
 - ``flat_map``: the fluence on the skin unrolled into 2D through the layout's own chart (or an
   equal-area projection about the skin's mean normal), drawn on the mesh's own triangles.
+
+Where inter-reflection was solved (:data:`INTERREFLECTION_PLOTS`):
+
+- ``interreflection``: the direct, indirect (returned by skin and device) and total
+  irradiance, all channels, unrolled as ``flat_map`` unrolls the fluence.
 
 With light in tissue (the scene's ``tissue:`` section, :data:`TISSUE_PLOTS`):
 
@@ -40,14 +45,26 @@ if TYPE_CHECKING:
 
 #: The plots of light in tissue, made only for a scene with a ``tissue:`` section.
 TISSUE_PLOTS = ("depth_dose", "depth_area")
-PLOTS = ("dose_area", "standoff", "fit", "regions", "flat_map", *TISSUE_PLOTS)
+#: The plots of the light skin and device return, made only where inter-reflection was solved.
+INTERREFLECTION_PLOTS = ("interreflection",)
+PLOTS = ("dose_area", "standoff", "fit", "regions", "flat_map", *INTERREFLECTION_PLOTS,
+         *TISSUE_PLOTS)  # fmt: skip
 #: Depths at which ``depth_dose`` draws the skin types' kernels, mm.
 KERNEL_DEPTHS_MM = np.linspace(0.0, 8.0, 161)
 
 
 def plot_names(result: RenderResult) -> list[str]:
-    """Return the plots of :data:`PLOTS` that apply to a render (the depth plots need tissue)."""
-    return [p for p in PLOTS if result.tissue is not None or p not in TISSUE_PLOTS]
+    """Return the plots of :data:`PLOTS` that apply to a render.
+
+    The depth plots need light in tissue, the inter-reflection plot the returned light solved.
+    """
+    bounce = bool(result.dose.direct_irradiance_mw_cm2)
+    return [
+        p
+        for p in PLOTS
+        if (result.tissue is not None or p not in TISSUE_PLOTS)
+        and (bounce or p not in INTERREFLECTION_PLOTS)
+    ]
 
 
 def dose_area_curve(
@@ -91,6 +108,13 @@ def dose_area(result: RenderResult) -> Figure:
             continue
         left.plot(levels, dose_area_curve(h, areas[roi], levels), label=channel)
     left.plot(levels, dose_area_curve(total[roi], areas[roi], levels), "k", lw=2, label="total")
+    if result.dose.direct_irradiance_mw_cm2:
+        direct = fluence_j_cm2(
+            np.sum(list(result.dose.direct_irradiance_mw_cm2.values()), axis=0),
+            result.dose.exposure_s,
+        )[roi]
+        curve = dose_area_curve(direct, areas[roi], levels)
+        left.plot(levels, curve, "k--", lw=1.2, label="total, direct light only")
     for name, mask in result.samples.regions.items():
         treated = mask & roi
         if treated.any():
@@ -196,42 +220,97 @@ def _chart(result: RenderResult):
     return Chart("radial", v.mean(axis=0) - size * axis, axis, size)
 
 
-def flat_map(result: RenderResult) -> Figure:
-    """Plot the total fluence on the skin, unrolled into 2D on the mesh's own triangles."""
-    from matplotlib.colors import BoundaryNorm
+def _per_vertex(result: RenderResult, values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Return a map of the samples per vertex of the target (centroid samples: faces' mean).
+
+    Parameters
+    ----------
+    values : (k,) float64
+        One value per sample point.
+
+    Returns
+    -------
+    (v,) float64
+    """
+    target = result.scene.target
+    if result.scene.samples == "vertices":
+        return values
+    per_vertex = np.zeros(len(target.vertices_mm))
+    counts = np.zeros(len(target.vertices_mm))
+    for corner in range(3):
+        np.add.at(per_vertex, target.faces[:, corner], values)
+        np.add.at(counts, target.faces[:, corner], 1.0)
+    return per_vertex / np.maximum(counts, 1.0)
+
+
+def _unrolled(result: RenderResult):
+    """Return the target's triangles unrolled into 2D by :func:`_chart` (a Triangulation, mm)."""
     from matplotlib.tri import Triangulation
 
     target = result.scene.target
-    low, high = result.scene.dose.fluence_window_j_cm2
-    h = result.dose.fluence_j_cm2()
-    if result.scene.samples == "vertices":
-        per_vertex = h
-    else:  # centroid samples: each vertex takes the mean of its faces
-        per_vertex = np.zeros(len(target.vertices_mm))
-        counts = np.zeros(len(target.vertices_mm))
-        for corner in range(3):
-            np.add.at(per_vertex, target.faces[:, corner], h)
-            np.add.at(counts, target.faces[:, corner], 1.0)
-        per_vertex /= np.maximum(counts, 1.0)
     uv = _chart(result).to_2d(target.vertices_mm)
+    return Triangulation(uv[:, 0], uv[:, 1], target.faces)
+
+
+def flat_map(result: RenderResult) -> Figure:
+    """Plot the total fluence on the skin, unrolled into 2D on the mesh's own triangles."""
+    from matplotlib.colors import BoundaryNorm
+
+    low, high = result.scene.dose.fluence_window_j_cm2
+    per_vertex = _per_vertex(result, result.dose.fluence_j_cm2())
     fig = _figure(6.5, 6.0)
     ax = fig.subplots()
     top = max(2.0 * high, float(per_vertex.max()))
     bounds = [0.0, 0.5 * low, low, 0.5 * (low + high), high, 0.5 * (high + top), top]
     norm = BoundaryNorm(bounds, 256)
-    art = ax.tripcolor(
-        Triangulation(uv[:, 0], uv[:, 1], target.faces),
-        per_vertex,
-        shading="gouraud",
-        cmap="viridis",
-        norm=norm,
-    )
+    art = ax.tripcolor(_unrolled(result), per_vertex, shading="gouraud", cmap="viridis", norm=norm)
     bar = fig.colorbar(art, ax=ax, ticks=bounds)
     bar.set_label(f"fluence (J/cm²); window {low:g}-{high:g}")
     ax.set_aspect("equal")
     ax.set_xlabel("chart x (mm)")
     ax.set_ylabel("chart y (mm)")
     ax.set_title(f"{result.scene.name}: total fluence, unrolled")
+    return fig
+
+
+def interreflection(result: RenderResult) -> Figure:
+    """Plot the direct, indirect and total irradiance (all channels) on the skin, unrolled.
+
+    Unrolled as :func:`flat_map`; the direct and the total on one colour scale, the indirect
+    (total minus direct: the light skin and device return) on its own. Each panel's title
+    gives its mean over the treated skin.
+
+    Raises
+    ------
+    InputError
+        Naming the scene if inter-reflection was not solved.
+    """
+    dose = result.dose
+    if not dose.direct_irradiance_mw_cm2:
+        msg = (
+            f"{result.scene.name}: the inter-reflection plot needs the returned light solved "
+            "(engine.interreflection), found direct light only"
+        )
+        raise InputError(msg)
+    total = dose.total_irradiance_mw_cm2
+    direct = np.sum(list(dose.direct_irradiance_mw_cm2.values()), axis=0)
+    maps = {"direct": direct, "indirect (returned)": total - direct, "total": total}
+    roi, areas = result.roi, result.samples.areas_mm2
+    triangles = _unrolled(result)
+    shared = float(_per_vertex(result, total).max()) or 1.0
+    fig = _figure(15.0, 5.2)
+    for ax, (name, values) in zip(fig.subplots(1, 3), maps.items(), strict=True):
+        per_vertex = _per_vertex(result, values)
+        top = shared if name != "indirect (returned)" else float(per_vertex.max()) or 1.0
+        art = ax.tripcolor(triangles, per_vertex, shading="gouraud", cmap="viridis",
+                           vmin=0.0, vmax=top)  # fmt: skip
+        fig.colorbar(art, ax=ax, shrink=0.85).set_label(f"{name} irradiance (mW/cm²)")
+        mean = float(np.average(values[roi], weights=areas[roi])) if roi.any() else 0.0
+        ax.set_title(f"{name}: mean {mean:.3g} mW/cm² on the treated skin", fontsize=9)
+        ax.set_aspect("equal")
+        ax.set_xlabel("chart x (mm)")
+    fig.axes[0].set_ylabel("chart y (mm)")
+    fig.suptitle(f"{result.scene.name}: irradiance, all channels, unrolled")
     return fig
 
 
@@ -454,6 +533,7 @@ def write_plots(result: RenderResult, out_dir: Path) -> list[Path]:
         "fit": fit,
         "regions": regions,
         "flat_map": flat_map,
+        "interreflection": interreflection,
         "depth_dose": depth_dose,
         "depth_area": depth_area,
     }

@@ -1,15 +1,18 @@
 """``twin report``: one self-contained HTML page (images embedded) an engineer can send.
 
 For a render: the scene summary, the scene's rules with pass / fail, the headline metrics per
-channel and total and per region, the light in tissue (with a ``tissue:`` section: the skin
-model, its reflectance beside NIST's, the dose at each depth, the depth targets and the depth
-plots), the eye-safety section, pictures of the dose on the skin from named views
-(off-screen, :mod:`twin.views.view3d`) and the plots (:mod:`twin.views.plots`). For a
-population's render: the rules over the members, the spread (the dose at the target depth
-among the headline metrics, with light in tissue), every member, and the worst one in full.
-For a ``twin compare`` folder: the side-by-side version — verdict, metrics of both designs
-with the winner (the dose at the target depth among them, with light in tissue),
-distributions plotted together, the difference map, mean fluence per region.
+channel and total and per region, the inter-reflection (where it was solved: the materials
+and their reflectances, the direct, returned and total irradiance per channel and the gain,
+maps of each), the light in tissue (with a ``tissue:`` section: the skin model, its
+reflectance beside NIST's, the dose at each depth, the depth targets and the depth plots), the
+eye-safety section, pictures of the dose on the skin from named views (off-screen,
+:mod:`twin.views.view3d`) and the plots (:mod:`twin.views.plots`). For a population's render:
+the rules over the members, the spread (the dose at the target depth among the headline
+metrics, with light in tissue), every member, and the worst one in full. For a ``twin
+compare`` folder: the side-by-side version — verdict, metrics of both designs with the winner
+(the dose at the target depth among them, with light in tissue), each design's
+inter-reflection gain (where either solved it), distributions plotted together, the
+difference map, mean fluence per region.
 """
 
 from __future__ import annotations
@@ -43,12 +46,18 @@ if TYPE_CHECKING:
 
 #: The section of a render's report on the light in tissue (only with a ``tissue:`` section).
 TISSUE_SECTION = "Light in tissue"
+#: The section of a render's report on the light skin and device return (only where
+#: inter-reflection was solved).
+INTERREFLECTION_SECTION = "Inter-reflection"
 #: The sections of a render's report, in order (each an ``<h2>``).
 SECTIONS = (
-    "Scene", "Rules", "Metrics", "Regions", TISSUE_SECTION, "Eye safety", "Pictures", "Plots",
+    "Scene", "Rules", "Metrics", "Regions", INTERREFLECTION_SECTION, TISSUE_SECTION,
+    "Eye safety", "Pictures", "Plots",
 )  # fmt: skip
+#: The section of a comparison's report on the inter-reflection gain (where either side has it).
+GAIN_SECTION = "Inter-reflection gain"
 #: The sections of a comparison's report.
-COMPARE_SECTIONS = ("Verdict", "Metrics", "Distributions", "Regions")
+COMPARE_SECTIONS = ("Verdict", "Metrics", GAIN_SECTION, "Distributions", "Regions")
 #: The sections of a population's report.
 POPULATION_SECTIONS = ("Rules", "Spread", "Members", "Worst member")
 
@@ -61,6 +70,7 @@ th { background: #f0f2f5; }
 .pass { color: #17803d; font-weight: 600; } .fail { color: #c21d1d; font-weight: 600; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.3em 0; }
 .pictures img { width: 48%; }
+.pictures.three img { width: 32%; }
 """
 
 
@@ -181,6 +191,8 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
             ],
         )
     )  # fmt: skip
+    if "interreflection" in metrics:
+        body += _interreflection_section(result, pictures=pictures)
     if result.tissue is not None:
         body += _tissue_section(result)
     body.append("<h2>Eye safety</h2>")
@@ -223,9 +235,127 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
         body.append("<p>Left out (no 3D pictures asked for).</p>")
     body.append("<h2>Plots</h2>")
     for name in plots.plot_names(result):
-        if name not in plots.TISSUE_PLOTS:  # those are in the tissue section
+        if name not in (*plots.TISSUE_PLOTS, "interreflection"):  # those are in their section
             body.append(_png(getattr(plots, name)(result)))
     return _page(f"twin report: {scene.name}", body)
+
+
+def interreflection_surfaces(metrics: dict[str, Any]) -> list[tuple[str, str, dict[str, float]]]:
+    """Name each reflecting surface of a render, its material and its reflectance per channel.
+
+    Parameters
+    ----------
+    metrics : dict
+        ``metrics.json`` content with an ``interreflection`` block.
+
+    Returns
+    -------
+    list of (surface, material, reflectance)
+        ``skin``, ``interior`` (with a carrier), ``occluder 1`` ...: the material as the scene
+        gives it (the skin's: ``type II``, ``explicit layers``, ``custom mix`` from the skin
+        model, ``NIST mean`` without a ``tissue:`` section; ``as given`` for numbers) and the
+        reflectance used per channel (the skin's an area mean).
+    """
+    block = metrics["interreflection"]
+    materials, reflectance = block["materials"], block["reflectance"]
+    tissue = metrics.get("tissue")
+    if tissue is None:
+        skin = "NIST mean"
+    else:
+        kind = tissue["skin_type"]
+        skin = {"layers": "explicit layers", "custom": "custom mix"}.get(kind, f"type {kind}")
+    specs = {"skin": materials["target"], "interior": materials.get("interior")}
+    specs |= {f"occluders[{i}]": m for i, m in enumerate(materials.get("occluders", []))}
+    out = []
+    for key, values in reflectance.items():
+        spec = specs.get(key)
+        if spec == "skin":
+            material = skin
+        else:
+            material = spec if isinstance(spec, str) else "as given"
+        name = key
+        if key.startswith("occluders["):
+            name = f"occluder {int(key[len('occluders[') : -1]) + 1}"
+        out.append((name, material, dict(values)))
+    return out
+
+
+def _interreflection_section(result: RenderResult, *, pictures: bool) -> list[str]:
+    """Return the "Inter-reflection" section of a render whose returned light was solved.
+
+    The surfaces, their materials and reflectances; the mean direct, returned (indirect) and
+    total irradiance over the treated skin per channel and total, with the gain; the maps of
+    each unrolled (:func:`twin.views.plots.interreflection`) and, with ``pictures``, on the
+    skin from the front on one colour scale.
+    """
+    from twin.views import plots
+
+    metrics = result.metrics
+    block, roi = metrics["interreflection"], metrics["roi"]
+    channels = list(roi["channels"])
+    body = [
+        f"<h2>{INTERREFLECTION_SECTION}</h2>",
+        "<p>Skin and device are not black: each surface returns part of the light that "
+        "reaches it (diffusely, by its reflectance), and that light lands on the others. The "
+        "irradiance and fluence everywhere in this report are all the light: the direct light "
+        "straight from the LEDs and the indirect light the surfaces return. Solved by "
+        f"radiosity on {block['patches']} patches of about {block['patch_mm']:g} mm "
+        f"({block['form_factor_nonzeros']:,} non-zero form factors) in "
+        f"{block['seconds']:.1f} s.</p>",
+    ]
+    body.append(
+        _table(
+            ["surface", "material", *(f"reflectance {c}" for c in channels)],
+            [[name, f"skin ({material})" if name == "skin" and material != "as given"
+              else material, *(r.get(c, "-") for c in channels)]
+             for name, material, r in interreflection_surfaces(metrics)],
+        )
+    )  # fmt: skip
+    rows = []
+    for name, m in [*roi["channels"].items(), ("total", roi["total"])]:
+        total, direct = m["irradiance_mw_cm2"], m["direct_irradiance_mw_cm2"]
+        gain = m.get("interreflection_gain")
+        rows.append(
+            [name, direct["mean"], total["mean"] - direct["mean"], total["mean"],
+             "-" if gain is None else gain, direct["p5"], total["p5"]]
+        )  # fmt: skip
+    body.append(
+        "<p>Irradiance over the treated skin (area-weighted): direct, indirect (returned by "
+        "skin and device) and total; the gain is the mean total over the mean direct.</p>"
+    )
+    body.append(
+        _table(
+            ["channel", "E direct mW/cm²", "E indirect mW/cm²", "E total mW/cm²", "gain",
+             "E p5 direct mW/cm²", "E p5 total mW/cm²"],
+            rows,
+        )
+    )  # fmt: skip
+    body.append(_png(plots.interreflection(result)))
+    if pictures:
+        from twin.views import view3d
+
+        scene3d = view3d.from_result(result)
+        _, shared, _ = view3d.map_label("irradiance_mw_cm2", scene3d)
+        indirect = scene3d.maps["irradiance_indirect_mw_cm2"]
+        scales = {
+            "irradiance_direct_mw_cm2": shared,
+            "irradiance_indirect_mw_cm2": (0.0, float(indirect.max()) or 1.0),
+            "irradiance_mw_cm2": shared,
+        }
+        images = []
+        with tempfile.TemporaryDirectory() as folder:
+            for quantity, clim in scales.items():
+                (shot,) = view3d.snapshots(
+                    scene3d, Path(folder) / quantity, views=("front",), quantity=quantity,
+                    clim=clim, device=False, window_size=(900, 720),
+                )  # fmt: skip
+                images.append(_img(shot.read_bytes(), quantity))
+        body.append(
+            "<p>Direct, indirect and total irradiance (all channels) on the skin from the "
+            "front, the device left out: the direct and the total on one colour scale, the "
+            "indirect on its own.</p><div class='pictures three'>" + "".join(images) + "</div>"
+        )
+    return body
 
 
 def _tissue_section(result: RenderResult) -> list[str]:
@@ -376,6 +506,24 @@ def compare_report(folder: Path, *, pictures: bool = True) -> str:
             ],
         )
     )  # fmt: skip
+    gain = data.get("interreflection_gain") or []
+    if gain:
+
+        def side(s: dict | None) -> str:
+            if s is None:
+                return "- (not solved)"
+            return f"{s['median']:.2f}" + (f" ({s['p5']:.2f}-{s['p95']:.2f})" if "p5" in s else "")
+
+        body.append(f"<h2>{GAIN_SECTION}</h2>")
+        body.append(
+            "<p>The light skin and device return: the mean irradiance over the treated skin "
+            "(all the light) over the mean direct irradiance, per channel and total (median, "
+            "and 5th-95th percentile, over the people). Not judged: more returned light is "
+            "not better in itself.</p>"
+        )
+        body.append(
+            _table(["channel", a, b], [[g["channel"], side(g["a"]), side(g["b"])] for g in gain])
+        )
     body.append("<h2>Distributions</h2>")
     body.append(_png(plots.compare_distributions(data)))
     if pictures and (folder / "difference.ply").is_file():

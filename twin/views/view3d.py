@@ -1,22 +1,24 @@
 """The 3D scene of a result, for PyVista: the window, off-screen pictures and HTML pages.
 
 A :class:`ResultScene` holds what is drawn: the skin with every map (irradiance and fluence,
-total and per channel; with light in tissue the fluence rate at each depth, total and per
-channel, named like the ``samples.csv`` columns) and its regions, the LEDs, the carrier shell
-and the occluders. It is made from a :class:`~twin.pipeline.render.RenderResult` or read back
-from a ``twin render`` folder without ray casting (``surface.ply`` holds the maps,
-``scene.resolved.yaml`` the rest, ``carrier.ply`` the shell of a rigid carrier).
+total and per channel, all the light; where inter-reflection was solved the direct light and
+the indirect light skin and device return, total and per channel; with light in tissue the
+fluence rate at each depth, total and per channel; named like the ``samples.csv`` columns)
+and its regions, the LEDs, the carrier and the occluders. It is made from a
+:class:`~twin.pipeline.render.RenderResult` or read back from a ``twin render`` folder without
+ray casting (``surface.ply`` holds the maps, ``scene.resolved.yaml`` the rest, ``carrier.ply``
+the carrier as worn, whatever its kind).
 
 - :func:`plotter_for` draws it on a PyVista plotter: the skin coloured by one map on a fixed
   scale from 0 to twice the window's top, with the window marked on the scale bar; the LEDs
   as small cones along their axes coloured by channel (light grey for channels the mode
-  leaves off); the carrier shell translucent; region outlines; occluders grey.
+  leaves off); the carrier translucent; region outlines; occluders grey.
 - :func:`snapshots` writes PNG pictures from named views off-screen (EGL: no display needed).
 - :func:`export_html` writes one self-contained interactive page (PyVista's trame export).
-- :class:`Viewer` is the interactive window (``twin view``): keys switch the map (``d`` steps
-  down through the depths), clicking
-  the skin shows the point's values, region and the LEDs that give it most light (a ray
-  cast for that point alone, shadows included).
+- :class:`Viewer` is the interactive window (``twin view``): keys switch the map (``n`` steps
+  through them all, direct and indirect light too; ``d`` steps down through the depths),
+  clicking the skin shows the point's values, region and the LEDs that give it most direct
+  light (a ray cast for that point alone, shadows included).
 
 Needs the ``viz`` extra (PyVista; trame-pyvista and nest_asyncio2 for HTML).
 """
@@ -60,6 +62,10 @@ DEFAULT_VIEWS = {
 FACE_VIEWS = ("front", "left", "right", "three-quarter")
 #: How the names of the fluence-rate maps begin (``fluence_rate_[<channel>_]<depth>mm_mw_cm2``).
 FLUENCE_RATE = "fluence_rate_"
+#: How the names of the direct light's maps begin (``irradiance_direct_[<channel>_]mw_cm2``);
+#: the indirect light's (total minus direct) begin ``irradiance_indirect_``.
+DIRECT = "irradiance_direct_"
+INDIRECT = "irradiance_indirect_"
 
 
 @dataclass
@@ -72,8 +78,10 @@ class ResultScene:
     vertices_mm : (v, 3) float64
     faces : (f, 3) int64
     maps : dict of str to (v,) or (f,) float64
-        ``fluence_j_cm2``, ``irradiance_mw_cm2`` and ``irradiance_<channel>_mw_cm2``; with
-        light in tissue ``fluence_rate_<depth>mm_mw_cm2`` and
+        ``fluence_j_cm2``, ``irradiance_mw_cm2`` and ``irradiance_<channel>_mw_cm2`` (all the
+        light); where inter-reflection was solved ``irradiance_direct_[<channel>_]mw_cm2``
+        and, each after its direct map, ``irradiance_indirect_[<channel>_]mw_cm2`` (total
+        minus direct); with light in tissue ``fluence_rate_<depth>mm_mw_cm2`` and
         ``fluence_rate_<channel>_<depth>mm_mw_cm2`` (mW/cm^2).
     on_faces : bool
         Whether the maps are per face (centroid samples) rather than per vertex.
@@ -140,13 +148,29 @@ def from_result(result: RenderResult) -> ResultScene:
     return _scene_from(scene, maps, None if shell is None else (shell.vertices_mm, shell.faces))
 
 
+def with_indirect(maps: dict[str, NDArray[np.float64]]) -> dict[str, NDArray[np.float64]]:
+    """Return ``maps`` with the indirect light after each direct map: total minus direct.
+
+    ``irradiance_indirect_red_mw_cm2`` is ``irradiance_red_mw_cm2`` minus
+    ``irradiance_direct_red_mw_cm2`` (mW/cm^2), the light skin and device return.
+    """
+    out = {}
+    for name, values in maps.items():
+        out[name] = values
+        if name.startswith(DIRECT):
+            total = maps.get("irradiance_" + name[len(DIRECT) :])
+            if total is not None:
+                out[INDIRECT + name[len(DIRECT) :]] = total - values
+    return out
+
+
 def _scene_from(scene, maps, carrier) -> ResultScene:
     target = scene.target
     return ResultScene(
         name=scene.name,
         vertices_mm=target.vertices_mm,
         faces=target.faces,
-        maps=maps,
+        maps=with_indirect(maps),
         on_faces=scene.samples != "vertices",
         regions=dict(target.regions),
         vertex_normals=target.vertex_normals,
@@ -234,8 +258,10 @@ def map_label(name: str, scene: ResultScene) -> tuple[str, tuple[float, float], 
         channel, depth = _split_rate(name)
         what = f"fluence rate at {depth} mm" + (f", {channel}" if channel else "")
     else:
-        channel = name[len("irradiance_") : -len("_mw_cm2")]
-        what = f"irradiance, {channel}" if channel else "irradiance"
+        light = next((k for k in (DIRECT, INDIRECT) if name.startswith(k)), "irradiance_")
+        channel = name[len(light) : -len("mw_cm2")].rstrip("_")
+        what = light.removeprefix("irradiance_").replace("_", " ") + "irradiance"
+        what = f"{what}, {channel}" if channel else what
     low, high = (w * 1000.0 / scene.exposure_s for w in scene.window_j_cm2)
     marks = {low: f"window {low:.3g}", high: f"{high:.3g} mW/cm²"}
     top = max(2.0 * high, float(np.max(scene.maps[name])) if scene.maps[name].size else 1.0)
@@ -278,11 +304,21 @@ def region_outlines(scene: ResultScene) -> NDArray[np.float64]:
     return scene.vertices_mm[edges]
 
 
-def plotter_for(scene: ResultScene, *, quantity: str = "fluence_j_cm2", plotter=None, **kw):
+def plotter_for(
+    scene: ResultScene,
+    *,
+    quantity: str = "fluence_j_cm2",
+    plotter=None,
+    clim: tuple[float, float] | None = None,
+    device: bool = True,
+    **kw,
+):
     """Return a PyVista plotter showing ``scene`` coloured by map ``quantity``.
 
-    The skin is the actor named ``skin``. ``plotter`` draws into an existing plotter; ``kw``
-    go to a new ``pyvista.Plotter`` (``off_screen``, ``window_size``).
+    The skin is the actor named ``skin``, on the colour range ``clim`` (default
+    :func:`map_label`'s). ``device=False`` leaves out the LEDs, the carrier and the occluders
+    (the bare skin). ``plotter`` draws into an existing plotter; ``kw`` go to a new
+    ``pyvista.Plotter`` (``off_screen``, ``window_size``).
 
     Raises
     ------
@@ -298,7 +334,8 @@ def plotter_for(scene: ResultScene, *, quantity: str = "fluence_j_cm2", plotter=
     skin = _polydata(scene.vertices_mm, scene.faces)
     for name, values in scene.maps.items():
         (skin.cell_data if scene.on_faces else skin.point_data)[name] = values
-    title, clim, marks = map_label(quantity, scene)
+    title, default, marks = map_label(quantity, scene)
+    clim = default if clim is None else clim
     pl.add_mesh(
         skin,
         scalars=quantity,
@@ -322,6 +359,14 @@ def plotter_for(scene: ResultScene, *, quantity: str = "fluence_j_cm2", plotter=
     outline = region_outlines(scene)
     if len(outline):
         pl.add_lines(outline.reshape(-1, 3), color="white", width=1, name="regions")
+    if device:
+        _draw_device(pl, scene)
+    return pl
+
+
+def _draw_device(pl, scene: ResultScene) -> None:
+    """Draw the LEDs, the carrier and the occluders of ``scene`` on plotter ``pl``."""
+    pv = _pv()
     leds = scene.leds
     size = 0.012 * float(np.linalg.norm(np.ptp(scene.vertices_mm, axis=0)))
     for channel in dict.fromkeys(leds["channel"]):
@@ -339,7 +384,6 @@ def plotter_for(scene: ResultScene, *, quantity: str = "fluence_j_cm2", plotter=
         pl.add_mesh(_polydata(*scene.carrier), color="#9aa7b8", opacity=0.25, name="carrier")
     for i, occluder in enumerate(scene.occluders):
         pl.add_mesh(_polydata(*occluder), color="#555555", name=f"occluder-{i}")
-    return pl
 
 
 def set_view(plotter, vertices_mm: NDArray[np.float64], view: str) -> None:
@@ -376,12 +420,25 @@ def snapshots(
     *,
     views: tuple[str, ...] | None = None,
     quantity: str = "fluence_j_cm2",
+    clim: tuple[float, float] | None = None,
+    device: bool = True,
     window_size: tuple[int, int] = (1000, 800),
 ) -> list[Path]:
-    """PNG pictures ``<view>.png`` of the scene from each named view, off-screen."""
+    """PNG pictures ``<view>.png`` of the scene from each named view, off-screen.
+
+    The skin is coloured by map ``quantity`` on the range ``clim``, with or without the
+    ``device`` (see :func:`plotter_for`).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pl = plotter_for(scene, quantity=quantity, off_screen=True, window_size=list(window_size))
+    pl = plotter_for(
+        scene,
+        quantity=quantity,
+        clim=clim,
+        device=device,
+        off_screen=True,
+        window_size=list(window_size),
+    )
     paths = []
     for view in views or scene.default_views:
         set_view(pl, scene.vertices_mm, view)
@@ -452,15 +509,16 @@ def export_html(scene: ResultScene, path: Path, *, quantity: str = "fluence_j_cm
 def contributions(
     scene: ResultScene, vertex: int, *, top: int | None = 5
 ) -> list[tuple[int, float]]:
-    """Return the ``top`` LEDs (all, for ``None``) giving a skin vertex most irradiance.
+    """Return the ``top`` LEDs (all, for ``None``) giving a skin vertex most direct light.
 
-    One row of the transfer matrix, ray cast for this point alone against the skin and the
-    occluders (shadows counted, as in the render).
+    One row of the (direct) transfer matrix, ray cast for this point alone against the skin
+    and the occluders (shadows counted, as in the render); the light skin and device return
+    is not split by LED.
 
     Returns
     -------
     list of (int, float)
-        LED index and its irradiance at the vertex, mW/cm2, brightest first.
+        LED index and its direct irradiance at the vertex, mW/cm2, brightest first.
     """
     from twin.devices.emitters import Emitters
     from twin.engine.backends import make_backend
@@ -502,7 +560,8 @@ def describe_point(scene: ResultScene, vertex: int) -> str:
         values = {k: float(v[vertex]) for k, v in scene.maps.items()}
     lines = [f"vertex {vertex}, region {region}"]
     lines += [f"{k}: {v:.4g}" for k, v in values.items()]
-    lines.append("most light from (mW/cm2):")
+    direct = "irradiance_direct_mw_cm2" in scene.maps
+    lines.append(f"most {'direct ' if direct else ''}light from (mW/cm2):")
     lines += [
         f"  LED {i} ({scene.leds['channel'][i]}): {e:.3g}" for i, e in contributions(scene, vertex)
     ]
@@ -513,7 +572,8 @@ class Viewer:
     """The interactive window of ``twin view``.
 
     Keys: ``h`` fluence, ``i`` irradiance, ``n`` the next map (each channel's irradiance in
-    turn, then each fluence rate at depth), ``d`` the total fluence rate one depth deeper
+    turn, then the direct and indirect light where inter-reflection was solved, then each
+    fluence rate at depth), ``d`` the total fluence rate one depth deeper
     (with light in tissue; from the deepest back to the shallowest); clicking the skin shows
     the point's values, region and brightest LEDs (:func:`describe_point`). VTK keeps its own
     keys: ``q``/``e`` quit, ``r`` resets the camera, ``w``/``s`` wireframe or surface.
