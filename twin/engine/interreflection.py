@@ -200,7 +200,13 @@ def indirect_transfer(
             continue
         on_patches = (to_patches @ direct[:, columns]).toarray()
         radiosity = RadiositySolver(factors, rho).radiosity(on_patches)
-        out[:, columns] = factors @ radiosity
+        # B = rho (E + F B) gives F B = B / rho - E without the product, where rho > 0.
+        bright = rho > 0.0
+        returned = np.zeros_like(radiosity)
+        returned[bright] = radiosity[bright] / rho[bright, None] - on_patches[bright]
+        if not bright.all():
+            returned[~bright] = factors[np.flatnonzero(~bright)] @ radiosity
+        out[:, columns] = returned
     skin = reflectors[0].points
     interpolation = interpolation_matrix(
         patches, skin.positions_mm, skin.normals, np.zeros(len(skin), dtype=np.int64)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from twin.devices.materials import SKIN, Reflectance
 from twin.devices.spectra import Spectrum, line
@@ -35,7 +36,12 @@ from twin.raycast import self_tolerance_mm
 from twin.scene import Scene
 
 #: Points of each carrier or occluder patch its direct light is cast to.
-SAMPLES_PER_PATCH = 3
+SAMPLES_PER_PATCH = 1
+#: The carrier's and occluders' patches may be up to this many times the skin's, as large as
+#: their median gap to the skin: the light they return reaches the skin spread over the gap.
+#: Across a gap narrower than the patches, facing patches keep one size (uneven sizes there
+#: scatter the near-field factors by a few %).
+DEVICE_PATCH_SCALE = 1.5
 
 
 def channel_spectrum(scene: Scene, channel: str) -> Spectrum | None:
@@ -117,7 +123,14 @@ def render_interreflection(
     backend = make_backend(transfer.backend, triangles, workers=workers)
     end_tolerance_mm = self_tolerance_mm(triangles)
     engine = scene.engine
-    patches = patches_of(surfaces, size_mm=engine.patch_mm)
+    skin_tree = cKDTree(scene.target.vertices_mm)
+    sizes = [engine.patch_mm]
+    for surface, _ in others:
+        gap_mm = float(np.median(skin_tree.query(surface.vertices_mm)[0]))
+        sizes.append(
+            engine.patch_mm * float(np.clip(gap_mm / engine.patch_mm, 1.0, DEVICE_PATCH_SCALE))
+        )
+    patches = patches_of(surfaces, size_mm=sizes)
     on_vertices = scene.samples == "vertices"
     reflectors = [
         Reflector(
