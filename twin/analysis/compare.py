@@ -536,8 +536,9 @@ def skin_verdict(names: tuple[str, str], rows: list[dict]) -> str:
         (r for r in rows if r["path"] == "tissue.targets.roi.fluence_mean_j_cm2"), None
     )
     head = (
-        f"One device on two skins: {names[0]} and {names[1]} get the same light at the "
-        "surface; 'better' below says only whose dose lies nearer the window."
+        f"One device on two skins: {names[0]} and {names[1]} get the same direct light at "
+        "the surface (what each skin returns to the device and back differs); 'better' below "
+        "says only whose dose lies nearer the window."
     )
     if at_depth is None or at_depth["a"][at_depth["compared_on"]] == 0:
         return head
