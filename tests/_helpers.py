@@ -5,6 +5,7 @@ Test modules import them as ``from _helpers import ...`` (pytest puts ``tests/``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -242,3 +243,20 @@ def eye_maps(exposure_s: float) -> tuple[DoseMaps, np.ndarray]:
         "led": np.array([0.2, 3.0]),
     }
     return DoseMaps(maps, exposure_s, {"blue": 415.0, "red": 660.0}), np.array([1.0, 3.0])
+
+
+def point_to_square(x: float, y: float, a: float, c: float) -> float:
+    """View factor from a point (x, y) under a centred a x a square c away, parallel to it.
+
+    Sum of the four corner rectangles of Howell's B-3: F = (1/2 pi) (A/sqrt(1 + A^2)
+    atan(B/sqrt(1 + A^2)) + B/sqrt(1 + B^2) atan(A/sqrt(1 + B^2))), A, B = sides / c.
+    """
+    total = 0.0
+    for u in (a / 2 - x, a / 2 + x):
+        for v in (a / 2 - y, a / 2 + y):
+            p, q = u / c, v / c
+            total += (
+                p / math.sqrt(1 + p * p) * math.atan(q / math.sqrt(1 + p * p))
+                + q / math.sqrt(1 + q * q) * math.atan(p / math.sqrt(1 + q * q))
+            ) / (2 * math.pi)
+    return total

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import scipy.integrate
 import yaml
-from _helpers import raises_naming
+from _helpers import point_to_square, raises_naming
 
 import twin
 from twin.dose.maps import emitter_power_mw
@@ -250,25 +250,6 @@ def test_reflectance_zero_gives_the_direct_maps_exactly(head_dir):
 
 
 # --- 4. two parallel plates ------------------------------------------------------------------
-
-
-def point_to_square(x: float, y: float, a: float, c: float) -> float:
-    """View factor from a point (x, y) under a centred a x a square c away, parallel to it.
-
-    The sum of the four corner rectangles of Howell's B-3 (differential element to a
-    parallel rectangle, normal through a corner):
-    F = (1/2 pi) (A/sqrt(1 + A^2) atan(B/sqrt(1 + A^2)) + B/sqrt(1 + B^2) atan(A/sqrt(1 + B^2))),
-    A, B = sides / c.
-    """
-    total = 0.0
-    for u in (a / 2 - x, a / 2 + x):
-        for v in (a / 2 - y, a / 2 + y):
-            p, q = u / c, v / c
-            total += (
-                p / math.sqrt(1 + p * p) * math.atan(q / math.sqrt(1 + p * p))
-                + q / math.sqrt(1 + q * q) * math.atan(p / math.sqrt(1 + q * q))
-            ) / (2 * math.pi)
-    return total
 
 
 def test_skin_under_a_parallel_white_carrier(tmp_path):

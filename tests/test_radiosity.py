@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse
-from _helpers import raises_naming
+from _helpers import point_to_square, raises_naming
 
 from twin.engine.radiosity import (
     Patches,
@@ -173,23 +173,6 @@ def test_parallel_plates_view_factor(a, c, divisions, size_mm):
     np.testing.assert_allclose(f12, parallel_squares(a, c), rtol=5e-3)
     # Coplanar patches of one plate see nothing of each other.
     assert exchange[lower][:, lower].nnz == 0
-
-
-def point_to_square(x: float, y: float, a: float, c: float) -> float:
-    """View factor from a point (x, y) under a centred a x a square c away, parallel to it.
-
-    Sum of the four corner rectangles of Howell's B-3: F = (1/2 pi) (A/sqrt(1 + A^2)
-    atan(B/sqrt(1 + A^2)) + B/sqrt(1 + B^2) atan(A/sqrt(1 + B^2))), A, B = sides / c.
-    """
-    total = 0.0
-    for u in (a / 2 - x, a / 2 + x):
-        for v in (a / 2 - y, a / 2 + y):
-            p, q = u / c, v / c
-            total += (
-                p / math.sqrt(1 + p * p) * math.atan(q / math.sqrt(1 + p * p))
-                + q / math.sqrt(1 + q * q) * math.atan(p / math.sqrt(1 + q * q))
-            ) / (2 * math.pi)
-    return total
 
 
 def test_lit_plate_pair_matches_two_surface_solution():
