@@ -6,6 +6,8 @@ and column, what was expected and what was found.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import yaml
@@ -33,10 +35,6 @@ def root(tmp_path):
         (f"{HEADER}\n0,zero,120,0,0,-1,5\n", ("line 2", "column y", "a number", "'zero'")),
         ("x,y,z,dx,dy,power_mw\n0,0,120,0,0,5\n", (HEADER, "missing dz")),
         (f"{HEADER}\n", ("at least one emitter row", "none")),
-        (
-            f"{HEADER},colour\n0,0,120,0,0,-1,5,red\n",
-            ("'colour'", f"{HEADER},channel,wavelength_nm,half_angle_deg,id"),
-        ),
         (
             f"{HEADER},channel,wavelength_nm\n0,0,120,0,0,-1,5,red,633\n5,0,120,0,0,-1,5,red,640\n",
             ("line 3", "'red'", "640 nm", "633 nm"),
@@ -176,3 +174,16 @@ def test_any_non_zero_finite_axis_normalises(root, axis):
     emitters = read_emitter_csv(root / "leds.csv", half_angle_deg=30)
     expected = np.sign(axis) / np.linalg.norm(np.sign(axis))
     np.testing.assert_allclose(emitters.axes[0], expected, rtol=1e-15)
+
+
+def test_a_cad_export_reads_in_any_case_and_its_extra_columns_are_named(tmp_path, caplog):
+    csv_text = "RefDes,X,Y,Z,DX,DY,DZ,Power_mW,Layer,half_angel_deg\nD1,1,2,3,0,0,-1,5,Top,30\n"
+    path = tmp_path / "cad.csv"
+    path.write_text(csv_text)
+    with caplog.at_level(logging.WARNING, logger="twin"):
+        emitters = read_emitter_csv(path, units="inch", half_angle_deg=60.0)
+    np.testing.assert_allclose(emitters.positions_mm, [[25.4, 50.8, 76.2]])
+    assert emitters.power_mw.tolist() == [5.0]
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert str(path) in message and "'refdes'" in message and "'layer'" in message
+    assert "'half_angel_deg' (did you mean 'half_angle_deg'?)" in message

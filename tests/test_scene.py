@@ -439,16 +439,16 @@ def test_a_bad_unit_is_named_by_its_scene_key(phantom):
     for change, key, bad in (
         (lambda s: s["target"].update(units="furlong"), "target.units", "furlong"),
         (
-            lambda s: s.update(occluders=[{"mesh": "head.ply", "units": "inch"}]),
+            lambda s: s.update(occluders=[{"mesh": "head.ply", "units": "yard"}]),
             "occluders[0].units",
-            "inch",
+            "yard",
         ),
     ):
         load_fails(
             phantom,
             edit(change),
             "a length unit",
-            "['cm', 'dm', 'm', 'mm']",
+            "['cm', 'dm', 'inch', 'm', 'mm']",
             repr(bad),
             at=f"{phantom}/scene.yaml: {key}",
         )
@@ -675,3 +675,19 @@ def test_emitting_areas_come_from_the_scene_and_survive_its_spec_and_a_new_layou
         load_scene(write(root, {**minimal(), "emitters": {
             **minimal()["emitters"], "emitting_area_mm2": {"blue": 1.0},
         }}, "bad.yaml"))  # fmt: skip
+
+
+def test_a_scene_given_as_data_loads_as_its_file_does(tmp_path):
+    data = {
+        "target": {"mesh": "builtin:phantom-head"},
+        "emitters": {"file": "leds.csv", "half_angle_deg": 30},
+        "exposure_s": 60,
+    }
+    (tmp_path / "leds.csv").write_text("x,y,z,dx,dy,dz,power_mw\n0,0,120,0,0,-1,5\n")
+    (tmp_path / "scene.yaml").write_text(yaml.safe_dump(data))
+    from_file = load_scene(tmp_path / "scene.yaml")
+    from_data = load_scene(data, base=tmp_path)
+    np.testing.assert_array_equal(from_data.emitters.positions_mm, from_file.emitters.positions_mm)
+    assert from_data.to_spec()["emitters"] == from_file.to_spec()["emitters"]
+    with raises_naming("emitters.file", "not found"):
+        load_scene(data, base=tmp_path / "elsewhere")

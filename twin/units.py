@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 from twin.errors import InputError
 
 #: Millimetres per unit of length, for the unit names a scene or loader call may state.
-MM_PER_UNIT: dict[str, float] = {"mm": 1.0, "cm": 10.0, "dm": 100.0, "m": 1000.0}
+MM_PER_UNIT: dict[str, float] = {"mm": 1.0, "cm": 10.0, "dm": 100.0, "m": 1000.0, "inch": 25.4}
 
 #: mm^2 per cm^2: a value in mW/mm^2 times this is in mW/cm^2.
 MM2_PER_CM2 = 100.0

@@ -2,7 +2,9 @@
 
 The emitter CSV (design.md "File contracts") has a header row and one emitter per row:
 ``x,y,z,dx,dy,dz,power_mw`` required; ``channel``, ``wavelength_nm``, ``half_angle_deg`` and
-``id`` optional. Positions are in the stated length unit (mm by default).
+``id`` optional, in any order and any case (``X,Y,Z`` is ``x,y,z``). Other columns a CAD
+export brings (``RefDes``, ``Layer``, ...) are ignored, with one warning naming them (and the
+column each may have meant). Positions are in the stated length unit (mm by default).
 
 Each channel with a wavelength has a spectrum (:mod:`twin.devices.spectra`); one given only a
 ``wavelength_nm`` has a line there, and a channel's ``wavelength_nm`` is its spectrum's peak.
@@ -11,7 +13,9 @@ Each channel with a wavelength has a spectrum (:mod:`twin.devices.spectra`); one
 from __future__ import annotations
 
 import csv
+import difflib
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +43,8 @@ from twin.units import mm_per_unit
 REQUIRED_COLUMNS = ("x", "y", "z", "dx", "dy", "dz", "power_mw")
 OPTIONAL_COLUMNS = ("channel", "wavelength_nm", "half_angle_deg", "id")
 DEFAULT_CHANNEL = "led"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -251,7 +257,7 @@ def read_emitter_csv(
     Parameters
     ----------
     path : Path
-    units : {"mm", "cm", "dm", "m"}, default: "mm"
+    units : {"mm", "cm", "dm", "m", "inch"}, default: "mm"
         Length unit of the x, y, z columns.
     half_angle_deg : float, optional
         Generalized-Lambertian half-angle for rows without a ``half_angle_deg`` value.
@@ -267,18 +273,22 @@ def read_emitter_csv(
     """
     scale = mm_per_unit(units, name=f"{path}: units")
     lines = read_csv_rows(path, what="emitter CSV")
-    header = [h.strip() for h in lines[0][1]] if lines else []
+    header = [h.strip().lower() for h in lines[0][1]] if lines else []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         msg = f"{path}: expected columns {','.join(REQUIRED_COLUMNS)}; missing {','.join(missing)}"
         raise InputError(msg)
-    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    known = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+    unknown = [c for c in header if c not in known]
     if unknown:
-        msg = (
-            f"{path}: unknown column {quote(unknown[0])}; allowed: "
-            f"{','.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+        hints = [
+            f"{quote(c)} (did you mean {near[0]!r}?)" if near else quote(c)
+            for c in unknown
+            for near in [difflib.get_close_matches(c, known, n=1, cutoff=0.75)]
+        ]
+        logger.warning(
+            "%s: ignored column(s) %s; twin reads %s", path, ", ".join(hints), ",".join(known)
         )
-        raise InputError(msg)
     twice = [c for i, c in enumerate(header) if c in header[:i]]
     if twice:
         msg = f"{path}: expected each column once, found {twice[0]!r} twice"

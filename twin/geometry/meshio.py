@@ -37,7 +37,7 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
     Parameters
     ----------
     path : str or Path
-    units : {"mm", "cm", "dm", "m"}
+    units : {"mm", "cm", "dm", "m", "inch"}
         Length unit of the file's coordinates: a mesh file carries none, so it must be stated.
     flip_normals : bool, default: False
         Reverse every triangle's winding after the repairs: for open meshes whose normals

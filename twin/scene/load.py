@@ -19,6 +19,7 @@ valid key. A file whose target is a population holds many scenes:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,8 @@ from twin.scene.target import load_occluder, load_target
 from twin.tissue.settings import parse_tissue
 
 
-def load_scene(path: str | Path) -> Scene:
-    """Read, validate and load a scene file.
+def load_scene(path: str | Path | Mapping[str, Any], *, base: str | Path | None = None) -> Scene:
+    """Read, validate and load a scene file, or a scene given as data.
 
     Every mesh and emitter file is read and checked here, so a bad scene fails before any
     computation, with one message naming the file and key. A population scene holds many
@@ -64,8 +65,11 @@ def load_scene(path: str | Path) -> Scene:
 
     Parameters
     ----------
-    path : str or Path
-        The scene file.
+    path : str, Path or mapping
+        The scene file, or its keys as data (a sweep need not write YAML).
+    base : str or Path, optional
+        For data: the folder its relative paths are taken from (default: the working
+        folder). A file's paths are taken from its own folder.
 
     Returns
     -------
@@ -75,6 +79,8 @@ def load_scene(path: str | Path) -> Scene:
     ------
     InputError
     """
+    if isinstance(path, Mapping):
+        return scene_from_dict(dict(path), base=Path(base or Path.cwd()).resolve())
     path = Path(path)
     return scene_from_dict(read_scene_file(path), base=path.resolve().parent, path=path)
 
