@@ -185,5 +185,5 @@ def test_a_cad_export_reads_in_any_case_and_its_extra_columns_are_named(tmp_path
     np.testing.assert_allclose(emitters.positions_mm, [[25.4, 50.8, 76.2]])
     assert emitters.power_mw.tolist() == [5.0]
     (message,) = [r.getMessage() for r in caplog.records]
-    assert str(path) in message and "'refdes'" in message and "'layer'" in message
+    assert str(path) in message and "'RefDes'" in message and "'Layer'" in message
     assert "'half_angel_deg' (did you mean 'half_angle_deg'?)" in message

@@ -273,18 +273,19 @@ def read_emitter_csv(
     """
     scale = mm_per_unit(units, name=f"{path}: units")
     lines = read_csv_rows(path, what="emitter CSV")
-    header = [h.strip().lower() for h in lines[0][1]] if lines else []
+    written = [h.strip() for h in lines[0][1]] if lines else []
+    header = [h.lower() for h in written]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         msg = f"{path}: expected columns {','.join(REQUIRED_COLUMNS)}; missing {','.join(missing)}"
         raise InputError(msg)
     known = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
-    unknown = [c for c in header if c not in known]
+    unknown = [w for w, c in zip(written, header, strict=True) if c not in known]
     if unknown:
         hints = [
             f"{quote(c)} (did you mean {near[0]!r}?)" if near else quote(c)
             for c in unknown
-            for near in [difflib.get_close_matches(c, known, n=1, cutoff=0.75)]
+            for near in [difflib.get_close_matches(c.lower(), known, n=1, cutoff=0.75)]
         ]
         logger.warning(
             "%s: ignored column(s) %s; twin reads %s", path, ", ".join(hints), ",".join(known)

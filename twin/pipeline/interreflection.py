@@ -108,7 +108,8 @@ def render_interreflection(
     -------
     IndirectTransfer or None
         ``None`` when ``engine.interreflection`` is off, or (by default) when no surface
-        reflects.
+        reflects any channel (skin under channels without a wavelength, black-body
+        numbers).
     """
     if not scene.interreflection:
         return None
@@ -118,6 +119,10 @@ def render_interreflection(
         others.append((scene.carrier, _values(scene, materials.interior)))
     for index, occluder in enumerate(scene.occluders):
         others.append((occluder, _values(scene, materials.occluder(index))))
+    skin = skin_reflectance_at(scene, samples, kernels)
+    reflecting = [*skin.values(), *(v for _, r in others for v in r.values())]
+    if scene.engine.interreflection is None and not any(np.any(v) for v in reflecting):
+        return None
     surfaces = [scene.target, *(s for s, _ in others)]
     triangles = np.concatenate([s.triangles_mm for s in surfaces])
     backend = make_backend(transfer.backend, triangles, workers=workers)
@@ -136,7 +141,7 @@ def render_interreflection(
         Reflector(
             samples,
             transfer.matrix,
-            skin_reflectance_at(scene, samples, kernels),
+            skin,
             patch=patches.sample_patch[: len(samples)] if on_vertices else None,
         )
     ]
