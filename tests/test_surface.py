@@ -8,6 +8,7 @@ import pytest
 from _helpers import raises_naming
 
 import twin
+from twin.errors import InputError
 from twin.geometry import phantoms
 
 
@@ -39,3 +40,22 @@ def test_vertex_and_face_samples_share_out_the_whole_area():
     inside_out = head.flipped()
     np.testing.assert_allclose(inside_out.face_normals, -head.face_normals)
     assert inside_out.signed_volume_mm3 == pytest.approx(-head.signed_volume_mm3)
+
+
+def test_area_mean_weights_each_point_by_its_area_and_matches_the_metrics(panel_render):
+    from twin.dose.metrics import summary
+
+    result, _ = panel_render
+    maps = result.dose.total_irradiance_mw_cm2
+    reported = result.metrics["roi"]["total"]["irradiance_mw_cm2"]["mean"]
+    assert result.samples.area_mean(maps, where=result.roi) == pytest.approx(reported, rel=1e-12)
+    roi_areas = result.samples.areas_mm2[result.roi]
+    assert result.samples.area_mean(maps, where=result.roi) == pytest.approx(
+        summary(maps[result.roi], roi_areas).mean
+    )
+    # the plain mean differs: the skin is sampled unevenly
+    assert abs(maps[result.roi].mean() - reported) > 1e-3 * reported
+    with pytest.raises(InputError, match=r"values: expected one value per point"):
+        result.samples.area_mean(maps[:3])
+    with pytest.raises(InputError, match=r"where: .* at least one point"):
+        result.samples.area_mean(maps, where=np.zeros(len(maps), bool))

@@ -266,3 +266,31 @@ class SamplePoints:
     def __len__(self) -> int:
         """Return the number of points."""
         return len(self.positions_mm)
+
+    def area_mean(self, values: ArrayLike, *, where: ArrayLike | None = None) -> float:
+        """Return the area-weighted mean of a per-point map, as ``metrics.json`` reports means.
+
+        Parameters
+        ----------
+        values : (k,) float
+            One value per point (an irradiance or fluence map, in any unit).
+        where : (k,) bool, optional
+            The points to average over (a region, or ``RenderResult.roi``); all by default.
+
+        Returns
+        -------
+        float
+            ``sum(values * areas) / sum(areas)`` over the chosen points, in the unit of ``values``.
+        """
+        v = np.asarray(values, dtype=np.float64)
+        if v.shape != (len(self),):
+            msg = f"values: expected one value per point, shape ({len(self)},); found {v.shape}"
+            raise InputError(msg)
+        mask = np.ones(len(self), bool) if where is None else np.asarray(where, dtype=bool)
+        if mask.shape != (len(self),) or not mask.any():
+            msg = (
+                f"where: expected a ({len(self)},) boolean mask selecting at least one point; "
+                f"found shape {mask.shape} with {int(mask.sum())} selected"
+            )
+            raise InputError(msg)
+        return float(np.average(v[mask], weights=self.areas_mm2[mask]))
