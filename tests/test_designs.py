@@ -396,3 +396,25 @@ def test_a_design_file_that_is_not_utf8_or_has_duplicate_keys(tmp_path):
         design.write_bytes(body)
         with raises_naming(*parts, at=design):
             twin.load_scene(scene_file(tmp_path, {"design": "mine.yaml"}))
+
+
+def test_overriding_one_channel_of_a_design_keeps_the_others(tmp_path):
+    design = yaml.safe_load(builtin_designs()["mask-rigid-1026"].read_text())
+    weak_red = {"wavelength_nm": 633, "power_mw": 6.0, "half_angle_deg": 30}
+    spec = {"design": "mask-rigid-1026", "count": 300, "channels": {"red": {"led": weak_red}}}
+    scene = twin.load_scene(scene_file(tmp_path, spec))
+    emitters = scene.emitters
+    assert sorted(emitters.channels) == sorted(design["channels"])  # nir and blue stay
+    red = np.asarray(emitters.channel) == "red"
+    np.testing.assert_array_equal(emitters.power_mw[red], 6.0)
+    base = twin.load_scene(scene_file(tmp_path, {"design": "mask-rigid-1026", "count": 300}))
+    np.testing.assert_array_equal(emitters.positions_mm, base.emitters.positions_mm)
+    np.testing.assert_array_equal(emitters.channel, base.emitters.channel)  # the ratio is kept
+    np.testing.assert_array_equal(emitters.power_mw[~red], base.emitters.power_mw[~red])
+    assert scene.drive == base.drive  # the design's mode still fits
+
+    # null removes a channel; the modes that need it go with it
+    no_blue = {"design": "mask-rigid-1026", "count": 300, "channels": {"blue": None}}
+    scene = twin.load_scene(scene_file(tmp_path, no_blue, mode="red"))
+    assert sorted(scene.emitters.channels) == ["nir", "red"]
+    assert "blue" not in scene.layout.modes and "red" in scene.layout.modes

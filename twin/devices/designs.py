@@ -351,15 +351,28 @@ def load_led(value: Any, *, where: str, base: Path) -> LEDModel:
     )
 
 
-def design_spec(spec: dict[str, Any], *, where: str, base: Path) -> tuple[dict[str, Any], Path]:
-    """Return ``spec`` on top of the design it names (if any), and the design's folder.
+def design_spec(
+    spec: dict[str, Any], *, where: str, base: Path
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Return ``spec`` on top of the design it names (if any), and where each part is read from.
 
-    The design's relative paths are read from the returned folder; the scene's own keys are
-    read from ``base``.
+    A scene's keys replace the design's, except the per-channel mappings, which merge:
+    ``channels`` channel by channel and key by key (``{red: {led: ...}}`` keeps the design's
+    ratio and its other channels; ``{blue: null}`` removes a channel), ``spectrum`` channel by
+    channel and ``modes`` mode by mode.
+
+    Returns
+    -------
+    spec : dict
+        The merged keys.
+    bases : dict of str to Path
+        The folder relative paths are read from: for each channel's LED (``"channels.NAME"``),
+        each channel's spectrum (``"spectrum.NAME"``), and for everything else (``""``): the
+        scene's folder for what the scene gave, the design's for what it inherited.
     """
     check_keys(spec, DESIGN_KEYS, name=where)
     if "design" not in spec:
-        return dict(spec), base
+        return dict(spec), {"": base}
     name = spec["design"]
     if not isinstance(name, str):
         msg = f"{where}.design: expected a design name or file, got {name!r}"
@@ -368,9 +381,50 @@ def design_spec(spec: dict[str, Any], *, where: str, base: Path) -> tuple[dict[s
         path = _resolve_path(name, folder="designs", base=base, what="design")
     design = _read_yaml(path, what="design")
     check_keys(design, DESIGN_KEYS, name=str(path))
-    merged = {**design, **{k: v for k, v in spec.items() if k != "design"}}
+    own = {k: v for k, v in spec.items() if k != "design"}
+    merged = {**design, **own}
+    bases = {"": base}
+    for key in ("channels", "spectrum", "modes"):
+        mine, theirs = own.get(key), design.get(key)
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            merged[key] = _merge_entries(theirs, mine, deep=key == "channels")
+        if isinstance(merged.get(key), dict):
+            for entry in merged[key]:
+                given = isinstance(mine, dict) and entry in mine
+                bases[f"{key}.{entry}"] = base if given else path.parent
+    # What the design said about channels the scene removed goes with them.
+    if isinstance(merged.get("channels"), dict):
+        gone = set(design.get("channels") or ()) - set(merged["channels"])
+        spectrum = merged.get("spectrum")
+        if gone and isinstance(spectrum, dict):
+            merged["spectrum"] = {c: v for c, v in spectrum.items() if c not in gone}
+        modes, own_modes = merged.get("modes"), own.get("modes") or {}
+        if gone and isinstance(modes, dict):
+            merged["modes"] = {
+                m: v
+                for m, v in modes.items()
+                if m in own_modes or not (isinstance(v, dict) and gone & set(v))
+            }
     merged["design"] = design.get("name", path.stem)
-    return merged, path.parent
+    return merged, bases
+
+
+def _merge_entries(design: dict, scene: dict, *, deep: bool) -> dict:
+    """Return the design's entries updated by the scene's: ``None`` removes an entry.
+
+    With ``deep``, an entry given as a mapping updates the design's entry key by key (a bare
+    LED name stands for ``{led: NAME}``).
+    """
+    merged = dict(design)
+    for name, entry in scene.items():
+        if entry is None:
+            merged.pop(name, None)
+        elif deep and isinstance(entry, dict) and name in design:
+            old = design[name]
+            merged[name] = {**({"led": old} if isinstance(old, str) else old), **entry}
+        else:
+            merged[name] = entry
+    return merged
 
 
 def _number(spec: dict, key: str, default: float, *, where: str, zero: bool = False) -> float:
@@ -514,8 +568,7 @@ def generate(
         Folder that relative paths in ``spec`` are taken from.
     """
     overrides = set(spec)
-    spec, design_base = design_spec(spec, where=where, base=base)
-    channel_base = base if "channels" in overrides else design_base
+    spec, bases = design_spec(spec, where=where, base=base)
     kind = spec.get("carrier")
     default_anatomy = ANATOMY_OF.get(kind, anatomy_name) if isinstance(kind, str) else anatomy_name
     anatomy_name_design = spec.get("anatomy", default_anatomy)
@@ -549,7 +602,9 @@ def generate(
             raise InputError(msg)
         check_keys(entry, CHANNEL_KEYS, name=f"{where}.channels.{name}")
         models[name] = load_led(
-            entry.get("led"), where=f"{where}.channels.{name}.led", base=channel_base
+            entry.get("led"),
+            where=f"{where}.channels.{name}.led",
+            base=bases.get(f"channels.{name}", base),
         )
         ratio = entry.get("ratio", 1)
         if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
@@ -570,15 +625,22 @@ def generate(
         spectra={c: m.spectrum for c, m in models.items()},
         name=where,
     )
-    spectra = {}
+    spectra: dict[str, Spectrum] = {}
     if "spectrum" in spec:
-        spectra = spectra_from_spec(
-            spec["spectrum"],
-            wavelength_nm=emitters.wavelength_nm,
-            channels=emitters.channels,
-            where=f"{where}.spectrum",
-            base=base if "spectrum" in overrides else design_base,
-        )
+        section = spec["spectrum"]
+        parts: dict[Path, Any] = {base: section}  # the scene's or the design's folder
+        if isinstance(section, dict):
+            parts = {}
+            for channel, entry in section.items():
+                parts.setdefault(bases.get(f"spectrum.{channel}", base), {})[channel] = entry
+        for folder, part in parts.items():
+            spectra |= spectra_from_spec(
+                part,
+                wavelength_nm=emitters.wavelength_nm,
+                channels=emitters.channels,
+                where=f"{where}.spectrum",
+                base=folder,
+            )
         emitters = emitters.derive(spectra=spectra, name=where)
     extended = as_bool(spec.get("extended", False), name=f"{where}.extended")
     samples = as_count(
