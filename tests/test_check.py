@@ -338,3 +338,33 @@ def test_depth_rule_metrics_are_checked_against_the_metrics():
             twin.scene.checks.parse_checks(
                 {"rules": [{"metric": bad, "max": 1}]}, name="s.yaml: checks"
             )
+
+
+def test_output_is_the_failures_and_a_summary_and_every_row_with_verbose(tmp_path, capsys):
+    path = helmet_scene(tmp_path)
+    cache = tmp_path / "cache"
+    assert run([path, "--cache-dir", cache, "--update"], capsys)[0] == 0
+    code, out, _ = run([path, "--cache-dir", cache], capsys)
+    assert code == 0
+    assert out.splitlines() == [out.strip()] and "1 scenes passed" in out  # one line
+    code, out, _ = run([path, "--cache-dir", cache, "-v"], capsys)
+    rows = [line for line in out.splitlines() if line.startswith("helmet ")]
+    assert code == 0 and len(rows) > len(RULES) and all(r.endswith("pass") for r in rows)
+
+    calls = []
+    check.check_scenes(
+        [path, path], cache=TransferCache(cache), jobs=1, progress=lambda *a: calls.append(a)
+    )
+    assert calls == [(1, 2), (2, 2)]
+
+
+def test_bundled_scenes_are_checked_by_name_and_not_updated_in_an_install(tmp_path, monkeypatch):
+    from twin import _data
+
+    assert check.discover(["face-rigid-red"]) == [_data.bundled_scenes()["face-rigid-red"]]
+    with raises_naming("'face-rigid-rde'", "neither a scene file nor a bundled scene"):
+        check.discover(["face-rigid-rde"])
+    # In a wheel install the library sits inside the package: --update refuses to write there.
+    monkeypatch.setattr(_data, "is_installed_data", lambda path: True)
+    monkeypatch.setattr("twin.cli.check.is_installed_data", lambda path: True)
+    assert main(["check", "face-rigid-red", "--update"]) == 2

@@ -187,3 +187,38 @@ def test_a_cad_export_reads_in_any_case_and_its_extra_columns_are_named(tmp_path
     (message,) = [r.getMessage() for r in caplog.records]
     assert str(path) in message and "'RefDes'" in message and "'Layer'" in message
     assert "'half_angel_deg' (did you mean 'half_angle_deg'?)" in message
+
+
+def test_a_cad_layout_in_inches_from_the_nasion_lands_where_the_body_frame_one_does(tmp_path):
+    """The same LEDs, drawn by CAD about the nasion in inches with its own columns, load at
+    the body-frame positions, on the base face and on a variant whose nasion moved."""
+    from twin.geometry import anatomy
+
+    design = {"design": "mask-rigid-1026", "count": 60}
+    spec = {"target": {"mesh": "builtin:face"}, "emitters": design, "exposure_s": 60}
+    worn = twin.load_scene(spec, base=tmp_path).emitters
+    for variant in (None, twin.population(2, seed=3)[1]):
+        nasion = anatomy.landmarks(variant, anchor="nasion")["nasion"]
+        local_in = (worn.positions_mm - nasion) / 25.4
+        rows = [
+            f"D{i},{x:.9f},{y:.9f},{z:.9f},{a:.9f},{b:.9f},{c:.9f},{p},Top"
+            for i, ((x, y, z), (a, b, c), p) in enumerate(
+                zip(local_in, worn.axes, worn.power_mw, strict=True)
+            )
+        ]
+        (tmp_path / "cad.csv").write_text(
+            "RefDes,X,Y,Z,DX,DY,DZ,POWER_MW,Layer\n" + "\n".join(rows) + "\n"
+        )
+        target = {"mesh": "builtin:face"}
+        if variant is not None:
+            target["variant"] = variant.to_dict()
+        cad = {"file": "cad.csv", "units": "inch", "frame": "nasion", "half_angle_deg": 30}
+        scene = twin.load_scene({**spec, "target": target, "emitters": cad}, base=tmp_path)
+        np.testing.assert_allclose(scene.emitters.positions_mm, worn.positions_mm + (
+            0 if variant is None else nasion - anatomy.landmarks(anchor="nasion")["nasion"]
+        ), atol=1e-6)  # fmt: skip
+        assert scene.source.emitters.frame == "nasion"  # kept in the resolved scene
+
+    bad = {**spec, "emitters": {**cad, "frame": "nose"}}
+    with raises_naming("emitters.frame", "unknown landmark 'nose'", "nasion"):
+        twin.load_scene(bad, base=tmp_path)

@@ -27,13 +27,14 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from twin._data import scene_path
 from twin._validation import check_keys, read_text, shorten
 from twin._version import __version__
 from twin.analysis.check_report import CheckRun, table
@@ -107,13 +108,14 @@ class SceneReport:
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
-    """Scene files: each path itself, or every ``*.yaml`` in a folder (sorted)."""
+    """Scene files: each path itself, every ``*.yaml`` in a folder (sorted), or a bundled scene."""
     out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(p.glob("*.yaml"))
-        elif p.is_file():
-            out.append(p)
+    for p in paths:
+        path = scene_path(p)
+        if path.is_dir():
+            out += sorted(path.glob("*.yaml"))
+        elif path.is_file():
+            out.append(path)
         else:
             msg = f"{p}: no such scene file or folder"
             raise InputError(msg)
@@ -355,6 +357,7 @@ def run_checks(
     cache: TransferCache | None = None,
     jobs: int | None = None,
     update: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[SceneReport]:
     """Render and check every scene file in ``paths``.
 
@@ -368,6 +371,9 @@ def run_checks(
         Worker processes (default: every CPU).
     update : bool
         Write each scene's current metrics as its new baseline (after comparing).
+    progress : callable, optional
+        Called as ``progress(done, total)`` as each render (a scene or a population member)
+        finishes.
 
     Returns
     -------
@@ -392,13 +398,18 @@ def run_checks(
         tasks.append((report, checks, baseline, members))
     cache_dir = None if cache is None else str(cache.folder)
     workers = jobs or os.cpu_count() or 1
+    total = sum(len(members) for *_, members in tasks)
+    tick = progress or (lambda done, total: None)
     results: dict[int, list[_Done]] | dict[int, list[Future[dict[str, Any]]]]
     if workers == 1:  # in this process: no start-up cost, for one scene or a test
         pool = None
-        results = {
-            id(report): [_Done(_render_member, m, cache_dir) for m in members]
-            for report, _, _, members in tasks
-        }
+        ran: dict[int, list[_Done]] = {}
+        for report, _, _, members in tasks:
+            ran[id(report)] = []
+            for m in members:
+                ran[id(report)].append(_Done(_render_member, m, cache_dir))
+                tick(sum(map(len, ran.values())), total)
+        results = ran
     else:
         # Spawned, not forked: the parent may have used Embree and numba threads already.
         # Ctrl-C is the parent's to handle: the workers ignore it and the pool shuts down.
@@ -407,11 +418,16 @@ def run_checks(
         pool = ProcessPoolExecutor(
             workers, mp_context=context, initializer=signal.signal, initargs=ignore
         )
-        results = {
+        submitted = {
             id(report): [pool.submit(_render_member, m, cache_dir) for m in members]
             for report, _, _, members in tasks
         }
+        results = submitted
     try:
+        if pool is not None:
+            pending = [f for fs in submitted.values() for f in fs]
+            for done, _ in enumerate(as_completed(pending), start=1):
+                tick(done, total)
         for report, checks, baseline, _ in tasks:
             try:
                 runs = [f.result() for f in results[id(report)]]
@@ -436,6 +452,7 @@ def check_scenes(
     cache: TransferCache | None = None,
     jobs: int | None = None,
     update: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CheckRun:
     """``twin check``: find the scene files in ``paths``, render and check them, timed.
 
@@ -443,7 +460,7 @@ def check_scenes(
     ----------
     paths : sequence of str or Path
         Scene files or folders of them (:func:`discover`).
-    cache, jobs, update
+    cache, jobs, update, progress
         As :func:`run_checks`.
 
     Returns
@@ -460,7 +477,7 @@ def check_scenes(
         msg = f"paths: no scene files in {', '.join(map(str, paths))}"
         raise InputError(msg)
     start = time.perf_counter()
-    reports = run_checks(found, cache=cache, jobs=jobs, update=update)
+    reports = run_checks(found, cache=cache, jobs=jobs, update=update, progress=progress)
     return CheckRun(reports, seconds=time.perf_counter() - start, updated=update)
 
 

@@ -46,9 +46,12 @@ class CheckRun:
         """The exit status (:func:`exit_code`)."""
         return exit_code(self.reports, update=self.updated)
 
-    def table(self) -> str:
-        """Every check as an aligned text table."""
-        return table(self.reports)
+    def table(self, *, verbose: bool = False) -> str:
+        """Return the failed checks as an aligned text table, or every check with ``verbose``.
+
+        Scenes that could not be checked are always rows. Empty when nothing is to be shown.
+        """
+        return table(self.reports, failures_only=not verbose)
 
     def summary(self) -> str:
         """One line: scenes and checks passed, failed and invalid, and the time taken."""
@@ -69,7 +72,10 @@ def _fmt(value: float | None) -> str:
 
 
 def table(reports: Sequence[SceneReport], *, failures_only: bool = False) -> str:
-    """Return the checks as a text table: scene, metric, baseline, now, change, verdict."""
+    """Return the checks as a text table: scene, metric, baseline, now, change, verdict.
+
+    Empty when no row is left (``failures_only`` and everything passed).
+    """
     header = ("scene", "metric", "baseline / rule", "now", "change", "verdict")
     rows = [header]
     for report in reports:
@@ -80,7 +86,7 @@ def table(reports: Sequence[SceneReport], *, failures_only: bool = False) -> str
             if failures_only and r.passed:
                 continue
             rows.append((r.scene, r.metric, r.expected, _fmt(r.now), r.change, r.verdict))
-    return text_table(rows, align="l")
+    return text_table(rows, align="l") if len(rows) > 1 else ""
 
 
 def _error_kind(report: SceneReport) -> str:

@@ -21,6 +21,8 @@ def _cmd_anatomy_list(_: argparse.Namespace) -> int:
             f"points (edges <= {anatomy.DEFAULT_MAX_EDGE_MM[name]:g} mm)"
         )
         print(f"        regions: {', '.join(surface.regions)}")
+    landmarks = ", ".join(sorted(anatomy.landmarks()))
+    print(f"landmarks (emitters.frame of an emitter CSV): {landmarks}")
     return 0
 
 

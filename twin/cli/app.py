@@ -80,8 +80,11 @@ def _check(p: argparse.ArgumentParser) -> None:
         "paths",
         nargs="*",
         type=Path,
-        default=[Path("scenes")],
-        help="scene files or folders of them (default: scenes/)",
+        help="scene files, folders of them or bundled scenes' names (default: ./scenes/ if "
+        "there is one, else the bundled library)",
+    )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="print every check, not only the failures"
     )
     p.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     p.add_argument("--summary", type=Path, help="write a Markdown summary here")
@@ -241,6 +244,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="twin",
         description="twin: a digital twin for LED photobiomodulation devices. Each command "
+def _scenes(p: argparse.ArgumentParser) -> None:
+    scenes_sub = p.add_subparsers(dest="scenes_command", required=True)
+    q = scenes_sub.add_parser("list", help="the bundled scenes: names and descriptions")
+    q.set_defaults(command_func="scenes:_cmd_scenes_list")
+    q = scenes_sub.add_parser(
+        "copy", help="copy bundled scenes and their baselines to a folder, to edit and check"
+    )
+    q.add_argument("names", nargs="*", metavar="NAME", help="scenes to copy (default: all)")
+    q.add_argument("dir", type=Path, metavar="DIR", help="folder to copy them to")
+    q.add_argument("--force", action="store_true", help="overwrite files already there")
+    q.set_defaults(command_func="scenes:_cmd_scenes_copy")
+
+
         "says more with --help.",
     )
     parser.add_argument("--version", action="version", version=f"twin {__version__}")
@@ -297,3 +313,5 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+        "scenes": ("the bundled scene library: list, copy", _scenes),
+        "export": ("a render folder as VTU (ParaView) and flat-map grids (CSV, NPZ)", _export),

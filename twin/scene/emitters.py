@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from twin._validation import (
@@ -32,13 +33,21 @@ from twin.devices.profiles import Isotropic, Profile, check_half_angle
 from twin.devices.spectra import spectra_from_spec
 from twin.dose.maps import check_drive
 from twin.errors import InputError
+from twin.geometry import anatomy
 from twin.geometry.surface import Surface
+from twin.geometry.variants import Variant
 from twin.scene.model import EmitterFile
 from twin.scene.schema import APERTURE_KEYS, EMITTER_KEYS, as_path
 
 
 def load_emitters(
-    spec: dict[str, Any], *, where: str, base: Path, target: Surface, anatomy_name: str | None
+    spec: dict[str, Any],
+    *,
+    where: str,
+    base: Path,
+    target: Surface,
+    anatomy_name: str | None,
+    origin_mm: NDArray[np.float64] | None = None,
 ) -> tuple[Emitters, Layout | None, dict[str, Aperture], EmitterFile | None]:
     """Load the ``emitters:`` section ``spec``: an emitter CSV (``file``) or a design.
 
@@ -54,6 +63,8 @@ def load_emitters(
         The skin the emitters face (a design is worn on it).
     anatomy_name : str or None
         The built-in anatomy ``target`` is (``None`` for a mesh file).
+    origin_mm : (3,) float64, mm, optional
+        Where a CSV's coordinates start in the anatomy frame (:func:`frame_origin_mm`).
 
     Returns
     -------
@@ -71,7 +82,8 @@ def load_emitters(
         On a bad section, or an emitter inside the skin.
     """
     if "file" in spec:
-        emitters, apertures, source = _emitter_file(spec, where=where, base=base)
+        origin = np.zeros(3) if origin_mm is None else origin_mm
+        emitters, apertures, source = _emitter_file(spec, where=where, base=base, origin=origin)
         check_emitters_outside(emitters, target, name=source.file)
         return emitters, None, apertures, source
     if not any(key in spec for key in ("design", "carrier")):
@@ -83,8 +95,50 @@ def load_emitters(
     return layout.emitters, layout, layout.apertures, None
 
 
+def frame_origin_mm(
+    frame: Any, *, anatomy_name: str | None, variant: Variant | None, where: str
+) -> NDArray[np.float64]:
+    """Return where an emitter CSV's coordinates start: a landmark of the built-in anatomy.
+
+    A CAD layout is drawn in a frame of its own; ``frame: nasion`` says its origin is the
+    wearer's nasion (any landmark of :func:`twin.geometry.anatomy.landmarks`), its axes the
+    anatomy frame's. No frame: the anatomy frame itself.
+
+    Parameters
+    ----------
+    frame : str or None
+        The landmark's name.
+    anatomy_name : str or None
+        The built-in anatomy the target is (``None``: a mesh file, which has no landmarks).
+    variant : Variant or None
+        Its shape (the landmark moves with it).
+    where : str
+        The key, for messages.
+
+    Returns
+    -------
+    (3,) float64, mm
+        The landmark's position in the anatomy frame (zeros without a frame).
+    """
+    if frame is None:
+        return np.zeros(3)
+    if anatomy_name not in anatomy.ANCHORS:
+        msg = (
+            f"{where}: a landmark frame needs a built-in anatomy target "
+            f"({', '.join(f'builtin:{a}' for a in anatomy.ANCHORS)}); found "
+            f"{'builtin:' + anatomy_name if anatomy_name else 'a mesh file'}"
+        )
+        raise InputError(msg)
+    points = anatomy.landmarks(variant, anchor=anatomy.ANCHORS[anatomy_name])
+    name = as_string(frame, name=where)
+    if name not in points:
+        msg = f"{where}: unknown landmark {name!r}; expected one of {', '.join(sorted(points))}"
+        raise InputError(msg)
+    return points[name]
+
+
 def _emitter_file(
-    spec: dict[str, Any], *, where: str, base: Path
+    spec: dict[str, Any], *, where: str, base: Path, origin: NDArray[np.float64]
 ) -> tuple[Emitters, dict[str, Aperture], EmitterFile]:
     check_keys(spec, EMITTER_KEYS, name=where)
     if "half_angle_deg" in spec and "profile" in spec:
@@ -117,6 +171,8 @@ def _emitter_file(
         channel=channel,
         wavelength_nm=wavelength,
     )
+    if origin.any():
+        emitters = emitters.derive(positions_mm=emitters.positions_mm + origin, name=str(path))
     profiles = {}
     if "profiles" in spec:
         per_channel = as_mapping(spec["profiles"], name=f"{where}.profiles")
@@ -152,6 +208,7 @@ def _emitter_file(
         shell=str(as_path(spec["shell"], name=f"{where}.shell", base=base))
         if "shell" in spec
         else None,
+        frame=spec.get("frame"),
     )
     return emitters, apertures, source
 

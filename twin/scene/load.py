@@ -23,6 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
+from twin._data import scene_path
 from twin._validation import as_mapping, as_positive, as_string, check_keys, read_yaml
 from twin.devices.aperture import Aperture
 from twin.devices.carriers import facing_emitters
@@ -40,7 +44,7 @@ from twin.errors import InputError
 from twin.geometry.meshio import load_surface
 from twin.geometry.surface import Surface
 from twin.scene.checks import parse_checks
-from twin.scene.emitters import load_emitters, parse_drive
+from twin.scene.emitters import frame_origin_mm, load_emitters, parse_drive
 from twin.scene.model import EmitterFile, Scene, SceneSource
 from twin.scene.schema import (
     BUILTIN_ANATOMIES,
@@ -66,7 +70,8 @@ def load_scene(path: str | Path | Mapping[str, Any], *, base: str | Path | None 
     Parameters
     ----------
     path : str, Path or mapping
-        The scene file, or its keys as data (a sweep need not write YAML).
+        The scene file, a bundled scene's name (``"face-rigid-red"``), or the scene's keys as
+        data (a sweep need not write YAML).
     base : str or Path, optional
         For data: the folder its relative paths are taken from (default: the working
         folder). A file's paths are taken from its own folder.
@@ -81,7 +86,7 @@ def load_scene(path: str | Path | Mapping[str, Any], *, base: str | Path | None 
     """
     if isinstance(path, Mapping):
         return scene_from_dict(dict(path), base=Path(base or Path.cwd()).resolve())
-    path = Path(path)
+    path = scene_path(path)
     return scene_from_dict(read_scene_file(path), base=path.resolve().parent, path=path)
 
 
@@ -136,12 +141,20 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
     ]
     mesh = target_source.mesh
     emitter_spec = as_mapping(data["emitters"], name=f"{src}: emitters")
+    anatomy_name = mesh.removeprefix("builtin:") if mesh in BUILTIN_ANATOMIES else None
+    origin = frame_origin_mm(
+        emitter_spec.get("frame"),
+        anatomy_name=anatomy_name,
+        variant=variant,
+        where=f"{src}: emitters.frame",
+    )
     emitters, layout, apertures, emitter_source = load_emitters(
         emitter_spec,
         where=f"{src}: emitters",
         base=base,
         target=target,
-        anatomy_name=mesh.removeprefix("builtin:") if mesh in BUILTIN_ANATOMIES else None,
+        anatomy_name=anatomy_name,
+        origin_mm=origin,
     )
     samples = target_data.get("samples", "vertices")
     if samples not in SAMPLES:
@@ -160,7 +173,13 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
     engine = parse_engine(data.get("engine"), where=f"{src}: engine")
     checks = parse_checks(data.get("checks"), name=f"{src}: checks")
     carrier, interior = _carrier(
-        emitter_spec, layout, emitters, target, where=f"{src}: emitters", base=base
+        emitter_spec,
+        layout,
+        emitters,
+        target,
+        where=f"{src}: emitters",
+        base=base,
+        origin_mm=origin,
     )
     materials = Materials(
         target=parse_reflectance(
@@ -228,12 +247,14 @@ def _carrier(
     *,
     where: str,
     base: Path,
+    origin_mm: NDArray[np.float64],
 ) -> tuple[Surface | None, Reflectance | None]:
     """Return the emitters' carrier as worn (its inside towards the skin) and its material.
 
     A design's carrier (:meth:`twin.devices.designs.Layout.reflecting_surface`), or an
     emitter CSV's ``shell``: a mesh in the CSV's units, turned to face the LEDs, with
-    ``interior`` (default ``white``). Neither: no carrier.
+    ``interior`` (default ``white``), moved to the CSV's ``frame`` (``origin_mm``). Neither:
+    no carrier.
     """
     if layout is not None:
         return layout.reflecting_surface(target), layout.interior
@@ -244,6 +265,8 @@ def _carrier(
         return None, None
     path = as_path(spec["shell"], name=f"{where}.shell", base=base)
     shell = load_surface(path, units=spec.get("units", "mm"))
+    if origin_mm.any():
+        shell = Surface(shell.vertices_mm + origin_mm, shell.faces, name=str(path))
     interior = parse_reflectance(
         spec.get("interior", DEFAULT_INTERIOR),
         name=f"{where}.interior",

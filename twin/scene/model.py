@@ -127,6 +127,9 @@ class EmitterFile:
         Per channel, the spectrum the scene gives (``Spectrum.to_dict``, paths absolute).
     shell : str or None
         The carrier mesh's absolute path (``None``: no carrier).
+    frame : str or None
+        The landmark of the built-in anatomy the CSV's (and shell's) coordinates start from
+        (``None``: the anatomy frame itself).
     """
 
     file: str
@@ -139,6 +142,7 @@ class EmitterFile:
     emitting_area_mm2: dict[str, float] = field(default_factory=dict)
     spectrum: dict[str, dict[str, Any]] = field(default_factory=dict)
     shell: str | None = None
+    frame: str | None = None
 
     def to_dict(self, apertures: dict[str, Aperture]) -> dict[str, Any]:
         """Return the ``emitters:`` section, with the extended channels' ``apertures``."""
@@ -160,6 +164,8 @@ class EmitterFile:
             out["spectrum"] = dict(self.spectrum)
         if self.shell is not None:
             out["shell"] = self.shell
+        if self.frame is not None:
+            out["frame"] = self.frame
         return out
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from twin._data import scene_path
 from twin._validation import (
     MAX_POPULATION,
     as_count,
@@ -109,7 +110,7 @@ def list_members(
         ``tissue:`` section among them), or ``people`` on a file that is not one scene on a
         built-in anatomy.
     """
-    path = Path(path)
+    path = scene_path(path)
     return _members(read_scene_file(path), path, people=people, seed=seed)
 
 
@@ -148,7 +149,7 @@ def load_scenes(
     ------
     InputError
     """
-    path = Path(path)
+    path = scene_path(path)
     data = read_scene_file(path)
     return tuple(_load(data, m) for m in _members(data, path, people=people, seed=seed))
 

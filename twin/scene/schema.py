@@ -72,6 +72,7 @@ EMITTER_KEYS = (
     "spectrum",
     "shell",
     "interior",
+    "frame",
 )
 APERTURE_KEYS = ("shape", "size_mm", "samples")
 DOSE_KEYS = (
