@@ -1,4 +1,4 @@
-"""The engine against independent analytic answers (physics.md 1.6, tests T1-T6).
+"""The engine against independent analytic answers (docs/physics.md §1.6, tests T1-T6).
 
 Every test that takes ``backend`` runs on every backend that can run here: ``reference``,
 ``embree`` and ``cuda`` (on a GPU, or under numba's CUDA simulator, which conftest.py switches
@@ -55,7 +55,7 @@ PROFILES = {
 
 
 def plane_irradiance(xy_mm, source_xy_mm, h_mm, power_mw, m):
-    """E(rho) = I0 h^(m+1) / (h^2 + rho^2)^((m+3)/2), mW/cm^2 (physics.md 1.2, T2)."""
+    """E(rho) = I0 h^(m+1) / (h^2 + rho^2)^((m+3)/2), mW/cm^2 (docs/physics.md §1.2, T2)."""
     rho2 = ((xy_mm - source_xy_mm) ** 2).sum(axis=1)
     i0 = power_mw / (4 * math.pi) if m is None else power_mw * (m + 1) / (2 * math.pi)
     mm = 0.0 if m is None else m
@@ -63,7 +63,7 @@ def plane_irradiance(xy_mm, source_xy_mm, h_mm, power_mw, m):
 
 
 def test_profile_exponents_match_physics_table():
-    # physics.md 1.1: full angle 120 -> m = 1, 60 -> 4.82, 30 -> 20.0.
+    # docs/physics.md §1.1: full angle 120 -> m = 1, 60 -> 4.82, 30 -> 20.0.
     np.testing.assert_allclose(Lambertian(60.0).m, 1.0, rtol=1e-12)
     np.testing.assert_allclose(Lambertian(30.0).m, 4.818841679, rtol=1e-9)
     np.testing.assert_allclose(Lambertian(15.0).m, 19.99, atol=0.05)

@@ -1,4 +1,4 @@
-"""Extended emitters: sampled LED apertures against analytic answers (physics.md T7, T8)."""
+"""Extended emitters: sampled LED apertures against analytic answers (docs/physics.md §1.6)."""
 
 from __future__ import annotations
 

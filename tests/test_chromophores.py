@@ -55,8 +55,8 @@ def test_the_table_parses_on_the_documented_grid():
 @pytest.mark.parametrize(
     ("wavelength_nm", "hbo2", "hb"),
     [
-        # Prahl's molar extinction coefficients, cm^-1/M, as quoted in physics.md 3.2 (415 and
-        # 633 nm lie between his 2 nm rows, so are the mean of the two either side).
+        # Prahl's molar extinction coefficients, cm^-1/M, as docs/physics.md §3.2 quotes them (415
+        # and 633 nm lie between his 2 nm rows, so are the mean of the two either side).
         (415, 523_080, 353_222),
         (633, 537, 4_831),
         (660, 320, 3_227),
@@ -89,7 +89,7 @@ def test_the_soret_peaks(table):
 @pytest.mark.parametrize(
     ("wavelength_nm", "mua_per_cm"),
     [
-        # physics.md 3.2 (Segelstein 1981)
+        # docs/physics.md §3.2 (Segelstein 1981; listed there in 1/mm)
         (633, 0.0031),
         (830, 0.031),
         (850, 0.044),
@@ -110,7 +110,7 @@ def test_water_matches_published_absorption(table, wavelength_nm, mua_per_cm):
     ("wavelength_nm", "tissue_mua_per_cm"), [(600, 1.89), (700, 1.27), (800, 1.08)]
 )
 def test_fat_absorbs_less_than_subcutaneous_fat_tissue(table, wavelength_nm, tissue_mua_per_cm):
-    # Subcutaneous fat in vitro (Bashkatov, Genina & Tuchin 2011, physics.md 3.3) is mostly
+    # Subcutaneous fat in vitro (Bashkatov, Genina & Tuchin 2011, docs/physics.md §3.3) is mostly
     # lipid, with blood that absorbs far more: the lipid alone absorbs less than the tissue.
     assert at(table, "fat_mua_per_mm", wavelength_nm) < tissue_mua_per_cm / 10
 

@@ -258,7 +258,7 @@ def _printed_table(text: str) -> tuple[list[str], dict[str, list[str]]]:
 
 def test_render_prints_the_direct_and_the_total_light_and_the_gain(tmp_path, capsys):
     """A rigid mask 10 mm off the face: a white interior returns far more light to the skin
-    than a black one (physics.md 3.6: about 1.5-1.9 times, against 2-3 %); the direct light
+    than a black one (docs/physics.md §3.6.4: about 1.5-1.9 times, against 2-3 %); the direct light
     is the same whatever the interior, and without inter-reflection it is all that is shown."""
     base = {
         "target": {"mesh": "builtin:face", "max_edge_mm": 8.0, "exclude": ["eyes", "lips"]},

@@ -151,7 +151,7 @@ def test_rigid_and_flexible_differ_as_physics_says(tmp_path):
     # the flexible mask's peak stays where it was.
     assert irradiance(rigid[1], "max") > 2 * irradiance(rigid[0], "max")
     assert irradiance(flexible[1], "max") < 1.5 * irradiance(flexible[0], "max")
-    # With the same LEDs per area and power the mean stays near n P (physics.md T4).
+    # With the same LEDs per area and power the mean stays near n P (docs/physics.md §1.6, T4).
     ratio = irradiance(rigid[0], "mean") / irradiance(flexible[0], "mean")
     assert 0.7 < ratio < 1.4
 
@@ -380,7 +380,7 @@ def test_a_rigid_mask_shaped_on_a_variant_fits_that_variant(tmp_path):
     ],
 )
 def test_fuzzed_design_values_are_refused_by_key(tmp_path, emitters, key, parts):
-    # Reproducers of issue 15: lists where a scalar goes, sizes past the limits, odd names.
+    # Reproducers of fuzzed input: lists where a scalar goes, sizes past the limits, odd names.
     spec = {"design": "mask-rigid-1026", **emitters}
     path = scene_file(tmp_path, spec)
     with raises_naming(*parts, at=f"{tmp_path}/scene.yaml: emitters{key}"):

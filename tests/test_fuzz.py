@@ -1,6 +1,6 @@
-"""Property-based tests of every parser (issue 15): whatever the bytes, a parser returns a
-result or raises one InputError whose single line starts with the file it read, and writes
-nothing. Seeded and bounded: each property runs a fixed, small number of examples."""
+"""Property-based tests of every parser: whatever the bytes, a parser returns a result or
+raises one InputError whose single line starts with the file it read, and writes nothing.
+Seeded and bounded: each property runs a fixed, small number of examples."""
 
 from __future__ import annotations
 

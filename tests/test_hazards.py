@@ -135,7 +135,7 @@ def test_radiance_is_the_intensity_over_the_emitting_area():
 
 
 def test_skin_reflectance_is_the_nist_mean():
-    # physics.md 3.5: 0.184 at 415, 0.540 at 634, 0.609 at 829, 0.532 at 940 nm.
+    # docs/physics.md §3.5: 0.184 at 415, 0.540 at 634, 0.609 at 829, 0.532 at 940 nm.
     for wl, r in ((415.0, 0.184), (634.0, 0.540), (829.0, 0.609), (940.0, 0.532)):
         assert skin_reflectance(wl) == pytest.approx(r, abs=6e-4)
     assert skin_reflectance(731.5) == pytest.approx((0.5403 + 0.6092) / 2)

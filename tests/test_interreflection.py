@@ -1,4 +1,4 @@
-"""Inter-reflection through scene files and ``twin.render`` (issue 17, items 3 and 4).
+"""Inter-reflection through scene files and ``twin.render`` (docs/physics.md §3.6).
 
 The radiosity core has its own analytic tests (``tests/test_radiosity.py``); here every case
 is a scene file in ``tmp_path`` rendered end to end: the materials, the carrier of an emitter
@@ -348,7 +348,7 @@ def test_a_white_carrier_returns_more_than_a_black_one(carrier_renders):
         for channel, wavelength in WAVELENGTH_NM.items():
             gain = result.metrics["roi"]["channels"][channel]["interreflection_gain"]
             gains[name, channel] = gain
-            # The skin without a tissue section: the NIST in-vivo mean (physics.md 3.5).
+            # The skin without a tissue section: the NIST in-vivo mean (docs/physics.md §3.5).
             skin = block["reflectance"]["skin"][channel]
             assert skin == pytest.approx({633: 0.54, 830: 0.61}[wavelength], abs=0.01)
             if name != "none":
@@ -557,7 +557,7 @@ def test_a_bad_material_or_engine_setting_is_named(plate_dir, edit, parts):
 
 
 def test_the_contract_loads(plate_dir):
-    """The scene keys of the issue, each form of a reflectance."""
+    """Every inter-reflection scene key loads, each form of a reflectance."""
     scene = {
         "target": {"mesh": "skin.ply", "units": "mm", "reflectance": 0.5},
         "occluders": [{"mesh": "shell.ply", "units": "mm", "reflectance": "black"}],

@@ -2,8 +2,8 @@
 
 References: adding-doubling (iadpython), the MCML benchmark values from the literature,
 Beer-Lambert attenuation, diffusion theory deep in a scattering medium, the Fresnel formulas
-and the oblique-incidence numbers of physics.md 3.4. Tolerances are set from the Monte Carlo
-standard error of each quantity (a fraction p of N photons has ``sqrt(p (1 - p) / N)``).
+and the oblique-incidence numbers of docs/physics.md §3.4.7. Tolerances are set from the Monte
+Carlo standard error of each quantity (a fraction p of N photons has ``sqrt(p (1 - p) / N)``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from twin.tissue.montecarlo import fresnel_reflectance, simulate
 
 INF = math.inf
 
-#: A fair-skin stack at 633 nm (physics.md 3.4: 0.1 mm epidermis, 1.5 mm dermis, subcutis).
+#: A fair-skin stack at 633 nm (docs/physics.md §3.4.7: 0.1 mm epidermis, 1.5 mm dermis,
+#: subcutis).
 FAIR_633 = (
     Layer(0.1, 0.2, 4.6, 0.8, 1.4),
     Layer(1.5, 0.03, 2.5, 0.8, 1.4),
@@ -158,7 +159,7 @@ def test_non_scattering_stack_follows_beer_lambert_per_unit_surface_irradiance(i
 def test_decay_length_deep_in_dermis_matches_diffusion_theory():
     # Red light in dermis (mus'/mua ~ 80): several to many transport mean free paths
     # (1/(mua + mus') = 0.40 mm) below the surface, phi(z) decays as exp(-mu_eff z), mu_eff
-    # = sqrt(3 mua (mua + mus')) (physics.md 3.1; within a few % of transport theory at this
+    # = sqrt(3 mua (mua + mus')) (docs/physics.md §3.1; within a few % of transport theory at this
     # albedo). Fitted over 2-7 mm, 5 to 18 transport mean free paths.
     layer = Layer(INF, 0.03, 2.5, 0.8, 1.4)
     edges = np.linspace(0.0, 10.0, 41)
@@ -203,7 +204,7 @@ def test_energy_balances_and_specular_is_fresnel(incidence_deg):
     ("incidence_deg", "percent"), [(0, 2.8), (45, 3.7), (60, 7.2), (70, 15.0), (80, 37.0)]
 )
 def test_specular_matches_physics_table(incidence_deg, percent):
-    # physics.md 3.4, Fresnel reflectance at n = 1.40 (rounded to 2 digits).
+    # docs/physics.md §3.4.7, Fresnel reflectance at n = 1.40 (rounded to 2 digits).
     result = simulate([FAIR_633[1]], incidence_deg=incidence_deg, photons=1)
     assert 100 * result.specular == pytest.approx(percent, rel=0.02)
 
@@ -263,9 +264,10 @@ def test_same_seed_same_result_on_any_number_of_threads():
 
 
 def test_oblique_incidence_reduces_fluence_at_depth():
-    # physics.md 3.4: per unit surface irradiance, fluence at 0.3-1 mm at 60 deg is 0.85-0.89x
-    # that at normal incidence (633 nm, fair skin; an independent numpy Monte Carlo). More
-    # than the Fresnel loss alone (0.93 / 0.97): oblique light turns back nearer the surface.
+    # docs/physics.md §3.4.7: per unit surface irradiance, fluence at 0.3-1 mm at 60 deg is
+    # 0.85-0.89x that at normal incidence (633 nm, fair skin; an independent numpy Monte
+    # Carlo). More than the Fresnel loss alone (0.93 / 0.97): oblique light turns back nearer
+    # the surface.
     edges = np.array([0.0, 0.1, 0.3, 0.5, 0.7, 1.0])
     normal = simulate(FAIR_633, photons=100_000, seed=8, depth_edges_mm=edges)
     oblique = simulate(FAIR_633, incidence_deg=60.0, photons=100_000, seed=9, depth_edges_mm=edges)

@@ -1,4 +1,4 @@
-"""Twin's inter-reflection against an independent Monte Carlo path tracer (issue 17, item 4).
+"""Twin's inter-reflection against an independent Monte Carlo path tracer (docs/physics.md §3.6.5).
 
 The path tracer is ``tools/pathtrace_interreflection.py`` (loaded from its file: ``tools/``
 is not a package). It shares no code with :mod:`twin.engine.radiosity` or
@@ -9,7 +9,7 @@ Here it is first held to the integrating sphere's exact answer, then compared wi
 render of a small concave scene: a hemispherical bowl of skin seen from inside, lit by six
 red and NIR LEDs on a white plate across its mouth, light escaping through the gap
 between plate and rim. The same comparison on the built-in face is the tool's command line
-(numbers in the issue-17 report and in the tool's docstring).
+(numbers in the tool's docstring and in docs/physics.md §3.6.5).
 """
 
 from __future__ import annotations

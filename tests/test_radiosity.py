@@ -1,4 +1,4 @@
-"""Radiosity (inter-reflection) against analytic answers (issue 17, item 4).
+"""Radiosity (inter-reflection) against analytic answers (docs/physics.md §3.6.5).
 
 Irradiance here is in mW/mm^2 from sources of power in mW (the solver is unit-agnostic): a
 point source of power ``P`` gives ``P cos / (4 pi r^2)``.

@@ -575,7 +575,7 @@ def test_a_scene_file_with_a_byte_order_mark_loads(phantom):
     np.testing.assert_array_equal(scene.emitters.positions_mm, [[0.0, 0.0, 120.0]])
 
 
-# --- fuzzed scene values (issue 15): one clear line each ----------------------------------
+# --- fuzzed scene values: one clear line each ----------------------------------------------
 
 
 @pytest.mark.parametrize(

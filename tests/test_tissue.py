@@ -33,7 +33,7 @@ NIST = (415.0, 634.0, 829.0, 940.0)
 
 
 def nist_reflectance() -> dict[float, np.ndarray]:
-    """Per-subject mean reflectance at each NIST wavelength (a copy of shared/data's file)."""
+    """Per-subject mean reflectance at each NIST wavelength (docs/physics.md §3.5)."""
     path = Path(__file__).with_name("data") / "skin_reflectance_nist.csv"
     lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
     rows = np.genfromtxt(lines, delimiter=",", names=True)
@@ -128,7 +128,10 @@ def test_damaged_table_is_refused(tmp_path, monkeypatch):
 
 
 def test_dark_skin_gets_a_fraction_of_the_dermal_dose_of_fair_skin():
-    """physics.md 3.4: same irradiance, type VI ~0.3x the dermal fluence at 633, ~0.5x at 830."""
+    """Same irradiance: type VI ~0.3x type I's dermal fluence at 633 nm, ~0.5x at 830 nm.
+
+    The numbers are those of docs/physics.md §3.4.7.
+    """
     depths = [(1.0, 1.0)]
     face = list(SITES).index("face")
     for wl, expected in ((633.0, 0.3), (830.0, 0.5)):

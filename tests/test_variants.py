@@ -32,7 +32,7 @@ def height_cm(variant: Variant) -> float:
     ("variant", "expected_cm"), [(FEMALE, 159.0), (MALE, 173.0), (Variant(), 165.9)]
 )
 def test_heights_match_makehuman(variant, expected_cm):
-    # anatomy.md: a 25-year-old female 159.0 cm, a male 173.0 cm, the default human 165.9 cm.
+    # MakeHuman's: a 25-year-old female 159.0 cm, a male 173.0 cm, the default human 165.9 cm.
     assert abs(height_cm(variant) - expected_cm) < 0.5
 
 

@@ -1,4 +1,4 @@
-"""Time what inter-reflection adds to a render (docs/performance.md, issue 17).
+"""Time what inter-reflection adds to a render (docs/performance.md).
 
 ``python tools/bench_interreflection.py [SCENE ...]`` (default: the built-in rigid and
 flexible red scenes) renders each scene with ``engine.interreflection`` off and on, best of

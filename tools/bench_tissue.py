@@ -1,4 +1,4 @@
-"""Time what light in tissue adds to a render (docs/performance.md, issue 16).
+"""Time what light in tissue adds to a render (docs/performance.md).
 
 ``python tools/bench_tissue.py [SCENE]`` (default: the built-in default scene) renders the scene
 with a warm transfer-matrix cache, then times, best of 5:

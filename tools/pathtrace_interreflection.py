@@ -1,11 +1,11 @@
 """Cross-check twin's inter-reflection against an independent Monte Carlo path tracer.
 
-Issue 17, deliverable 4. The path tracer shares no code with twin's radiosity
-(:mod:`twin.engine.radiosity`, :mod:`twin.engine.interreflection`): it takes from twin only
-the loaded scene (meshes, emitters, drive levels), the reflectances twin resolved (the skin's
-from :func:`twin.pipeline.interreflection.skin_reflectance_at`, the carrier's and
-occluders' from ``scene.materials``) and the LEDs' angular profiles' ``intensity_per_mw``,
-and traces light with Intel Embree (embreex) directly:
+The path tracer shares no code with twin's radiosity (:mod:`twin.engine.radiosity`,
+:mod:`twin.engine.interreflection`): it takes from twin only the loaded scene (meshes,
+emitters, drive levels), the reflectances twin resolved (the skin's from
+:func:`twin.pipeline.interreflection.skin_reflectance_at`, the carrier's and occluders' from
+``scene.materials``) and the LEDs' angular profiles' ``intensity_per_mw``, and traces light
+with Intel Embree (embreex) directly:
 
 - photons leave each LED of a channel with probability proportional to its power at the
   scene's drive, each carrying ``P_channel / N`` mW, in a direction drawn from the LED's

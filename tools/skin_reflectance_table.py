@@ -16,7 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "tests" / "data" / "skin_reflectance_nist.csv"  # a copy of shared/data's
+#: The NIST cohort's per-subject reflectance (docs/physics.md §3.5).
+SOURCE = ROOT / "tests" / "data" / "skin_reflectance_nist.csv"
 TABLE = ROOT / "twin" / "dose" / "skin_reflectance.csv"
 
 

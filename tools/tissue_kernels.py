@@ -33,7 +33,8 @@ from twin.tissue.montecarlo import simulate
 from twin.tissue.optics import CALIBRATION, SITES, SKIN_TYPES, Site, SkinModel
 
 ROOT = Path(__file__).resolve().parent.parent
-NIST = ROOT / "tests" / "data" / "skin_reflectance_nist.csv"  # a copy of shared/data's
+#: The NIST cohort's per-subject reflectance (docs/physics.md §3.5).
+NIST = ROOT / "tests" / "data" / "skin_reflectance_nist.csv"
 #: The table's wavelengths: 10 nm steps over the haemoglobin bands, 20 nm beyond 600 nm.
 WAVELENGTHS_NM = np.concatenate([np.arange(400.0, 600.0, 10.0), np.arange(600.0, 1000.1, 20.0)])
 #: The NIST instrument's incidence angle, degrees, and the inner forearm's layers.

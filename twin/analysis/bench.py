@@ -1,4 +1,4 @@
-"""The engine benchmark behind ``twin bench`` (issue 2, item 10): numbers reported, not asserted.
+"""The engine benchmark behind ``twin bench``: numbers reported, not asserted.
 
 Scene: the head phantom at ``subdivisions`` (level 7: 163,842 sample points), 1026 emitters
 spread over its face on an offset shell 10 mm out, half-angle 30 degrees. Three timings:

@@ -1,9 +1,9 @@
 """Drive-level optimisation on the transfer matrix: ray-cast once, optimise many times.
 
-The irradiance of a layout is linear in its emitter drive, ``E = T diag(P) d`` (design.md;
-:mod:`twin.analysis.problem`), so choosing the drive ``d`` in [0, 1] of every emitter (or of
-every group of emitters) is a linear or quadratic programme over the treated skin of a
-:class:`~twin.analysis.problem.DoseProblem`:
+The irradiance of a layout is linear in its emitter drive, ``E = T diag(P) d``
+(docs/physics.md §2.5; :mod:`twin.analysis.problem`), so choosing the drive ``d`` in [0, 1] of
+every emitter (or of every group of emitters) is a linear or quadratic programme over the
+treated skin of a :class:`~twin.analysis.problem.DoseProblem`:
 
 - ``uniformity``: fluence as close as possible to the middle of the dose window everywhere —
   bounded least squares (``scipy.optimize.lsq_linear``; L-BFGS-B on the same quadratic for
@@ -567,7 +567,7 @@ def misplacements(*, shift_mm: float = 3.0, tilt_deg: float = 5.0) -> list[NDArr
     """Return the rigid moves of a device worn slightly wrong.
 
     ``shift_mm`` left, right, up and down, and ``tilt_deg`` up and down about the left-right
-    axis through the nasion (the rigid-mask tolerances of issue 6).
+    axis through the nasion (assumed wearing tolerances of a rigid mask, docs/physics.md §7).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """The dose problem the optimisers solve: a transfer matrix and what a drive of it is judged by.
 
 The irradiance of a layout is linear in how hard each emitter is driven, ``E = T diag(P) d``
-(design.md "Data flow"): ``T`` the transfer matrix, ``P`` each emitter's full radiant power
+(docs/physics.md §2.5): ``T`` the transfer matrix, ``P`` each emitter's full radiant power
 and ``d`` the **emitter drive**, one level in [0, 1] per emitter. A scene states its drive
 per channel instead, as **channel levels** (``Scene.drive``, a dict of channel to level);
 :attr:`DoseProblem.mode_drive` turns those into an emitter drive. Every name in

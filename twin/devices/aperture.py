@@ -5,7 +5,7 @@ where a point source is a poor model: straight below a Lambertian disk of radius
 irradiance is ``P / (pi (a^2 + h^2))``, half the point-source value ``P / (pi h^2)`` at
 ``h = a``. An :class:`Aperture` replaces each LED of a channel by ``K`` points spread over a
 disk or square of the package size, each a point source with the LED's own angular profile,
-axis, channel and wavelength, carrying ``P / K`` (physics.md, extended emitters).
+axis, channel and wavelength, carrying ``P / K`` (docs/physics.md §1.3).
 
 On the axis, where they differ most, the point model is brighter by ``(m + 3) / 2 <r^2> / h^2``
 to leading order, ``<r^2>`` the aperture's mean squared radius (``D^2 / 8`` for a disk of

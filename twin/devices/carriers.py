@@ -1,4 +1,4 @@
-"""Carriers: the surfaces LEDs sit on, built from the anatomy (design.md "Arrays and carriers").
+"""Carriers: the surfaces LEDs sit on, built from the anatomy (docs/physics.md §6.4).
 
 A carrier is a shell over a patch of reference skin, ``standoff_mm`` out along the skin
 normals, with an LED direction at every shell vertex (towards the skin), a 2D chart for

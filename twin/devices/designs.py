@@ -21,7 +21,7 @@ start from)::
       nir: {led: nir-830, ratio: 1}
     modes: {red: {red: 1, nir: 1}} # drive levels per mode (default: arrays/modes.yaml)
     mode: red                      # the mode a scene uses unless it names one
-    extended: false                # sample each LED's package aperture (physics.md 1.3)
+    extended: false                # sample each LED's package aperture (docs/physics.md §1.3)
     aperture_samples: 16           # sample points per LED when extended
     spectrum: {red: {fwhm_nm: 18}} # per channel, over its LED model's (twin.devices.spectra)
     interior: white                # the carrier's inside: white|grey|black, number, per channel

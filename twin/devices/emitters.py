@@ -1,6 +1,6 @@
 """LED emitters: where they are, where they point, how much they emit, on which channel.
 
-The emitter CSV (design.md "File contracts") has a header row and one emitter per row:
+The emitter CSV (README, "Scene files": Emitter CSV) has a header row and one emitter per row:
 ``x,y,z,dx,dy,dz,power_mw`` required; ``channel``, ``wavelength_nm``, ``half_angle_deg`` and
 ``id`` optional, in any order and any case (``X,Y,Z`` is ``x,y,z``). Other columns a CAD
 export brings (``RefDes``, ``Layer``, ...) are ignored, with one warning naming them (and the

@@ -4,7 +4,7 @@ A surface's reflectance (Lambertian, per channel) is a named material, one numbe
 channel, a mapping of channel to number, or (the target only) ``skin``: the skin model's
 diffuse reflectance for the scene's skin type and body site when the scene has a ``tissue:``
 section, else the NIST in-vivo mean (resolved by :mod:`twin.pipeline.interreflection`).
-Materials are spectra averaged over each channel's spectrum (physics.md 3.6):
+Materials are spectra averaged over each channel's spectrum (docs/physics.md §3.6.3):
 
 - ``white``: TiO2-filled plastic, silicone or white solder mask, 0.85 from 450 nm up, 0.70
   at 415 nm [V/R];
@@ -40,7 +40,7 @@ MAX_REFLECTANCE = 0.99
 #: Where a channel without a wavelength reads a material.
 NO_WAVELENGTH_NM = 550.0
 #: The inside of a design's carrier unless the design or scene says otherwise: most LED
-#: masks and pads are white plastic, silicone or solder mask inside (physics.md 3.6).
+#: masks and pads are white plastic, silicone or solder mask inside (docs/physics.md §3.6.3).
 DEFAULT_INTERIOR = "white"
 #: Occluders unless the scene says otherwise: eye shields and blinds are usually black.
 DEFAULT_OCCLUDER = "black"

@@ -172,7 +172,7 @@ class BlueLight(Block):
 
 @dataclass(frozen=True)
 class EyeSafety(Block):
-    """The eyes against the IEC 62471 IR-eye and blue-light limits (physics.md 4.1).
+    """The eyes against the IEC 62471 IR-eye and blue-light limits (docs/physics.md §4.1).
 
     The limits are judged on ``judged_on``: ``"cornea"`` (the anterior eyeball surfaces, eyes
     open, a detector facing each LED) where the target has eyeballs, otherwise ``"eyelid"``
@@ -246,7 +246,7 @@ class Absorbed(Block):
 
 @dataclass(frozen=True)
 class Heating(Block):
-    """Absorbed power density per region and the heating guard (physics.md 4.3).
+    """Absorbed power density per region and the heating guard (docs/physics.md §4.3).
 
     Attributes
     ----------

@@ -1,6 +1,6 @@
-"""Photobiological hazards to the eye (IEC 62471:2006, physics.md 4.1) and skin heating.
+"""Photobiological hazards to the eye (IEC 62471:2006, docs/physics.md §4.1) and skin heating.
 
-Decisions for the twin (physics.md 4.1, 2026-12):
+Decisions for the twin (docs/physics.md §4.1.6, 2026-12):
 
 - **Where**: IR-eye and blue light are judged on the reading of a detector facing each LED
   (``sum_i I_i(theta_i) / r_i^2``, shadows kept: :func:`facing_rows`) at the cornea, the
@@ -15,7 +15,7 @@ Decisions for the twin (physics.md 4.1, 2026-12):
   within 100 s, ``E_B <= 0.1`` mW/cm^2 beyond. The bound is the stricter: a 2 mm die at
   15 mm subtends about 130 mrad, far above the 11 mrad field the bound assumes, and its
   radiance limit allows about 140 times longer.
-- **Risk groups** (continuous sources, physics.md 4.1): the emission limits of RG0, RG1 and
+- **Risk groups** (continuous sources, docs/physics.md §4.1.4): the emission limits of RG0, RG1 and
   RG2 are the exposure limits at 10^4, 100 and 0.25 s for blue light and at 1000, 100 and
   10 s for IR-eye (:func:`risk_group`).
 
@@ -25,7 +25,7 @@ line there. Whether a channel counts as IR is judged at its peak wavelength. A c
 with no wavelength counts as IR and as fully blue-weighted (B = 1): its safety is not
 assumed.
 
-Heating (physics.md 4.3): the absorbed power density ``(1 - R) E``, with R the NIST mean skin
+Heating (docs/physics.md §4.3): the absorbed power density ``(1 - R) E``, with R the NIST mean skin
 reflectance interpolated linearly in wavelength and averaged over each channel's spectrum
 (:func:`skin_reflectance`).
 """
@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 
 from twin.devices.spectra import Spectrum
 
-#: IEC 62471 infrared-eye band, nm (physics.md 4.1).
+#: IEC 62471 infrared-eye band, nm (docs/physics.md §4.1.2).
 IR_EYE_BAND_NM = (780.0, 3000.0)
 #: Blue-light dose limit for exposures up to 100 s, mJ/cm^2 (100 J/m^2).
 BLUE_DOSE_LIMIT_MJ_CM2 = 10.0
@@ -53,7 +53,7 @@ BLUE_RADIANCE_DOSE_LIMIT_J_M2_SR = 1e6
 BLUE_RADIANCE_LIMIT_W_M2_SR = 100.0
 #: IR-eye limit beyond 1000 s, mW/cm^2 (100 W/m^2); up to 1000 s it is 1800 t^-0.75.
 IR_EYE_LONG_TERM_LIMIT_MW_CM2 = 10.0
-#: Emission limits of RG0, RG1 and RG2 per hazard (above the last: RG3), physics.md 4.1: the
+#: Emission limits of RG0, RG1 and RG2 per hazard (above the last: RG3), docs/physics.md §4.1.4:
 #: exposure limits at 1000/100/10 s (IR-eye, mW/cm^2), 10^4/100/0.25 s (blue light).
 RISK_GROUP_LIMITS = {
     "ir_eye_mw_cm2": (10.0, 57.0, 320.0),
@@ -347,7 +347,7 @@ _REFLECTANCE = np.loadtxt(
 
 
 def skin_reflectance(spectrum: Spectrum | float | None) -> float:
-    """Mean diffuse skin reflectance over a spectrum (NIST, physics.md 3.5); 0 for none.
+    """Mean diffuse skin reflectance over a spectrum (NIST, docs/physics.md §3.5); 0 for none.
 
     Linear between the table's wavelengths (415, 634, 829, 940 nm), the nearest value beyond
     them, averaged over the spectrum. An unknown wavelength reflects nothing: all its light

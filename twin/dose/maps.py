@@ -30,7 +30,7 @@ class DoseSettings:
     Attributes
     ----------
     fluence_window_j_cm2 : (float, float), J/cm^2
-        Target fluence window (physics.md 2.2: 4-10 J/cm^2, Zein et al. 2018).
+        Target fluence window (docs/physics.md §2.2: 4-10 J/cm^2, Zein et al. 2018).
     irradiance_limit_mw_cm2 : float, mW/cm^2
         Above this, skin counts as a hot spot (100 mW/cm^2, the usual athermal guard).
     eye_ir_limit_mw_cm2 : float or None, mW/cm^2
@@ -39,7 +39,7 @@ class DoseSettings:
     absorbed_limit_mw_cm2 : float, mW/cm^2
         Heating guard on the absorbed power density ``(1 - R) E``: 50 mW/cm^2, the
         100 mW/cm^2 irradiance guard at a skin reflectance of 0.5, mid-range of red and NIR
-        (physics.md 4.3).
+        (docs/physics.md §4.3).
     """
 
     fluence_window_j_cm2: tuple[float, float] = (4.0, 10.0)

@@ -1,4 +1,4 @@
-"""Dose metrics over a region of interest, area-weighted (design.md "Metrics").
+"""Dose metrics over a region of interest, area-weighted (docs/physics.md §2.4).
 
 For each channel and for all channels together: mean, min, max, p5 and p95 of irradiance and
 fluence; uniformity U0 = Emin / Emean and Emin / Emax; coefficient of variation; the fraction

@@ -3,7 +3,7 @@
 Each LED of a channel with an :class:`~twin.devices.aperture.Aperture` is replaced by its
 aperture's point sources (:func:`twin.devices.aperture.expand`), the transfer matrix of those
 is built as any other, and its columns are collapsed back onto the LEDs, so that every drive
-vector, mode and metric downstream is unchanged (physics.md, extended emitters).
+vector, mode and metric downstream is unchanged (docs/physics.md §1.3).
 """
 
 from __future__ import annotations

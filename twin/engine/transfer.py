@@ -3,8 +3,9 @@
 ``T[p, i] = I_i(theta) cos(alpha) / r^2`` (per mW of the emitter's radiant flux, converted to
 mW/cm^2 per mW), zero when the point faces away, when the emitter points away beyond the
 intensity cut-off, beyond the range, or when the segment from the point to the emitter is
-blocked (physics.md section 1.2). Ray-casting builds T once per geometry; every drive level,
-mode, exposure time and metric after that is linear algebra on T (design.md "Engine").
+blocked (docs/physics.md §1.2). Ray-casting builds T once per geometry; every drive level,
+mode, exposure time and metric after that is linear algebra on T (docs/architecture.md,
+"Data flow").
 
 :func:`transfer_matrix` checks the settings and hands the work to a backend
 (:mod:`twin.engine.backends`), which culls with :mod:`twin.engine.culling` before it casts a

@@ -1,11 +1,12 @@
 """User scans as targets: one body, aligned into the anatomy frame, with the built-in regions.
 
-A scan arrives in its scanner's frame and is moved rigidly into the anatomy frame (design.md:
-+Y up, +Z forward, +X the subject's left), either from three or more landmarks the user
-picked on it (:func:`landmark_alignment`), or by trimmed rigid ICP against a built-in anatomy
-(:func:`icp_alignment`), or landmarks first and ICP after. :func:`transfer_regions` then
-labels each scan vertex with the region of the nearest built-in vertex, so the treated and
-excluded regions of a scene (eyes included) work on scans as on the built-in anatomy.
+A scan arrives in its scanner's frame and is moved rigidly into the anatomy frame
+(docs/physics.md §2.1: +Y up, +Z forward, +X the subject's left), either from three or more
+landmarks the user picked on it (:func:`landmark_alignment`), or by trimmed rigid ICP against
+a built-in anatomy (:func:`icp_alignment`), or landmarks first and ICP after.
+:func:`transfer_regions` then labels each scan vertex with the region of the nearest
+built-in vertex, so the treated and excluded regions of a scene (eyes included) work on scans
+as on the built-in anatomy.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ weights of its neighbouring key shapes and each universal, height and proportion
 weighted by the product of its keys' weights (race stays at MakeHuman's equal thirds). Local
 head and face shapes add single targets on top.
 
-Check values (anatomy.md): a 25-year-old female is 159.0 cm tall, a male 173.0 cm, and the
-all-default :class:`Variant` (sex 0.5) is MakeHuman's default human, 165.9 cm.
+Check values (MakeHuman's own): a 25-year-old female is 159.0 cm tall, a male 173.0 cm, and
+the all-default :class:`Variant` (sex 0.5) is MakeHuman's default human, 165.9 cm.
 """
 
 from __future__ import annotations

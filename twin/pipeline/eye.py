@@ -1,6 +1,6 @@
 """Where eye safety is judged: a detector facing each LED at the cornea, or on the eyelid.
 
-IEC 62471 measures the eye hazards with a detector facing the source (physics.md 4.1,
+IEC 62471 measures the eye hazards with a detector facing the source (docs/physics.md §4.1.1,
 decisions): :func:`eye_detector` gives the points it stands at and each LED's facing reading
 there, per mW, shadows kept. On a built-in anatomy with eyes that is the cornea (the anterior
 eyeball surfaces, eyes open); elsewhere the eye region's skin (the eyelid). The metrics

@@ -129,8 +129,8 @@ def render_population(
 ) -> dict[str, Any]:
     """Render every member of a population into ``out_dir/<member name>/``.
 
-    ``population.json`` and ``population.csv`` are written there too (design.md
-    "Population"). The member folders are named by :func:`twin.files.safe_name`, and
+    ``population.json`` and ``population.csv`` are written there too (README, "Outputs of
+    ``twin render``"). The member folders are named by :func:`twin.files.safe_name`, and
     ``out_dir`` is published whole once every member is written (:func:`twin.files.publish`).
 
     Parameters

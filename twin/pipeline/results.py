@@ -1,4 +1,4 @@
-"""Result files of ``twin render`` (design.md "File contracts").
+"""Result files of ``twin render`` (README, "Outputs of twin render").
 
 ``metrics.json``, ``samples.csv``, ``surface.ply``, ``emitters.csv`` and
 ``scene.resolved.yaml``; for a population scene, one such folder per member plus

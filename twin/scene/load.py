@@ -1,6 +1,6 @@
 """Scene files: the YAML that ties a target mesh, emitters, a mode and an exposure together.
 
-Minimal form (design.md "File contracts")::
+Minimal form (README, "Scene files")::
 
     name: example
     target:

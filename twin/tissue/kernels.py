@@ -1,8 +1,8 @@
 """Depth kernels: fluence rate per unit surface irradiance, per channel, body site and angle.
 
 A kernel ``K[site, angle, depth]`` is the planar fluence rate at each depth under skin lit by a
-broad collimated beam at each incidence angle, per unit surface irradiance (physics.md 3.4),
-from the layered Monte Carlo (:mod:`twin.tissue.montecarlo`).
+broad collimated beam at each incidence angle, per unit surface irradiance
+(docs/physics.md §3.4.6), from the layered Monte Carlo (:mod:`twin.tissue.montecarlo`).
 
 For the six Fitzpatrick skin types of the default skin model the kernels ship as a table
 (``twin/tissue/data/kernels.npz``, written by ``tools/tissue_kernels.py`` and checked against

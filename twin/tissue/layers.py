@@ -12,7 +12,7 @@ from twin.errors import InputError
 
 @dataclass(frozen=True)
 class Layer:
-    """One layer of tissue at one wavelength (physics.md 3.1).
+    """One layer of tissue at one wavelength (docs/physics.md §3.1).
 
     Attributes
     ----------

@@ -49,7 +49,7 @@ irradiance ``phi(z) / E`` (dimensionless), averaged over each depth bin, and the
 absorbed and transmitted fractions are fractions of the power incident on the surface. At
 oblique incidence the same surface irradiance enters through a larger Fresnel reflection and
 travels less deep per unit path; the kernel therefore depends on the angle as well as on the
-Fresnel factor (physics.md 3.4).
+Fresnel factor (docs/physics.md §3.4.7).
 
 Random numbers and threads
 --------------------------

@@ -1,7 +1,7 @@
 """Skin optics from chromophores: layer properties per wavelength, skin type and body site.
 
-The default skin model (physics.md 3.1, 3.4) is built from chromophores, not from ex-vivo
-tables (which make skin too dark, physics.md 3.4):
+The default skin model (docs/physics.md §3.1, §3.4) is built from chromophores, not from ex-vivo
+tables (which make skin too dark, docs/physics.md §3.4.4):
 
 - **epidermis**: melanosomes (volume fraction ``melanin_fraction``, the skin type's),
   ``mua_mel = 6.6e10 lambda^-3.33`` 1/mm (Jacques 1998);
@@ -14,7 +14,7 @@ tables (which make skin too dark, physics.md 3.4):
 
 The dermal blood fraction and the scattering amplitude are calibrated so that the model's
 total reflectance (specular included, 8 degree incidence, as the NIST instrument measures) falls
-within the NIST in-vivo spread (physics.md 3.5): :data:`CALIBRATION` records the values and
+within the NIST in-vivo spread (docs/physics.md §3.5): :data:`CALIBRATION` records the values and
 ``tools/tissue_kernels.py calibrate`` recomputes them.
 
 Layer thicknesses depend on the body site (:data:`SITES`): thin eyelid and forehead epidermis,
@@ -99,7 +99,7 @@ REGION_SITES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Calibration:
-    """Skin-model constants fitted to the NIST in-vivo reflectance (physics.md 3.5).
+    """Skin-model constants fitted to the NIST in-vivo reflectance (docs/physics.md §3.4.4).
 
     Attributes
     ----------
@@ -196,14 +196,14 @@ class SkinModel:
         subcutis = Layer(
             thickness_mm=math.inf,
             mua_per_mm=sb * blood + sw * c["water"] + sf * c["fat"],
-            mus_prime_per_mm=2.7 * (wl / 600.0) ** -1.0,  # Bashkatov 2011, physics.md 3.3
+            mus_prime_per_mm=2.7 * (wl / 600.0) ** -1.0,  # Bashkatov 2011, docs/physics.md §3.3
             g=g,
             n=_index(wl, _SUBCUTIS_N),
         )
         return epidermis, dermis, subcutis
 
 
-#: Refractive indices at known wavelengths (physics.md 3.4), linear between them.
+#: Refractive indices at known wavelengths (docs/physics.md §3.4.2), linear between them.
 _EPIDERMIS_N = ((415.0, 1.459), (633.0, 1.433), (830.0, 1.425), (940.0, 1.422))
 _DERMIS_N = ((415.0, 1.392), (633.0, 1.379), (830.0, 1.375), (940.0, 1.374))
 _SUBCUTIS_N = ((415.0, 1.479), (940.0, 1.455))
