@@ -55,14 +55,19 @@ def test_wrong_unit_names_the_likely_one(root):
 
 
 def test_wrong_unit_for_the_declared_anatomy(root):
+    from twin.scene.target import ANATOMY_SIZE_FACTOR
+
     face = anatomy.builtin("face", max_edge_mm=8.0)
     trimesh.Trimesh(face.vertices_mm, face.faces, process=False).export(root / "face.ply")
+    size_mm = face.extent_mm.max()  # read as cm: ten times too big
+    typical = anatomy.builtin("face").extent_mm.max()
+    low, high = typical / ANATOMY_SIZE_FACTOR, typical * ANATOMY_SIZE_FACTOR
     load_fails(
         root,
         on("face.ply", units="cm", regions_from="face"),
-        "2028 mm across",
+        f"{10 * size_mm:.4g} mm across",
         "'cm'",
-        "68-608 mm",
+        f"{low:.0f}-{high:.0f} mm",
         "face (target.regions_from)",
         "in mm?",
         at=root / "face.ply",

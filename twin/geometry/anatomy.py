@@ -2,16 +2,21 @@
 
 The skin (``geometry/hm08_skin.npz``, provenance in ``geometry/README.md``) is one closed,
 outward-wound surface in decimetres, +Y up, +Z forward, +X the subject's left; twin loads it in
-millimetres. Each anatomy is a cut of that body by planes through landmarks (anatomy.md
-"Region cuts"), and its named regions are rules on the same landmarks. Both are evaluated
-once on the base mesh and stored as vertex indices, so they carry over to any shape variant
-with the same vertex numbering.
+millimetres. Each anatomy is a cut of that body by planes through landmarks and, around
+the ears, by a smooth field; its named regions are rules on the
+same landmarks. A cut follows each plane or field through the triangles, adding points where
+edges cross it (``_slice``), so its border is a smooth curve: cutting along mesh edges instead
+leaves a staircase, half-quad spikes and, where a landmark that defines a plane lies on it, a
+notch (the V-notch and two spikes at the top of the forehead). Cuts and regions are
+evaluated once on the base mesh and stored as vertex indices and points on edges (fractions
+of an edge between two indices), so they carry over to any shape variant with the same
+vertex numbering.
 
 Refinement (:mod:`twin.geometry.refine`) splits long edges, lifting each new point along the closed
-body's normals, so a refined cut is the same as a cut of the refined body: the area does not
-inflate as it does when an open patch is Loop-subdivided on its own. It is planned on the base
-body and replayed on each variant (:mod:`twin.geometry.variants`), so every variant of an
-anatomy has the same vertices, triangles and regions.
+body's normals, so a refined cut follows the smooth body: the area does not inflate as it
+does when an open patch is Loop-subdivided on its own. It is planned on the base body and
+replayed on each variant (:mod:`twin.geometry.variants`), so every variant of an anatomy has
+the same vertices, triangles and regions.
 
 A variant is placed so that the anchor landmark of the anatomy (``ANCHORS``: the nasion for
 the head anatomies, the pubis for the pelvis) sits where it sits on the base body: a device
@@ -21,6 +26,7 @@ laid out on the base face starts in the right place on every other face.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import cast
@@ -38,7 +44,7 @@ from twin.geometry.variants import Variant, offsets_mm
 
 DM_TO_MM = 100.0
 
-#: Landmarks at fixed hm08 vertex indices (anatomy.md).
+#: Landmarks at fixed hm08 vertex indices.
 _FIXED_LANDMARKS = {
     "vertex": 881,
     "nose_tip": 297,
@@ -49,7 +55,7 @@ _FIXED_LANDMARKS = {
     "perineum": 4376,
     "pubis": 4335,
 }
-#: Landmarks found as the skin vertex nearest a position in decimetres (anatomy.md).
+#: Landmarks found as the skin vertex nearest a position in decimetres.
 _NEAREST_LANDMARKS_DM = {
     "trichion": (0.0, 8.21, 1.25),
     "tragion_left": (0.72, 7.15, 0.63),
@@ -62,7 +68,7 @@ _NEAREST_LANDMARKS_DM = {
 }
 
 ANATOMIES = ("face", "scalp", "pelvis", "head")
-#: Default maximum edge length after refinement, mm (issue 3).
+#: Default maximum edge length after refinement, mm (docs/physics.md §1.7).
 DEFAULT_MAX_EDGE_MM = {"face": 2.5, "scalp": 4.0, "pelvis": 4.0, "head": 4.0}
 #: Regions of each anatomy; ``eyes`` is left out of the treated skin by default.
 REGIONS = {
@@ -96,6 +102,17 @@ REGIONS = {
 #: The landmark each anatomy's variants share with the base body (see the module docstring).
 ANCHORS = {"face": "nasion", "scalp": "nasion", "head": "nasion", "pelvis": "pubis"}
 _CAVITY_RAYS = 32
+#: A cut adds no point nearer than this fraction of an edge's length to either end: a vertex
+#: that near the cut moves onto it instead (see ``_slice``).
+_SNAP = 0.25
+#: Halvings that place a cut's point on its edge (to 2**-30 of the edge's length).
+_BISECTIONS = 30
+#: Width of the Gaussian that smooths the ears' border before it is cut (``_ears``), mm.
+_EAR_SIGMA_MM = 8.0
+#: Where two of a cut's fields come within this of each other, their corner is rounded, mm
+#: (under the 10 mm at which the ears' field levels off, so a border away from the ears stays
+#: exactly on its plane: the trichion on the hairline's, the menton on the jaw's).
+_CORNER_MM = 8.0
 
 
 @dataclass(frozen=True)
@@ -237,13 +254,155 @@ def landmarks(
     return {name: shape[i].copy() for name, i in _body().landmarks.items()}
 
 
-def _plane_side(points, a, b, c, positive_at) -> NDArray[np.float64]:
-    """Signed distance of ``points`` to the plane through a, b, c; positive at ``positive_at``."""
+#: A field of the scene frame, negative on the side a cut keeps: (n, 3) points, mm -> (n,).
+_Field = Callable[[NDArray[np.float64]], NDArray[np.float64]]
+
+
+def _plane(a, b, c, *, keep) -> _Field:
+    """Signed distance to the plane through a, b, c, mm: negative on the side of ``keep``."""
     n = np.cross(b - a, c - a)
     n /= np.linalg.norm(n)
-    if np.dot(positive_at - a, n) < 0:
+    if np.dot(keep - a, n) > 0:
         n = -n
-    return (points - a) @ n
+    return lambda points: (points - a) @ n
+
+
+@dataclass(frozen=True)
+class _EdgePoints:
+    """Points a cut adds on mesh edges: point ``k`` is ``(1 - t[k]) p[i] + t[k] p[j]``.
+
+    They are numbered after the points that exist before them, in this order; as vertex
+    numbers they hold on every shape variant, like the refinement's midpoints.
+    """
+
+    edges: NDArray[np.int64]  # (k, 2) the end points i, j
+    t: NDArray[np.float64]  # (k,) in [0, 1]
+
+
+def _with_edge_points(values: NDArray[np.float64], added: _EdgePoints) -> NDArray[np.float64]:
+    """Per-point values (positions, normals) extended by interpolation to a cut's points.
+
+    Parameters
+    ----------
+    values : (v, 3) float64
+        One row per point the cut's points are numbered after (the body's vertices).
+    added : _EdgePoints
+
+    Returns
+    -------
+    (v + added, 3) float64
+        The first ``v`` rows are ``values``.
+    """
+    t = added.t[:, None]
+    return np.vstack([values, (1 - t) * values[added.edges[:, 0]] + t * values[added.edges[:, 1]]])
+
+
+def _unique_edges(faces: NDArray[np.int64]) -> NDArray[np.int64]:
+    return np.unique(np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1), axis=0)
+
+
+def _crossings(
+    points_mm: NDArray[np.float64], edges: NDArray[np.int64], field: _Field
+) -> NDArray[np.float64]:
+    """Where the field changes sign along each edge, as the fraction ``t`` from its first end."""
+    a, b = points_mm[edges[:, 0]], points_mm[edges[:, 1]]
+    low, high = np.zeros(len(edges)), np.ones(len(edges))
+    negative_first = field(a) < 0
+    for _ in range(_BISECTIONS):
+        t = 0.5 * (low + high)
+        below = (field((1 - t)[:, None] * a + t[:, None] * b) < 0) == negative_first
+        low, high = np.where(below, t, low), np.where(below, high, t)
+    return 0.5 * (low + high)
+
+
+def _slice(
+    points_mm: NDArray[np.float64], faces: NDArray[np.int64], field: _Field
+) -> tuple[_EdgePoints, NDArray[np.int64]]:
+    """Cut triangles along the zero level of a field and keep the part where it is negative.
+
+    The cut follows the level through the triangles, not the mesh's edges: where an edge
+    crosses it, a point is added on the crossing, so the border is as smooth as the level
+    (a plane's, or any smooth field's). A vertex nearer a crossing than ``_SNAP`` of the
+    edge's length moves onto the nearest one instead, so no sliver triangles are left; a
+    vertex on the level (a landmark that defines a cutting plane) is on the border.
+
+    Parameters
+    ----------
+    points_mm : (v, 3) float64, mm
+    faces : (f, 3) int64
+    field : callable
+        (n, 3) points, mm -> (n,) values, negative on the side kept.
+
+    Returns
+    -------
+    points : _EdgePoints
+        The moved vertices' new places, then the other crossings, numbered from ``v``.
+    faces : (g, 3) int64
+        The kept part, triangulated, with the winding of ``faces``.
+    """
+    value = np.zeros(len(points_mm))
+    used = np.unique(faces)
+    value[used] = field(points_mm[used])
+    edges = _unique_edges(faces)
+    edges = edges[value[edges[:, 0]] * value[edges[:, 1]] < 0]
+    t = _crossings(points_mm, edges, field)
+    # Each vertex nearer than _SNAP to a crossing moves onto its nearest crossing.
+    near = np.where(t < 0.5, edges[:, 0], edges[:, 1])
+    gap = np.minimum(t, 1 - t)
+    order = np.lexsort((gap, near))
+    first = order[np.unique(near[order], return_index=True)[1]]
+    snap = first[gap[first] < _SNAP]
+    n = len(points_mm)
+    renumber = np.arange(n)
+    renumber[near[snap]] = n + np.arange(len(snap))
+    faces = renumber[faces]
+    value = np.concatenate([value, np.zeros(len(snap))])
+    # The remaining crossings (no moved vertex is on one: it is on the level).
+    keep = ~np.isin(edges, near[snap]).any(axis=1)
+    added = _EdgePoints(np.vstack([edges[snap], edges[keep]]), np.concatenate([t[snap], t[keep]]))
+    crossing = {(int(i), int(j)): n + len(snap) + k for k, (i, j) in enumerate(edges[keep])}
+    value = np.concatenate([value, np.zeros(keep.sum())])
+    points_mm = _with_edge_points(points_mm, added)
+    side = value[faces]
+    kept = [faces[(side <= 0).all(axis=1)]]
+    for triangle in faces[(side < 0).any(axis=1) & (side > 0).any(axis=1)]:
+        polygon = []  # the triangle clipped to the negative side, in its winding order
+        for k in range(3):
+            p, q = int(triangle[k]), int(triangle[(k + 1) % 3])
+            if value[p] <= 0:
+                polygon.append(p)
+            if value[p] * value[q] < 0:
+                polygon.append(crossing[min(p, q), max(p, q)])
+        if len(polygon) == 4:  # split along the shorter diagonal
+            a, b, c, d = polygon
+            if np.linalg.norm(points_mm[a] - points_mm[c]) > np.linalg.norm(
+                points_mm[b] - points_mm[d]
+            ):
+                a, b, c, d = b, c, d, a
+            kept.append(np.array([[a, b, c], [a, c, d]]))
+        else:
+            kept.append(np.array([polygon]))
+    return added, np.concatenate(kept)
+
+
+def _all_of(fields: list[_Field]) -> _Field:
+    """One field, negative where all ``fields`` are: their maximum, with rounded corners.
+
+    Two fields within ``r = _CORNER_MM`` of each other combine as
+    ``max(a, b) + r h**2 / 4`` with ``h = 1 - |a - b| / r`` (a smooth maximum), elsewhere
+    as the plain maximum: a border stays exactly on each plane away from a corner, and a
+    corner where two of them meet becomes a bend over a few millimetres instead of a point.
+    """
+
+    def field(points: NDArray[np.float64]) -> NDArray[np.float64]:
+        out = fields[0](points)
+        for other in fields[1:]:
+            value = other(points)
+            h = np.maximum(1.0 - np.abs(out - value) / _CORNER_MM, 0.0)
+            out = np.maximum(out, value) + 0.25 * _CORNER_MM * h**2
+        return out
+
+    return field
 
 
 def _cavity_faces(surface: Surface, candidates: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -282,92 +441,119 @@ def _cavity_faces(surface: Surface, candidates: NDArray[np.int64]) -> NDArray[np
     return out
 
 
-def _component(
-    faces: NDArray[np.int64], keep: NDArray[np.bool_], seed_vertex: int | None
-) -> NDArray[np.bool_]:
-    """Return the connected part of the kept faces holding ``seed_vertex`` (largest if None)."""
-    idx = np.flatnonzero(keep)
+def _component(faces: NDArray[np.int64], seed_vertex: int) -> NDArray[np.int64]:
+    """Return the connected part of ``faces`` holding ``seed_vertex``."""
     labels = trimesh.graph.connected_component_labels(
-        trimesh.graph.face_adjacency(faces[idx]), node_count=len(idx)
+        trimesh.graph.face_adjacency(faces), node_count=len(faces)
     )
-    if seed_vertex is None:
-        target = np.bincount(labels).argmax()
-    else:
-        holding = np.flatnonzero((faces[idx] == seed_vertex).any(axis=1))
-        target = labels[holding[0]]
-    out = np.zeros(len(faces), dtype=bool)
-    out[idx[labels == target]] = True
-    return out
+    holding = np.flatnonzero((faces == seed_vertex).any(axis=1))
+    return faces[labels == labels[holding[0]]]
 
 
 @dataclass(frozen=True)
 class _Cut:
-    faces: NDArray[np.bool_]  # (26756,) faces of the body kept
-    labels: NDArray[np.int64]  # (13380,) region index per vertex, -1 for none
+    added: _EdgePoints  # the points the cut adds after the body's vertices
+    faces: NDArray[np.int64]  # (f, 3) into the body's vertices, then the added points
+    labels: NDArray[np.int64]  # region index per point, -1 for none
     regions: tuple[str, ...]
 
 
-def _above_hairline(b: _Body) -> NDArray[np.float64]:
-    """Signed distance above the plane through the trichion and supra-auricular points, mm."""
+def _hairline(b: _Body) -> _Field:
+    """Distance above the plane through the trichion and supra-auricular points, mm."""
     lm = b.landmark_mm
-    return _plane_side(
-        b.vertices_mm,
-        lm["trichion"],
-        lm["supra_auricular_left"],
-        lm["supra_auricular_right"],
-        lm["vertex"],
+    return _plane(
+        lm["trichion"], lm["supra_auricular_left"], lm["supra_auricular_right"], keep=lm["menton"]
     )
 
 
-def _without_cavities(
-    b: _Body, surface: Surface, keep: NDArray[np.bool_], seed: str
-) -> NDArray[np.bool_]:
-    """``keep`` less the eye sockets and mouth, as one piece holding landmark ``seed``."""
-    kept = np.flatnonzero(keep)
-    keep = keep.copy()
-    keep[kept[_cavity_faces(surface, kept)]] = False
-    return _component(b.faces, keep, b.landmarks[seed])
+def _ears(b: _Body) -> _Field:
+    """Distance into the ears, mm (negative off them), from the share of nearby skin that is ear.
 
-
-def _face_cut(b: _Body, surface: Surface) -> NDArray[np.bool_]:
-    p, lm = b.vertices_mm, b.landmark_mm
-    below_hair = _above_hairline(b) < 0
-    above_jaw = (
-        _plane_side(p, lm["menton"], lm["gonion_left"], lm["gonion_right"], lm["nose_tip"]) > 0
+    The share is area-weighted with a Gaussian of ``_EAR_SIGMA_MM`` over the skin's vertices
+    (each weighted by a third of its triangles' area), so its half level is a smooth curve
+    along the ears' border; the ear vertices themselves (``ear_vertices``) lie on a coarse mesh
+    (edges across the border are 6 to 17 mm long) and would leave a staircase. The share less
+    one half, times ``sqrt(2 pi)`` sigma (the inverse of its slope across a straight border),
+    reads as a distance near the border; it levels off at 10 mm away from it.
+    """
+    area = np.zeros(len(b.vertices_mm))
+    corners = b.vertices_mm[b.faces]
+    triangle_area = 0.5 * np.linalg.norm(
+        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
     )
+    np.add.at(area, b.faces, triangle_area[:, None] / 3)
+    skin, ears = cKDTree(b.vertices_mm), cKDTree(b.vertices_mm[b.ears])
+    reach = 3.0 * _EAR_SIGMA_MM
+    scale_mm = math.sqrt(2.0 * math.pi) * _EAR_SIGMA_MM
+
+    def share(points: NDArray[np.float64]) -> NDArray[np.float64]:
+        out = np.full(len(points), -0.5 * scale_mm)
+        near = np.flatnonzero(np.isfinite(ears.query(points, distance_upper_bound=reach)[0]))
+        if near.size == 0:
+            return out
+        pairs = cKDTree(points[near]).sparse_distance_matrix(skin, reach, output_type="ndarray")
+        weight = area[pairs["j"]] * np.exp(-0.5 * (pairs["v"] / _EAR_SIGMA_MM) ** 2)
+        on_ear = np.bincount(pairs["i"], weight * b.ears[pairs["j"]], minlength=len(near))
+        out[near] = (
+            on_ear / np.bincount(pairs["i"], weight, minlength=len(near)) - 0.5
+        ) * scale_mm
+        return out
+
+    return share
+
+
+def _face_fields(b: _Body) -> list[_Field]:
+    """Return the face's fields, negative on the face: hairline, jaw, front (tragions), ears."""
+    lm = b.landmark_mm
     up = lm["tragion_left"] + np.array([0.0, 10.0, 0.0])
-    in_front = _plane_side(p, lm["tragion_left"], lm["tragion_right"], up, lm["nose_tip"]) > 0
-    vertex_ok = below_hair & above_jaw & in_front & ~b.ears
-    return _without_cavities(b, surface, np.all(vertex_ok[b.faces], axis=1), "nose_tip")
+    return [
+        _hairline(b),
+        _plane(lm["menton"], lm["gonion_left"], lm["gonion_right"], keep=lm["nose_tip"]),
+        _plane(lm["tragion_left"], lm["tragion_right"], up, keep=lm["nose_tip"]),
+        _ears(b),
+    ]
 
 
-def _scalp_cut(b: _Body) -> NDArray[np.bool_]:
-    above_hair = _above_hairline(b) > 0
-    keep = np.all((above_hair & ~b.ears)[b.faces], axis=1)
-    return _component(b.faces, keep, b.landmarks["vertex"])
-
-
-def _head_cut(b: _Body, surface: Surface) -> NDArray[np.bool_]:
-    p, lm = b.vertices_mm, b.landmark_mm
+def _neck_field(b: _Body) -> _Field:
+    """Distance below the plane 20 mm under the menton and the nape, mm."""
+    lm = b.landmark_mm
+    low = np.array([0.0, 20.0, 0.0])
     side = lm["menton"] + np.array([10.0, 0.0, 0.0])
-    above_neck = (
-        _plane_side(
-            p, lm["menton"] - [0, 20, 0], side - [0, 20, 0], lm["nape"] - [0, 20, 0], lm["vertex"]
-        )
-        > 0
-    )
-    return _without_cavities(b, surface, np.all(above_neck[b.faces], axis=1), "vertex")
+    return _plane(lm["menton"] - low, side - low, lm["nape"] - low, keep=lm["vertex"])
 
 
-def _pelvis_cut(b: _Body) -> NDArray[np.bool_]:
+def _pelvis_fields(b: _Body) -> list[_Field]:
+    """Return the pelvis's fields, negative inside: under the waist, above the thighs' cut.
+
+    The waist is a plane through the navel rising 9 cm toward the back (about L1), the
+    lower cut a horizontal plane 6 cm below the perineum.
+    """
     p, lm = b.vertices_mm, b.landmark_mm
-    navel = lm["navel"]
+    navel, perineum = lm["navel"], lm["perineum"]
     waist = np.abs(p[:, 1] - navel[1]) < 30.0
-    back_z = p[waist & (np.abs(p[:, 0]) < 60.0), 2].min()
-    rise = 90.0 * (navel[2] - p[:, 2]) / (navel[2] - back_z)  # 9 cm higher at the back
-    inside = (p[:, 1] < navel[1] + rise) & (p[:, 1] > lm["perineum"][1] - 60.0)
-    keep = inside[b.faces].all(axis=1)
-    return _component(b.faces, keep, b.landmarks["perineum"])
+    back = np.array([0.0, navel[1] + 90.0, p[waist & (np.abs(p[:, 0]) < 60.0), 2].min()])
+    x, y, z = np.eye(3)
+    low = perineum - 60.0 * y
+    return [
+        _plane(navel, navel + x, back, keep=perineum),
+        _plane(low, low + x, low + z, keep=navel),
+    ]
+
+
+def _cut_body(
+    b: _Body, fields: list[_Field], seed: str, *, cavities: bool
+) -> tuple[_EdgePoints, NDArray[np.int64]]:
+    """Cut the skin where every field is negative, as one piece holding landmark ``seed``.
+
+    With ``cavities``, the eye sockets and the mouth are left out first (their rims, the
+    eyelids and lips, are the source mesh's own edge loops).
+    """
+    field = _all_of(fields)
+    candidates = np.flatnonzero(np.any(field(b.vertices_mm)[b.faces] < 0, axis=1))
+    if cavities:
+        candidates = candidates[~_cavity_faces(body(), candidates)]
+    added, faces = _slice(b.vertices_mm, b.faces[candidates], field)
+    return added, _component(faces, b.landmarks[seed])
 
 
 def _assign(
@@ -382,17 +568,15 @@ def _assign(
     return labels, tuple(names)
 
 
-def _face_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> list:
+def _face_rules(b: _Body, p: NDArray[np.float64], faces: NDArray[np.int64]) -> list:
     lm = b.landmark_mm
     eye_l, eye_r = (e.vertices_mm.mean(axis=0) for e in b.eyes)
     # The mouth: centre of the face's boundary loop around the lips.
-    patch = trimesh.Trimesh(b.vertices_mm, b.faces[cut], process=False)
+    patch = trimesh.Trimesh(p, faces, process=False)
     open_edges = patch.edges[trimesh.grouping.group_rows(patch.edges_sorted, require_count=1)]
     loops = trimesh.graph.connected_components(open_edges)
     guess = np.array([0.0, 0.5 * (lm["nose_tip"][1] + lm["menton"][1]), lm["nose_tip"][2]])
-    lip_loop = b.vertices_mm[
-        list(min(loops, key=lambda c: np.linalg.norm(b.vertices_mm[list(c)].mean(0) - guess)))
-    ]
+    lip_loop = p[list(min(loops, key=lambda c: np.linalg.norm(p[list(c)].mean(0) - guess)))]
     mouth = lip_loop.mean(axis=0)
     x, y = p[:, 0], p[:, 1]
 
@@ -418,9 +602,9 @@ def _face_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> lis
     ]
 
 
-def _scalp_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> list:
+def _scalp_rules(b: _Body, p: NDArray[np.float64], faces: NDArray[np.int64]) -> list:
     lm = b.landmark_mm
-    used = b.vertices_mm[np.unique(b.faces[cut])]
+    used = p[np.unique(faces)]
     half_width = np.abs(used[:, 0]).max()
     z_mid, depth = 0.5 * (used[:, 2].max() + used[:, 2].min()), np.ptp(used[:, 2])
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
@@ -434,9 +618,9 @@ def _scalp_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> li
     ]
 
 
-def _pelvis_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> list:
+def _pelvis_rules(b: _Body, p: NDArray[np.float64], faces: NDArray[np.int64]) -> list:
     lm = b.landmark_mm
-    used = b.vertices_mm[np.unique(b.faces[cut])]
+    used = p[np.unique(faces)]
     z_mid = 0.5 * (used[:, 2].max() + used[:, 2].min())
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
     back = z < z_mid - 20.0
@@ -466,39 +650,58 @@ def _pelvis_rules(b: _Body, p: NDArray[np.float64], cut: NDArray[np.bool_]) -> l
     ]
 
 
+def _head_rules(b: _Body, p: NDArray[np.float64]) -> list[tuple[str, NDArray[np.bool_]]]:
+    """Eyes as on the face; ears, face and scalp by the fields that cut those anatomies."""
+    face = _cut("face")
+    n = len(b.vertices_mm)
+    eyes = np.zeros(len(p), dtype=bool)
+    eyes[:n] = face.labels[:n] == face.regions.index("eyes")
+    hairline, jaw, front, ears = (field(p) for field in _face_fields(b))
+    return [
+        ("eyes", eyes),
+        ("ears", ears > 0),
+        ("face", (hairline <= 0) & (jaw <= 0) & (front <= 0)),
+        ("scalp", hairline > 0),
+        ("neck", np.ones(len(p), dtype=bool)),
+    ]
+
+
 @cache
 def _cut(name: str) -> _Cut:
     b = _body()
-    surface = body()
     if name == "face":
-        faces = _face_cut(b, surface)
-        rules = _face_rules(b, b.vertices_mm, faces)
+        added, faces = _cut_body(b, _face_fields(b), "nose_tip", cavities=True)
     elif name == "scalp":
-        faces = _scalp_cut(b)
-        rules = _scalp_rules(b, b.vertices_mm, faces)
+        hairline = _hairline(b)
+        fields = [lambda points: -hairline(points), _ears(b)]
+        added, faces = _cut_body(b, fields, "vertex", cavities=False)
     elif name == "pelvis":
-        faces = _pelvis_cut(b)
-        rules = _pelvis_rules(b, b.vertices_mm, faces)
+        added, faces = _cut_body(b, _pelvis_fields(b), "perineum", cavities=False)
     else:
-        faces = _head_cut(b, surface)
-        face, scalp = _cut("face"), _cut("scalp")
-        in_face = np.zeros(len(b.vertices_mm), bool)
-        in_face[np.unique(b.faces[face.faces])] = True
-        in_scalp = np.zeros(len(b.vertices_mm), bool)
-        in_scalp[np.unique(b.faces[scalp.faces])] = True
-        rules = [
-            ("eyes", face.labels == face.regions.index("eyes")),
-            ("ears", b.ears),
-            ("face", in_face),
-            ("scalp", in_scalp),
-            ("neck", np.ones(len(b.vertices_mm), dtype=bool)),
-        ]
-    labels, names = _assign(b.vertices_mm, rules)
+        added, faces = _cut_body(b, [_neck_field(b)], "vertex", cavities=True)
+    p = _with_edge_points(b.vertices_mm, added)
+    if name == "head":
+        rules = _head_rules(b, p)
+    else:
+        rules = {"face": _face_rules, "scalp": _scalp_rules, "pelvis": _pelvis_rules}[name](
+            b, p, faces
+        )
+    labels, names = _assign(p, rules)
     assert names == REGIONS[name]
     used = np.zeros(len(labels), dtype=bool)
-    used[b.faces[faces]] = True
+    used[faces] = True
     labels[~used] = -1
-    return _Cut(faces, labels, names)
+    return _Cut(added, faces, labels, names)
+
+
+def _cut_points(
+    vertices_mm: NDArray[np.float64], normals: NDArray[np.float64], name: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Return the body's vertices and unit normals, then those of the points cut ``name`` adds."""
+    added = _cut(name).added
+    normals = _with_edge_points(normals, added)
+    normals = normals / np.linalg.norm(normals, axis=1)[:, None]
+    return _with_edge_points(vertices_mm, added), normals
 
 
 @lru_cache(maxsize=16)
@@ -506,12 +709,10 @@ def _plan(
     name: str, max_edge_mm: float
 ) -> tuple[Refinement, NDArray[np.int64], NDArray[np.int64], dict[str, NDArray[np.int64]]]:
     """Plan the refinement of a cut on the base body: plan, vertices kept, faces, regions."""
-    b = _body()
     cut = _cut(name)
-    normals = body().vertex_normals  # of the closed body, so the cut refines like the body
-    plan = plan_refinement(
-        b.vertices_mm, normals, b.faces[cut.faces], max_edge_mm=max_edge_mm or np.inf
-    )
+    # The normals of the closed body, so the cut refines like the body.
+    points, normals = _cut_points(_body().vertices_mm, body().vertex_normals, name)
+    plan = plan_refinement(points, normals, cut.faces, max_edge_mm=max_edge_mm or np.inf)
     labels = plan.labels(cut.labels)
     used, local = np.unique(plan.faces, return_inverse=True)
     regions = {region: np.flatnonzero(labels[used] == i) for i, region in enumerate(cut.regions)}
@@ -554,6 +755,6 @@ def builtin(
     else:
         closed = body(variant, anchor=ANCHORS[name])
         skin, normals = closed.vertices_mm, closed.vertex_normals
-    vertices, _ = plan.apply(skin, normals)
+    vertices, _ = plan.apply(*_cut_points(skin, normals, name))
     label = "" if variant is None else f" ({variant.label})"
     return Surface(vertices[used], faces, regions=regions, name=f"builtin:{name}{label}")
