@@ -64,6 +64,29 @@ def test_two_helmets_on_the_same_people(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert result["verdict"] in printed
+    assert "Each metric is judged on the worst member of the 2 people." in result["verdict"]
+    # Each row of the printed table and of compare.md names the statistic that decides it,
+    # shows both designs' values of it (not their medians) and a verdict that follows from
+    # them and the direction it names.
+    table = markdown_table(text, "## Metrics")
+    assert table[0] == ["metric", "decided on", "better if", "near", "far", "far - near", "better"]
+    assert len(table) == len(result["metrics"]) + 1
+    lines = printed.splitlines()
+    assert lines[0].split() == ["metric", "decided", "on", "better", "if", "near", "far", "better"]
+    for row, cells, line in zip(result["metrics"], table[1:], lines[1:], strict=False):
+        shown = [f"{row['a']['worst']:.4g}", f"{row['b']['worst']:.4g}"]
+        assert cells[:2] == [row["metric"], "worst member"] and cells[3:5] == shown
+        assert line.startswith(row["metric"]) and line.rstrip().endswith(cells[6])
+        assert line.rstrip().removesuffix(cells[6]).split()[-2:] == shown
+        assert cells[6] == judged("near", "far", *map(float, shown), cells[2])
+        for side in "ab":  # where the median is another number, it is not in the row
+            if f"{row[side]['median']:.4g}" not in shown:
+                assert f"{row[side]['median']:.4g}" not in cells
+    # The spread over the people follows, not judged: medians and percentiles.
+    spread = markdown_table(text, "## Spread over the people")
+    assert spread[0] == ["metric", "near: median (5th-95th)", "far: median (5th-95th)"]
+    first = result["metrics"][0]
+    assert spread[1][1].startswith(f"{first['a']['median']:.4g} ({first['a']['p5']:.3g}-")
     # Distributions pooled over both people: fractions of a whole; the pushed-out near
     # helmet's axial gaps spread far wider than the roomier one's, as its clearance does.
     dist = result["distributions"]
@@ -78,6 +101,7 @@ def test_two_helmets_on_the_same_people(tmp_path, capsys):
             q = list(d[key]["quantiles"].values())
             assert q == sorted(q)
         assert f"## Distribution: {next(iter(dist))}" in text
+    assert [d["fraction_of"] for d in dist.values()] == ["LEDs", "LEDs", "treated area"]
     gap = dist["LED-skin gap along the axis (mm)"]
     width = [gap[k]["quantiles"]["p95"] - gap[k]["quantiles"]["p5"] for k in "ab"]
     assert width[0] > 2 * width[1]
@@ -87,6 +111,37 @@ def test_two_helmets_on_the_same_people(tmp_path, capsys):
     np.testing.assert_allclose(
         data["difference_j_cm2"], data["fluence_b_j_cm2"] - data["fluence_a_j_cm2"], atol=1e-5
     )
+
+
+def markdown_table(text: str, heading: str) -> list[list[str]]:
+    """The cells of the first Markdown table under ``heading``, the header row first."""
+    lines = text.split(heading + "\n", 1)[1].splitlines()
+    rows = [s for s in lines[next(i for i, s in enumerate(lines) if s.startswith("|")) :]]
+    rows = rows[: next((i for i, s in enumerate(rows) if not s.startswith("|")), len(rows))]
+    return [[c.strip() for c in s.strip("|").split("|")] for s in rows if "---" not in s]
+
+
+def judged(a_name: str, b_name: str, a: float, b: float, better_if: str) -> str:
+    """The better of two shown values by the direction shown ("higher", "lower" or "nearer X
+    J/cm²"), or a tie within 2 % of the larger."""
+    if better_if.startswith("nearer "):
+        middle = float(better_if.split()[1])
+        a, b, better_if = abs(a - middle), abs(b - middle), "lower"
+    if abs(a - b) <= 0.02 * max(abs(a), abs(b)):
+        return "tie (within 2 %)"
+    return b_name if (b > a) == (better_if == "higher") else a_name
+
+
+def test_robust_range_leaves_out_far_outliers_only():
+    rng = np.random.default_rng(1)
+    gaps = np.concatenate([rng.normal(10.0, 0.2, 500), [77.0]])
+    low, high = compare.robust_range(gaps, floor=1.0)
+    assert high < 20.0 and low == gaps.min()  # the one stray axis, and only it, is outside
+    assert np.sum((gaps < low) | (gaps > high)) == 1
+    assert compare.robust_range(np.full(5, 3.0), floor=1.0) == (3.0, 3.0)
+    # A wide spread is kept whole.
+    wide = rng.uniform(5.0, 40.0, 300)
+    assert compare.robust_range(wide, floor=1.0) == (wide.min(), wide.max())
 
 
 def test_a_population_needs_built_in_targets(tmp_path):
@@ -199,7 +254,7 @@ def write_mask(root, name: str, interior: str, **engine) -> object:
 
 
 def test_each_design_s_interreflection_gain_is_reported_and_not_judged(tmp_path):
-    """A white mask returns far more light to the skin than a black one (physics.md 3.6:
+    """A white mask returns far more light to the skin than a black one (docs/physics.md §3.6.4:
     about 1.5-1.9 times at 633-940 nm against 2-3 %); the gain is each design's own, per
     channel and total, and no metric the verdict counts."""
     cache = TransferCache(tmp_path / "cache")

@@ -141,6 +141,11 @@ def stand_in(monkeypatch):
     monkeypatch.setattr(kernels, "kernel_table", stand_in_table)
 
 
+def _mappable(ax):
+    """The map an axes draws (an image or a mesh of triangles)."""
+    return (*ax.images, *ax.collections)[0]
+
+
 def _line(ax, label: str):
     (line,) = [ln for ln in ax.lines if ln.get_label() == label]
     return line
@@ -244,17 +249,22 @@ def test_the_interreflection_plot_splits_the_total_into_direct_and_indirect(tiss
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title().split(":")[0] for ax in panels] == [
         "direct", "indirect (returned)", "total"]  # fmt: skip
-    direct, indirect, total = (np.asarray(ax.collections[0].get_array()) for ax in panels)
-    np.testing.assert_allclose(total, dose.total_irradiance_mw_cm2, rtol=1e-12)
-    np.testing.assert_allclose(direct, sum(dose.direct_irradiance_mw_cm2.values()), rtol=1e-12)
-    np.testing.assert_allclose(direct + indirect, total, rtol=1e-9, atol=1e-12)
-    assert indirect.min() >= -1e-9 * total.max() and indirect.max() > 0
+    # Each panel is the map resampled on the flat grid (NaN off the skin).
+    direct, indirect, total = (
+        np.ma.filled(np.ma.asarray(_mappable(ax).get_array(), dtype=float), np.nan)
+        for ax in panels
+    )
+    on = np.isfinite(total)
+    assert on.any() and np.array_equal(on, np.isfinite(direct))
+    np.testing.assert_allclose(direct[on] + indirect[on], total[on], rtol=1e-9, atol=1e-9)
+    assert np.nanmax(total) <= dose.total_irradiance_mw_cm2.max() * (1.0 + 1e-9)
+    assert np.nanmin(indirect) >= -1e-9 * np.nanmax(total) and np.nanmax(indirect) > 0
     roi = result.metrics["roi"]["total"]
     for ax, mean in zip(panels[::2], (roi["direct_irradiance_mw_cm2"]["mean"],
                                       roi["irradiance_mw_cm2"]["mean"]), strict=True):  # fmt: skip
         assert f"mean {mean:.3g} mW/cm²" in ax.get_title()
     # Direct and total share one colour scale: the total's top.
-    assert panels[0].collections[0].get_clim() == panels[2].collections[0].get_clim()
+    assert _mappable(panels[0]).get_clim() == _mappable(panels[2]).get_clim()
     # The dose-area curve of the direct light alone lies under the total's (more light
     # everywhere: at least as much area at or above every level).
     left = plots.dose_area(result).axes[0]
@@ -273,3 +283,130 @@ def test_without_interreflection_there_is_no_interreflection_plot(tissue_result)
         plots.interreflection(direct_only)
     labels = [ln.get_label() for ln in plots.dose_area(direct_only).axes[0].lines]
     assert "total, direct light only" not in labels
+
+
+def _hue(colour) -> str:
+    """Name the dominant primary of a colour: ``red`` (orange counts), ``green`` or ``blue``."""
+    r, g, b = matplotlib.colors.to_rgb(colour)
+    if r > max(g, b):
+        return "red"
+    return "green" if g > max(r, b) else "blue" if b > max(r, g) else "none"
+
+
+def test_every_region_has_a_colour_of_its_own_kept_from_scene_to_scene(tissue_result):
+    from twin.geometry.anatomy import REGIONS
+    from twin.views import plots
+
+    face = list(REGIONS["face"])
+    styles = plots.region_styles(face)
+    assert len({s["color"] for s in styles.values()}) == len(face)  # 13 regions, 13 colours
+    # A scene treating a few regions gives each the colour it has among all of them.
+    assert plots.region_styles(["chin", "nose"]) == {n: styles[n] for n in ("chin", "nose")}
+    # Names of no built-in anatomy, more than the colours: the line style tells them apart.
+    many = plots.region_styles([f"patch {i}" for i in range(40)])
+    assert len({(s["color"], s["linestyle"]) for s in many.values()}) == 40
+    # The grey of "not treated" and the black of the total are no region's.
+    for colour in plots.REGION_COLOURS:
+        assert _hue(colour) != "none" and matplotlib.colors.to_hex(colour) != "#000000"
+    # On the plot: one curve per treated region (the eyes and lips are not), all different.
+    right = plots.dose_area(tissue_result).axes[1]
+    treated = [
+        n for n, m in tissue_result.samples.regions.items() if (m & tissue_result.roi).any()
+    ]
+    assert sorted(ln.get_label() for ln in right.lines) == sorted(treated)
+    assert "eyes" not in treated and "lips" not in treated and len(treated) == 11
+    looks = {(matplotlib.colors.to_hex(ln.get_color()), ln.get_linestyle()) for ln in right.lines}
+    assert len(looks) == len(treated)
+
+
+def test_region_bars_are_coloured_by_the_window_and_untreated_ones_are_grey(tissue_result):
+    from twin.views import plots
+
+    window = (4.0, 10.0)
+    assert plots.region_status(3.9, window, treated=True) == "below the window"
+    assert plots.region_status(4.0, window, treated=True) == "in the window"
+    assert plots.region_status(10.5, window, treated=True) == "above the window"
+    assert plots.region_status(7.0, window, treated=False) == "not treated"
+    result = tissue_result
+    low, high = result.scene.dose.fluence_window_j_cm2
+    ax = plots.regions(result).axes[0]
+    bars = ax.containers[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(bars) == len(labels) == len(result.metrics["regions"])
+    for bar, label in zip(bars, labels, strict=True):
+        name = label.removesuffix(" (not treated)")
+        mean = result.metrics["regions"][name]["total"]["fluence_j_cm2"]["mean"]
+        assert bar.get_width() == pytest.approx(mean, rel=1e-9)  # the metrics' region mean
+        if name in ("eyes", "lips"):  # excluded by the scene: grey whatever they receive
+            assert label.endswith("(not treated)") and _hue(bar.get_facecolor()) == "none"
+        else:
+            expected = "blue" if mean < low else "red" if mean > high else "green"
+            assert label == name and _hue(bar.get_facecolor()) == expected, (name, mean)
+
+
+def test_the_flat_map_bands_read_below_in_and_above_the_window(tissue_result):
+    from twin.views import plots
+
+    result = tissue_result
+    low, high = result.scene.dose.fluence_window_j_cm2
+    fig = plots.flat_map(result)
+    art = _mappable(fig.axes[0])
+    top = art.norm.boundaries[-1]
+    bands = {"blue": (0.2 * low, 0.9 * low), "green": (1.01 * low, 0.99 * high),
+             "red": (1.01 * high, 0.99 * top)}  # fmt: skip
+    for hue, value in ((h, v) for h, values in bands.items() for v in values):
+        assert _hue(art.to_rgba(value)) == hue, (value, low, high)
+    assert "J/cm²" in fig.axes[1].get_ylabel()  # the colour bar
+    # A window from 0 has nothing below it: no band of no width, the window green from 0.
+    dose = dataclasses.replace(result.scene.dose, fluence_window_j_cm2=(0.0, 5.0))
+    zero = dataclasses.replace(result, scene=dataclasses.replace(result.scene, dose=dose))
+    art = _mappable(plots.flat_map(zero).axes[0])
+    assert [_hue(art.to_rgba(v)) for v in (0.01, 2.5, 4.9, 5.1)] == ["green"] * 3 + ["red"]
+
+
+def test_standoff_curves_on_top_of_each_other_all_show(tissue_result):
+    from twin.views import plots
+
+    ax = plots.standoff(tissue_result).axes[0]
+    lit = [c for c, d in tissue_result.scene.drive.items() if d > 0]
+    curves = [ln for ln in ax.lines if ln.get_label().split()[0] in lit]
+    assert len(curves) == len(lit) == 2  # red mode: red and NIR, 8 mW each, one profile
+    first, second = curves
+    looks = [(ln.get_color(), ln.get_linestyle(), ln.get_marker()) for ln in curves]
+    assert len(set(looks)) == 2
+    same = np.allclose(first.get_ydata(), second.get_ydata(), rtol=1e-9)
+    name = first.get_label().split()[0]
+    assert (f"the same curve as {name}" in second.get_label()) == same
+
+
+def test_the_gap_axis_leaves_far_outliers_out_and_counts_them(tissue_result):
+    from twin.views import plots
+
+    gaps = tissue_result.gap_mm.copy()
+    hit = np.flatnonzero(np.isfinite(gaps))
+    gaps[hit[0]] = 77.0  # one axis running off through a gap in the skin
+    stray = dataclasses.replace(tissue_result, gap_mm=gaps)
+    left = plots.fit(stray).axes[0]
+    assert left.get_xlim()[1] < 0.5 * 77.0
+    assert sum(p.get_height() for p in left.patches) == len(hit) - 1
+    (note,) = [t.get_text() for t in left.texts]
+    assert "1 LED(s) beyond" in note and "up to 77.0 mm" in note
+    # Without it every gap is drawn and nothing is noted.
+    left = plots.fit(tissue_result).axes[0]
+    assert sum(p.get_height() for p in left.patches) == len(hit) and not left.texts
+    assert left.get_xlim()[1] >= tissue_result.gap_mm[hit].max()
+
+
+def test_every_axis_and_colour_bar_of_a_plot_names_its_unit(tissue_result, stand_in):
+    import re
+
+    from twin.views import plots
+
+    unit = re.compile(r"\((?:[^()]*[ ,;])?(mm|J/cm²|mW/cm²|degrees|mW/cm² per mW/cm²)[ ,;)]")
+    counts = {"LEDs", "fraction of the treated area", "fraction of treated area"}
+    for name in plots.plot_names(tissue_result):
+        fig = getattr(plots, name)(tissue_result)
+        for ax in fig.axes:
+            for label in (ax.get_xlabel(), ax.get_ylabel()):
+                if label:
+                    assert unit.search(label) or label in counts, (name, label)

@@ -102,19 +102,15 @@ class Comparison:
         return report(self)
 
     def table(self) -> str:
-        """Each compared metric of both designs and the better one, as aligned text.
+        """Each compared metric and the better design, as aligned text.
 
-        Below, where either design solved inter-reflection, each one's gain per channel and
-        total (the median over the people).
+        Per metric the statistic that decides it, which way is better and both designs'
+        values of that statistic (:func:`metric_rows`). Below, where either design solved
+        inter-reflection, each one's gain per channel and total (the median over the people).
         """
         names = self.summary["designs"]
-        rows = [("metric", names[0], names[1], "better")]
-        for r in self.summary["metrics"]:
-            key = r["compared_on"]
-            rows.append(
-                (r["metric"], f"{r['a'][key]:.4g}", f"{r['b'][key]:.4g}", r["winner"] or "tie")
-            )
-        text = text_table(rows, align="l")
+        header, rows = metric_rows(self.summary, difference=False)
+        text = text_table([tuple(header), *map(tuple, rows)], align="l")
         gain = self.summary["interreflection_gain"]
         if not gain:
             return text
@@ -351,7 +347,12 @@ def report(comparison: Comparison) -> dict[str, Any]:
 
     The metrics are :data:`twin.dose.registry.COMPARED`, then the treated skin's mean fluence
     and in-window area at each depth of the first side's ``tissue.depths_mm``
-    (:func:`twin.dose.registry.depth_paths`); a metric either side lacks is left out.
+    (:func:`twin.dose.registry.depth_paths`); a metric either side lacks is left out. Each
+    row's ``compared_on`` is the statistic that decides it (``worst``: the worst member of a
+    population, where both sides have more than one value; else ``median``, one anatomy's
+    value), ``difference`` is b's value of it minus a's, and a row judged by nearness to the
+    middle of a window (``better: window``) carries that window (``window_j_cm2``: the
+    scene's, or its depth target's own).
     """
     rows = []
     for path in (*COMPARED, *depth_paths(comparison.runs[0][0])):
@@ -362,13 +363,14 @@ def report(comparison: Comparison) -> dict[str, Any]:
             continue
         window = _window_of(comparison, path)
         summaries = [_summary(v, better, window) for v in values]
-        key = "worst" if "worst" in summaries[0] else "median"
+        key = "worst" if "worst" in summaries[0] and "worst" in summaries[1] else "median"
         winner = _winner(summaries[0][key], summaries[1][key], better, window)
         rows.append(
             {
                 "metric": label,
                 "path": path,
                 "better": better,
+                **({"window_j_cm2": list(window)} if better == "window" else {}),
                 "compared_on": key,
                 "a": summaries[0],
                 "b": summaries[1],
@@ -390,7 +392,7 @@ def report(comparison: Comparison) -> dict[str, Any]:
         "interreflection_gain": gains(comparison),
         "region_mean_fluence_j_cm2": regions,
         "distributions": distributions(comparison),
-        "verdict": verdict(comparison.names, rows)
+        "verdict": verdict(comparison.names, rows, people=len(comparison.people))
         if comparison.skin_types is None
         else skin_verdict(comparison.names, rows),
     }
@@ -449,23 +451,29 @@ def distributions(comparison: Comparison) -> dict[str, dict]:
     Gap and incidence count every emitter on every anatomy equally (axes that miss the skin
     are left out); fluence is weighted by treated area, each anatomy's treated skin counting
     as much as the next. Per quantity: shared bin edges, each design's fraction per bin (the
-    last bin also holds everything above it) and quantiles (``QUANTILES``).
+    last bin also holds everything above it), what the fractions are of (``fraction_of``:
+    ``LEDs`` or ``treated area``) and quantiles (``QUANTILES``). The gap's bins reach the top
+    of both designs' gaps without their far outliers (:func:`robust_range`, at least 1 mm
+    of spread): one stray axis does not squeeze the rest into the first bin.
     """
     high = comparison.window[1]
     out = {}
-    for label, values_weights, edges in (
+    for label, of, values_weights, edges in (
         (
             "LED-skin gap along the axis (mm)",
+            "LEDs",
             [_per_emitter(comparison.runs[i], "gap_mm") for i in (0, 1)],
             None,
         ),
         (
             "incidence angle on the skin (deg)",
+            "LEDs",
             [_per_emitter(comparison.runs[i], "incidence_deg") for i in (0, 1)],
             np.arange(0.0, 91.0, 10.0),
         ),
         (
             "treated-skin fluence (J/cm2)",
+            "treated area",
             [_treated(comparison.fluence[i], comparison.treated[i]) for i in (0, 1)],
             np.linspace(0.0, 2.0 * high, 11),
         ),
@@ -473,9 +481,9 @@ def distributions(comparison: Comparison) -> dict[str, dict]:
         if any(len(v) == 0 for v, _ in values_weights):
             continue
         if edges is None:
-            top = max(float(np.ceil(v.max())) for v, _ in values_weights)
-            edges = np.linspace(0.0, max(top, 1.0), 11)
-        entry = {"edges": edges.tolist()}
+            top = max(robust_range(v, floor=1.0)[1] for v, _ in values_weights)
+            edges = np.linspace(0.0, max(float(np.ceil(top)), 1.0), 11)
+        entry: dict[str, Any] = {"edges": edges.tolist(), "fraction_of": of}
         for key, (v, w) in zip("ab", values_weights, strict=True):
             counts, _ = np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges, weights=w)
             entry[key] = {
@@ -486,6 +494,30 @@ def distributions(comparison: Comparison) -> dict[str, dict]:
             }
         out[label] = entry
     return out
+
+
+def robust_range(values: np.ndarray, *, floor: float) -> tuple[float, float]:
+    """Return the span of ``values`` without their far outliers.
+
+    Tukey's far fences: 3 interquartile ranges (at least ``floor``, so that values all
+    alike do not make every other one an outlier) below the first quartile and above the
+    third, cut to the values' own span.
+
+    Parameters
+    ----------
+    values : (n,) float64
+        Not empty.
+    floor : float
+        The least spread counted, in the values' unit.
+
+    Returns
+    -------
+    low, high : float
+        Every value outside is a far outlier; ``low == high`` when all the values are.
+    """
+    q1, q3 = (float(q) for q in np.percentile(values, [25, 75]))
+    reach = 3.0 * max(q3 - q1, floor)
+    return max(float(values.min()), q1 - reach), min(float(values.max()), q3 + reach)
 
 
 def _per_emitter(runs: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -504,8 +536,11 @@ def _treated(
     return values, weights
 
 
-def verdict(names: tuple[str, str], rows: list[dict]) -> str:
-    """Return a plain-language summary of who wins what."""
+def verdict(names: tuple[str, str], rows: list[dict], *, people: int) -> str:
+    """Return a plain-language summary of who wins what, and on which statistic.
+
+    ``people`` is the number of anatomies both were rendered on.
+    """
     wins = {name: [r["metric"] for r in rows if r["winner"] == name] for name in names}
     ties = [r["metric"] for r in rows if r["winner"] is None]
     parts = []
@@ -523,7 +558,90 @@ def verdict(names: tuple[str, str], rows: list[dict]) -> str:
             f"{lead} wins on {len(wins[lead])} of {len(rows)} metrics, {other} on "
             f"{len(wins[other])}."
         )
-    return " ".join([head, *(f"{p}." for p in parts)])
+    bases = sorted({decided_on(r, people) for r in rows})
+    if people > 1:
+        basis = f"Each metric is judged on the {' or '.join(bases)} of the {people} people."
+    else:
+        basis = "Each metric is judged on its value on the one anatomy."
+    return " ".join([head, basis, *(f"{p}." for p in parts)])
+
+
+def decided_on(row: dict[str, Any], people: int) -> str:
+    """Name the statistic that decides a row of ``compare.json``'s ``metrics``.
+
+    ``worst member`` over a population, else ``median`` (of the people that have the
+    metric) or, on one anatomy, ``value``.
+    """
+    if row["compared_on"] == "worst":
+        return "worst member"
+    return "value" if people == 1 else "median"
+
+
+def better_if(row: dict[str, Any], window_j_cm2: Sequence[float]) -> str:
+    """Say which way a row of ``compare.json``'s ``metrics`` is better.
+
+    ``higher``, ``lower`` or ``nearer X J/cm²``, X the middle of the window the row is
+    judged by (its own ``window_j_cm2``, else ``window_j_cm2``: the scene's).
+    """
+    if row["better"] == "window":
+        low, high = row.get("window_j_cm2", window_j_cm2)
+        return f"nearer {0.5 * (low + high):g} J/cm²"
+    return {"high": "higher", "low": "lower"}[row["better"]]
+
+
+def metric_rows(
+    result: dict[str, Any], *, difference: bool = True
+) -> tuple[list[str], list[list[str]]]:
+    """Return the metrics of a comparison (``compare.json``) as a table of text, one row each.
+
+    Per metric: the statistic that decides it (:func:`decided_on`), which way is better
+    (:func:`better_if`), both designs' values of that statistic, (with ``difference``) b's
+    minus a's, and the better design or ``tie (within 2 %)``: the verdict follows from the
+    values shown. The spread over the people is :func:`spread_rows`'s.
+
+    Returns
+    -------
+    header : list of str
+    rows : list of list of str
+    """
+    a, b = result["designs"]
+    people = len(result["people"])
+    header = ["metric", "decided on", "better if", a, b, *([f"{b} - {a}"] * difference),
+              "better"]  # fmt: skip
+    rows = []
+    for r in result["metrics"]:
+        key = r["compared_on"]
+        rows.append(
+            [
+                r["metric"],
+                decided_on(r, people),
+                better_if(r, result["window_j_cm2"]),
+                f"{r['a'][key]:.4g}",
+                f"{r['b'][key]:.4g}",
+                *([f"{r['difference']:+.3g}"] * difference),
+                r["winner"] or f"tie (within {100 * TIE:g} %)",
+            ]
+        )
+    return header, rows
+
+
+def spread_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """Return each metric's spread over the people (not judged) as a table of text.
+
+    Per metric and design: the median and the 5th-95th percentile over the people (``-``
+    for a design with one value). ``None`` on one anatomy.
+    """
+    if len(result["people"]) == 1:
+        return None
+    a, b = result["designs"]
+
+    def cell(s: dict[str, float]) -> str:
+        if "p5" not in s:
+            return f"{s['median']:.4g}"
+        return f"{s['median']:.4g} ({s['p5']:.3g}-{s['p95']:.3g})"
+
+    header = ["metric", f"{a}: median (5th-95th)", f"{b}: median (5th-95th)"]
+    return header, [[r["metric"], cell(r["a"]), cell(r["b"])] for r in result["metrics"]]
 
 
 def skin_verdict(names: tuple[str, str], rows: list[dict]) -> str:
@@ -550,15 +668,6 @@ def skin_verdict(names: tuple[str, str], rows: list[dict]) -> str:
     )
 
 
-def _fmt(summary: dict) -> str:
-    if "p5" not in summary:
-        return f"{summary['median']:.4g}"
-    return (
-        f"{summary['median']:.4g} ({summary['p5']:.3g}-{summary['p95']:.3g}; "
-        f"worst {summary['worst']:.3g})"
-    )
-
-
 def markdown(result: dict[str, Any]) -> str:
     """Return the side-by-side report as Markdown."""
     a, b = result["designs"]
@@ -580,17 +689,19 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## Metrics",
         "",
-        "Population cells: median (5th-95th percentile; worst member); designs are compared on "
-        "the worst member, single anatomies on the value.",
+        "Each row is decided on the statistic it names: over a population the worst member "
+        "(the lowest where higher is better, the highest where lower is better, the furthest "
+        "from the window's middle for a fluence judged by its window), on one anatomy its "
+        f"value. The columns {a} and {b} are that statistic; differences within "
+        f"{100 * TIE:g} % are a tie.",
         "",
-        f"| metric | {a} | {b} | {b} - {a} | better |",
-        "| --- | --- | --- | ---: | --- |",
+        *_markdown_table(*metric_rows(result)),
     ]
-    for r in result["metrics"]:
-        lines.append(
-            f"| {r['metric']} | {_fmt(r['a'])} | {_fmt(r['b'])} | {r['difference']:+.3g} | "
-            f"{r['winner'] or 'tie'} |"
-        )
+    spread = spread_rows(result)
+    if spread is not None:
+        lines += ["", "## Spread over the people", ""]
+        lines += ["Median and 5th-95th percentile over the people; not judged.", ""]
+        lines += _markdown_table(*spread)
     gain = result.get("interreflection_gain") or []
     if gain:
 
@@ -625,6 +736,15 @@ def markdown(result: dict[str, Any]) -> str:
             bar_a, bar_b = ("█" * round(20 * f) for f in (fa, fb))
             lines.append(f"| {span} | {bar_a} {100 * fa:.1f} % | {bar_b} {100 * fb:.1f} % |")
     return "\n".join(lines) + "\n"
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Return the lines of a Markdown table."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
 
 
 def write_report(

@@ -1,6 +1,7 @@
 """The ``twin`` command line: a thin layer over the API.
 
-Its commands: render, view, report, check, optimise, compare, anatomy, layout, info, bench.
+Its commands: render, view, report, export, check, optimise, compare, anatomy, scenes, layout,
+info, bench.
 """
 
 from __future__ import annotations
@@ -47,7 +48,43 @@ def _render(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--html", action="store_true", help="also write OUT/scene.html, an interactive 3D page"
     )
+    _irradiance_unit(p, "the summary printed (the result files stay in mW/cm2 and J/cm2)")
     p.set_defaults(command_func="render:_cmd_render")
+
+
+def _irradiance_unit(p: argparse.ArgumentParser, what: str) -> None:
+    from twin.units import DOSE_UNITS
+
+    p.add_argument(
+        "--irradiance-unit",
+        choices=list(DOSE_UNITS),
+        default="mW/cm2",
+        help=f"units of {what}: mW/cm2 (fluence in J/cm2, the default) or W/m2 (fluence in "
+        "J/m2, SI radiometry as IEC 62471 states it)",
+    )
+
+
+def _export(p: argparse.ArgumentParser) -> None:
+    from twin.views.export import EXPORT_FORMATS
+
+    p.add_argument("result", type=Path, help="a twin render result folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--format",
+        default=",".join(EXPORT_FORMATS),
+        help="comma-separated: vtu (surface.vtu, every map on the skin, for ParaView), "
+        "grid-csv (flat_<map>.csv, the unrolled map as a matrix), grid-npz (flat.npz, the "
+        "maps on the grid with axes, regions, treated skin); default all three",
+    )
+    p.add_argument(
+        "--map",
+        default="fluence_j_cm2",
+        help="comma-separated maps on the grids, named as samples.csv names them, or all "
+        "(default fluence_j_cm2); surface.vtu holds every map",
+    )
+    p.add_argument("--pixel-mm", type=float, default=1.0, help="grid pixel pitch, mm (default 1)")
+    _irradiance_unit(p, "the exported maps")
+    p.set_defaults(command_func="export:_cmd_export")
 
 
 def _view(p: argparse.ArgumentParser) -> None:
@@ -207,6 +244,19 @@ def _anatomy(p: argparse.ArgumentParser) -> None:
     q.set_defaults(command_func="anatomy:_cmd_anatomy_population")
 
 
+def _scenes(p: argparse.ArgumentParser) -> None:
+    scenes_sub = p.add_subparsers(dest="scenes_command", required=True)
+    q = scenes_sub.add_parser("list", help="the bundled scenes: names and descriptions")
+    q.set_defaults(command_func="scenes:_cmd_scenes_list")
+    q = scenes_sub.add_parser(
+        "copy", help="copy bundled scenes and their baselines to a folder, to edit and check"
+    )
+    q.add_argument("names", nargs="*", metavar="NAME", help="scenes to copy (default: all)")
+    q.add_argument("dir", type=Path, metavar="DIR", help="folder to copy them to")
+    q.add_argument("--force", action="store_true", help="overwrite files already there")
+    q.set_defaults(command_func="scenes:_cmd_scenes_copy")
+
+
 def _bench(p: argparse.ArgumentParser) -> None:
     from twin.engine.backends import BACKENDS
 
@@ -244,19 +294,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="twin",
         description="twin: a digital twin for LED photobiomodulation devices. Each command "
-def _scenes(p: argparse.ArgumentParser) -> None:
-    scenes_sub = p.add_subparsers(dest="scenes_command", required=True)
-    q = scenes_sub.add_parser("list", help="the bundled scenes: names and descriptions")
-    q.set_defaults(command_func="scenes:_cmd_scenes_list")
-    q = scenes_sub.add_parser(
-        "copy", help="copy bundled scenes and their baselines to a folder, to edit and check"
-    )
-    q.add_argument("names", nargs="*", metavar="NAME", help="scenes to copy (default: all)")
-    q.add_argument("dir", type=Path, metavar="DIR", help="folder to copy them to")
-    q.add_argument("--force", action="store_true", help="overwrite files already there")
-    q.set_defaults(command_func="scenes:_cmd_scenes_copy")
-
-
         "says more with --help.",
     )
     parser.add_argument("--version", action="version", version=f"twin {__version__}")
@@ -282,6 +319,8 @@ COMMANDS.update(
         "compare": ("two designs on the same anatomies, side by side", _compare),
         "info": ("version and the ray engines usable here", _info),
         "anatomy": ("the built-in anatomy: list, export, population", _anatomy),
+        "scenes": ("the bundled scene library: list, copy", _scenes),
+        "export": ("a render folder as VTU (ParaView) and flat-map grids (CSV, NPZ)", _export),
         "bench": ("benchmark the engine on a head phantom (numbers printed)", _bench),
     }
 )
@@ -313,5 +352,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-        "scenes": ("the bundled scene library: list, copy", _scenes),
-        "export": ("a render folder as VTU (ParaView) and flat-map grids (CSV, NPZ)", _export),

@@ -8,12 +8,15 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from twin._data import default_scene_path
 from twin._text import table
 from twin.cli._common import ProgressBar
 from twin.dose.hazards import eye_lines
 from twin.files import check_writable, publish
 from twin.pipeline.results import RESULT_NAMES
+from twin.units import DOSE_UNITS, DoseUnits
 from twin.views.pictures import picture_names, require_pictures, write_pictures
 from twin.views.report import interreflection_surfaces
 
@@ -21,34 +24,39 @@ if TYPE_CHECKING:
     from twin.pipeline.render import RenderResult
 
 
-def _summary_table(metrics: dict) -> str:
+def _summary_table(metrics: dict, units: DoseUnits = DOSE_UNITS["mW/cm2"]) -> str:
     """Return a table of the headline metrics, per channel and total, over the treated skin.
 
     Where inter-reflection was solved, the mean direct irradiance (straight from the LEDs) and
     the gain (mean over mean direct) stand beside the irradiance, which is then all the light,
-    and a line below names the materials, their reflectances and the solve.
+    and a line below names the materials, their reflectances and the solve. Irradiance and
+    fluence are shown in ``units`` (the eye lines stay in mW/cm2).
     """
     roi = metrics["roi"]
     bounce = "interreflection" in metrics
+    e_unit, h_unit = units.irradiance, units.fluence
 
-    def fmt(v: float | None) -> str:
-        return "-" if v is None else f"{v:.3g}"
+    def fmt(v: float | None, factor: float = 1.0) -> str:
+        return "-" if v is None else f"{v * factor:.3g}"
+
+    def irr(v: float | None) -> str:
+        return fmt(v, units.per_mw_cm2)
 
     rows = [
         ("channel", *(("E direct",) if bounce else ()), "E mean", *(("gain",) if bounce else ()),
          "E min", "E max", "H mean", "U0", "CV", "in window"),
-        ("", *(("mW/cm2",) if bounce else ()), "mW/cm2", *(("E/Edir",) if bounce else ()),
-         "mW/cm2", "mW/cm2", "J/cm2", "", "", "% area"),
+        ("", *((e_unit,) if bounce else ()), e_unit, *(("E/Edir",) if bounce else ()),
+         e_unit, e_unit, h_unit, "", "", "% area"),
     ]  # fmt: skip
     for name, m in [*roi["channels"].items(), ("total", roi["total"])]:
         e = m["irradiance_mw_cm2"]
-        direct = (fmt(m["direct_irradiance_mw_cm2"]["mean"]),) if bounce else ()
+        direct = (irr(m["direct_irradiance_mw_cm2"]["mean"]),) if bounce else ()
         ratio = m.get("interreflection_gain")
         gain = ("-" if ratio is None else f"{ratio:.2f}",) if bounce else ()
         rows.append(
-            (name, *direct, fmt(e["mean"]), *gain, fmt(e["min"]), fmt(e["max"]),
-             fmt(m["fluence_j_cm2"]["mean"]), fmt(m["u0_min_over_mean"]), fmt(m["cv"]),
-             f"{100 * m['in_window_area_fraction']:.1f}")
+            (name, *direct, irr(e["mean"]), *gain, irr(e["min"]), irr(e["max"]),
+             fmt(m["fluence_j_cm2"]["mean"], units.per_j_cm2), fmt(m["u0_min_over_mean"]),
+             fmt(m["cv"]), f"{100 * m['in_window_area_fraction']:.1f}")
         )  # fmt: skip
     eng = metrics["engine"]
     head = (
@@ -62,7 +70,7 @@ def _summary_table(metrics: dict) -> str:
     ]
     tail += [line for line, _ in eye_lines(metrics["eye_safety"])]
     bounces = _interreflection_lines(metrics) if bounce else []
-    depth = [] if "tissue" not in metrics else _depth_table(metrics)
+    depth = [] if "tissue" not in metrics else _depth_table(metrics, units)
     return "\n".join([head, table(rows), *bounces, *depth, *tail])
 
 
@@ -94,19 +102,24 @@ def _interreflection_lines(metrics: dict) -> list[str]:
     return textwrap.wrap(line, width=100, subsequent_indent="  ")
 
 
-def _depth_table(metrics: dict) -> list[str]:
-    """Lines of the dose at depth over the treated skin, beside the surface's, per channel."""
+def _depth_table(metrics: dict, units: DoseUnits) -> list[str]:
+    """Lines of the dose at depth over the treated skin, beside the surface's, per channel.
+
+    Fluence and fluence rate in ``units``.
+    """
     tissue, roi = metrics["tissue"], metrics["roi"]
     channels = list(tissue["roi"]["channels"])
+    h, phi = units.per_j_cm2, units.per_mw_cm2
+    h_unit = units.fluence
     rows = [
         ("depth", *(f"H {c}" for c in channels), "H total", "H p5", "phi total", "in window"),
-        ("mm", *("J/cm2" for _ in channels), "J/cm2", "J/cm2", "mW/cm2", "% area"),
+        ("mm", *(h_unit for _ in channels), h_unit, h_unit, units.irradiance, "% area"),
         (
             "surface",
-            *(f"{roi['channels'][c]['fluence_j_cm2']['mean']:.3g}" for c in channels),
-            f"{roi['total']['fluence_j_cm2']['mean']:.3g}",
-            f"{roi['total']['fluence_j_cm2']['p5']:.3g}",
-            f"{roi['total']['irradiance_mw_cm2']['mean']:.3g}",
+            *(f"{roi['channels'][c]['fluence_j_cm2']['mean'] * h:.3g}" for c in channels),
+            f"{roi['total']['fluence_j_cm2']['mean'] * h:.3g}",
+            f"{roi['total']['fluence_j_cm2']['p5'] * h:.3g}",
+            f"{roi['total']['irradiance_mw_cm2']['mean'] * phi:.3g}",
             f"{100 * roi['total']['in_window_area_fraction']:.1f}",
         ),
     ]
@@ -117,12 +130,12 @@ def _depth_table(metrics: dict) -> list[str]:
             (
                 f"{z:g}",
                 *(
-                    f"{tissue['roi']['channels'][c]['fluence_mean_j_cm2'][i]:.3g}"
+                    f"{tissue['roi']['channels'][c]['fluence_mean_j_cm2'][i] * h:.3g}"
                     for c in channels
                 ),
-                f"{total['fluence_mean_j_cm2'][i]:.3g}",
-                f"{total['fluence_rate_p5_mw_cm2'][i] * exposure:.3g}",
-                f"{total['fluence_rate_mean_mw_cm2'][i]:.3g}",
+                f"{total['fluence_mean_j_cm2'][i] * h:.3g}",
+                f"{total['fluence_rate_p5_mw_cm2'][i] * exposure * h:.3g}",
+                f"{total['fluence_rate_mean_mw_cm2'][i] * phi:.3g}",
                 f"{100 * total['in_window_area_fraction'][i]:.1f}",
             )
         )
@@ -132,18 +145,26 @@ def _depth_table(metrics: dict) -> list[str]:
         top, bottom = t["depth_mm"]
         lo, hi = t["fluence_window_j_cm2"]
         lines.append(
-            f"target {name} at {top:g}-{bottom:g} mm: H mean {t['fluence_mean_j_cm2']:.3g} J/cm2, "
-            f"p5 {t['fluence_p5_j_cm2']:.3g}, {100 * t['in_window_area_fraction']:.1f} % of "
-            f"the area in {lo:g}-{hi:g} J/cm2"
+            f"target {name} at {top:g}-{bottom:g} mm: H mean {t['fluence_mean_j_cm2'] * h:.3g} "
+            f"{h_unit}, p5 {t['fluence_p5_j_cm2'] * h:.3g}, "
+            f"{100 * t['in_window_area_fraction']:.1f} % of the area in {lo * h:g}-{hi * h:g} "
+            f"{h_unit}"
         )
     return lines
 
 
-def _population_table(summary: dict) -> str:
-    """Return a table of the spread of the headline metrics across a population's members."""
-    rows = [("metric", "min", "p5", "median", "p95", "max")]
+def _population_table(summary: dict, units: DoseUnits) -> str:
+    """Return a table of the spread of the headline metrics across a population's members.
+
+    Metrics named in mW/cm2 or J/cm2 are shown in ``units``, named so.
+    """
+    stats = ("min", "p5", "median", "p95", "max")
+    rows = [("metric", *stats)]
     for key, q in summary["summary"].items():
-        rows.append((key, *(f"{q[k]:.3g}" for k in ("min", "p5", "median", "p95", "max"))))
+        values = np.array([q[k] for k in stats], dtype=np.float64)
+        if key.endswith(("_mw_cm2", "_j_cm2")):
+            key, values = units.convert(key, values)
+        rows.append((key, *(f"{v:.3g}" for v in values)))
     return table(rows)
 
 
@@ -162,7 +183,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         owned = [*RESULT_NAMES, *picture_names()]
         with publish(args.out, name="--out", owned=owned) as folder:
             paths = result.write(folder) + _pictures(args, result, folder)
-        print(_summary_table(result.metrics))
+        print(_summary_table(result.metrics, DOSE_UNITS[args.irradiance_unit]))
         print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
         return 0
     summary = render_population(
@@ -174,7 +195,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         each_owned=picture_names(),
     )
     print(f"population of {len(scenes)} ({scenes[0].name} ... {scenes[-1].name})")
-    print(_population_table(summary))
+    print(_population_table(summary, DOSE_UNITS[args.irradiance_unit]))
     print(f"wrote one result folder per member, population.json and population.csv to {args.out}")
     return 0
 
