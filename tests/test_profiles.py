@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from _helpers import load_fails, phantom_scene, raises_naming, write_phantom
 
-from twin.devices.profiles import Lambertian, Tabulated
+from twin.devices.profiles import Isotropic, Lambertian, Tabulated, spot_radius_per_gap
 
 
 @pytest.mark.parametrize(
@@ -86,3 +86,13 @@ def test_a_table_is_used_by_its_shape_only(scale):
 def test_a_lambertian_half_angle_is_in_range(half):
     with raises_naming("[0.5, 90) degrees", at="half_angle_deg"):
         Lambertian(half)
+
+
+@pytest.mark.parametrize("half", [5.0, 30.0, 60.0, 80.0])
+def test_the_spot_radius_of_a_lambertian_beam_is_analytic(half):
+    # E(r) ~ cos^(m+3)(theta) on a plane at height h: half at tan^2 = 2^(2/(m+3)) - 1.
+    m = Lambertian(half).m
+    expected = np.sqrt(2.0 ** (2.0 / (m + 3.0)) - 1.0)
+    assert spot_radius_per_gap(Lambertian(half)) == pytest.approx(expected, rel=2e-3)
+    # an isotropic source: cos^3 = 1/2
+    assert spot_radius_per_gap(Isotropic()) == pytest.approx(np.sqrt(2 ** (2 / 3) - 1), rel=2e-3)

@@ -118,12 +118,30 @@ def test_centroid_samples_carry_face_data(scene_dir, tmp_path):
 
 
 def test_a_mesh_too_coarse_for_the_gap_is_flagged(tmp_path, caplog):
-    # The scalp's default 4 mm edges under a helmet 5 mm off the skin (at most 1.7 mm).
+    # The scalp's default 4 mm edges under a helmet 5 mm off the skin: each LED's spot is
+    # narrower than that, so three quarters of the narrowest lit beam's spot radius is asked.
+    from twin.devices.profiles import spot_radius_per_gap
+    from twin.pipeline.metrics import EDGE_PER_SPOT
+
     result = twin.render(write_helmet(tmp_path, "close", 5.0, count=40))
     resolution = result.metrics["engine"]["resolution"]
     assert resolution["median_gap_mm"] == pytest.approx(5.0, abs=0.05)
-    assert resolution["edge_mm_p95"] > 3.0 and not resolution["resolved"]
-    assert "skin mesh edges of" in caplog.text and "keep edges under 1.7 mm" in caplog.text
+    emitters, drive = result.scene.emitters, result.scene.drive
+    lit = [p for p, c in zip(emitters.profile_index, emitters.channel, strict=True) if drive[c]]
+    spot = min(spot_radius_per_gap(emitters.profiles[i]) for i in set(lit))
+    limit = EDGE_PER_SPOT * spot * resolution["median_gap_mm"]
+    assert resolution["max_edge_mm"] == pytest.approx(limit)
+    assert resolution["edge_mm_p95"] > limit and not resolution["resolved"]
+    assert f"keep edges under {limit:.2g} mm" in caplog.text
+    # A scene that sets its edge length has chosen it: recorded, not warned about.
+    caplog.clear()
+    path = write_helmet(tmp_path, "chosen", 5.0, count=40)
+    spec = yaml.safe_load(path.read_text())
+    spec["target"]["max_edge_mm"] = 4.0
+    path.write_text(yaml.safe_dump(spec))
+    chosen = twin.render(path).metrics["engine"]["resolution"]
+    assert not chosen["resolved"] and chosen["max_edge_mm"] == pytest.approx(limit, rel=0.05)
+    assert "skin mesh edges of" not in caplog.text
 
 
 def test_an_unusable_backend_is_one_clear_line(tmp_path, capsys, monkeypatch):

@@ -2,7 +2,7 @@
 
 Every profile answers one question: the radiant intensity I(theta) in mW/sr that an LED of
 1 mW radiant flux sends at angle theta from its axis. Integrated over the sphere it gives exactly
-1 mW, so a contribution scales with the LED's ``power_mw`` (physics.md section 1.1).
+1 mW, so a contribution scales with the LED's ``power_mw`` (docs/physics.md §1.1).
 """
 
 from __future__ import annotations
@@ -209,3 +209,32 @@ class Tabulated:
 
 
 Profile = Lambertian | Isotropic | Tabulated
+
+
+def spot_radius_per_gap(profile: Profile) -> float:
+    """Return the half-irradiance radius of one LED's spot on a plane, per unit gap.
+
+    An LED at height ``h`` over a plane, its axis along the normal, gives
+    ``E(r) = I(theta) cos^3(theta) / h^2`` at ``r = h tan(theta)``; the spot's radius is the
+    largest ``r`` where ``E`` is still half its peak. A 60 degree beam (half-angle 30) gives
+    0.44, a Lambertian chip 0.64, an isotropic source 0.77.
+
+    Parameters
+    ----------
+    profile : Profile
+
+    Returns
+    -------
+    float
+        ``r / h``, dimensionless.
+    """
+    theta = np.linspace(0.0, np.radians(89.5), 4000)
+    cos = np.cos(theta)
+    e = profile.intensity_per_mw(cos) * cos**3
+    e = e / e.max() - 0.5
+    i = np.flatnonzero(e >= 0.0)[-1]  # the last angle at or above half, then interpolate
+    if i + 1 < len(theta):
+        theta_half = theta[i] + (theta[i + 1] - theta[i]) * e[i] / (e[i] - e[i + 1])
+    else:
+        theta_half = theta[i]
+    return float(np.tan(theta_half))

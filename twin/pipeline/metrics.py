@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ import scipy.sparse
 from numpy.typing import NDArray
 
 from twin._version import __version__
+from twin.devices.profiles import Profile, spot_radius_per_gap
 from twin.dose.blocks import (
     OMIT_NONE,
     Block,
@@ -52,9 +54,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Mesh edges up to this fraction of the LED-to-skin gap resolve the light (a 60 deg beam's
-#: half-irradiance radius is about 0.4 of its gap).
-EDGE_PER_GAP = 1.0 / 3.0
+#: Mesh edges up to this fraction of an LED's spot radius (half irradiance, on a plane at the
+#: median gap: :func:`twin.devices.profiles.spot_radius_per_gap`) resolve the light: a third of
+#: the gap for a 60 deg beam (spot radius 0.44 of its gap), half the gap for a bare chip.
+EDGE_PER_SPOT = 0.75
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class Resolution(Block):
 
     edge_mm_p95: float
     median_gap_mm: float | None
+    max_edge_mm: float | None
     resolved: bool
 
 
@@ -235,7 +239,13 @@ def render_metrics(
             max_distance_mm=None
             if np.isinf(transfer.max_distance_mm)
             else transfer.max_distance_mm,
-            resolution=mesh_resolution(scene.target, gap_mm, name=scene.name),
+            resolution=mesh_resolution(
+                scene.target,
+                gap_mm,
+                _lit_profiles(scene),
+                name=scene.name,
+                chosen=scene.source.target.max_edge_mm is not None,
+            ),
         ),
     )
 
@@ -350,14 +360,29 @@ def _maps(transfer: TransferMatrix, rows: scipy.sparse.sparray, scene: Scene) ->
     )
 
 
-def mesh_resolution(
-    target: Surface, gap_mm: NDArray[np.float64], *, name: str = "target"
-) -> Resolution:
-    """Whether the skin mesh resolves the light: its edges against the LED-to-skin gap.
+def _lit_profiles(scene: Scene) -> list[Profile]:
+    """Return the angular profiles of the emitters the scene's mode drives."""
+    emitters = scene.emitters
+    lit = np.array([scene.drive.get(str(c), 0.0) > 0 for c in emitters.channel], dtype=bool)
+    return [emitters.profiles[i] for i in np.unique(emitters.profile_index[lit])]
 
-    Each sample stands for its patch of skin, so edges much longer than the gap miss the
-    peaks and dips under each LED (README "Engine", Resolution). Logs a warning, naming
-    ``name``, when the 95th-percentile edge is longer than ``EDGE_PER_GAP`` of the median gap.
+
+def mesh_resolution(
+    target: Surface,
+    gap_mm: NDArray[np.float64],
+    profiles: Sequence[Profile],
+    *,
+    name: str = "target",
+    chosen: bool = False,
+) -> Resolution:
+    """Whether the skin mesh resolves the light: its edges against the LEDs' spots.
+
+    Each sample stands for its patch of skin, so edges longer than the spot under each LED
+    miss its peaks and dips (README "Engine", Resolution). The spot is the narrowest lit
+    profile's at the median gap; logs a warning, naming ``name``, when the 95th-percentile
+    edge is longer than ``EDGE_PER_SPOT`` of its radius, unless the scene ``chosen`` its
+    edge length (``target.max_edge_mm``: a trade of accuracy for time it states, recorded
+    here all the same).
 
     Parameters
     ----------
@@ -365,27 +390,36 @@ def mesh_resolution(
         The skin.
     gap_mm : (n,) float64, mm
         Each emitter's axial gap to the skin (``inf`` where the axis misses).
+    profiles : sequence of Profile
+        The angular profiles of the lit emitters.
     name : str
         The scene, for the warning.
+    chosen : bool
+        The scene set its mesh's edge length itself: no warning.
 
     Returns
     -------
     Resolution
         The 95th-percentile edge, the median gap (``None`` when no LED axis lands on the
-        skin) and whether the edge is short enough.
+        skin), the longest edge that resolves the spots and whether the edge is that short.
     """
     edge = float(np.percentile(target.edge_lengths_mm, 95))
     landed = gap_mm[np.isfinite(gap_mm)]
     gap = float(np.median(landed)) if landed.size else None
-    resolved = gap is None or edge <= EDGE_PER_GAP * gap
-    if gap is not None and not resolved:
+    limit = None
+    if gap is not None and profiles:
+        spot = min(spot_radius_per_gap(p) for p in {p.key: p for p in profiles}.values())
+        limit = EDGE_PER_SPOT * spot * gap
+    resolved = limit is None or edge <= limit
+    if limit is not None and not resolved and not chosen:
         log.warning(
-            "%s: skin mesh edges of %.3g mm (95th percentile) against a median LED gap of "
-            "%.3g mm: peaks and minima may be several %% off; keep edges under %.2g mm "
-            "(target.max_edge_mm for a built-in anatomy)",
+            "%s: skin mesh edges of %.3g mm (95th percentile) against LED spots of %.3g mm "
+            "radius (median gap %.3g mm): peaks and minima may be several %% off; keep edges "
+            "under %.2g mm (target.max_edge_mm for a built-in anatomy)",
             name,
             edge,
+            limit / EDGE_PER_SPOT,
             gap,
-            EDGE_PER_GAP * gap,
+            limit,
         )
-    return Resolution(edge_mm_p95=edge, median_gap_mm=gap, resolved=resolved)
+    return Resolution(edge_mm_p95=edge, median_gap_mm=gap, max_edge_mm=limit, resolved=resolved)
