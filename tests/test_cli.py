@@ -45,7 +45,7 @@ def test_an_error_is_one_line_exit_status_2_and_nothing_written(tmp_path, capsys
 
 @pytest.mark.parametrize(
     ("option", "module"),
-    [("--plots", "matplotlib"), ("--png", "pyvista"), ("--html", "trame_pyvista")],
+    [("--plots", "matplotlib"), ("--png", "pyvista")],  # --html needs nothing extra
 )
 def test_render_extras_need_their_modules_first(small, capsys, monkeypatch, option, module):
     monkeypatch.setitem(sys.modules, module, None)  # as if not installed

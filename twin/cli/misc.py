@@ -31,8 +31,12 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from twin.views.pictures import require_pictures
     from twin.views.report import write_report
 
+    require_pictures(
+        plots=False, png=not args.no_pictures, html=False, name="pictures (or --no-pictures)"
+    )
     path = write_report(args.source, args.out, pictures=not args.no_pictures)
     print(f"wrote {path}")
     return 0

@@ -11,11 +11,11 @@ from twin.files import publish
 if TYPE_CHECKING:
     from twin.pipeline.render import RenderResult
 
-#: The modules each kind of picture needs (the ``viz`` extra).
-NEEDS = {
+#: The modules each kind of picture needs (the ``viz`` extra); the HTML page needs none.
+NEEDS: dict[str, tuple[str, ...]] = {
     "plots": ("matplotlib",),
     "png": ("pyvista",),
-    "html": ("pyvista", "trame_pyvista", "nest_asyncio2"),
+    "html": (),
 }
 
 
@@ -50,11 +50,11 @@ def write_pictures(
 ) -> list[Path]:
     """Write the pictures asked for into a render's folder; return their paths.
 
-    ``plots/*.png`` (:mod:`twin.views.plots`), ``pictures/*.png`` from named views and
-    ``scene.html`` (:mod:`twin.views.view3d`). The folder is published whole
-    (:func:`twin.files.publish`): the pictures of :func:`picture_names` an earlier render left
-    and this one does not make go, so the folder holds only what this render made beside the
-    files that are not pictures.
+    ``plots/*.png`` (:mod:`twin.views.plots`), ``pictures/*.png`` from named views
+    (:mod:`twin.views.view3d`) and ``scene.html`` (:mod:`twin.views.webpage`). The folder is
+    published whole (:func:`twin.files.publish`): the pictures of :func:`picture_names` an
+    earlier render left and this one does not make go, so the folder holds only what this
+    render made beside the files that are not pictures.
 
     Parameters
     ----------
@@ -78,5 +78,7 @@ def write_pictures(
             if png:
                 paths += view3d.snapshots(scene3d, stage / "pictures")
             if html:
-                paths.append(view3d.export_html(scene3d, stage / "scene.html"))
+                from twin.views.webpage import write_page
+
+                paths.append(write_page(scene3d, stage / "scene.html"))
         return [folder / p.relative_to(stage) for p in paths]

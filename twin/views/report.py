@@ -1,5 +1,9 @@
 """``twin report``: one self-contained HTML page (images embedded) an engineer can send.
 
+A result folder is read as it is (nothing is rendered again: its plots and pictures are the
+ones the render wrote, pictures it lacks are made from its files); a scene file is rendered
+first. Without matplotlib (a base install) the page has no plots and says so.
+
 For a render: the scene summary, the scene's rules with pass / fail, the headline metrics per
 channel and total and per region, the inter-reflection (where it was solved: the materials
 and their reflectances, the direct, returned and total irradiance per channel and the gain,
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.util
 import io
 import json
 import tempfile
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from twin._validation import read_text
 from twin._version import __version__
 from twin.dose.hazards import (
     blue_irradiance_limit_mw_cm2,
@@ -38,11 +44,13 @@ from twin.dose.hazards import (
 from twin.errors import InputError
 from twin.files import check_writable, publish, safe_name, write_atomic
 from twin.units import fluence_j_cm2
+from twin.views.plots import INTERREFLECTION_PLOTS, TISSUE_PLOTS, region_status, skin_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from twin.pipeline.render import RenderResult
+    from twin.scene import Scene
 
 #: The section of a render's report on the light in tissue (only with a ``tissue:`` section).
 TISSUE_SECTION = "Light in tissue"
@@ -109,15 +117,123 @@ def _page(title: str, body: list[str]) -> str:
     )
 
 
+class _Figures:
+    """Where a render's report gets its plots and pictures: the render, or its folder.
+
+    From a ``twin render`` folder the report shows the folder's own ``plots/*.png`` and
+    ``pictures/*.png``, as the render made them; pictures it lacks are made from its files
+    (:func:`twin.views.view3d.from_folder`: the skin, its maps and the carrier), plots it lacks
+    are left out with a note (``twin render --plots`` writes them). Without matplotlib (a base
+    install) plots are left out with a note too.
+
+    Parameters
+    ----------
+    result : RenderResult, optional
+        The render in memory.
+    folder : Path, optional
+        Its result folder (instead of ``result``).
+    pictures : bool
+        Show 3D pictures (``False``: no OpenGL needed).
+    """
+
+    def __init__(
+        self, *, result: RenderResult | None = None, folder: Path | None = None, pictures: bool
+    ) -> None:
+        if (result is None) == (folder is None):
+            msg = "_Figures: expected a render or a folder"
+            raise TypeError(msg)
+        self.result, self.folder, self.pictures = result, folder, pictures
+        self.plotting = importlib.util.find_spec("matplotlib") is not None
+
+    def plot(self, name: str) -> str | None:
+        """Return the plot ``name`` as an ``<img>`` tag, ``None`` where there is none."""
+        if self.folder is not None:
+            path = self.folder / "plots" / f"{name}.png"
+            return _img(path.read_bytes(), name) if path.is_file() else None
+        if not self.plotting:
+            return None
+        from twin.views import plots
+
+        return _png(getattr(plots, name)(self.result))
+
+    def plot_names(self) -> list[str]:
+        """Return the plots this render has (or would have), in the order ``PLOTS`` gives."""
+        from twin.views import plots
+
+        if self.folder is not None:
+            return [n for n in plots.PLOTS if (self.folder / "plots" / f"{n}.png").is_file()]
+        return plots.plot_names(self.result) if self.plotting and self.result else []
+
+    def missing_plots_note(self) -> str:
+        """Return why plots are missing, as a paragraph ("" when there are some)."""
+        if self.plot_names():
+            return ""
+        if self.folder is not None:
+            return (
+                "<p>This folder has no plots: <code>twin render --plots</code> writes them "
+                "and the report then shows them.</p>"
+            )
+        return (
+            "<p>Plots left out: they need matplotlib (<code>pip install 'twin[viz]'</code>).</p>"
+        )
+
+    def scene3d(self):
+        """Return the result scene the 3D pictures are made of."""
+        from twin.views import view3d
+
+        if self.folder is not None:
+            return view3d.from_folder(self.folder)
+        return view3d.from_result(self.result)
+
+    def views(self) -> str:
+        """Return the pictures from the named views as a block of ``<img>`` tags."""
+        from twin.views import view3d
+
+        if self.folder is not None and (shots := sorted(self.folder.glob("pictures/*.png"))):
+            return "".join(_img(p.read_bytes(), p.stem) for p in shots)
+        with tempfile.TemporaryDirectory() as folder:
+            shots = view3d.snapshots(self.scene3d(), Path(folder), window_size=(900, 720))
+            return "".join(_img(p.read_bytes(), p.stem) for p in shots)
+
+
 def render_report(result: RenderResult, *, pictures: bool = True) -> str:
-    """Return the HTML report of one render (``SECTIONS``).
+    """Return the HTML report of one render in memory (``SECTIONS``).
 
     ``pictures=False`` leaves out the 3D pictures (no OpenGL needed).
     """
-    from twin.analysis.check import rule_rows
-    from twin.views import plots
+    figures = _Figures(result=result, pictures=pictures)
+    return _render_page(result.scene, result.metrics, figures)
 
-    scene, metrics = result.scene, result.metrics
+
+def folder_report(folder: Path, *, pictures: bool = True) -> str:
+    """Return the HTML report of a ``twin render`` folder, read as it is (``SECTIONS``).
+
+    The metrics are the folder's ``metrics.json``, the scene its ``scene.resolved.yaml``
+    (loaded, not rendered), the plots and pictures its own (:class:`_Figures`).
+
+    Raises
+    ------
+    InputError
+        When the folder lacks ``scene.resolved.yaml`` or ``metrics.json``.
+    """
+    from twin.scene.load import load_scene
+
+    scene_file, metrics_file = folder / "scene.resolved.yaml", folder / "metrics.json"
+    if not (scene_file.is_file() and metrics_file.is_file()):
+        msg = (
+            f"{folder}: expected a twin render folder (scene.resolved.yaml and metrics.json, "
+            "or population.json) or a twin compare folder (compare.json), found none of them"
+        )
+        raise InputError(msg)
+    metrics = json.loads(read_text(metrics_file, what="metrics"))
+    figures = _Figures(folder=folder, pictures=pictures)
+    return _render_page(load_scene(scene_file), metrics, figures)
+
+
+def _render_page(scene: Scene, metrics: dict[str, Any], figures: _Figures) -> str:
+    """Return the report page of a render's ``scene`` and ``metrics``, with ``figures``."""
+    from twin.analysis.check import rule_rows
+
     roi, eng = metrics["roi"], metrics["engine"]
     low, high = scene.dose.fluence_window_j_cm2
     channels = ", ".join(
@@ -139,6 +255,7 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
                 ["treated area", f"{roi['area_cm2']:.1f} cm²"],
                 ["engine", f"{eng['backend']}: {eng['rays_cast']} shadow rays, "
                            f"{eng['sample_points']} skin points"],
+                ["mesh", _resolution(eng["resolution"])],
             ],
         )
     )  # fmt: skip
@@ -180,21 +297,30 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
         )
     )  # fmt: skip
     body.append("<h2>Regions</h2>")
+    window = scene.dose.fluence_window_j_cm2
+    treated = {
+        name
+        for name in metrics.get("regions", {})
+        if (scene.treat is None or name in scene.treat) and name not in scene.exclude
+    }
     body.append(
         _table(
-            ["region", "area cm²", "H mean J/cm²", "H min", "H max", "in window"],
+            ["region", "area cm²", "H mean J/cm²", "H min J/cm²", "H max J/cm²", "in window",
+             "status"],
             [
                 [name, r["area_cm2"], r["total"]["fluence_j_cm2"]["mean"],
                  r["total"]["fluence_j_cm2"]["min"], r["total"]["fluence_j_cm2"]["max"],
-                 f"{100 * r['total']['in_window_area_fraction']:.1f} %"]
+                 f"{100 * r['total']['in_window_area_fraction']:.1f} %",
+                 region_status(r["total"]["fluence_j_cm2"]["mean"], window,
+                               treated=name in treated)]
                 for name, r in metrics.get("regions", {}).items()
             ],
         )
     )  # fmt: skip
     if "interreflection" in metrics:
-        body += _interreflection_section(result, pictures=pictures)
-    if result.tissue is not None:
-        body += _tissue_section(result)
+        body += _interreflection_section(metrics, figures)
+    if "tissue" in metrics:
+        body += _tissue_section(scene, metrics, figures)
     body.append("<h2>Eye safety</h2>")
     eye = metrics["eye_safety"]
     body += [f"<p class='{'pass' if ok else 'fail'}'>{html.escape(line)}</p>"
@@ -220,23 +346,15 @@ def render_report(result: RenderResult, *, pictures: bool = True) -> str:
         f"{heat['limit_mw_cm2']:g} mW/cm²</p>"
     )
     body.append("<h2>Pictures</h2>")
-    if pictures:
-        from twin.views import view3d
-
-        scene3d = view3d.from_result(result)
-        with tempfile.TemporaryDirectory() as folder:
-            shots = view3d.snapshots(scene3d, Path(folder), window_size=(900, 720))
-            body.append(
-                "<div class='pictures'>"
-                + "".join(_img(p.read_bytes(), p.stem) for p in shots)
-                + "</div>"
-            )
+    if figures.pictures:
+        body.append(f"<div class='pictures'>{figures.views()}</div>")
     else:
         body.append("<p>Left out (no 3D pictures asked for).</p>")
     body.append("<h2>Plots</h2>")
-    for name in plots.plot_names(result):
-        if name not in (*plots.TISSUE_PLOTS, "interreflection"):  # those are in their section
-            body.append(_png(getattr(plots, name)(result)))
+    body.append(figures.missing_plots_note())
+    for name in figures.plot_names():
+        if name not in (*TISSUE_PLOTS, *INTERREFLECTION_PLOTS):  # those are in their section
+            body.append(figures.plot(name) or "")
     return _page(f"twin report: {scene.name}", body)
 
 
@@ -280,17 +398,14 @@ def interreflection_surfaces(metrics: dict[str, Any]) -> list[tuple[str, str, di
     return out
 
 
-def _interreflection_section(result: RenderResult, *, pictures: bool) -> list[str]:
+def _interreflection_section(metrics: dict[str, Any], figures: _Figures) -> list[str]:
     """Return the "Inter-reflection" section of a render whose returned light was solved.
 
     The surfaces, their materials and reflectances; the mean direct, returned (indirect) and
     total irradiance over the treated skin per channel and total, with the gain; the maps of
-    each unrolled (:func:`twin.views.plots.interreflection`) and, with ``pictures``, on the
+    each unrolled (:func:`twin.views.plots.interreflection`) and, with pictures, on the
     skin from the front on one colour scale.
     """
-    from twin.views import plots
-
-    metrics = result.metrics
     block, roi = metrics["interreflection"], metrics["roi"]
     channels = list(roi["channels"])
     body = [
@@ -330,11 +445,11 @@ def _interreflection_section(result: RenderResult, *, pictures: bool) -> list[st
             rows,
         )
     )  # fmt: skip
-    body.append(_png(plots.interreflection(result)))
-    if pictures:
+    body += [figures.plot(name) or "" for name in INTERREFLECTION_PLOTS]
+    if figures.pictures:
         from twin.views import view3d
 
-        scene3d = view3d.from_result(result)
+        scene3d = figures.scene3d()
         _, shared, _ = view3d.map_label("irradiance_mw_cm2", scene3d)
         indirect = scene3d.maps["irradiance_indirect_mw_cm2"]
         scales = {
@@ -358,19 +473,16 @@ def _interreflection_section(result: RenderResult, *, pictures: bool) -> list[st
     return body
 
 
-def _tissue_section(result: RenderResult) -> list[str]:
+def _tissue_section(scene: Scene, metrics: dict[str, Any], figures: _Figures) -> list[str]:
     """Return the "Light in tissue" section of a render with a ``tissue:`` section.
 
     The skin and what made its kernels; each channel's skin reflectance by the model beside
     the NIST mean at its spectrum; the mean dose over the treated skin at the surface and at
     each depth, per channel and total; the depth targets; the depth plots.
     """
-    from twin.views import plots
-
-    scene, metrics = result.scene, result.metrics
     tissue, roi = metrics["tissue"], metrics["roi"]
     low, high = scene.dose.fluence_window_j_cm2
-    skin = html.escape(plots.skin_label(tissue["skin_type"]))
+    skin = html.escape(skin_label(tissue["skin_type"]))
     spread = tissue["model"].get("lateral_spread_mm") or {}
     blur = (
         "each channel's maps blurred over the skin by its lateral spread in the tissue"
@@ -436,7 +548,7 @@ def _tissue_section(result: RenderResult) -> list[str]:
         )
         body.append(
             _table(
-                ["target", "depth mm", "window J/cm²", "H mean J/cm²", "H p5", "H min",
+                ["target", "depth mm", "window J/cm²", "H mean J/cm²", "H p5 J/cm²", "H min J/cm²",
                  "φ mean mW/cm²", "in window", *(f"H {c} J/cm²" for c in names)],
                 [[name, "{:g}-{:g}".format(*t["depth_mm"]),
                   "{:g}-{:g}".format(*t["fluence_window_j_cm2"]), t["fluence_mean_j_cm2"],
@@ -447,7 +559,7 @@ def _tissue_section(result: RenderResult) -> list[str]:
         )  # fmt: skip
     else:
         body.append("<p>The scene sets no depth targets (<code>tissue.targets</code>).</p>")
-    body += [_png(getattr(plots, name)(result)) for name in plots.TISSUE_PLOTS]
+    body += [figures.plot(name) or "" for name in TISSUE_PLOTS]
     return body
 
 
@@ -478,8 +590,6 @@ def compare_report(folder: Path, *, pictures: bool = True) -> str:
 
     With ``pictures``, it shows the difference map on the skin from ``difference.ply``.
     """
-    from twin.views import plots
-
     data = json.loads((folder / "compare.json").read_text())
     a, b = data["designs"]
     body = [
@@ -491,21 +601,12 @@ def compare_report(folder: Path, *, pictures: bool = True) -> str:
         "<h2>Metrics</h2>",
     ]
 
-    def cell(s: dict) -> str:
-        if "p5" not in s:
-            return f"{s['median']:.4g}"
-        return f"{s['median']:.4g} ({s['p5']:.3g}-{s['p95']:.3g}; worst {s['worst']:.3g})"
+    from twin.analysis.compare import metric_rows, spread_rows
 
-    body.append(
-        _table(
-            ["metric", a, b, f"{b} - {a}", "better"],
-            [
-                [r["metric"], cell(r["a"]), cell(r["b"]), f"{r['difference']:+.3g}",
-                 r["winner"] or "tie"]
-                for r in data["metrics"]
-            ],
-        )
-    )  # fmt: skip
+    body.append(_table(*metric_rows(data)))
+    if (spread := spread_rows(data)) is not None:
+        body.append("<p>Spread over the people (median, 5th-95th percentile; not judged):</p>")
+        body.append(_table(*spread))
     gain = data.get("interreflection_gain") or []
     if gain:
 
@@ -525,7 +626,14 @@ def compare_report(folder: Path, *, pictures: bool = True) -> str:
             _table(["channel", a, b], [[g["channel"], side(g["a"]), side(g["b"])] for g in gain])
         )
     body.append("<h2>Distributions</h2>")
-    body.append(_png(plots.compare_distributions(data)))
+    if importlib.util.find_spec("matplotlib") is not None:
+        from twin.views import plots
+
+        body.append(_png(plots.compare_distributions(data)))
+    else:
+        body.append(
+            "<p>Plot left out: it needs matplotlib (<code>pip install 'twin[viz]'</code>).</p>"
+        )
     if pictures and (folder / "difference.ply").is_file():
         body.append(_difference_pictures(folder / "difference.ply", a, b))
     body.append("<h2>Regions</h2>")
@@ -546,10 +654,7 @@ def population_report(folder: Path, *, pictures: bool = True) -> str:
     treated area in the window in full (its plots, and pictures).
     """
     from twin.analysis.check import rule_rows
-    from twin.engine.cache import TransferCache
-    from twin.pipeline.render import render
     from twin.scene.load import load_scene
-    from twin.views import plots
 
     data = json.loads((folder / "population.json").read_text())
     names = [m["name"] for m in data["members"]]
@@ -596,38 +701,25 @@ def population_report(folder: Path, *, pictures: bool = True) -> str:
         range(len(names)),
         key=lambda i: runs[i]["roi"]["total"]["in_window_area_fraction"],
     )
-    result = render(
-        folder / safe_name(names[worst]) / "scene.resolved.yaml", cache=TransferCache()
-    )
     share = runs[worst]["roi"]["total"]["in_window_area_fraction"]
     body.append(
         f"<p>{html.escape(names[worst])} ({html.escape(data['members'][worst]['label'])}): "
         f"{100 * share:.1f} % of the treated skin in the window, the least of all.</p>"
     )
-    body.append(_png(plots.dose_area(result)))
-    if result.tissue is not None:
-        body.append(_png(plots.depth_dose(result)))
+    figures = _Figures(folder=folder / safe_name(names[worst]), pictures=pictures)
+    body.append(figures.missing_plots_note())
+    body += [figures.plot(name) or "" for name in ("dose_area", "depth_dose")]
     if pictures:
-        from twin.views import view3d
-
-        with tempfile.TemporaryDirectory() as shots_dir:
-            shots = view3d.snapshots(
-                view3d.from_result(result), Path(shots_dir), window_size=(900, 720)
-            )
-            body.append(
-                "<div class='pictures'>"
-                + "".join(_img(p.read_bytes(), p.stem) for p in shots)
-                + "</div>"
-            )
+        body.append(f"<div class='pictures'>{figures.views()}</div>")
     return _page(f"twin report: population of {len(names)}", body)
 
 
 def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     """Write ``out_dir/report.html`` for a scene file or a result folder.
 
-    ``source`` is a scene file (a population's members are rendered first), a ``twin render``
-    folder (re-rendered from its resolved scene, through the transfer cache), a population's
-    ``twin render`` folder or a ``twin compare`` folder.
+    ``source`` is a ``twin render`` folder, a population's ``twin render`` folder or a ``twin
+    compare`` folder (each read as it is, nothing rendered again), or a scene file (rendered
+    first, a population's members too).
 
     Returns
     -------
@@ -646,21 +738,17 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     elif (source / "population.json").is_file():
         text = population_report(source, pictures=pictures)
     elif source.is_dir():
-        scene_file = source / "scene.resolved.yaml"
-        if not scene_file.is_file():
-            msg = (
-                f"{source}: expected a twin render folder (scene.resolved.yaml or "
-                "population.json) or a twin compare folder (compare.json), found none of them"
-            )
-            raise InputError(msg)
-        text = render_report(render(scene_file, cache=TransferCache()), pictures=pictures)
+        text = folder_report(source, pictures=pictures)
     elif source.is_file():
         scenes = load_scenes(source)
         if len(scenes) == 1:
             text = render_report(render(scenes[0], cache=TransferCache()), pictures=pictures)
-        else:  # render the members as twin render would, then report that folder
+        else:  # render the members as twin render would (with plots), then report that folder
             with tempfile.TemporaryDirectory(prefix="twin-report-") as folder:
-                render_population(scenes, Path(folder), cache=TransferCache())
+                render_population(
+                    scenes, Path(folder), cache=TransferCache(), each=_member_plots,
+                    each_owned=["plots/*"],
+                )  # fmt: skip
                 text = population_report(Path(folder), pictures=pictures)
     else:
         msg = f"{source}: no such scene file or result folder"
@@ -668,6 +756,24 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     with publish(out_dir, name="out_dir", owned=["report.html"]) as folder:
         write_atomic({folder / "report.html": text}, name="out_dir")
     return out_dir / "report.html"
+
+
+def _resolution(block: dict[str, Any]) -> str:
+    """Say whether the skin mesh resolves the LEDs' spots (``engine.resolution``)."""
+    text = f"edges {block['edge_mm_p95']:.2g} mm (95th percentile)"
+    limit = block.get("max_edge_mm")
+    if limit is None:
+        return text
+    verdict = "resolve" if block["resolved"] else "do not resolve"
+    return f"{text}: they {verdict} the LEDs' spots (edges up to {limit:.2g} mm would)"
+
+
+def _member_plots(result: RenderResult, folder: Path) -> None:
+    """Write a population member's plots into its folder, where matplotlib is installed."""
+    if importlib.util.find_spec("matplotlib") is not None:
+        from twin.views.plots import write_plots
+
+        write_plots(result, folder / "plots")
 
 
 def _blue_value_and_limit(eye: dict[str, Any]) -> tuple[str, str]:
