@@ -66,3 +66,26 @@ def test_a_base_install_writes_the_report_without_plots_and_says_why(
     err = capsys.readouterr().err
     assert err.startswith("twin: error: ") and "pyvista" in err and "--no-pictures" in err
     assert not (tmp_path / "b").exists()  # nothing half-written
+
+
+def test_a_render_with_a_detector_reports_its_reading_and_map(tmp_path):
+    import yaml
+    from _helpers import write_face_panel
+
+    import twin
+    from twin.views.report import render_report
+
+    path = write_face_panel(tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    spec["detectors"] = [
+        {"name": "bench", "center_mm": [0, 700, 160], "normal": [0, 0, 1], "up": [0, 1, 0],
+         "size_mm": [40, 40], "pixels": [5, 5], "response": "cosine", "aperture_mm": 0}
+    ]  # fmt: skip
+    path.write_text(yaml.safe_dump(spec))
+    result = twin.render(path)
+    text = render_report(result, pictures=False)
+    reading = result.metrics["detectors"]["bench"]
+    assert f"<td>bench</td><td>25</td><td>{reading['mean_mw_cm2']:.4g}</td>" in text
+    from twin.views.plots import plot_names
+
+    assert text.count("data:image/png") == len(plot_names(result)) + 1  # and the bench's map

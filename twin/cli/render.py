@@ -71,7 +71,27 @@ def _summary_table(metrics: dict, units: DoseUnits = DOSE_UNITS["mW/cm2"]) -> st
     tail += [line for line, _ in eye_lines(metrics["eye_safety"])]
     bounces = _interreflection_lines(metrics) if bounce else []
     depth = [] if "tissue" not in metrics else _depth_table(metrics, units)
-    return "\n".join([head, table(rows), *bounces, *depth, *tail])
+    detectors = _detector_lines(metrics, units)
+    return "\n".join([head, table(rows), *bounces, *depth, *detectors, *tail])
+
+
+def _detector_lines(metrics: dict, units: DoseUnits) -> list[str]:
+    """One line per detector: its mean and peak reading (in ``units``) and uniformity."""
+    lines = []
+    for name, d in metrics.get("detectors", {}).items():
+        u = d["uniformity_min_over_mean"]
+        nx, ny = d["pixels"]
+        sx, sy = d["size_mm"]
+        aperture = f", {d['aperture_mm']:g} mm aperture" if d["aperture_mm"] else ""
+        line = (
+            f"detector {name}: mean {d['mean_mw_cm2'] * units.per_mw_cm2:.3g} "
+            f"{units.irradiance}, peak {d['peak_mw_cm2'] * units.per_mw_cm2:.3g} "
+            f"{units.irradiance}, uniformity (min/mean) {'-' if u is None else f'{u:.3g}'}; "
+            f"{nx} x {ny} pixels over {sx:g} x {sy:g} mm, {d['response']} response"
+            f"{aperture}, {d['light']} light"
+        )
+        lines += textwrap.wrap(line, width=100, subsequent_indent="  ")
+    return lines
 
 
 def _interreflection_lines(metrics: dict) -> list[str]:

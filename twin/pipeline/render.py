@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from twin.engine.extended import extended_transfer
 from twin.engine.transfer import TransferMatrix, scene_triangles
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints, Surface
+from twin.pipeline.detectors import DetectorReading, read_detectors
 from twin.pipeline.eye import EyeDetector, eye_detector
 from twin.pipeline.interreflection import render_interreflection
 from twin.pipeline.metrics import RenderMetrics, render_metrics
@@ -60,6 +61,9 @@ class RenderResult:
         ``tissue:`` section.
     blocks : RenderMetrics
         The metrics as typed blocks (:mod:`twin.pipeline.metrics`).
+    detectors : dict of str to DetectorReading
+        Each detector's reading (:mod:`twin.pipeline.detectors`), by name; empty without
+        ``detectors:``.
 
     The metrics as ``metrics.json`` holds them are :attr:`metrics`.
     """
@@ -74,11 +78,19 @@ class RenderResult:
     eye: EyeDetector | None
     tissue: TissueMaps | None
     blocks: RenderMetrics
+    detectors: dict[str, DetectorReading] = field(default_factory=dict)
 
     @functools.cached_property
     def metrics(self) -> dict[str, Any]:
-        """The metrics, JSON-ready, exactly as ``metrics.json`` holds them."""
-        return self.blocks.to_dict()
+        """The metrics, JSON-ready, exactly as ``metrics.json`` holds them.
+
+        With detectors, ``detectors`` maps each name to its reading's block
+        (:meth:`twin.pipeline.detectors.DetectorReading.to_dict`), after the others.
+        """
+        out = self.blocks.to_dict()
+        if self.detectors:
+            out["detectors"] = {name: r.to_dict() for name, r in self.detectors.items()}
+        return out
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write the result files into ``out_dir``.
@@ -292,4 +304,7 @@ def render(
         eye_detector=eye,
         tissue=tissue,
     )
-    return RenderResult(scene, samples, roi, transfer, maps, gap, incidence, eye, tissue, blocks)
+    detectors = read_detectors(scene, backend=engine)
+    return RenderResult(
+        scene, samples, roi, transfer, maps, gap, incidence, eye, tissue, blocks, detectors
+    )

@@ -1,10 +1,10 @@
 """Result files of ``twin render`` (README, "Outputs of twin render").
 
 ``metrics.json``, ``samples.csv``, ``surface.ply``, ``emitters.csv`` and
-``scene.resolved.yaml``; for a population scene, one such folder per member plus
-``population.json`` and ``population.csv``. The folder is published whole
-(:func:`twin.files.publish`): the new set is written beside it and swapped in, so a failure or
-a kill leaves the old set, never a mix.
+``scene.resolved.yaml``, and ``detector_<name>.csv`` per detector; for a population scene,
+one such folder per member plus ``population.json`` and ``population.csv``. The folder is
+published whole (:func:`twin.files.publish`): the new set is written beside it and swapped in,
+so a failure or a kill leaves the old set, never a mix.
 """
 
 from __future__ import annotations
@@ -36,8 +36,16 @@ RESULT_FILES = (
 #: Written beside them when the scene's LEDs sit on a carrier: the carrier as worn, its
 #: normals towards the skin (the ``shell`` of ``scene.resolved.yaml``).
 CARRIER_FILE = "carrier.ply"
-#: Every file twin may write in a render folder: one a render leaves out is not kept.
-RESULT_NAMES = (*RESULT_FILES, CARRIER_FILE)
+#: Written beside them for each of the scene's detectors (``fnmatch`` pattern).
+DETECTOR_FILES = "detector_*.csv"
+#: Every file twin may write in a render folder (names and ``fnmatch`` patterns): one a
+#: render leaves out is not kept.
+RESULT_NAMES = (*RESULT_FILES, CARRIER_FILE, DETECTOR_FILES)
+
+
+def detector_file(name: str) -> str:
+    """Return the file a detector's reading is written to: ``detector_<name>.csv``."""
+    return DETECTOR_FILES.replace("*", name)
 
 
 def map_columns(result: RenderResult) -> dict[str, np.ndarray]:
@@ -163,6 +171,8 @@ def write_result(result: RenderResult, out_dir: Path) -> list[Path]:
         contents[CARRIER_FILE] = ply_bytes(
             shell, vertex_data={}, face_data={}, comments=[f"twin {shell.name}; lengths in mm"]
         )
+    for name, reading in result.detectors.items():
+        contents[detector_file(name)] = reading.csv_text().encode()
     with publish(out_dir, name="out_dir", owned=RESULT_NAMES) as folder:
         write_atomic({folder / name: blob for name, blob in contents.items()}, name="out_dir")
     return [out_dir / name for name in contents]

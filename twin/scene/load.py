@@ -44,6 +44,7 @@ from twin.errors import InputError
 from twin.geometry.meshio import load_surface
 from twin.geometry.surface import Surface
 from twin.scene.checks import parse_checks
+from twin.scene.detectors import parse_detectors
 from twin.scene.emitters import frame_origin_mm, load_emitters, parse_drive
 from twin.scene.model import EmitterFile, Scene, SceneSource
 from twin.scene.schema import (
@@ -204,6 +205,9 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         channels=emitters.channels,
         regions=list(target.regions),
     )
+    detectors = parse_detectors(
+        data.get("detectors"), where=f"{src}: detectors", base=base, emitters=emitters
+    )
     description = None
     if "description" in data:
         description = as_string(data["description"], name=f"{src}: description")
@@ -236,6 +240,7 @@ def scene_from_dict(data: dict[str, Any], *, base: Path, path: Path | None = Non
         tissue=tissue,
         materials=materials,
         carrier=carrier,
+        detectors=detectors,
     )
 
 

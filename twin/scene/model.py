@@ -23,6 +23,7 @@ from twin.dose.maps import DoseSettings
 from twin.geometry.surface import SampleKind, Surface
 from twin.geometry.variants import Variant
 from twin.scene.checks import Checks
+from twin.scene.detectors import Detector
 from twin.scene.schema import EngineSettings
 from twin.tissue.settings import TissueSettings
 
@@ -244,6 +245,8 @@ class Scene:
     carrier : Surface or None
         The emitters' carrier as worn, normals towards the skin: a design's, or an emitter
         CSV's ``shell`` (``None``: none). It returns light; it blocks none.
+    detectors : tuple of Detector
+        Flat grids of radiometer readings (:mod:`twin.scene.detectors`); they block no light.
     """
 
     name: str
@@ -267,6 +270,7 @@ class Scene:
     tissue: TissueSettings | None = None
     materials: Materials = field(default_factory=Materials)
     carrier: Surface | None = None
+    detectors: tuple[Detector, ...] = ()
 
     @property
     def interreflection(self) -> bool:
@@ -394,5 +398,6 @@ class Scene:
                 "patch_mm": engine.patch_mm,
             },
             **({"tissue": dict(self.tissue.spec)} if self.tissue is not None else {}),
+            **({"detectors": [d.to_spec() for d in self.detectors]} if self.detectors else {}),
             **({"checks": source.checks} if source.checks is not None else {}),
         }

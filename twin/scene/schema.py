@@ -40,6 +40,7 @@ TOP_KEYS = (
     "dose",
     "engine",
     "tissue",
+    "detectors",
     "checks",
 )
 TARGET_KEYS = (

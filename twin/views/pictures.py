@@ -34,12 +34,13 @@ def require_pictures(*, plots: bool, png: bool, html: bool, name: str = "{kind}"
 
 
 def picture_names() -> list[str]:
-    """Return the pictures twin may write in a render folder, relative to it."""
-    from twin.views.plots import PLOTS
+    """Return the pictures twin may write in a render folder, relative to it (or patterns)."""
+    from twin.views.plots import DETECTOR_PLOTS, PLOTS
     from twin.views.view3d import VIEWS
 
     return [
         *(f"plots/{p}.png" for p in PLOTS),
+        f"plots/{DETECTOR_PLOTS}.png",
         *(f"pictures/{v}.png" for v in VIEWS),
         "scene.html",
     ]

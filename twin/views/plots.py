@@ -27,6 +27,11 @@ With light in tissue (the scene's ``tissue:`` section, :data:`TISSUE_PLOTS`):
   it, each lit channel's depth kernel for the six Fitzpatrick skin types.
 - ``depth_area``: the dose-area histogram at each depth.
 
+For each of the scene's detectors (:data:`DETECTOR_PLOTS`):
+
+- ``detector_<name>``: its reading as a heat map in the detector's plane coordinates
+  (:func:`detector_map`).
+
 ``write_plots`` writes those that apply (:func:`plot_names`) as PNG files. Needs matplotlib
 (``pip install 'twin[viz]'``).
 """
@@ -48,6 +53,7 @@ from twin.views.flatmap import FlatGrid, flat_grid, unrolled, vertex_values
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from twin.pipeline.detectors import DetectorReading
     from twin.pipeline.render import RenderResult
     from twin.tissue.depth import TissueMaps
 
@@ -57,6 +63,8 @@ TISSUE_PLOTS = ("depth_dose", "depth_area")
 INTERREFLECTION_PLOTS = ("interreflection",)
 PLOTS = ("dose_area", "standoff", "fit", "regions", "flat_map", *INTERREFLECTION_PLOTS,
          *TISSUE_PLOTS)  # fmt: skip
+#: The detector maps, one per detector (an ``fnmatch`` pattern of their names).
+DETECTOR_PLOTS = "detector_*"
 #: Pixels across the wider side of the unrolled map of ``flat_map``.
 FLAT_PIXELS = 600
 #: Depths at which ``depth_dose`` draws the skin types' kernels, mm.
@@ -705,8 +713,44 @@ def compare_distributions(report: dict) -> Figure:
     return fig
 
 
+def detector_map(reading: DetectorReading, *, title: str | None = None) -> Figure:
+    """Plot a detector's reading as a heat map in its plane coordinates.
+
+    One cell per pixel (``x`` along ``up x normal``, ``y`` along ``up``, mm) with a colour bar
+    in mW/cm²; points that are not the detector's pixel grid are drawn as coloured dots.
+    The title gives the mean, the peak and the uniformity (min/mean).
+    """
+    xy, e = reading.xy_mm, reading.irradiance_mw_cm2
+    d = reading.detector
+    fig = _figure(6.4, 5.6)
+    ax = fig.subplots()
+    art: Any
+    if d is not None and len(e) == int(np.prod(d.pixels)):
+        nx, ny = (int(v) for v in d.pixels)
+        px, py = d.pitch_mm if nx > 1 and ny > 1 else np.broadcast_to(d.pitch_mm.min(), 2)
+        extent = (xy[0, 0] - px / 2, xy[-1, 0] + px / 2, xy[0, 1] - py / 2, xy[-1, 1] + py / 2)
+        art = ax.imshow(e.reshape(ny, nx), origin="lower", extent=extent, cmap="inferno",
+                        interpolation="nearest", vmin=0.0)  # fmt: skip
+    else:
+        art = ax.scatter(xy[:, 0], xy[:, 1], c=e, cmap="inferno", vmin=0.0, s=12)
+    fig.colorbar(art, ax=ax).set_label("irradiance (mW/cm²)")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (mm), along up x normal")
+    ax.set_ylabel("y (mm), along up")
+    uniformity = "-" if not np.isfinite(reading.uniformity) else f"{reading.uniformity:.3g}"
+    ax.set_title(
+        title
+        or f"detector {reading.name}: mean {reading.mean:.3g}, peak {reading.peak:.3g} mW/cm², "
+        f"min/mean {uniformity}",
+        fontsize=10,
+    )
+    return fig
+
+
 def write_plots(result: RenderResult, out_dir: Path) -> list[Path]:
     """Write each plot that applies (:func:`plot_names`) as ``out_dir/<name>.png``.
+
+    And each detector's map (:func:`detector_map`) as ``out_dir/detector_<name>.png``.
 
     Returns
     -------
@@ -728,5 +772,9 @@ def write_plots(result: RenderResult, out_dir: Path) -> list[Path]:
     for name in plot_names(result):
         path = out_dir / f"{name}.png"
         makers[name](result).savefig(path)
+        paths.append(path)
+    for name, reading in result.detectors.items():
+        path = out_dir / f"{DETECTOR_PLOTS.replace('*', name)}.png"
+        detector_map(reading).savefig(path)
         paths.append(path)
     return paths

@@ -150,19 +150,28 @@ class _Figures:
         if self.folder is not None:
             path = self.folder / "plots" / f"{name}.png"
             return _img(path.read_bytes(), name) if path.is_file() else None
-        if not self.plotting:
+        result = self.result
+        if result is None or not self.plotting:
             return None
         from twin.views import plots
 
-        return _png(getattr(plots, name)(self.result))
+        detector = name.removeprefix(plots.DETECTOR_PLOTS.rstrip("*"))
+        if detector != name:
+            return _png(plots.detector_map(result.detectors[detector]))
+        return _png(getattr(plots, name)(result))
 
     def plot_names(self) -> list[str]:
         """Return the plots this render has (or would have), in the order ``PLOTS`` gives."""
         from twin.views import plots
 
         if self.folder is not None:
-            return [n for n in plots.PLOTS if (self.folder / "plots" / f"{n}.png").is_file()]
-        return plots.plot_names(self.result) if self.plotting and self.result else []
+            names = [n for n in plots.PLOTS if (self.folder / "plots" / f"{n}.png").is_file()]
+            found = sorted(self.folder.glob(f"plots/{plots.DETECTOR_PLOTS}.png"))
+            return names + [p.stem for p in found]
+        if not (self.plotting and self.result):
+            return []
+        detectors = [plots.DETECTOR_PLOTS.replace("*", n) for n in self.result.detectors]
+        return plots.plot_names(self.result) + detectors
 
     def missing_plots_note(self) -> str:
         """Return why plots are missing, as a paragraph ("" when there are some)."""
@@ -296,6 +305,20 @@ def _render_page(scene: Scene, metrics: dict[str, Any], figures: _Figures) -> st
             ],
         )
     )  # fmt: skip
+    if metrics.get("detectors"):
+        body.append(
+            "<p>Detectors (the direct light on each instrument's plane, as its response and "
+            "aperture read it):</p>"
+        )
+        body.append(
+            _table(
+                ["detector", "points", "mean mW/cm²", "peak mW/cm²", "min / mean", "CV"],
+                [[name, d["points"], d["mean_mw_cm2"], d["peak_mw_cm2"],
+                  "-" if d["uniformity_min_over_mean"] is None else d["uniformity_min_over_mean"],
+                  "-" if d["cv"] is None else d["cv"]]
+                 for name, d in metrics["detectors"].items()],
+            )
+        )  # fmt: skip
     body.append("<h2>Regions</h2>")
     window = scene.dose.fluence_window_j_cm2
     treated = {
