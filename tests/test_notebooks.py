@@ -15,16 +15,18 @@ nbformat = pytest.importorskip("nbformat", reason="running notebooks needs nbfor
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
-# A cell plots when it calls into twin.views.plots (`plots.dose_area(result)`, ...).
-PLOTS = re.compile(r"\bplots\.\w+\(")
+# A cell plots when it calls into twin.views.plots (`plots.dose_area(result)`, ...) or
+# twin.views.validation_plots (`validation_plots.residuals(validation)`).
+PLOTS = re.compile(r"\b(?:validation_)?plots\.\w+\(")
 
 
-def test_there_are_four_worked_examples():
+def test_there_are_five_worked_examples():
     assert [p.stem for p in NOTEBOOKS] == [
         "01-quick-start",
         "02-own-scan-and-cad-layout",
         "03-rigid-versus-flexible",
         "04-optimisation",
+        "05-radiometer-to-calibrated-twin",
     ]
 
 

@@ -10,6 +10,7 @@ import codecs
 import csv
 import difflib
 import io
+import logging
 import math
 import os
 import re
@@ -24,6 +25,8 @@ import yaml
 from numpy.typing import NDArray
 
 from twin.errors import InputError
+
+_log = logging.getLogger("twin")
 
 T = TypeVar("T")
 
@@ -328,6 +331,56 @@ def read_csv_rows(path: Path, *, what: str) -> list[tuple[int, list[str]]]:
     except csv.Error as exc:
         msg = f"{path}: not a readable CSV ({exc})"
         raise InputError(msg) from None
+
+
+def csv_header(
+    rows: list[tuple[int, list[str]]],
+    *,
+    path: Path,
+    required: Sequence[str],
+    optional: Sequence[str],
+) -> list[str]:
+    """Return a CSV's column names, lower-cased.
+
+    Names match in any case; a file from CAD or a lab may carry columns of its own: they are
+    ignored, with one warning naming them and the column each may have meant.
+
+    Parameters
+    ----------
+    rows : list of (line, fields)
+        :func:`read_csv_rows`'s rows, the header first.
+    path : Path
+        The file, named in messages.
+    required, optional : sequence of str
+        The lower-case columns that must and may be there.
+
+    Raises
+    ------
+    InputError
+        Naming the file, when a required column is missing or a column is there twice.
+    """
+    written = [h.strip() for h in rows[0][1]] if rows else []
+    header = [h.lower() for h in written]
+    missing = [c for c in required if c not in header]
+    if missing:
+        msg = f"{path}: line 1: expected the columns {','.join(required)}"
+        msg += f" (and optionally {','.join(optional)})" if optional else ""
+        msg += f"; missing {','.join(missing)}"
+        raise InputError(msg)
+    twice = [c for i, c in enumerate(header) if c in header[:i]]
+    if twice:
+        msg = f"{path}: line 1: expected each column once, found {twice[0]!r} twice"
+        raise InputError(msg)
+    known = [*required, *optional]
+    unknown = [w for w, c in zip(written, header, strict=True) if c not in known]
+    if unknown:
+        hints = ", ".join(
+            f"{quote(c)} (did you mean {near[0]!r}?)" if near else quote(c)
+            for c in unknown
+            for near in [difflib.get_close_matches(c.lower(), known, n=1, cutoff=0.75)]
+        )
+        _log.warning("%s: ignored column(s) %s; twin reads %s", path, hints, ",".join(known))
+    return header
 
 
 def _expanded_values(node: yaml.Node, sizes: dict[int, int]) -> int:

@@ -1,7 +1,7 @@
 """The ``twin`` command line: a thin layer over the API.
 
-Its commands: render, view, report, export, check, optimise, compare, anatomy, scenes, layout,
-info, bench.
+Its commands: render, view, report, export, check, optimise, compare, validate, anatomy,
+scenes, layout, info, bench.
 """
 
 from __future__ import annotations
@@ -202,6 +202,68 @@ def _compare(p: argparse.ArgumentParser) -> None:
     p.set_defaults(command_func="compare:_cmd_compare")
 
 
+def _validate(p: argparse.ArgumentParser) -> None:
+    from twin.analysis.calibrate import FITS
+    from twin.analysis.validate import MAX_OFFSET_MM, REGISTER
+    from twin.engine.backends import CHOICES
+
+    p.add_argument("scene", type=Path, help="scene YAML file with a detectors: section")
+    p.add_argument(
+        "--measured",
+        type=Path,
+        required=True,
+        help="CSV x_mm,y_mm,irradiance_mw_cm2[,uncertainty_mw_cm2] in the detector's plane "
+        "coordinates: a grid or a point list",
+    )
+    p.add_argument("--detector", help="which detector (default: the scene's only one)")
+    p.add_argument(
+        "--fit",
+        choices=FITS,
+        default="none",
+        help="calibrate each emitter's power, each channel's, or none (default none)",
+    )
+    p.add_argument(
+        "--register",
+        choices=REGISTER,
+        default="offset",
+        help="align the measured points with the detector by an in-plane offset (default), "
+        "an offset and a rotation about the normal (rigid), or not at all",
+    )
+    p.add_argument(
+        "--max-offset-mm",
+        type=float,
+        default=MAX_OFFSET_MM,
+        help=f"largest offset searched along each axis, mm (default {MAX_OFFSET_MM:g})",
+    )
+    p.add_argument(
+        "--uncertainty-mw-cm2",
+        type=float,
+        help="standard uncertainty of every reading, mW/cm2, for a file without an "
+        "uncertainty_mw_cm2 column (with --uncertainty-percent: added in quadrature)",
+    )
+    p.add_argument(
+        "--uncertainty-percent",
+        type=float,
+        help="standard uncertainty as a percentage of each reading, for such a file (with "
+        "neither: 5 %% of each reading and 1 %% of the peak reading, assumed)",
+    )
+    p.add_argument(
+        "--backend", choices=CHOICES, help="ray engine (default: the scene's, else auto)"
+    )
+    p.add_argument(
+        "--plots",
+        action="store_true",
+        help="also write OUT/plots/residuals.png (and powers.png with a fit; needs matplotlib)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 1 when the verdict fails (the calibrated model's with --fit)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(command_func="validate:_cmd_validate")
+
+
 def _info(p: argparse.ArgumentParser) -> None:
     p.set_defaults(command_func="misc:_cmd_info")
 
@@ -317,6 +379,10 @@ COMMANDS.update(
             _optimise,
         ),
         "compare": ("two designs on the same anatomies, side by side", _compare),
+        "validate": (
+            "a scene's detector against a bench measurement: residuals, verdict, calibration",
+            _validate,
+        ),
         "info": ("version and the ray engines usable here", _info),
         "anatomy": ("the built-in anatomy: list, export, population", _anatomy),
         "scenes": ("the bundled scene library: list, copy", _scenes),

@@ -13,9 +13,7 @@ Each channel with a wavelength has a spectrum (:mod:`twin.devices.spectra`); one
 from __future__ import annotations
 
 import csv
-import difflib
 import io
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from twin._validation import (
     check_channel_name,
     check_finite,
     check_per_row,
+    csv_header,
     per_row,
     quote,
     read_csv_rows,
@@ -43,8 +42,6 @@ from twin.units import mm_per_unit
 REQUIRED_COLUMNS = ("x", "y", "z", "dx", "dy", "dz", "power_mw")
 OPTIONAL_COLUMNS = ("channel", "wavelength_nm", "half_angle_deg", "id")
 DEFAULT_CHANNEL = "led"
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -273,27 +270,7 @@ def read_emitter_csv(
     """
     scale = mm_per_unit(units, name=f"{path}: units")
     lines = read_csv_rows(path, what="emitter CSV")
-    written = [h.strip() for h in lines[0][1]] if lines else []
-    header = [h.lower() for h in written]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        msg = f"{path}: expected columns {','.join(REQUIRED_COLUMNS)}; missing {','.join(missing)}"
-        raise InputError(msg)
-    known = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
-    unknown = [w for w, c in zip(written, header, strict=True) if c not in known]
-    if unknown:
-        hints = [
-            f"{quote(c)} (did you mean {near[0]!r}?)" if near else quote(c)
-            for c in unknown
-            for near in [difflib.get_close_matches(c.lower(), known, n=1, cutoff=0.75)]
-        ]
-        logger.warning(
-            "%s: ignored column(s) %s; twin reads %s", path, ", ".join(hints), ",".join(known)
-        )
-    twice = [c for i, c in enumerate(header) if c in header[:i]]
-    if twice:
-        msg = f"{path}: expected each column once, found {twice[0]!r} twice"
-        raise InputError(msg)
+    header = csv_header(lines, path=path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
     if len(lines) - 1 > MAX_EMITTERS:
         msg = f"{path}: expected at most {MAX_EMITTERS} emitter rows, found {len(lines) - 1}"
         raise InputError(msg)
