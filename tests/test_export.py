@@ -337,7 +337,7 @@ def test_a_folder_that_is_not_a_render_or_no_longer_fits_is_named(panel_render, 
     spec["target"]["max_edge_mm"] = 9.0  # the skin the scene builds now is another one
     (stale / "scene.resolved.yaml").write_text(yaml.safe_dump(spec))
     assert main(["export", str(stale), "--out", str(tmp_path / "x")]) == 2
-    assert re.search(rf"{stale}: surface.ply holds maps on \d+ vertices, but the skin",
+    assert re.search(rf"{stale}/surface.ply: \d+ points, but its scene builds a skin of \d+",
                      error_line(capsys))  # fmt: skip
 
 

@@ -491,7 +491,7 @@ def read_result(folder: Path) -> tuple[ResultScene, NDArray[np.bool_]]:
     ------
     InputError
         Naming the folder if it is not a render folder, or if its maps do not fit the skin
-        its scene builds here (a folder written by a twin whose built-in anatomy differs).
+        its scene builds here (:func:`twin.views.view3d.from_folder`).
     """
     from twin.views.view3d import from_folder, read_ply
 
@@ -500,15 +500,6 @@ def read_result(folder: Path) -> tuple[ResultScene, NDArray[np.bool_]]:
     data = raw["face" if scene.on_faces else "vertex"]["data"]
     if "roi" not in (data.dtype.names or ()):
         msg = f"{folder / 'surface.ply'}: expected a 'roi' property, found none"
-        raise InputError(msg)
-    size = len(scene.faces) if scene.on_faces else len(scene.vertices_mm)
-    if len(data) != size:
-        what = "faces" if scene.on_faces else "vertices"
-        msg = (
-            f"{folder}: surface.ply holds maps on {len(data)} {what}, but the skin its scene "
-            f"builds here ({scene.target or 'the target'}) has {size}: the folder was written "
-            "by a twin with another built-in anatomy; render the scene again"
-        )
         raise InputError(msg)
     return scene, np.asarray(data["roi"]) > 0.5
 
