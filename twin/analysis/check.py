@@ -2,8 +2,9 @@
 
 Each scene file may carry design rules (``checks:``, :mod:`twin.scene.checks`); its last accepted
 metrics live next to it in ``<scene>.baseline.json``. :func:`run_checks` renders every scene
-(population members and scenes in parallel processes, transfer matrices from the on-disk
-cache of :mod:`twin.engine.cache`), checks every rule and every baselined metric, and returns one
+(population members and scenes in parallel: local worker processes or a Dask cluster,
+:mod:`twin.analysis.executor`; transfer matrices from the on-disk cache of
+:mod:`twin.engine.cache`), checks every rule and every baselined metric, and returns one
 :class:`SceneReport` per scene. A scene that cannot be checked — invalid input, an unusable
 backend, or an error inside twin — becomes that scene's error; the others are still checked.
 Reports render as a text table, JUnit XML and Markdown (:mod:`twin.analysis.check_report`).
@@ -22,12 +23,8 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
-import os
-import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,7 @@ from twin._data import scene_path
 from twin._validation import check_keys, read_text, shorten
 from twin._version import __version__
 from twin.analysis.check_report import CheckRun, table
+from twin.analysis.executor import Executor, executor_for
 from twin.dose.registry import metric_value
 from twin.engine.cache import TransferCache
 from twin.errors import InputError, TwinError
@@ -216,10 +214,11 @@ def check_rule_metrics(rules: Sequence[Rule], metrics: dict[str, Any], *, name: 
             raise InputError(msg)
 
 
-def _render_member(member: Member, cache_dir: str | None) -> dict[str, Any]:
-    """Metrics of one scene (or population member); runs in a worker process."""
+def _render_member(task: tuple[Member, str | None]) -> dict[str, Any]:
+    """Return the metrics of a scene (or population member); a task of (member, cache folder)."""
     from twin.pipeline.render import render
 
+    member, cache_dir = task
     cache = None if cache_dir is None else TransferCache(Path(cache_dir))
     return render(load_member(member), workers=1, cache=cache).metrics
 
@@ -333,29 +332,13 @@ def _baseline_rows(
     return rows
 
 
-class _Done:
-    """A call made now, with the ``result()`` of a future (the one-process path)."""
-
-    def __init__(self, function: Callable[..., dict[str, Any]], *args: Any) -> None:
-        self.value: dict[str, Any] = {}
-        self.error: Exception | None = None
-        try:
-            self.value = function(*args)
-        except Exception as exc:  # raised again by result(), like a future
-            self.error = exc
-
-    def result(self) -> dict[str, Any]:
-        """Return the call's value, or raise its exception."""
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
 def run_checks(
     paths: Sequence[Path],
     *,
     cache: TransferCache | None = None,
     jobs: int | None = None,
+    scheduler: str | None = None,
+    executor: Executor | None = None,
     update: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[SceneReport]:
@@ -368,7 +351,13 @@ def run_checks(
     cache : TransferCache, optional
         Transfer-matrix cache (``None``: build every matrix).
     jobs : int, optional
-        Worker processes (default: every CPU).
+        Local worker processes (default: every CPU, at most one per render; ``1``: in this
+        process).
+    scheduler : str, optional
+        A running Dask scheduler, ``tcp://HOST:PORT``, whose workers render instead
+        (:func:`twin.analysis.executor.make_executor`; ``None`` reads ``TWIN_SCHEDULER``).
+    executor : Executor, optional
+        Render on this one (entered) instead of one made from ``jobs`` and ``scheduler``.
     update : bool
         Write each scene's current metrics as its new baseline (after comparing).
     progress : callable, optional
@@ -397,52 +386,22 @@ def run_checks(
             continue
         tasks.append((report, checks, baseline, members))
     cache_dir = None if cache is None else str(cache.folder)
-    workers = jobs or os.cpu_count() or 1
-    total = sum(len(members) for *_, members in tasks)
-    tick = progress or (lambda done, total: None)
-    results: dict[int, list[_Done]] | dict[int, list[Future[dict[str, Any]]]]
-    if workers == 1:  # in this process: no start-up cost, for one scene or a test
-        pool = None
-        ran: dict[int, list[_Done]] = {}
-        for report, _, _, members in tasks:
-            ran[id(report)] = []
-            for m in members:
-                ran[id(report)].append(_Done(_render_member, m, cache_dir))
-                tick(sum(map(len, ran.values())), total)
-        results = ran
-    else:
-        # Spawned, not forked: the parent may have used Embree and numba threads already.
-        # Ctrl-C is the parent's to handle: the workers ignore it and the pool shuts down.
-        context = multiprocessing.get_context("spawn")
-        ignore = (signal.SIGINT, signal.SIG_IGN)
-        pool = ProcessPoolExecutor(
-            workers, mp_context=context, initializer=signal.signal, initargs=ignore
-        )
-        submitted = {
-            id(report): [pool.submit(_render_member, m, cache_dir) for m in members]
-            for report, _, _, members in tasks
-        }
-        results = submitted
-    try:
-        if pool is not None:
-            pending = [f for fs in submitted.values() for f in fs]
-            for done, _ in enumerate(as_completed(pending), start=1):
-                tick(done, total)
-        for report, checks, baseline, _ in tasks:
-            try:
-                runs = [f.result() for f in results[id(report)]]
-                check_rule_metrics(checks.rules, runs[0], name=f"{report.path}: checks")
-                report.values = _values(checks, runs)
-                report.rows = rule_rows(report.name, checks.rules, runs) + _baseline_rows(
-                    report.name, checks, report.values, baseline
-                )
-                if update:
-                    write_baseline(baseline_path(report.path), report)
-            except Exception as exc:  # the scene's error; the others go on
-                report.fail(exc)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    renders = [(m, cache_dir) for *_, members in tasks for m in members]
+    with executor_for(len(renders), executor=executor, jobs=jobs, scheduler=scheduler) as running:
+        results = iter(running.map(_render_member, renders, progress=progress, label="check"))
+    for report, checks, baseline, members in tasks:
+        ran = [next(results) for _ in members]
+        try:
+            runs = [r.result() for r in ran]
+            check_rule_metrics(checks.rules, runs[0], name=f"{report.path}: checks")
+            report.values = _values(checks, runs)
+            report.rows = rule_rows(report.name, checks.rules, runs) + _baseline_rows(
+                report.name, checks, report.values, baseline
+            )
+            if update:
+                write_baseline(baseline_path(report.path), report)
+        except Exception as exc:  # the scene's error; the others go on
+            report.fail(exc)
     return reports
 
 
@@ -451,6 +410,8 @@ def check_scenes(
     *,
     cache: TransferCache | None = None,
     jobs: int | None = None,
+    scheduler: str | None = None,
+    executor: Executor | None = None,
     update: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckRun:
@@ -460,7 +421,7 @@ def check_scenes(
     ----------
     paths : sequence of str or Path
         Scene files or folders of them (:func:`discover`).
-    cache, jobs, update, progress
+    cache, jobs, scheduler, executor, update, progress
         As :func:`run_checks`.
 
     Returns
@@ -477,7 +438,15 @@ def check_scenes(
         msg = f"paths: no scene files in {', '.join(map(str, paths))}"
         raise InputError(msg)
     start = time.perf_counter()
-    reports = run_checks(found, cache=cache, jobs=jobs, update=update, progress=progress)
+    reports = run_checks(
+        found,
+        cache=cache,
+        jobs=jobs,
+        scheduler=scheduler,
+        executor=executor,
+        update=update,
+        progress=progress,
+    )
     return CheckRun(reports, seconds=time.perf_counter() - start, updated=update)
 
 

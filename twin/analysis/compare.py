@@ -1,17 +1,18 @@
 """``twin compare``: two designs on the same people, side by side, with a plain verdict.
 
 Both scene files are rendered on the same anatomies — their own targets, or the built-in
-anatomy's seeded population (``population``), every member in parallel worker processes —
-and each headline metric is compared: per design its value (or, over a population, its
-median, 5th and 95th percentiles and worst member), the difference, and which design is
-better by the metric's own direction (:data:`twin.dose.registry.COMPARED`, and the dose at
-each depth where both have light in tissue). :func:`compare_skin_types` compares one scene on
-two Fitzpatrick skin types instead: the same transfer matrix, other depth kernels. The report
-is Markdown (``compare.md``) and JSON (``compare.json``), with each design's inter-reflection
-gain per channel and total (the light skin and device return, not judged: more of it is not
-better in itself, :func:`gains`), with the difference map on the skin
-(``difference.ply``: both sides' fluence and b - a per vertex, at the surface and, where both
-have a ``tissue.targets.roi`` band, in it; medians over the people).
+anatomy's seeded population (``population``), every member in parallel (local worker processes
+or a Dask cluster, :mod:`twin.analysis.executor`) — and each headline metric is compared: per
+design its value (or, over a population, its median, 5th and 95th percentiles and worst
+member), the difference, and which design is better by the metric's own direction
+(:data:`twin.dose.registry.COMPARED`, and the dose at each depth where both have light in
+tissue). :func:`compare_skin_types` compares one scene on two Fitzpatrick skin types instead:
+the same transfer matrix, other depth kernels. The report is Markdown (``compare.md``) and JSON
+(``compare.json``), with each design's inter-reflection gain per channel and total (the light
+skin and device return, not judged: more of it is not better in itself, :func:`gains`), with
+the difference map on the skin (``difference.ply``: both sides' fluence and b - a per vertex,
+at the surface and, where both have a ``tissue.targets.roi`` band, in it; medians over the
+people).
 """
 
 from __future__ import annotations
@@ -20,12 +21,8 @@ import contextlib
 import dataclasses
 import functools
 import json
-import multiprocessing
-import os
-import signal
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from twin._text import table as text_table
+from twin.analysis.executor import Executor, executor_for
 from twin.dose.metrics import weighted_percentile
 from twin.dose.registry import COMPARED, depth_paths, metric, metric_value
 from twin.engine.cache import TransferCache
@@ -52,14 +50,15 @@ TIE = 0.02
 _Rendered = tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray | None]
 
 
-def _render(members: tuple[Member, ...], cache_dir: str | None) -> list[_Rendered]:
-    """Render members of scene files one after the other; a worker task.
+def _render(task: tuple[tuple[Member, ...], str | None]) -> list[_Rendered]:
+    """Render members of scene files one after the other, with a cache folder; a task.
 
     Members of one task that share a transfer matrix (one person on two skin types) cast
     their rays once: the first stores the matrix in the cache, the next reads it.
     """
     from twin.pipeline.render import render
 
+    members, cache_dir = task
     cache = None if cache_dir is None else TransferCache(Path(cache_dir))
     out = []
     for member in members:
@@ -135,6 +134,8 @@ def compare(
     seed: int = 0,
     cache: TransferCache | None = None,
     jobs: int | None = None,
+    scheduler: str | None = None,
+    executor: Executor | None = None,
 ) -> Comparison:
     """Render scene files ``a`` and ``b`` on the same anatomies.
 
@@ -148,7 +149,13 @@ def compare(
     seed : int
     cache : TransferCache, optional
     jobs : int, optional
-        Worker processes (default: every CPU).
+        Local worker processes (default: every CPU, at most one per task; ``1``: in this
+        process).
+    scheduler : str, optional
+        A running Dask scheduler, ``tcp://HOST:PORT``, whose workers render instead
+        (:func:`twin.analysis.executor.make_executor`; ``None`` reads ``TWIN_SCHEDULER``).
+    executor : Executor, optional
+        Render on this one (entered) instead of one made from ``jobs`` and ``scheduler``.
     """
     designs = [list_members(p, people=people, seed=seed) for p in (a, b)]
     people_of = [[(m.variant, m.skin_type) for m in members] for members in designs]
@@ -163,7 +170,16 @@ def compare(
     labels = [m.label for m in designs[0] if m.label] or ["as in each scene"]
     names = (designs[0][0].scene_name, designs[1][0].scene_name)
     tasks = [((i, j),) for i, members in enumerate(designs) for j in range(len(members))]
-    return _compare(names, labels, (designs[0], designs[1]), tasks, cache=cache, jobs=jobs)
+    return _compare(
+        names,
+        labels,
+        (designs[0], designs[1]),
+        tasks,
+        cache=cache,
+        executor=executor,
+        jobs=jobs,
+        scheduler=scheduler,
+    )
 
 
 def compare_skin_types(
@@ -174,12 +190,15 @@ def compare_skin_types(
     seed: int = 0,
     cache: TransferCache | None = None,
     jobs: int | None = None,
+    scheduler: str | None = None,
+    executor: Executor | None = None,
 ) -> Comparison:
     """Render one scene file on two Fitzpatrick skin types and compare them.
 
     Each person's transfer matrix is built once (only the depth kernels differ): both skin
     types of a person render in one worker, the second reading the matrix the first stored in
-    ``cache`` (a temporary one when none is given).
+    ``cache`` (a temporary one when none is given: on a running cluster, its workers must see
+    this machine's temporary folder, or be given a shared ``cache``).
 
     Parameters
     ----------
@@ -190,7 +209,7 @@ def compare_skin_types(
     skin_types : sequence of str
         Two different types, ``"I"`` .. ``"VI"``. The sides are named
         ``<scene> (skin <type>)``.
-    people, seed, cache, jobs
+    people, seed, cache, jobs, scheduler, executor
         As :func:`compare`.
 
     Returns
@@ -225,7 +244,16 @@ def compare_skin_types(
         if cache is None:  # the second skin type still reads the first one's matrix
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="twin-compare-"))
             cache = TransferCache(Path(folder))
-        compared = _compare(names, labels, sides, tasks, cache=cache, jobs=jobs)
+        compared = _compare(
+            names,
+            labels,
+            sides,
+            tasks,
+            cache=cache,
+            executor=executor,
+            jobs=jobs,
+            scheduler=scheduler,
+        )
     return dataclasses.replace(compared, skin_types=(skins[0], skins[1]))
 
 
@@ -236,24 +264,19 @@ def _compare(
     tasks: Sequence[Sequence[tuple[int, int]]],
     *,
     cache: TransferCache | None,
+    executor: Executor | None,
     jobs: int | None,
+    scheduler: str | None,
 ) -> Comparison:
     """Render ``designs`` (two sides, one member per person each) in ``tasks``; gather them.
 
-    A task is the (side, person) pairs one worker renders in turn.
+    A task is the (side, person) pairs one worker renders in turn; the first task that
+    failed raises its error.
     """
     cache_dir = None if cache is None else str(cache.folder)
-    members = [tuple(designs[i][j] for i, j in task) for task in tasks]
-    workers = min(jobs or os.cpu_count() or 1, len(tasks))
-    if workers == 1:
-        results = [_render(m, cache_dir) for m in members]
-    else:
-        context = multiprocessing.get_context("spawn")
-        ignore = (signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=signal.signal, initargs=ignore
-        ) as pool:
-            results = list(pool.map(_render, members, [cache_dir] * len(members)))
+    renders = [(tuple(designs[i][j] for i, j in task), cache_dir) for task in tasks]
+    with executor_for(len(tasks), executor=executor, jobs=jobs, scheduler=scheduler) as running:
+        results = [r.result() for r in running.map(_render, renders, label="compare")]
     n = len(designs[0])
     a: list[Any] = [None] * n
     b: list[Any] = [None] * n

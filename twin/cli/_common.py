@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import atexit
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from twin._validation import as_count, as_positive
+from twin.errors import InputError
+
+if TYPE_CHECKING:
+    from twin.analysis.executor import Executor
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +74,35 @@ class StageBars:
                 self.stream.write("\n")
             self.bar = ProgressBar(label, stream=self.stream, unit=unit)
         self.bar(done, total)
+
+
+@contextlib.contextmanager
+def executor_of(args: argparse.Namespace, *, stream: TextIO) -> Iterator[Executor]:
+    """Return the executor of ``--jobs`` and ``--scheduler``, entered (and closed after).
+
+    The Dask dashboard's address, where there is one, is written to ``stream``.
+
+    Raises
+    ------
+    InputError
+        For a bad ``--jobs`` or ``--scheduler``, or both given (``--jobs`` sizes the local
+        worker processes a scheduler's cluster does not use); when no scheduler answers.
+    """
+    from twin.analysis.executor import SCHEDULER_ENV, make_executor, scheduler_address
+
+    count(args.jobs, name="--jobs")
+    name = "--scheduler" if args.scheduler is not None else SCHEDULER_ENV
+    address = scheduler_address(args.scheduler, name=name)
+    if args.jobs is not None and address is not None:
+        msg = (
+            f"--jobs: local worker processes, not used on the Dask cluster at {address} "
+            "(--scheduler, or $TWIN_SCHEDULER); give one of them (--scheduler '' runs here)"
+        )
+        raise InputError(msg)
+    with make_executor(scheduler=address or "", jobs=args.jobs, name=name) as executor:
+        if executor.dashboard_link:
+            print(f"Dask dashboard: {executor.dashboard_link}", file=stream)
+        yield executor
 
 
 def count(value: int | None, *, name: str, least: int = 1, most: int | None = None) -> None:

@@ -1,7 +1,7 @@
 """The ``twin`` command line: a thin layer over the API.
 
-Its commands: render, view, report, export, check, optimise, compare, validate, anatomy,
-scenes, layout, info, bench.
+Its commands: render, view, report, export, check, optimise, compare, validate, sweep,
+tolerance, anatomy, scenes, layout, info, bench.
 """
 
 from __future__ import annotations
@@ -49,7 +49,21 @@ def _render(p: argparse.ArgumentParser) -> None:
         "--html", action="store_true", help="also write OUT/scene.html, an interactive 3D page"
     )
     _irradiance_unit(p, "the summary printed (the result files stay in mW/cm2 and J/cm2)")
+    _workers(p, what="a population's members")
     p.set_defaults(command_func="render:_cmd_render")
+
+
+def _workers(p: argparse.ArgumentParser, *, what: str = "the renders") -> None:
+    """Add ``--jobs`` and ``--scheduler``: where a command's tasks run."""
+    p.add_argument(
+        "--jobs", type=int, help=f"local worker processes for {what} (default: every CPU)"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help=f"run {what} on a running Dask cluster, by its scheduler's address (default: "
+        "$TWIN_SCHEDULER, else local worker processes)",
+    )
 
 
 def _irradiance_unit(p: argparse.ArgumentParser, what: str) -> None:
@@ -130,7 +144,7 @@ def _check(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="rewrite each scene's baseline with the current metrics (never implicit)",
     )
-    p.add_argument("--jobs", type=int, help="worker processes (default: every CPU)")
+    _workers(p)
     p.add_argument("--cache-dir", type=Path, help="transfer-matrix cache folder")
     p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
     p.set_defaults(command_func="check:_cmd_check")
@@ -196,7 +210,7 @@ def _compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--population", type=int, help="render both on N seeded adults")
     p.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the report")
-    p.add_argument("--jobs", type=int, help="worker processes (default: every CPU)")
+    _workers(p)
     p.add_argument("--cache-dir", type=Path, help="transfer-matrix cache folder")
     p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
     p.set_defaults(command_func="compare:_cmd_compare")
@@ -319,6 +333,22 @@ def _scenes(p: argparse.ArgumentParser) -> None:
     q.set_defaults(command_func="scenes:_cmd_scenes_copy")
 
 
+def _sweep(p: argparse.ArgumentParser) -> None:
+    from twin.cli.sweep import add_arguments
+
+    add_arguments(p)
+    _workers(p, what="the points")
+    p.set_defaults(command_func="sweep:_cmd_sweep")
+
+
+def _tolerance(p: argparse.ArgumentParser) -> None:
+    from twin.cli.tolerance import add_arguments
+
+    add_arguments(p)
+    _workers(p, what="the runs")
+    p.set_defaults(command_func="tolerance:_cmd_tolerance")
+
+
 def _bench(p: argparse.ArgumentParser) -> None:
     from twin.engine.backends import BACKENDS
 
@@ -387,6 +417,11 @@ COMMANDS.update(
         "anatomy": ("the built-in anatomy: list, export, population", _anatomy),
         "scenes": ("the bundled scene library: list, copy", _scenes),
         "export": ("a render folder as VTU (ParaView) and flat-map grids (CSV, NPZ)", _export),
+        "sweep": ("a design of experiments over scene keys: table, Pareto front, plots", _sweep),
+        "tolerance": (
+            "Monte Carlo over LED binning, dead LEDs, droop, aim and fit: yield, sensitivities",
+            _tolerance,
+        ),
         "bench": ("benchmark the engine on a head phantom (numbers printed)", _bench),
     }
 )

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from twin._data import data_dir, is_installed_data
-from twin.cli._common import ProgressBar, count
+from twin.cli._common import ProgressBar, executor_of
 from twin.errors import InputError
 from twin.files import check_writable
 
@@ -16,7 +16,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from twin.analysis.check import check_scenes, discover
     from twin.engine.cache import TransferCache
 
-    count(args.jobs, name="--jobs")
     for option, path in (("--junit", args.junit), ("--summary", args.summary)):
         if path is not None:
             check_writable(path, name=option)
@@ -30,7 +29,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise InputError(msg)
     cache = None if args.no_cache else TransferCache(args.cache_dir)
     bar = ProgressBar("rendering", stream=sys.stderr, unit="renders")
-    run = check_scenes(paths, cache=cache, jobs=args.jobs, update=args.update, progress=bar)
+    with executor_of(args, stream=sys.stderr) as executor:
+        run = check_scenes(paths, cache=cache, executor=executor, update=args.update, progress=bar)
     rows = run.table(verbose=args.verbose)
     if rows:
         print(rows)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from twin._validation import MAX_POPULATION
-from twin.cli._common import count
+from twin.cli._common import count, executor_of
 from twin.errors import InputError
 from twin.files import check_writable
 
@@ -20,14 +21,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise InputError(msg)
     count(args.population, name="--population", most=MAX_POPULATION)
     count(args.seed, name="--seed", least=0)
-    count(args.jobs, name="--jobs")
     check_writable(args.out, name="--out", folder=True)
     cache = None if args.no_cache else TransferCache(args.cache_dir)
-    options = {"people": args.population, "seed": args.seed, "cache": cache, "jobs": args.jobs}
-    if args.skin_types is None:
-        comparison = compare(args.a, args.b, **options)
-    else:
-        comparison = compare_skin_types(args.a, args.skin_types, **options)
+    with executor_of(args, stream=sys.stderr) as executor:
+        options = {"people": args.population, "seed": args.seed, "cache": cache}
+        if args.skin_types is None:
+            comparison = compare(args.a, args.b, **options, executor=executor)
+        else:
+            comparison = compare_skin_types(args.a, args.skin_types, **options, executor=executor)
     paths = comparison.write(args.out)
     print(comparison.table())
     print(comparison.summary["verdict"])

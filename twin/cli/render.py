@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import textwrap
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 
 from twin._data import default_scene_path
 from twin._text import table
-from twin.cli._common import ProgressBar
+from twin.cli._common import ProgressBar, executor_of
 from twin.dose.hazards import eye_lines
 from twin.files import check_writable, publish
 from twin.pipeline.results import RESULT_NAMES
@@ -22,6 +23,11 @@ from twin.views.report import interreflection_surfaces
 
 if TYPE_CHECKING:
     from twin.pipeline.render import RenderResult
+
+#: Exit status after members of a population failed (the others written): invalid input, or
+#: only errors inside twin (as ``twin check``).
+EXIT_MEMBERS_INVALID = 2
+EXIT_MEMBERS_BROKEN = 3
 
 
 def _summary_table(metrics: dict, units: DoseUnits = DOSE_UNITS["mW/cm2"]) -> str:
@@ -191,34 +197,48 @@ def _population_table(summary: dict, units: DoseUnits) -> str:
 def _cmd_render(args: argparse.Namespace) -> int:
     from twin.pipeline.population import render_population
     from twin.pipeline.render import render
-    from twin.scene import load_scenes
+    from twin.scene import list_members, load_member
 
     require_pictures(plots=args.plots, png=args.png, html=args.html, name="--{kind}")
     check_writable(args.out, name="--out", folder=True)
-    scenes = load_scenes(args.scene or default_scene_path())
-    if len(scenes) == 1:
+    members = list_members(args.scene or default_scene_path())
+    pictures = functools.partial(_pictures, plots=args.plots, png=args.png, html=args.html)
+    if len(members) == 1:
         result = render(
-            scenes[0], backend=args.backend, progress=ProgressBar("ray casting", stream=sys.stderr)
+            load_member(members[0]),
+            backend=args.backend,
+            progress=ProgressBar("ray casting", stream=sys.stderr),
         )
         owned = [*RESULT_NAMES, *picture_names()]
         with publish(args.out, name="--out", owned=owned) as folder:
-            paths = result.write(folder) + _pictures(args, result, folder)
+            paths = result.write(folder) + pictures(result, folder)
         print(_summary_table(result.metrics, DOSE_UNITS[args.irradiance_unit]))
         print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
         return 0
-    summary = render_population(
-        scenes,
-        args.out,
-        backend=args.backend,
-        progress=lambda label: ProgressBar(label, stream=sys.stderr),
-        each=lambda result, folder: _pictures(args, result, folder),
-        each_owned=picture_names(),
-    )
-    print(f"population of {len(scenes)} ({scenes[0].name} ... {scenes[-1].name})")
+    with executor_of(args, stream=sys.stderr) as executor:
+        summary = render_population(
+            members,
+            args.out,
+            executor=executor,
+            backend=args.backend,
+            progress=ProgressBar("rendering", stream=sys.stderr, unit="members"),
+            each=pictures,
+            each_owned=picture_names(),
+        )
+    failed = summary.get("failed", [])
+    print(f"population of {len(members)} ({members[0].name} ... {members[-1].name})")
     print(_population_table(summary, DOSE_UNITS[args.irradiance_unit]))
     print(f"wrote one result folder per member, population.json and population.csv to {args.out}")
+    for f in failed:
+        print(f"twin: error: {f['name']}: {f['error']}", file=sys.stderr)
+    if failed:
+        print(f"twin: {len(failed)} of {len(members)} members failed", file=sys.stderr)
+        return EXIT_MEMBERS_BROKEN if all(f["internal"] for f in failed) else EXIT_MEMBERS_INVALID
     return 0
 
 
-def _pictures(args: argparse.Namespace, result: RenderResult, folder: Path) -> list[Path]:
-    return write_pictures(result, folder, plots=args.plots, png=args.png, html=args.html)
+def _pictures(
+    result: RenderResult, folder: Path, *, plots: bool, png: bool, html: bool
+) -> list[Path]:
+    """Write the plots, pictures and page asked for into a render folder (in a worker too)."""
+    return write_pictures(result, folder, plots=plots, png=png, html=html)

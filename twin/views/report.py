@@ -749,10 +749,11 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     Path
         The report written.
     """
+    from twin.analysis.executor import executor_for
     from twin.engine.cache import TransferCache
     from twin.pipeline.population import render_population
     from twin.pipeline.render import render
-    from twin.scene import load_scenes
+    from twin.scene import list_members, load_member
 
     source = Path(source)
     check_writable(out_dir / "report.html", name="out_dir")
@@ -763,14 +764,18 @@ def write_report(source: Path, out_dir: Path, *, pictures: bool = True) -> Path:
     elif source.is_dir():
         text = folder_report(source, pictures=pictures)
     elif source.is_file():
-        scenes = load_scenes(source)
-        if len(scenes) == 1:
-            text = render_report(render(scenes[0], cache=TransferCache()), pictures=pictures)
+        members = list_members(source)
+        if len(members) == 1:
+            scene = load_member(members[0])
+            text = render_report(render(scene, cache=TransferCache()), pictures=pictures)
         else:  # render the members as twin render would (with plots), then report that folder
-            with tempfile.TemporaryDirectory(prefix="twin-report-") as folder:
+            with (
+                tempfile.TemporaryDirectory(prefix="twin-report-") as folder,
+                executor_for(len(members)) as executor,
+            ):
                 render_population(
-                    scenes, Path(folder), cache=TransferCache(), each=_member_plots,
-                    each_owned=["plots/*"],
+                    members, Path(folder), executor=executor, cache=TransferCache(),
+                    each=_member_plots, each_owned=["plots/*"],
                 )  # fmt: skip
                 text = population_report(Path(folder), pictures=pictures)
     else:
