@@ -224,6 +224,7 @@ def test_the_command_prints_the_yield_and_writes_its_files(scene, tmp_path, caps
         (["--droop-percent-per-k", "0.3"], ("--droop-percent-per-k", "--temperature-rise-k")),
         (["--temperature-rise-k", "9:3", "--droop-percent-per-k", "1"],
          ("--temperature-rise-k", "LOW:HIGH", "'9:3'")),
+        ([], ("tolerances", "--flux-spread-percent", "every run would be the nominal design")),
     ):  # fmt: skip
         code = main(["tolerance", str(path), "--runs", "2", "--out", str(out), *argv])
         message = capsys.readouterr().err.strip()

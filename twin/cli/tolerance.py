@@ -168,6 +168,13 @@ def _cmd_tolerance(args: argparse.Namespace) -> int:
     check_writable(args.out, name="--out", folder=True)
     path = scene_path(args.scene)
     tolerances = _tolerances(args, load_scene(path).emitters.channels)
+    if not tolerances.draw_columns() and not tolerances.geometric:
+        msg = (
+            "tolerances: expected at least one of --flux-spread-percent, --dead-leds-percent, "
+            "--dead-strings, --droop-percent-per-k, --aim-deg, --misplace-mm/--misplace-deg; "
+            "found none, so every run would be the nominal design"
+        )
+        raise InputError(msg)
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
     cache = None if args.no_cache else TransferCache(args.cache_dir).folder
     bar = ProgressBar("tolerance", stream=sys.stderr, unit="tasks")
