@@ -215,11 +215,7 @@ def sweep_page(result: SweepResult, data: dict[str, Any], plots: dict[str, bytes
             ],
         )
     )
-    if data["failed"]:
-        body.append("<h2>Failed points</h2>")
-        body.append(
-            _table(["point", "error"], [[f["point"], _text(f["error"])] for f in data["failed"]])
-        )
+    body += _failed(data["failed"], "point")
     timing = data["timing"]
     body.append("<h2>Timing</h2>")
     body.append(
@@ -410,11 +406,7 @@ def tolerance_page(result: ToleranceResult, data: dict[str, Any], plots: dict[st
         body.append(_img(plots["tornado.png"], "tornado"))
     if not plots:
         body.append(_NO_PLOTS)
-    if data["failed"]:
-        body.append("<h2>Failed runs</h2>")
-        body.append(
-            _table(["run", "error"], [[f["run"], _text(f["error"])] for f in data["failed"]])
-        )
+    body += _failed(data["failed"], "run")
     t = data["timing"]
     body.append("<h2>Timing</h2>")
     body.append(
@@ -442,3 +434,11 @@ def write_tolerance(
     with publish(out_dir, name="out_dir", owned=owned) as folder:
         write_atomic({folder / n: v for n, v in files.items()}, name="out_dir")
     return [Path(out_dir) / n for n in files]
+
+
+def _failed(failed: list[dict], what: str) -> list[str]:
+    """Return the "Failed points" / "Failed runs" section: each number and error (or nothing)."""
+    if not failed:
+        return []
+    rows = [[f[what], _text(f["error"])] for f in failed]
+    return [f"<h2>Failed {what}s</h2>", _table([what, "error"], rows)]
