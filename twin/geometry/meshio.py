@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from twin._validation import MAX_COORDINATE_MM, check_file, shorten
 from twin.errors import InputError
+from twin.geometry.ply import read_triangle_ply
 from twin.geometry.surface import Surface
 from twin.units import MM_PER_UNIT, mm_per_unit
 
@@ -56,22 +57,26 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
         msg = f"{path}: mesh file not found"
         raise InputError(msg)
     check_file(path, what="mesh file")
-    try:
-        mesh = trimesh.load(path, force="mesh", process=False, maintain_order=True)
-    except Exception as exc:  # trimesh raises many types for malformed files
-        msg = f"{path}: cannot read mesh ({type(exc).__name__}: {shorten(str(exc))})"
-        raise InputError(msg) from None
-    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+    vertices, faces, vertex_properties = _read(path)
+    if len(faces) == 0:
         msg = f"{path}: expected a triangle mesh, found no triangles"
         raise InputError(msg)
-    shape = np.shape(mesh.vertices)
-    if len(shape) != 2 or shape[1] != 3:
-        msg = f"{path}: expected vertices of three coordinates (x, y, z), found shape {shape}"
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        msg = (
+            f"{path}: expected vertices of three coordinates (x, y, z), "
+            f"found shape {vertices.shape}"
+        )
         raise InputError(msg)
-    if not np.isfinite(mesh.vertices).all():
+    if not np.isfinite(vertices).all():
         msg = f"{path}: vertices contain NaN or infinite coordinates"
         raise InputError(msg)
-    largest_mm = float(np.abs(mesh.vertices).max()) * scale
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        msg = (
+            f"{path}: expected vertex indices 0 to {len(vertices) - 1} in the faces, found "
+            f"{faces.min()} to {faces.max()}"
+        )
+        raise InputError(msg)
+    largest_mm = float(np.abs(vertices).max()) * scale
     if largest_mm > MAX_COORDINATE_MM:
         msg = (
             f"{path}: expected coordinates within {MAX_COORDINATE_MM:g} mm of the origin, "
@@ -79,23 +84,21 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
         )
         raise InputError(msg)
     names = _ply_region_names(path)
+    label = np.empty(0, dtype=np.int64)
     if names:
-        vertex_data = mesh.metadata.get("_ply_raw", {}).get("vertex", {}).get("data", {})
-        try:  # a structured array (binary PLY) or a dict of columns (ASCII PLY)
-            label = np.asarray(vertex_data["region"], dtype=np.int64).ravel()
-        except (KeyError, ValueError, IndexError, TypeError):
-            label = np.empty(0, dtype=np.int64)
-        if label.shape != (len(mesh.vertices),):
+        label = np.asarray(vertex_properties.get("region", label), dtype=np.int64).ravel()
+        if label.shape != (len(vertices),):
             msg = (
                 f"{path}: expected the region property on the vertices, one per vertex, "
                 f"found {label.size} values"
             )
             raise InputError(msg)
-        mesh.vertex_attributes["region"] = label
-    mesh.merge_vertices(merge_tex=True, merge_norm=True)
+    first, weld = _weld(vertices)
+    vertices, faces = vertices[first], weld[faces]
+    if names:
+        label = label[first]
     repairs = []
-    vertices = np.asarray(mesh.vertices, dtype=np.float64) * scale
-    faces = np.asarray(mesh.faces, dtype=np.int64)
+    vertices = vertices * scale
     faces, dropped = _drop_bad_faces(vertices, faces)
     if len(faces) == 0:
         msg = f"{path}: all {dropped} triangles are degenerate (zero area); nothing is left"
@@ -116,7 +119,7 @@ def load_surface(path: str | Path, *, units: str, flip_normals: bool = False) ->
         logger.warning("%s: repaired: %s", path, "; ".join(repairs))
     regions = {}
     if names:
-        label = np.asarray(mesh.vertex_attributes["region"])[used]
+        label = label[used]
         regions = {name: np.flatnonzero(label == i) for i, name in enumerate(names)}
     return Surface(vertices, faces, regions=regions, name=str(path))
 
@@ -136,42 +139,105 @@ def _ply_region_names(path: Path) -> list[str]:
     return next((line.split()[2:] for line in lines if line.startswith("comment regions:")), [])
 
 
+def _read(path: Path) -> tuple[NDArray[np.float64], NDArray[np.int64], dict[str, NDArray]]:
+    """Vertices, faces and vertex properties of a mesh file, in the file's unit.
+
+    A triangle PLY of the common layout is read by :mod:`twin.geometry.ply`; anything else
+    by trimesh.
+    """
+    if path.suffix.lower() == ".ply":
+        ply = read_triangle_ply(path)
+        if ply is not None:
+            return ply.vertices, ply.faces, ply.vertex_properties
+    try:
+        mesh = trimesh.load(path, force="mesh", process=False, maintain_order=True)
+    except Exception as exc:  # trimesh raises many types for malformed files
+        msg = f"{path}: cannot read mesh ({type(exc).__name__}: {shorten(str(exc))})"
+        raise InputError(msg) from None
+    if not isinstance(mesh, trimesh.Trimesh):
+        return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64), {}
+    vertex_data = mesh.metadata.get("_ply_raw", {}).get("vertex", {}).get("data", {})
+    props = {}
+    try:  # a structured array (binary PLY) or a dict of columns (ASCII PLY)
+        props["region"] = np.asarray(vertex_data["region"]).ravel()
+    except (KeyError, ValueError, IndexError, TypeError):
+        pass
+    return (
+        np.asarray(mesh.vertices, dtype=np.float64),
+        np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3),
+        props,
+    )
+
+
+def _weld(vertices: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Merge vertices at the same position (to 1e-8 of the file's unit).
+
+    Returns the index of the first vertex of each merged group, in order of first
+    appearance, and each vertex's new index.
+    """
+    key = np.round(vertices * 1e8)
+    order = np.lexsort(key.T[::-1])
+    new_group = np.ones(len(key), dtype=bool)
+    new_group[1:] = np.any(key[order[1:]] != key[order[:-1]], axis=1)
+    group = np.cumsum(new_group) - 1
+    first = np.full(group[-1] + 1, len(key), dtype=np.int64)
+    np.minimum.at(first, group, order)
+    rank = np.argsort(np.argsort(first, kind="stable"), kind="stable")
+    weld = np.empty(len(key), dtype=np.int64)
+    weld[order] = rank[group]
+    return np.sort(first), weld
+
+
+def _edges(
+    faces: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """The edges of each face and which are shared by exactly two faces.
+
+    Returns the directed edges, (3f, 2), in face order (face ``i`` holds rows ``3i`` to
+    ``3i + 2``); the pairs of rows that run along the same manifold edge, (m, 2); and how
+    many rows share each row's edge, (3f,).
+    """
+    directed = faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+    key = directed.min(axis=1) * (int(faces.max()) + 1) + directed.max(axis=1)
+    order = np.argsort(key, kind="stable")
+    start = np.flatnonzero(np.diff(key[order], prepend=-1) != 0)
+    counts = np.diff(start, append=len(key))
+    two = start[counts == 2]
+    shared = np.empty(len(key), dtype=np.int64)
+    shared[order] = np.repeat(counts, counts)
+    return directed, np.column_stack([order[two], order[two + 1]]), shared
+
+
 def _consistent_winding(faces: NDArray[np.int64]) -> tuple[NDArray[np.int64], int]:
     """One winding across each connected piece, agreeing with most of its triangles.
 
-    Two triangles sharing an edge agree when they run along it in opposite directions. A
-    breadth-first walk over the triangles of each piece finds which must be reversed to agree
-    with the first; if that is most of the piece, the others are reversed instead. Edges
-    shared by more than two triangles (non-manifold) do not link them.
+    Two triangles sharing an edge agree when they run along it in opposite directions.
+    Each triangle is two nodes, as wound and reversed; an edge links the states that agree.
+    Within a piece that can be wound consistently the two states of each triangle fall in
+    different components, and the one holding the first triangle as wound says which to
+    reverse; if that is most of the piece, the others are reversed instead. Edges shared by
+    more than two triangles (non-manifold) do not link them; a piece that cannot be wound
+    consistently (a Moebius strip) is left as it is.
 
     Returns the faces and how many triangles were reversed.
     """
-    directed = faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
-    key = np.sort(directed, axis=1)
-    _, inverse_nd, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse_nd.ravel()
-    shared = np.flatnonzero(counts[inverse] == 2)
-    pairs = shared[np.argsort(inverse[shared], kind="stable")].reshape(-1, 2)
-    a, b = pairs[:, 0], pairs[:, 1]
-    same_way = np.all(directed[a] == directed[b], axis=1)  # disagree: one must be reversed
-    graph = scipy.sparse.coo_matrix(
-        (np.where(same_way, 2, 1), (a // 3, b // 3)), shape=(len(faces), len(faces))
-    ).tocsr()
-    graph = graph + graph.T
-    n_pieces, labels = scipy.sparse.csgraph.connected_components(graph, directed=False)
-    flip = np.zeros(len(faces), dtype=bool)
-    for piece in range(n_pieces):
-        members = np.flatnonzero(labels == piece)
-        if len(members) == 1:
-            continue
-        order, parent = scipy.sparse.csgraph.breadth_first_order(
-            graph, members[0], directed=False, return_predecessors=True
-        )
-        link = np.asarray(graph[order[1:], parent[order[1:]]]).ravel() == 2
-        for node, disagree in zip(order[1:], link, strict=True):
-            flip[node] = flip[parent[node]] ^ disagree
-        if flip[members].sum() > 0.5 * len(members):
-            flip[members] = ~flip[members]
+    f = len(faces)
+    directed, pairs, _ = _edges(faces)
+    a, b = pairs[:, 0] // 3, pairs[:, 1] // 3
+    same_way = np.all(directed[pairs[:, 0]] == directed[pairs[:, 1]], axis=1)  # must reverse
+    rows = np.concatenate([a, a + f])
+    cols = np.concatenate([np.where(same_way, b + f, b), np.where(same_way, b, b + f)])
+    graph = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(2 * f, 2 * f))
+    _, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    piece = np.minimum(label[:f], label[f:])
+    orientable = label[:f] != label[f:]
+    _, first = np.unique(piece, return_index=True)
+    root = np.empty(label.max() + 1, dtype=label.dtype)
+    root[piece[first]] = label[first]
+    flip = orientable & (label[:f] != root[piece])
+    size = np.bincount(piece, minlength=len(root))
+    flipped = np.bincount(piece, weights=flip, minlength=len(root))
+    flip ^= orientable & (flipped[piece] > 0.5 * size[piece])
     out = faces.copy()
     out[flip] = out[flip, ::-1]
     return out, int(flip.sum())
@@ -185,9 +251,10 @@ def _drop_bad_faces(
     area2 = np.linalg.norm(np.cross(b - a, c - a), axis=1)
     tiny = (1e-10 * np.ptp(vertices, axis=0).max()) ** 2
     ok = area2 > 2.0 * tiny
-    _, first = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
-    unique = np.zeros(len(faces), dtype=bool)
-    unique[first] = True
+    corners = np.sort(faces, axis=1)
+    order = np.lexsort(corners.T[::-1])
+    unique = np.ones(len(faces), dtype=bool)
+    unique[order[1:]] = np.any(corners[order[1:]] != corners[order[:-1]], axis=1)
     keep = ok & unique
     return faces[keep], int((~keep).sum())
 
@@ -195,24 +262,26 @@ def _drop_bad_faces(
 def _outwards(
     vertices: NDArray[np.float64], faces: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], int]:
-    """Flip every closed connected piece whose signed volume is negative."""
-    labels = trimesh.graph.connected_component_labels(
-        trimesh.graph.face_adjacency(faces), node_count=len(faces)
+    """Flip every closed connected piece whose signed volume is negative.
+
+    A piece is closed when each of its edges is shared by exactly two triangles.
+    """
+    _, pairs, shared = _edges(faces)
+    closed_face = np.all(shared.reshape(-1, 3) == 2, axis=1)
+    ends = pairs // 3
+    graph = scipy.sparse.coo_matrix(
+        (np.ones(len(ends)), (ends[:, 0], ends[:, 1])), shape=(len(faces), len(faces))
     )
-    faces = faces.copy()
-    turned = 0
-    for label in np.unique(labels):
-        piece = labels == label
-        f = faces[piece]
-        edges = np.sort(f[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-        _, counts = np.unique(edges, axis=0, return_counts=True)
-        if not np.all(counts == 2):
-            continue  # open: no inside to point away from
-        a, b, c = (vertices[f[:, i]] for i in range(3))
-        if np.einsum("ij,ij->i", a, np.cross(b, c)).sum() < 0:
-            faces[piece] = f[:, ::-1]
-            turned += 1
-    return faces, turned
+    n_pieces, piece = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    open_faces = np.bincount(piece, weights=~closed_face, minlength=n_pieces)
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    volume = np.bincount(
+        piece, weights=np.einsum("ij,ij->i", a, np.cross(b, c)), minlength=n_pieces
+    )
+    turn = (open_faces == 0) & (volume < 0)
+    out = faces.copy()
+    out[turn[piece]] = out[turn[piece], ::-1]
+    return out, int(turn.sum())
 
 
 def check_target_size(
