@@ -116,7 +116,8 @@ def main() -> None:
         times["twin render"].append(_time(twin, scene.parent))
         times["direct script"].append(_time(direct, scene.parent))
     for name, ts in times.items():
-        print(f"{name}: median {statistics.median(ts):.2f} s ({', '.join(f'{t:.2f}' for t in ts)})")
+        runs = ", ".join(f"{t:.2f}" for t in ts)
+        print(f"{name}: median {statistics.median(ts):.2f} s ({runs})")
     ratio = statistics.median(times["twin render"]) / statistics.median(times["direct script"])
     print(f"twin / direct: {ratio:.2f}")
 

@@ -71,8 +71,8 @@ def _summary_table(metrics: dict, units: DoseUnits = DOSE_UNITS["mW/cm2"]) -> st
         f"treated area {roi['area_cm2']:.1f} cm2, exposure {metrics['exposure_s']:g} s"
     )
     tail = [
-        f"engine {eng['backend']}: {eng['rays_cast']} shadow rays in {eng['seconds']:.2f} s "
-        f"({eng['rays_cast'] / max(eng['seconds'], 1e-9) / 1e6:.2f} Mrays/s)"
+        f"engine {eng['backend']}: {eng['rays_cast']} shadow rays "
+        f"({eng.get('rays_cleared', 0)} more cleared by shafts) in {eng['seconds']:.2f} s"
     ]
     tail += [line for line, _ in eye_lines(metrics["eye_safety"])]
     bounces = _interreflection_lines(metrics) if bounce else []

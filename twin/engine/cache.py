@@ -40,7 +40,7 @@ from twin.geometry.surface import SamplePoints
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = "twin-transfer-cache-1"
+_FORMAT = "twin-transfer-cache-2"
 
 
 def default_cache_dir() -> Path:
@@ -159,6 +159,7 @@ class TransferCache:
                 backend=str(meta["backend"]),
                 candidate_pairs=int(meta["candidate_pairs"]),
                 rays_cast=int(meta["rays_cast"]),
+                rays_cleared=int(meta["rays_cleared"]),
                 seconds=float(meta["seconds"]),
                 intensity_cutoff=float(meta["intensity_cutoff"]),
                 max_distance_mm=float(meta["max_distance_mm"]),
@@ -185,6 +186,7 @@ class TransferCache:
             "backend": transfer.backend,
             "candidate_pairs": transfer.candidate_pairs,
             "rays_cast": transfer.rays_cast,
+            "rays_cleared": transfer.rays_cleared,
             "seconds": transfer.seconds,
             "intensity_cutoff": transfer.intensity_cutoff,
             "max_distance_mm": str(transfer.max_distance_mm),

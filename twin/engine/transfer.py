@@ -48,6 +48,9 @@ class TransferMatrix:
         (point, emitter) pairs that reached the exact per-pair tests.
     rays_cast : int
         Shadow rays traced (pairs that passed every culling test).
+    rays_cleared : int
+        Pairs that passed every culling test but needed no ray: shaft culling showed
+        nothing can block them (:mod:`twin.engine.shafts`).
     seconds : float
         Wall time to build the matrix.
     intensity_cutoff : float
@@ -58,6 +61,7 @@ class TransferMatrix:
     backend: str
     candidate_pairs: int
     rays_cast: int
+    rays_cleared: int
     seconds: float
     intensity_cutoff: float
     max_distance_mm: float
@@ -169,6 +173,7 @@ def transfer_matrix(
         backend=backend.name,
         candidate_pairs=cast.candidate_pairs,
         rays_cast=cast.rays_cast,
+        rays_cleared=cast.rays_cleared,
         seconds=time.perf_counter() - start_time,
         intensity_cutoff=settings.intensity_cutoff,
         max_distance_mm=settings.max_distance_mm,

@@ -191,7 +191,7 @@ def _weld(vertices: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.
 def _edges(
     faces: NDArray[np.int64],
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
-    """The edges of each face and which are shared by exactly two faces.
+    """List the edges of each face and find those shared by exactly two faces.
 
     Returns the directed edges, (3f, 2), in face order (face ``i`` holds rows ``3i`` to
     ``3i + 2``); the pairs of rows that run along the same manifold edge, (m, 2); and how

@@ -104,8 +104,10 @@ def read_triangle_ply(path: Path) -> TrianglePly | None:
 
 
 def _layout(header: list[str]) -> tuple | None:
-    """Parse a header: format, vertex count and properties, face count, list types, face
-    properties; ``None`` unless the layout is the common one.
+    """Parse a header, or return ``None`` unless its layout is the common one.
+
+    Returns the format, the vertex count and properties, the face count, the list's count
+    and index types and the other face properties.
     """
     fmt = None
     elements: list[tuple[str, int, list[list[str]]]] = []

@@ -109,6 +109,7 @@ class EngineInfo(Block):
     emitters: int
     candidate_pairs: int
     rays_cast: int
+    rays_cleared: int
     nonzeros: int
     seconds: float
     intensity_cutoff: float
@@ -233,6 +234,7 @@ def render_metrics(
             emitters=len(scene.emitters),
             candidate_pairs=transfer.candidate_pairs,
             rays_cast=transfer.rays_cast,
+            rays_cleared=transfer.rays_cleared,
             nonzeros=int(transfer.matrix.nnz),
             seconds=transfer.seconds,
             intensity_cutoff=transfer.intensity_cutoff,

@@ -262,7 +262,8 @@ def _render_page(scene: Scene, metrics: dict[str, Any], figures: _Figures) -> st
                 ["exposure", f"{scene.exposure_s:g} s"],
                 ["dose window", f"{low:g}-{high:g} J/cm²"],
                 ["treated area", f"{roi['area_cm2']:.1f} cm²"],
-                ["engine", f"{eng['backend']}: {eng['rays_cast']} shadow rays, "
+                ["engine", f"{eng['backend']}: {eng['rays_cast']} shadow rays "
+                           f"({eng.get('rays_cleared', 0)} more cleared by shafts), "
                            f"{eng['sample_points']} skin points"],
                 ["mesh", _resolution(eng["resolution"])],
             ],

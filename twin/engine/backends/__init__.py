@@ -46,11 +46,15 @@ class Cast:
         (point, emitter) pairs that reached the exact per-pair tests.
     rays_cast : int
         Shadow rays traced (pairs that passed every culling test; 0 without occlusion).
+    rays_cleared : int
+        Pairs that passed the culling tests but needed no ray: their bundle's shaft meets
+        no triangle (:mod:`twin.engine.shafts`).
     """
 
     matrix: scipy.sparse.csc_array
     candidate_pairs: int
     rays_cast: int
+    rays_cleared: int = 0
 
 
 class Backend(Protocol):
@@ -169,5 +173,8 @@ def make_backend(
 
         return CudaBackend(triangles_mm)
     from twin.engine.backends.cpu import CpuBackend
+    from twin.engine.shafts import build_shafts
 
-    return CpuBackend(make_tracer(name, triangles_mm), workers=workers)
+    tri = np.asarray(triangles_mm, dtype=np.float64).reshape(-1, 3, 3)
+    shafts = build_shafts(tri) if len(tri) else None
+    return CpuBackend(make_tracer(name, tri), shafts=shafts, workers=workers)

@@ -64,23 +64,31 @@ def shade_pairs(
     pair_cell,
     cell_start,
     cell_count,
+    cell_centre,
     points,
     emitters,
     cos_cut,
     max_distance_mm,
+    cell_near,
+    margin_mm,
+    min_elevation,
     out_point,
     out_emitter,
     out_geometry,
     out_origin,
     out_direction,
+    out_cast,
 ):  # pragma: no cover - compiled
     """Run the exact tests on every point of the listed (emitter, cell) pairs.
 
     The tests are :func:`twin.engine.culling.pair_geometry`: facing, cone and range.
     ``points`` is (k, 6): position (mm) and unit normal, in cell order. For each surviving
     pair writes the point and emitter index, ``(r, r cos(alpha), r cos(theta))`` in mm, and
-    the shadow ray: origin at the skin point, unit direction to the emitter. Returns how many
-    pairs survived.
+    the shadow ray: origin at the skin point, unit direction to the emitter, and whether it
+    must be cast: not when the emitter lies within its cell's neighbourhood (nearer the
+    cell's centre than ``cell_near`` less ``margin_mm``, :mod:`twin.engine.shafts`) and the
+    ray leaves the skin with ``cos(alpha) >= min_elevation``. Returns how many pairs
+    survived.
     """
     k = 0
     max_d2 = max_distance_mm * max_distance_mm
@@ -90,6 +98,10 @@ def shade_pairs(
         ex, ey, ez = emitters[e, 0], emitters[e, 1], emitters[e, 2]
         ax, ay, az = emitters[e, 3], emitters[e, 4], emitters[e, 5]
         c = cos_cut[e]
+        gx = ex - cell_centre[cell, 0]
+        gy = ey - cell_centre[cell, 1]
+        gz = ez - cell_centre[cell, 2]
+        clear = math.sqrt(gx * gx + gy * gy + gz * gz) + margin_mm < cell_near[cell]
         for j in range(cell_start[cell], cell_start[cell] + cell_count[cell]):
             r, r_cos_a, r_cos_t = _pair_geometry(
                 ex, ey, ez, ax, ay, az, c,
@@ -108,6 +120,7 @@ def shade_pairs(
             out_direction[k, 0] = (ex - points[j, 0]) / r
             out_direction[k, 1] = (ey - points[j, 1]) / r
             out_direction[k, 2] = (ez - points[j, 2]) / r
+            out_cast[k] = not (clear and r_cos_a >= min_elevation * r)
             k += 1
     return k
 
@@ -120,4 +133,5 @@ def empty_pair_buffers(size: int) -> tuple[np.ndarray, ...]:
         np.empty((size, 3)),
         np.empty((size, 3)),
         np.empty((size, 3)),
+        np.empty(size, np.bool_),
     )

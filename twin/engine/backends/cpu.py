@@ -3,12 +3,14 @@
 Emitters go in batches on a thread pool. For each batch, :func:`_cpu_kernels.near_cells`
 keeps the (emitter, cell) pairs that pass the cell tests, :func:`_cpu_kernels.shade_pairs`
 runs the exact tests on every point of those cells and sets up the shadow rays of the pairs
-that pass, the tracer casts them, and the LED profiles give the values. The kernels and the
+that pass, the tracer casts those that shaft culling (:mod:`twin.engine.shafts`) does not
+clear, and the LED profiles give the values. The kernels and the
 tracer release the GIL, so the threads run in parallel.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import os
@@ -19,10 +21,11 @@ import scipy.sparse
 from numpy.typing import NDArray
 
 from twin.devices.emitters import Emitters
-from twin.engine.backends import Cast, ProgressCallback
+from twin.engine.backends import Cast, ProgressCallback, _shaft_kernels
 from twin.engine.backends import _cpu_kernels as _kernels
 from twin.engine.culling import Cells, cone_cosines, emitter_rows, make_cells
 from twin.engine.settings import TransferSettings
+from twin.engine.shafts import MIN_ELEVATION, Shafts
 from twin.geometry.surface import SamplePoints
 from twin.raycast import Tracer
 from twin.units import MM2_PER_CM2
@@ -38,6 +41,9 @@ class CpuBackend:
     ----------
     tracer : Tracer
         Ray queries over every triangle that can block light; thread-safe.
+    shafts : Shafts, optional
+        The same triangles for shaft culling (:func:`twin.engine.shafts.build_shafts`);
+        without them every ray that passes the culling tests is cast.
     workers : int, optional
         Threads; defaults to the number of CPUs.
 
@@ -48,9 +54,13 @@ class CpuBackend:
     tracer : Tracer
     """
 
-    def __init__(self, tracer: Tracer, *, workers: int | None = None) -> None:
+    def __init__(
+        self, tracer: Tracer, *, shafts: Shafts | None = None, workers: int | None = None
+    ) -> None:
         self.tracer = tracer
         self.name = tracer.name
+        self._shafts = shafts
+        self._near: tuple[str, NDArray[np.float64]] | None = None
         self._workers = workers or os.cpu_count() or 1
 
     def transfer(
@@ -78,6 +88,7 @@ class CpuBackend:
         Cast
         """
         cells = make_cells(samples)
+        near = self._neighbourhoods(cells, settings)
         cos_cut = cone_cosines(emitters, settings.intensity_cutoff)
         ems = emitter_rows(emitters)
         n = len(emitters)
@@ -89,18 +100,22 @@ class CpuBackend:
             np.arange(i, min(i + per_batch, n), dtype=np.int32) for i in range(0, n, per_batch)
         ]
         results: dict[int, list] = {}
-        candidates = rays = done = 0
+        candidates = rays = cleared = done = 0
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
             futures = {
-                pool.submit(self._batch, b, cells, ems, emitters, cos_cut, settings): (i, len(b))
+                pool.submit(self._batch, b, cells, near, ems, emitters, cos_cut, settings): (
+                    i,
+                    len(b),
+                )
                 for i, b in enumerate(batches)
             }
             for fut in as_completed(futures):
-                parts, c, r = fut.result()
+                parts, c, r, free = fut.result()
                 i, size = futures[fut]
                 results[i] = parts
                 candidates += c
                 rays += r
+                cleared += free
                 done += size
                 if progress is not None:
                     progress(done, n)
@@ -113,20 +128,68 @@ class CpuBackend:
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(emitter, minlength=n), out=indptr[1:])
         matrix = scipy.sparse.csc_array((value, point, indptr), shape=(len(cells.points), n))
-        return Cast(matrix=matrix, candidate_pairs=candidates, rays_cast=rays)
+        return Cast(
+            matrix=matrix, candidate_pairs=candidates, rays_cast=rays, rays_cleared=cleared
+        )
+
+    def _neighbourhoods(self, cells: Cells, settings: TransferSettings) -> NDArray[np.float64]:
+        """Each cell's neighbourhood radius, mm (:mod:`twin.engine.shafts`); 0 without shafts.
+
+        The last result is kept: it depends only on the cells, the triangles and the end
+        tolerance, so every emitter layout on the same skin reuses it.
+        """
+        shafts = self._shafts
+        if shafts is None or not settings.occlusion:
+            return np.zeros(len(cells.start))
+        digest = hashlib.blake2b(cells.points.tobytes(), digest_size=16)
+        digest.update(np.float64(settings.end_tolerance_mm).tobytes())
+        key = digest.hexdigest()
+        if self._near is not None and self._near[0] == key:
+            return self._near[1]
+        near = np.zeros(len(cells.start))
+        order = np.argsort(-cells.count).astype(np.int64)  # big cells first, then spread
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            list(
+                pool.map(
+                    lambda part: _shaft_kernels.cell_neighbourhoods(
+                        part,
+                        cells.points,
+                        cells.start,
+                        cells.count,
+                        cells.centre,
+                        cells.radius,
+                        cells.normal,
+                        cells.cos_cone,
+                        shafts.vertices,
+                        shafts.normal,
+                        shafts.offset,
+                        shafts.node_lo,
+                        shafts.node_hi,
+                        shafts.level_start,
+                        shafts.extent_mm,
+                        settings.end_tolerance_mm,
+                        near,
+                    ),
+                    [order[i :: 4 * self._workers] for i in range(4 * self._workers)],
+                )
+            )
+        self._near = (key, near)
+        return near
 
     def _batch(
         self,
         batch: NDArray[np.int32],
         cells: Cells,
+        near: NDArray[np.float64],
         ems: NDArray[np.float64],
         emitters: Emitters,
         cos_cut: NDArray[np.float64],
         settings: TransferSettings,
-    ) -> tuple[list[tuple[NDArray, NDArray, NDArray]], int, int]:
+    ) -> tuple[list[tuple[NDArray, NDArray, NDArray]], int, int, int]:
         """Cull and shade one batch of emitters.
 
-        Returns its (point, emitter, value) parts, the candidate pairs and the rays cast.
+        Returns its (point, emitter, value) parts, the candidate pairs, the rays cast and
+        the rays cleared by shafts.
         """
         max_d, end_tolerance_mm = settings.max_distance_mm, settings.end_tolerance_mm
         size = len(batch) * len(cells.start)
@@ -151,38 +214,49 @@ class CpuBackend:
         )
         splits = np.unique(np.concatenate([[0], cuts, [k]]))
         parts = []
-        candidates = rays = 0
+        candidates = rays = cleared = 0
         for lo, hi in itertools.pairwise(splits):
             total = int(cells.count[pair_c[lo:hi]].sum())
             candidates += total
-            pos, emi, geometry, origin, direction = _kernels.empty_pair_buffers(total)
+            pos, emi, geometry, origin, direction, cast = _kernels.empty_pair_buffers(total)
             m = _kernels.shade_pairs(
                 pair_e[lo:hi],
                 pair_c[lo:hi],
                 cells.start,
                 cells.count,
+                cells.centre,
                 cells.points,
                 ems,
                 cos_cut,
                 max_d,
+                near,
+                0.0 if self._shafts is None else self._shafts.margin_mm,
+                MIN_ELEVATION,
                 pos,
                 emi,
                 geometry,
                 origin,
                 direction,
+                cast,
             )
             pos, emi, geometry = pos[:m], emi[:m], geometry[:m]
             if settings.occlusion and m:
-                blocked = self.tracer.occluded(
-                    origin[:m], direction[:m], geometry[:, 0], end_tolerance_mm=end_tolerance_mm
+                ray = np.flatnonzero(cast[:m])
+                blocked = np.zeros(m, dtype=np.bool_)
+                blocked[ray] = self.tracer.occluded(
+                    origin[ray],
+                    direction[ray],
+                    geometry[ray, 0],
+                    end_tolerance_mm=end_tolerance_mm,
                 )
-                rays += m
+                rays += len(ray)
+                cleared += m - len(ray)
                 free = np.flatnonzero(~blocked)
                 pos, emi, geometry = pos[free], emi[free], geometry[free]
             value = _transfer_values(emitters, emi, *geometry.T)
             live = np.flatnonzero(value > 0.0)  # cos(theta) = 0 exactly, with no cut-off
             parts.append((cells.order[pos[live]], emi[live], value[live]))
-        return parts, candidates, rays
+        return parts, candidates, rays, cleared
 
 
 def _transfer_values(
