@@ -8,6 +8,7 @@ Helper functions are in ``_helpers.py``.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 def _real_gpu() -> bool:
@@ -29,6 +30,12 @@ import twin  # noqa: E402
 
 #: The CPU backends, which every test taking ``backend`` runs on.
 BACKENDS = ["reference", "embree"]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give each test a transfer cache of its own, so no test reads another's entries."""
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "twin-cache"))
 
 
 @pytest.fixture(params=BACKENDS)

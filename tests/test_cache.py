@@ -29,17 +29,31 @@ def helmet_scene(root):
 
 
 def test_cache_is_reused_for_drive_changes_and_rebuilt_for_geometry(tmp_path, caplog):
+    # Two entries per render: the direct matrix and the light the helmet's inside returns.
     cache = TransferCache(tmp_path / "cache")
     path = helmet_scene(tmp_path)
     first = twin.render(path, cache=cache)
-    assert (cache.hits, cache.misses) == (0, 1)
+    assert first.transfer.indirect is not None
+    assert (cache.hits, cache.misses) == (0, 2)
     data = yaml.safe_load(path.read_text())
     data["mode"] = "red"
     data["exposure_s"] = 600
     path.write_text(yaml.safe_dump(data))
     again = twin.render(path, cache=cache)
-    assert (cache.hits, cache.misses) == (1, 1)
+    assert (cache.hits, cache.misses) == (2, 2)
     np.testing.assert_array_equal(again.transfer.matrix.toarray(), first.transfer.matrix.toarray())
+    np.testing.assert_array_equal(
+        again.transfer.indirect.toarray(), first.transfer.indirect.toarray()
+    )
+    for name in ("positions_mm", "areas_mm2", "surface", "sample_patch"):
+        np.testing.assert_array_equal(
+            getattr(again.transfer.indirect.patches, name),
+            getattr(first.transfer.indirect.patches, name),
+        )
+    assert again.metrics["interreflection"] == {
+        **first.metrics["interreflection"],
+        "seconds": again.metrics["interreflection"]["seconds"],
+    }
     red = np.asarray(first.scene.emitters.channel == "red")
     power = first.scene.emitters.power_mw * red
     np.testing.assert_allclose(
@@ -48,7 +62,7 @@ def test_cache_is_reused_for_drive_changes_and_rebuilt_for_geometry(tmp_path, ca
     data["emitters"]["standoff_mm"] = 12.0  # geometry: a new matrix
     path.write_text(yaml.safe_dump(data))
     twin.render(path, cache=cache)
-    assert (cache.hits, cache.misses) == (1, 2)
+    assert (cache.hits, cache.misses) == (2, 4)
     # A damaged entry is detected, reported and rebuilt, never used.
     entry = next(p for p in cache.folder.glob("*.npz"))
     entry.write_bytes(entry.read_bytes()[:1000])
@@ -81,10 +95,19 @@ def test_a_corrupt_entry_is_reported_deleted_and_rebuilt(tmp_path, caplog, damag
     with caplog.at_level(logging.WARNING, logger="twin.engine.cache"):
         again = twin.render(path, cache=cache)
     assert "corrupt or stale cache entry" in caplog.text and "rebuilding it" in caplog.text
-    assert (cache.hits, cache.misses) == (0, 2)
+    assert (cache.hits, cache.misses) == (1, 3)
     np.testing.assert_array_equal(again.transfer.matrix.toarray(), first.transfer.matrix.toarray())
     twin.render(path, cache=cache)  # the rebuilt entry is sound
-    assert (cache.hits, cache.misses) == (1, 2)
+    assert (cache.hits, cache.misses) == (3, 3)
+
+
+def test_edited_engine_code_never_reads_an_older_entry(tmp_path, monkeypatch):
+    cache = TransferCache(tmp_path / "cache")
+    path = helmet_scene(tmp_path)
+    twin.render(path, cache=cache)
+    monkeypatch.setattr(twin.engine.cache, "code_fingerprint", lambda: "an edited engine")
+    twin.render(path, cache=cache)
+    assert (cache.hits, cache.misses) == (0, 4)
 
 
 def test_an_unwritable_cache_costs_time_not_the_run_and_leaves_no_partial_entry(
@@ -102,3 +125,26 @@ def test_an_unwritable_cache_costs_time_not_the_run_and_leaves_no_partial_entry(
         twin.render(helmet_scene(tmp_path), cache=cache)
     assert "cannot write the cache (No space left on device)" in caplog.text
     assert list(cache.folder.iterdir()) == []
+
+
+def test_twin_render_keeps_its_matrices_unless_told_not_to(tmp_path, capsys):
+    """The CLI caches in $TWIN_CACHE_DIR: a re-run reads the entries and writes the same
+    files; --no-cache neither reads nor writes them."""
+    from twin.cli import main
+
+    folder = tmp_path / "twin-cache" / "transfer"  # $TWIN_CACHE_DIR (tests/conftest.py)
+    path = helmet_scene(tmp_path)
+    assert main(["render", str(path), "--out", str(tmp_path / "a"), "--no-cache"]) == 0
+    assert not folder.exists()
+    assert main(["render", str(path), "--out", str(tmp_path / "b")]) == 0
+    entries = sorted(folder.glob("*.npz"))
+    assert len(entries) == 2
+    stamps = [p.stat().st_mtime_ns for p in entries]
+    assert main(["render", str(path), "--out", str(tmp_path / "c")]) == 0
+    assert [p.stat().st_mtime_ns for p in sorted(folder.glob("*.npz"))] == stamps
+    for name in ("samples.csv", "surface.ply", "emitters.csv"):
+        first = (tmp_path / "a" / name).read_bytes()
+        assert (
+            first == (tmp_path / "b" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()
+        )
+    capsys.readouterr()

@@ -50,7 +50,17 @@ def _render(p: argparse.ArgumentParser) -> None:
     )
     _irradiance_unit(p, "the summary printed (the result files stay in mW/cm2 and J/cm2)")
     _workers(p, what="a population's members")
+    _cache(p)
     p.set_defaults(command_func="render:_cmd_render")
+
+
+def _cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="transfer-matrix cache folder (default: $TWIN_CACHE_DIR, else ~/.cache/twin)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
 
 
 def _workers(p: argparse.ArgumentParser, *, what: str = "the renders") -> None:
@@ -145,8 +155,7 @@ def _check(p: argparse.ArgumentParser) -> None:
         help="rewrite each scene's baseline with the current metrics (never implicit)",
     )
     _workers(p)
-    p.add_argument("--cache-dir", type=Path, help="transfer-matrix cache folder")
-    p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
+    _cache(p)
     p.set_defaults(command_func="check:_cmd_check")
 
 
@@ -211,8 +220,7 @@ def _compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the report")
     _workers(p)
-    p.add_argument("--cache-dir", type=Path, help="transfer-matrix cache folder")
-    p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
+    _cache(p)
     p.set_defaults(command_func="compare:_cmd_compare")
 
 

@@ -195,6 +195,7 @@ def _population_table(summary: dict, units: DoseUnits) -> str:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from twin.engine.cache import TransferCache
     from twin.pipeline.population import render_population
     from twin.pipeline.render import render
     from twin.scene import list_members, load_member
@@ -203,11 +204,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
     check_writable(args.out, name="--out", folder=True)
     members = list_members(args.scene or default_scene_path())
     pictures = functools.partial(_pictures, plots=args.plots, png=args.png, html=args.html)
+    cache = None if args.no_cache else TransferCache(args.cache_dir)
     if len(members) == 1:
         result = render(
             load_member(members[0]),
             backend=args.backend,
             progress=ProgressBar("ray casting", stream=sys.stderr),
+            cache=cache,
         )
         owned = [*RESULT_NAMES, *picture_names()]
         with publish(args.out, name="--out", owned=owned) as folder:
@@ -224,6 +227,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
             progress=ProgressBar("rendering", stream=sys.stderr, unit="members"),
             each=pictures,
             each_owned=picture_names(),
+            cache=cache,
         )
     failed = summary.get("failed", [])
     print(f"population of {len(members)} ({members[0].name} ... {members[-1].name})")

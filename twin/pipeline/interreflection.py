@@ -21,7 +21,8 @@ from scipy.spatial import cKDTree
 from twin.devices.materials import SKIN, Reflectance
 from twin.devices.spectra import Spectrum, line
 from twin.dose.hazards import skin_reflectance
-from twin.engine.backends import make_backend
+from twin.engine.backends import Backend, make_backend
+from twin.engine.cache import TransferCache, indirect_key
 from twin.engine.interreflection import (
     IndirectTransfer,
     Reflector,
@@ -88,6 +89,8 @@ def render_interreflection(
     kernels: SceneKernels | None,
     *,
     workers: int | None = None,
+    cache: TransferCache | None = None,
+    transfer_key: str | None = None,
 ) -> IndirectTransfer | None:
     """Solve the light the scene's surfaces return to the skin (``None``: not asked for).
 
@@ -103,6 +106,11 @@ def render_interreflection(
         skin model's reflectance.
     workers : int, optional
         Threads for ray casting.
+    cache : TransferCache, optional
+        Where to keep the result, keyed by ``transfer_key`` (the direct matrix's, from
+        :func:`twin.engine.cache.transfer_key`) and everything else it depends on.
+    transfer_key : str, optional
+        Required with ``cache``.
 
     Returns
     -------
@@ -125,7 +133,6 @@ def render_interreflection(
         return None
     surfaces = [scene.target, *(s for s, _ in others)]
     triangles = np.concatenate([s.triangles_mm for s in surfaces])
-    backend = make_backend(transfer.backend, triangles, workers=workers)
     end_tolerance_mm = self_tolerance_mm(triangles)
     engine = scene.engine
     skin_tree = cKDTree(scene.target.vertices_mm)
@@ -135,6 +142,44 @@ def render_interreflection(
         sizes.append(
             engine.patch_mm * float(np.clip(gap_mm / engine.patch_mm, 1.0, DEVICE_PATCH_SCALE))
         )
+
+    def build() -> IndirectTransfer:
+        backend = make_backend(transfer.backend, triangles, workers=workers)
+        return _solve(
+            scene, samples, transfer, others, skin, sizes, backend, end_tolerance_mm, workers
+        )
+
+    if cache is None or transfer_key is None:
+        return build()
+    key = indirect_key(
+        transfer_key,
+        surfaces,
+        [skin, *(values for _, values in others)],
+        sizes_mm=sizes,
+        settings={
+            "end_tolerance_mm": end_tolerance_mm,
+            "intensity_cutoff": engine.intensity_cutoff,
+            "max_distance_mm": engine.max_distance_mm,
+            "samples": scene.samples,
+        },
+    )
+    return cache.get_or_build_indirect(key, build, surfaces=surfaces)
+
+
+def _solve(
+    scene: Scene,
+    samples: SamplePoints,
+    transfer: TransferMatrix,
+    others: list[tuple[Surface, dict[str, float]]],
+    skin: dict[str, float | NDArray[np.float64]],
+    sizes: list[float],
+    backend: Backend,
+    end_tolerance_mm: float,
+    workers: int | None,
+) -> IndirectTransfer:
+    """Patch the surfaces, cast the direct light on the others, solve (see the caller)."""
+    engine = scene.engine
+    surfaces = [scene.target, *(s for s, _ in others)]
     patches = patches_of(surfaces, size_mm=sizes)
     on_vertices = scene.samples == "vertices"
     reflectors = [

@@ -267,6 +267,7 @@ def render(
             progress=progress,
         )
 
+    key = None
     if cache is None:
         transfer = build()
     else:
@@ -286,7 +287,9 @@ def render(
         transfer = cache.get_or_build(key, build)
     kernels = render_kernels(scene, samples, cache_dir=None if cache is None else cache.folder)
     transfer = transfer.with_indirect(
-        render_interreflection(scene, samples, transfer, kernels, workers=workers)
+        render_interreflection(
+            scene, samples, transfer, kernels, workers=workers, cache=cache, transfer_key=key
+        )
     )
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
     gap, incidence = axis_landing(scene.emitters, scene.target, engine.tracer)
