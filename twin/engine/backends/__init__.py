@@ -173,8 +173,6 @@ def make_backend(
 
         return CudaBackend(triangles_mm)
     from twin.engine.backends.cpu import CpuBackend
-    from twin.engine.shafts import build_shafts
 
     tri = np.asarray(triangles_mm, dtype=np.float64).reshape(-1, 3, 3)
-    shafts = build_shafts(tri) if len(tri) else None
-    return CpuBackend(make_tracer(name, tri), shafts=shafts, workers=workers)
+    return CpuBackend(make_tracer(name, tri), triangles_mm=tri, workers=workers)

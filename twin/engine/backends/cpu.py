@@ -25,7 +25,7 @@ from twin.engine.backends import Cast, ProgressCallback, _shaft_kernels
 from twin.engine.backends import _cpu_kernels as _kernels
 from twin.engine.culling import Cells, cone_cosines, emitter_rows, make_cells
 from twin.engine.settings import TransferSettings
-from twin.engine.shafts import MIN_ELEVATION, Shafts
+from twin.engine.shafts import MIN_ELEVATION, Shafts, build_shafts
 from twin.geometry.surface import SamplePoints
 from twin.raycast import Tracer
 from twin.units import MM2_PER_CM2
@@ -41,9 +41,9 @@ class CpuBackend:
     ----------
     tracer : Tracer
         Ray queries over every triangle that can block light; thread-safe.
-    shafts : Shafts, optional
-        The same triangles for shaft culling (:func:`twin.engine.shafts.build_shafts`);
-        without them every ray that passes the culling tests is cast.
+    triangles_mm : (f, 3, 3) float64, optional, mm
+        The tracer's triangles, for shaft culling (:mod:`twin.engine.shafts`, built on the
+        first matrix); without them every ray that passes the culling tests is cast.
     workers : int, optional
         Threads; defaults to the number of CPUs.
 
@@ -55,11 +55,16 @@ class CpuBackend:
     """
 
     def __init__(
-        self, tracer: Tracer, *, shafts: Shafts | None = None, workers: int | None = None
+        self,
+        tracer: Tracer,
+        *,
+        triangles_mm: NDArray[np.float64] | None = None,
+        workers: int | None = None,
     ) -> None:
         self.tracer = tracer
         self.name = tracer.name
-        self._shafts = shafts
+        self._triangles_mm = triangles_mm
+        self._shafts: Shafts | None = None
         self._near: tuple[str, NDArray[np.float64]] | None = None
         self._workers = workers or os.cpu_count() or 1
 
@@ -138,6 +143,8 @@ class CpuBackend:
         The last result is kept: it depends only on the cells, the triangles and the end
         tolerance, so every emitter layout on the same skin reuses it.
         """
+        if self._shafts is None and self._triangles_mm is not None and len(self._triangles_mm):
+            self._shafts = build_shafts(self._triangles_mm)
         shafts = self._shafts
         if shafts is None or not settings.occlusion:
             return np.zeros(len(cells.start))
