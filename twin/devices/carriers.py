@@ -26,13 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import trimesh
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from twin.errors import InputError
 from twin.geometry import anatomy
 from twin.geometry.surface import Surface
+from twin.geometry.topology import boundary_loops, face_components
 from twin.geometry.variants import Variant
 
 CARRIER_KINDS = ("rigid", "flexible", "helmet", "pad", "panel")
@@ -199,9 +199,7 @@ def _shell(
     if faces.size == 0:
         msg = f"{skin.name}: the carrier covers no skin (every face is cut out)"
         raise InputError(msg)
-    labels = trimesh.graph.connected_component_labels(
-        trimesh.graph.face_adjacency(skin.faces[faces]), node_count=len(faces)
-    )
+    labels = face_components(skin.faces[faces])
     area = np.bincount(labels, weights=skin.face_areas_mm2[faces])
     faces = faces[area[labels] >= 0.02 * area.sum()]  # drop slivers the cut-outs left
     normals = _smoothed_normals(skin, smooth_mm)
@@ -240,10 +238,8 @@ def _face_keep(
 
 def _lip_loop(face: Surface, lm: dict[str, NDArray[np.float64]]) -> NDArray[np.int64]:
     """Vertices of the face's boundary loop around the lips (the one nearest the mouth)."""
-    mesh = trimesh.Trimesh(face.vertices_mm, face.faces, process=False)
-    edges = mesh.edges[trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1)]
     guess = np.array([0.0, 0.5 * (lm["nose_tip"][1] + lm["menton"][1]), lm["nose_tip"][2]])
-    loops = [np.array(sorted(c)) for c in trimesh.graph.connected_components(edges)]
+    loops = boundary_loops(face.faces)
     return min(loops, key=lambda c: np.linalg.norm(face.vertices_mm[c].mean(axis=0) - guess))
 
 

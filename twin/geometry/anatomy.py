@@ -32,7 +32,6 @@ from functools import cache, lru_cache
 from typing import cast
 
 import numpy as np
-import trimesh
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
@@ -40,6 +39,7 @@ from twin._data import data_dir
 from twin.errors import InputError
 from twin.geometry.refine import Refinement, plan_refinement
 from twin.geometry.surface import Surface
+from twin.geometry.topology import boundary_loops, face_components
 from twin.geometry.variants import Variant, offsets_mm
 
 DM_TO_MM = 100.0
@@ -226,6 +226,8 @@ def eye_shields(variant: Variant | None = None) -> Surface:
     Each is centred on the eyeball's axis, ``EYE_SHIELD_MM["gap"]`` in front of the most
     forward eyelid point within its radius; used as an occluder in blue-light scenes.
     """
+    import trimesh  # only here, for the disks
+
     face = builtin("face", variant=variant)
     eyelids = face.vertices_mm[face.regions["eyes"]]
     parts = []
@@ -433,9 +435,7 @@ def _cavity_faces(surface: Surface, candidates: NDArray[np.int64]) -> NDArray[np
         hits += dist < 80.0
     enclosed = np.flatnonzero(hits >= 0.9 * _CAVITY_RAYS)
     faces = surface.faces[candidates[enclosed]]
-    labels = trimesh.graph.connected_component_labels(
-        trimesh.graph.face_adjacency(faces), node_count=len(faces)
-    )
+    labels = face_components(faces)
     out = np.zeros(len(candidates), dtype=bool)
     out[enclosed[np.bincount(labels)[labels] >= 100]] = True
     return out
@@ -443,9 +443,7 @@ def _cavity_faces(surface: Surface, candidates: NDArray[np.int64]) -> NDArray[np
 
 def _component(faces: NDArray[np.int64], seed_vertex: int) -> NDArray[np.int64]:
     """Return the connected part of ``faces`` holding ``seed_vertex``."""
-    labels = trimesh.graph.connected_component_labels(
-        trimesh.graph.face_adjacency(faces), node_count=len(faces)
-    )
+    labels = face_components(faces)
     holding = np.flatnonzero((faces == seed_vertex).any(axis=1))
     return faces[labels == labels[holding[0]]]
 
@@ -572,11 +570,9 @@ def _face_rules(b: _Body, p: NDArray[np.float64], faces: NDArray[np.int64]) -> l
     lm = b.landmark_mm
     eye_l, eye_r = (e.vertices_mm.mean(axis=0) for e in b.eyes)
     # The mouth: centre of the face's boundary loop around the lips.
-    patch = trimesh.Trimesh(p, faces, process=False)
-    open_edges = patch.edges[trimesh.grouping.group_rows(patch.edges_sorted, require_count=1)]
-    loops = trimesh.graph.connected_components(open_edges)
+    loops = boundary_loops(faces)
     guess = np.array([0.0, 0.5 * (lm["nose_tip"][1] + lm["menton"][1]), lm["nose_tip"][2]])
-    lip_loop = p[list(min(loops, key=lambda c: np.linalg.norm(p[list(c)].mean(0) - guess)))]
+    lip_loop = p[min(loops, key=lambda c: np.linalg.norm(p[c].mean(0) - guess))]
     mouth = lip_loop.mean(axis=0)
     x, y = p[:, 0], p[:, 1]
 

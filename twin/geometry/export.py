@@ -14,7 +14,6 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
-import trimesh
 
 from twin.errors import InputError
 from twin.files import write_atomic
@@ -196,14 +195,16 @@ def export_surface(surface: Surface, path: Path) -> None:
             face_data={},
             comments=["lengths in mm", "regions: " + " ".join(surface.regions)],
         )
-    elif suffix == "gltf":  # one self-contained file: the buffer embedded as a data URI
-        mesh = trimesh.Trimesh(surface.vertices_mm, surface.faces, process=False)
-        files = trimesh.exchange.gltf.export_gltf(trimesh.Scene(mesh), embed_buffers=True)
-        data = files["model.gltf"]
     else:
+        import trimesh  # the writers of the other formats
+
         mesh = trimesh.Trimesh(surface.vertices_mm, surface.faces, process=False)
-        blob = trimesh.exchange.export.export_mesh(mesh, file_obj=None, file_type=suffix)
-        data = blob.encode() if isinstance(blob, str) else blob
+        if suffix == "gltf":  # one self-contained file: the buffer embedded as a data URI
+            files = trimesh.exchange.gltf.export_gltf(trimesh.Scene(mesh), embed_buffers=True)
+            data = files["model.gltf"]
+        else:
+            blob = trimesh.exchange.export.export_mesh(mesh, file_obj=None, file_type=suffix)
+            data = blob.encode() if isinstance(blob, str) else blob
     write_atomic({path: data}, name="path")
 
 

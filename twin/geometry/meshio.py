@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
-import trimesh
 from numpy.typing import NDArray
 
 from twin._validation import MAX_COORDINATE_MM, check_file, shorten
 from twin.errors import InputError
 from twin.geometry.ply import read_triangle_ply
 from twin.geometry.surface import Surface
+from twin.geometry.topology import edges
 from twin.units import MM_PER_UNIT, mm_per_unit
 
 logger = logging.getLogger(__name__)
@@ -149,6 +149,8 @@ def _read(path: Path) -> tuple[NDArray[np.float64], NDArray[np.int64], dict[str,
         ply = read_triangle_ply(path)
         if ply is not None:
             return ply.vertices, ply.faces, ply.vertex_properties
+    import trimesh  # the general reader, for every other format
+
     try:
         mesh = trimesh.load(path, force="mesh", process=False, maintain_order=True)
     except Exception as exc:  # trimesh raises many types for malformed files
@@ -188,26 +190,6 @@ def _weld(vertices: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.
     return np.sort(first), weld
 
 
-def _edges(
-    faces: NDArray[np.int64],
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
-    """List the edges of each face and find those shared by exactly two faces.
-
-    Returns the directed edges, (3f, 2), in face order (face ``i`` holds rows ``3i`` to
-    ``3i + 2``); the pairs of rows that run along the same manifold edge, (m, 2); and how
-    many rows share each row's edge, (3f,).
-    """
-    directed = faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
-    key = directed.min(axis=1) * (int(faces.max()) + 1) + directed.max(axis=1)
-    order = np.argsort(key, kind="stable")
-    start = np.flatnonzero(np.diff(key[order], prepend=-1) != 0)
-    counts = np.diff(start, append=len(key))
-    two = start[counts == 2]
-    shared = np.empty(len(key), dtype=np.int64)
-    shared[order] = np.repeat(counts, counts)
-    return directed, np.column_stack([order[two], order[two + 1]]), shared
-
-
 def _consistent_winding(faces: NDArray[np.int64]) -> tuple[NDArray[np.int64], int]:
     """One winding across each connected piece, agreeing with most of its triangles.
 
@@ -222,7 +204,7 @@ def _consistent_winding(faces: NDArray[np.int64]) -> tuple[NDArray[np.int64], in
     Returns the faces and how many triangles were reversed.
     """
     f = len(faces)
-    directed, pairs, _ = _edges(faces)
+    directed, pairs, _ = edges(faces)
     a, b = pairs[:, 0] // 3, pairs[:, 1] // 3
     same_way = np.all(directed[pairs[:, 0]] == directed[pairs[:, 1]], axis=1)  # must reverse
     rows = np.concatenate([a, a + f])
@@ -266,7 +248,7 @@ def _outwards(
 
     A piece is closed when each of its edges is shared by exactly two triangles.
     """
-    _, pairs, shared = _edges(faces)
+    _, pairs, shared = edges(faces)
     closed_face = np.all(shared.reshape(-1, 3) == 2, axis=1)
     ends = pairs // 3
     graph = scipy.sparse.coo_matrix(

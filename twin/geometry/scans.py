@@ -15,12 +15,12 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import trimesh
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from twin.errors import InputError
 from twin.geometry.surface import Surface
+from twin.geometry.topology import face_components
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +42,7 @@ def single_body(surface: Surface) -> Surface:
     InputError
         If two or more pieces each hold at least ``DEBRIS_AREA_FRACTION`` of the area.
     """
-    labels = trimesh.graph.connected_component_labels(
-        trimesh.graph.face_adjacency(surface.faces), node_count=len(surface.faces)
-    )
+    labels = face_components(surface.faces)
     area = np.bincount(labels, weights=surface.face_areas_mm2)
     if len(area) == 1:
         return surface

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import trimesh
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
@@ -21,6 +20,7 @@ from twin.engine.extended import extended_transfer
 from twin.engine.transfer import TransferMatrix, scene_triangles
 from twin.errors import InputError
 from twin.geometry.surface import SamplePoints, Surface
+from twin.geometry.topology import closest_points
 from twin.pipeline.detectors import DetectorReading, read_detectors
 from twin.pipeline.eye import EyeDetector, eye_detector
 from twin.pipeline.interreflection import render_interreflection
@@ -160,7 +160,7 @@ def skin_clearance_mm(points_mm: NDArray[np.float64], target: Surface) -> NDArra
     faces = by_vertex[np.repeat(start[vertex], per) + offsets] // 3
     pairs = np.unique(np.repeat(owner, per) * len(target.faces) + faces)
     row, face = pairs // len(target.faces), pairs % len(target.faces)
-    closest = trimesh.triangles.closest_point(target.triangles_mm[face], points_mm[row])
+    closest = closest_points(target.triangles_mm[face], points_mm[row])
     distance = np.linalg.norm(points_mm[row] - closest, axis=1)
     best = np.full(len(points_mm), np.inf)
     np.minimum.at(best, row, distance)
