@@ -185,9 +185,13 @@ def _smoothed_normals(skin: Surface, radius_mm: float) -> NDArray[np.float64]:
     tree = cKDTree(skin.vertices_mm)
     weights = skin.samples().areas_mm2
     pairs = tree.query_pairs(radius_mm, output_type="ndarray")
-    total = normals * weights[:, None]
-    np.add.at(total, pairs[:, 0], normals[pairs[:, 1]] * weights[pairs[:, 1], None])
-    np.add.at(total, pairs[:, 1], normals[pairs[:, 0]] * weights[pairs[:, 0], None])
+    weighted = normals * weights[:, None]
+    # Each vertex's own normal, then its pairs' in order: one bincount per axis.
+    to = np.concatenate([np.arange(len(normals)), pairs[:, 0], pairs[:, 1]])
+    source = np.concatenate([np.arange(len(normals)), pairs[:, 1], pairs[:, 0]])
+    total = np.column_stack(
+        [np.bincount(to, weights=weighted[source, k], minlength=len(normals)) for k in range(3)]
+    )
     return total / np.linalg.norm(total, axis=1)[:, None]
 
 

@@ -8,7 +8,6 @@ All lengths in mm; normals follow the winding (counter-clockwise seen from the l
 from __future__ import annotations
 
 import numpy as np
-import trimesh
 from numpy.typing import ArrayLike
 
 from twin.geometry.surface import Surface
@@ -40,6 +39,8 @@ def plane(*, size_mm: float = 200.0, divisions: int = 64, z_mm: float = 0.0) -> 
 
 def sphere(*, radius_mm: float = 50.0, subdivisions: int = 4, inward: bool = False) -> Surface:
     """Icosphere at the origin; ``inward`` turns the normals to the centre."""
+    import trimesh  # its icosphere
+
     mesh = trimesh.creation.icosphere(subdivisions=subdivisions, radius=radius_mm)
     faces = mesh.faces[:, ::-1] if inward else mesh.faces
     return Surface(mesh.vertices, faces, name="phantom:sphere")
@@ -103,6 +104,8 @@ def head(*, subdivisions: int = 5) -> Surface:
         With regions ``forehead``, ``eyes``, ``nose``, ``cheeks``, ``chin`` (together the
         face) and ``back`` (the rest of the head).
     """
+    import trimesh  # its icosphere
+
     unit = trimesh.creation.icosphere(subdivisions=subdivisions, radius=1.0)
     base = unit.vertices * _HEAD_AXES_MM
     x, y = base[:, 0], base[:, 1]

@@ -100,8 +100,11 @@ def plan_refinement(
     vertices, faces, splits = vertices_mm, np.asarray(faces), []
     for _ in range(max_rounds):
         corner = faces[:, [0, 1, 2, 1, 2, 0]].reshape(-1, 3, 2)  # edges (0,1), (1,2), (2,0)
-        key = np.sort(corner, axis=2).reshape(-1, 2)
-        unique, inverse = np.unique(key, axis=0, return_inverse=True)
+        low, high = corner.min(axis=2).ravel(), corner.max(axis=2).ravel()
+        # One integer per edge, ordered as its (low, high) pair: np.unique on it sorts the
+        # edges as np.unique(..., axis=0) would, without sorting rows.
+        code, inverse = np.unique(low * len(vertices) + high, return_inverse=True)
+        unique = np.column_stack([code // len(vertices), code % len(vertices)])
         long_edge = (
             np.linalg.norm(vertices[unique[:, 1]] - vertices[unique[:, 0]], axis=1) > max_edge_mm
         )

@@ -25,6 +25,7 @@ from scipy.spatial import cKDTree
 
 from twin.dose.hazards import facing_rows
 from twin.engine.backends import make_backend
+from twin.engine.cache import TransferCache, transfer_key
 from twin.engine.extended import extended_transfer
 from twin.engine.interreflection import IndirectTransfer
 from twin.engine.transfer import TransferMatrix
@@ -74,7 +75,11 @@ class EyeDetector:
 
 
 def eye_detector(
-    scene: Scene, samples: SamplePoints, transfer: TransferMatrix
+    scene: Scene,
+    samples: SamplePoints,
+    transfer: TransferMatrix,
+    *,
+    cache: TransferCache | None = None,
 ) -> EyeDetector | None:
     """Return where the scene's eyes are judged; ``None`` without an eye region.
 
@@ -85,6 +90,8 @@ def eye_detector(
         The skin points ``transfer`` was built at.
     transfer : TransferMatrix
         The skin's transfer matrix (its backend builds the cornea's).
+    cache : TransferCache, optional
+        Where the cornea's transfer matrix is kept.
 
     Returns
     -------
@@ -101,7 +108,7 @@ def eye_detector(
     indirect = None if transfer.indirect is None else transfer.indirect.rows(index)
     lid_transfer = dataclasses.replace(transfer, matrix=rows, indirect=indirect)
     eyelid = _detector("eyelid", lid_points, lid_transfer, scene, returned=indirect)
-    built = _cornea_transfer(scene, transfer)
+    built = _cornea_transfer(scene, transfer, cache)
     if built is None:
         return eyelid
     points, at_cornea = built
@@ -138,7 +145,7 @@ def _detector(
 
 
 def _cornea_transfer(
-    scene: Scene, transfer: TransferMatrix
+    scene: Scene, transfer: TransferMatrix, cache: TransferCache | None
 ) -> tuple[SamplePoints, TransferMatrix] | None:
     """Return the transfer matrix at the cornea of a built-in anatomy with eyes, else ``None``.
 
@@ -174,15 +181,31 @@ def _cornea_transfer(
     triangles = np.concatenate(
         [skin, *(e.triangles_mm for e in eyes), *(o.triangles_mm for o in scene.occluders)]
     )
-    backend = make_backend(transfer.backend, triangles)
     end_tolerance_mm, engine = self_tolerance_mm(triangles), scene.engine
-    built = extended_transfer(
+
+    def build() -> TransferMatrix:
+        return extended_transfer(
+            points,
+            scene.emitters,
+            make_backend(transfer.backend, triangles),
+            apertures=scene.apertures,
+            end_tolerance_mm=end_tolerance_mm,
+            intensity_cutoff=engine.intensity_cutoff,
+            max_distance_mm=engine.max_distance_mm,
+        )
+
+    if cache is None:
+        return points, build()
+    key = transfer_key(
         points,
+        triangles,
         scene.emitters,
-        backend,
         apertures=scene.apertures,
-        end_tolerance_mm=end_tolerance_mm,
-        intensity_cutoff=engine.intensity_cutoff,
-        max_distance_mm=engine.max_distance_mm,
+        backend=transfer.backend,
+        settings={
+            "end_tolerance_mm": end_tolerance_mm,
+            "intensity_cutoff": engine.intensity_cutoff,
+            "max_distance_mm": engine.max_distance_mm,
+        },
     )
-    return points, built
+    return points, cache.get_or_build(key, build)

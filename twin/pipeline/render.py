@@ -293,7 +293,7 @@ def render(
     )
     maps = dose_maps(transfer, scene.emitters, drive=scene.drive, exposure_s=scene.exposure_s)
     gap, incidence = axis_landing(scene.emitters, scene.target, engine.tracer)
-    eye = eye_detector(scene, samples, transfer)
+    eye = eye_detector(scene, samples, transfer, cache=cache)
     tissue = render_tissue(scene, samples, transfer, kernels)
     blocks = render_metrics(
         scene,

@@ -14,6 +14,9 @@ import numpy as np
 from twin.engine.shafts import LEAF_SIZE
 
 _STACK = 128  # two entries per level; 64 levels hold 2^64 leaves
+#: Point-by-triangle tests a cell may spend; past them its neighbourhood ends where the
+#: walk stands (about a millisecond: a cell whose points face every way would test them all).
+_BUDGET = 1 << 18
 
 
 @numba.njit(inline="always", cache=True)
@@ -78,6 +81,7 @@ def cell_neighbourhoods(
             lowest = min(lowest, px * points[j, 3] + py * points[j, 4] + pz * points[j, 5])
         spread = math.sqrt(max(2.0 - 2.0 * cell_cos_cone[c], 0.0))  # |n_p - n| <= spread
         near = reach_mm
+        work = 0
         # Depth-first over (level, node) pairs, pruned by the nearest failure found so far.
         # For every point p: n_p . (x - p) = n_p . (x - c) - n_p . (p - c)
         #                                 <= n . (x - c) + spread |x - c| - lowest.
@@ -132,6 +136,14 @@ def cell_neighbourhoods(
                         behind = False
                         break
                 if not behind:  # then each point's plane
+                    work += last - first
+                    if work > _BUDGET:  # stop where no unvisited triangle is nearer
+                        near = min(near, _box_distance(node_lo, node_hi, node, cx, cy, cz))
+                        for s in range(0, size, 2):
+                            j = level_start[stack[s]] + stack[s + 1]
+                            near = min(near, _box_distance(node_lo, node_hi, j, cx, cy, cz))
+                        size = 0
+                        break
                     behind = True
                     tnx, tny, tnz = normal[t, 0], normal[t, 1], normal[t, 2]
                     for p in range(first, last):
