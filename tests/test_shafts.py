@@ -16,15 +16,13 @@ import twin
 from twin.devices.emitters import Emitters
 from twin.devices.layout import offset_shell_layout
 from twin.devices.profiles import Isotropic, Lambertian
-from twin.engine.backends import make_backend
 from twin.engine.backends.cpu import CpuBackend
-from twin.engine.culling import make_cells
 from twin.engine.settings import TransferSettings
-from twin.engine.shafts import MIN_ELEVATION
+from twin.engine.shafts import MIN_ELEVATION, SECTORS, SHELLS_MM, build_shafts
 from twin.engine.transfer import TransferMatrix, scene_triangles, transfer_matrix
 from twin.geometry import phantoms
 from twin.geometry.surface import SamplePoints, Surface
-from twin.raycast import self_tolerance_mm
+from twin.raycast import make_tracer, self_tolerance_mm
 
 CPU_BACKENDS = ["reference", "embree"]
 
@@ -33,8 +31,8 @@ def both(
     backend: str, samples: SamplePoints, emitters: Emitters, triangles: np.ndarray, **options
 ) -> tuple[TransferMatrix, TransferMatrix]:
     """Build the matrix with shafts and without, on one tracer."""
-    fast = make_backend(backend, triangles)
-    plain = CpuBackend(fast.tracer)
+    plain = CpuBackend(make_tracer(backend, triangles))
+    fast = CpuBackend(plain.tracer, triangles_mm=triangles, horizons="always")
     tol = self_tolerance_mm(triangles)
     with_shafts = transfer_matrix(samples, emitters, fast, end_tolerance_mm=tol, **options)
     without = transfer_matrix(samples, emitters, plain, end_tolerance_mm=tol, **options)
@@ -148,20 +146,83 @@ def test_a_convex_body_needs_no_ray_and_a_blocker_brings_them_back():
     assert plain.matrix.nnz < plain.rays_cast
 
 
-def test_neighbourhoods_follow_the_geometry():
-    """On a sphere a cell's neighbourhood is the whole scene; inside a torus's tube it ends
-    across the tube, before the far wall."""
-    sphere = phantoms.sphere(radius_mm=50.0, subdivisions=4)
-    triangles = scene_triangles(sphere)
-    backend = make_backend("embree", triangles)
+def horizons_of(surface: Surface, occluders=()) -> tuple[np.ndarray, np.ndarray]:
+    """The horizons (k, shells, sectors) and frames (k, 2, 3) of a surface's vertices."""
+    triangles = scene_triangles(surface, occluders)
+    backend = CpuBackend(make_tracer("embree", triangles), triangles_mm=triangles)
+    backend._shafts = build_shafts(triangles)
     settings = TransferSettings(end_tolerance_mm=self_tolerance_mm(triangles))
-    near = backend._neighbourhoods(make_cells(sphere.samples()), settings)
-    assert near.min() > 2 * 50.0  # farther than the sphere is wide
-    torus = phantoms.torus(major_mm=50.0, minor_mm=20.0, n_major=48, n_minor=24, inward=True)
-    triangles = scene_triangles(torus)
-    backend = make_backend("embree", triangles)
-    settings = TransferSettings(end_tolerance_mm=self_tolerance_mm(triangles))
-    cells = make_cells(torus.samples())
-    near = backend._neighbourhoods(cells, settings)
-    # Seen from inside, a tube's wall is concave: other walls stand in front of each point.
-    assert near.max() < 2 * 20.0 + 2 * cells.radius.max()
+    return backend._find_horizons(surface.samples(), settings)
+
+
+@pytest.mark.parametrize("name", ["sphere", "torus", "face"])
+def test_horizons_bound_every_vertex_above_every_point(name):
+    """Brute force: no vertex (a point of the triangles) rises above a point's horizon in
+    its own sector and shell; on a sphere nothing rises at all."""
+    surface = {
+        "sphere": lambda: phantoms.sphere(radius_mm=50.0, subdivisions=4),
+        "torus": lambda: phantoms.torus(
+            major_mm=50.0, minor_mm=20.0, n_major=48, n_minor=24, inward=True
+        ),
+        "face": lambda: twin.load_scene("default").target,
+    }[name]()
+    horizon, frame = horizons_of(surface)
+    if name == "sphere":
+        assert np.all(horizon == -np.inf)
+    samples = surface.samples()
+    rng = np.random.default_rng(4)
+    some = rng.choice(len(samples), size=min(len(samples), 400), replace=False)
+    v = surface.vertices_mm
+    for p in some:
+        offset = v - samples.positions_mm[p]
+        dist = np.linalg.norm(offset, axis=1)
+        keep = dist > 0
+        rise = offset[keep] @ samples.normals[p] / dist[keep]
+        azimuth = np.arctan2(offset[keep] @ frame[p, 1], offset[keep] @ frame[p, 0]) + np.pi
+        sector = np.floor(azimuth / (2 * np.pi) * SECTORS).astype(int) % SECTORS
+        shell = np.searchsorted(SHELLS_MM, dist[keep], side="right")
+        for s in range(len(SHELLS_MM)):
+            inside = shell <= s
+            top = np.full(SECTORS, -np.inf)
+            np.maximum.at(top, sector[inside], rise[inside])
+            # -inf: nothing above the plane
+            assert np.all(np.maximum(horizon[p, s], 0.0) >= top - 1e-12), (p, s)
+    if name == "torus":  # seen from inside a tube, the far wall rises straight up
+        assert np.all(horizon[:, -1].max(axis=1) > 0.99)
+
+
+def test_horizons_are_found_when_they_will_serve_again(tmp_path):
+    """By default a backend casts every ray of a first matrix, finds the horizons for a
+    second one on the same points, and, given a folder, keeps them for the next run."""
+    head = phantoms.head(subdivisions=4)
+    face = np.concatenate([head.regions[r] for r in ("forehead", "nose", "cheeks", "chin")])
+    pos, axes = offset_shell_layout(head, count=300, standoff_mm=10.0, vertices=face)
+    emitters = Emitters.create(pos, axes, 1.0, profile=Lambertian(30.0))
+    triangles, samples = scene_triangles(head), head.samples()
+    tol = self_tolerance_mm(triangles)
+
+    def backend(**options) -> CpuBackend:
+        return CpuBackend(make_tracer("embree", triangles), triangles_mm=triangles, **options)
+
+    once = backend()
+    first = transfer_matrix(samples, emitters, once, end_tolerance_mm=tol)
+    second = transfer_matrix(samples, emitters, once, end_tolerance_mm=tol)
+    assert first.rays_cleared == 0 < second.rays_cleared
+    assert_identical(second, first)
+    never = backend(horizons="never")
+    for _ in range(2):
+        assert transfer_matrix(samples, emitters, never, end_tolerance_mm=tol).rays_cleared == 0
+    folder = tmp_path / "horizons"
+    kept = transfer_matrix(samples, emitters, backend(horizon_folder=folder), end_tolerance_mm=tol)
+    assert kept.rays_cleared == second.rays_cleared and len(list(folder.glob("*.npz"))) == 1
+    again = transfer_matrix(
+        samples, emitters, backend(horizon_folder=folder), end_tolerance_mm=tol
+    )
+    assert again.rays_cleared == second.rays_cleared
+    for entry in folder.glob("*.npz"):  # a damaged copy is found again, never trusted
+        entry.write_bytes(entry.read_bytes()[:500])
+    rebuilt = transfer_matrix(
+        samples, emitters, backend(horizon_folder=folder), end_tolerance_mm=tol
+    )
+    assert_identical(rebuilt, first)
+    assert rebuilt.rays_cleared == second.rays_cleared

@@ -3,8 +3,10 @@
 Writes the level-7 head scene as a user would have it (an ASCII PLY of the head phantom, a CSV
 of 1026 LEDs 10 mm off its face, half-angle 30 degrees, a scene YAML) and a direct script: what
 a user writes without twin (cKDTree culling to each LED's range, NumPy facing and cone tests,
-Embree segment queries through embreex, single-threaded). Then times both as whole processes,
-alternating, and prints the times.
+Embree segment queries through embreex, single-threaded, BLAS included). Then times both as
+whole processes,
+alternating, and prints the times: twin with nothing cached (every matrix built), the
+direct script, and twin's re-run, which reads the matrices its first run kept.
 
 Usage: ``python tools/bench_process.py [--runs N] [--dir DIR]``.
 """
@@ -12,6 +14,7 @@ Usage: ``python tools/bench_process.py [--runs N] [--dir DIR]``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -93,9 +96,9 @@ def write_scene(folder: Path, subdivisions: int = 7) -> Path:
     return folder / "scene.yaml"
 
 
-def _time(cmd: list[str], cwd: Path) -> float:
+def _time(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - t0
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
@@ -110,16 +113,23 @@ def main() -> None:
     scene = write_scene(args.dir)
     twin = [sys.executable, "-m", "twin", "render", "scene.yaml", "--out", "result"]
     direct = [sys.executable, "direct.py", "head.ply", "leds.csv"]
-    _time(twin, scene.parent)  # warm caches (numba, the mesh check) as a user's second run
-    times: dict[str, list[float]] = {"twin render": [], "direct script": []}
+    _time([*twin, "--no-cache"], scene.parent)  # numba's compiled kernels, the OS file cache
+    single_threaded = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    times: dict[str, list[float]] = {
+        "twin render --no-cache": [],
+        "direct script": [],
+        "twin render, cached re-run": [],
+    }
     for _ in range(args.runs):
-        times["twin render"].append(_time(twin, scene.parent))
-        times["direct script"].append(_time(direct, scene.parent))
+        times["twin render --no-cache"].append(_time([*twin, "--no-cache"], scene.parent))
+        times["direct script"].append(_time(direct, scene.parent, single_threaded))
+        times["twin render, cached re-run"].append(_time(twin, scene.parent))
     for name, ts in times.items():
         runs = ", ".join(f"{t:.2f}" for t in ts)
         print(f"{name}: median {statistics.median(ts):.2f} s ({runs})")
-    ratio = statistics.median(times["twin render"]) / statistics.median(times["direct script"])
-    print(f"twin / direct: {ratio:.2f}")
+    median = {name: statistics.median(ts) for name, ts in times.items()}
+    ratio = median["twin render --no-cache"] / median["direct script"]
+    print(f"twin --no-cache / direct: {ratio:.2f}")
 
 
 if __name__ == "__main__":

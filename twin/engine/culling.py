@@ -54,6 +54,8 @@ class Cells:
         Unit mean normal of each cell.
     cos_cone, sin_cone : (c,) float64
         Cosine and sine of the half-angle of the normals around ``normal``.
+    frame : (c, 2, 3) float64
+        Two unit vectors across ``normal`` and each other: the axes of azimuth about it.
     """
 
     order: NDArray[np.int32]
@@ -65,22 +67,24 @@ class Cells:
     normal: NDArray[np.float64]
     cos_cone: NDArray[np.float64]
     sin_cone: NDArray[np.float64]
+    frame: NDArray[np.float64]
 
 
-def make_cells(samples: SamplePoints) -> Cells:
-    """Group sample points into cubic cells of about 64 points each.
+def make_cells(samples: SamplePoints, *, points_per_cell: int = _POINTS_PER_CELL) -> Cells:
+    """Group sample points into cubic cells of about ``points_per_cell`` points each.
 
     Parameters
     ----------
     samples : SamplePoints
         ``k`` skin points with normals.
+    points_per_cell : int, default: 64
 
     Returns
     -------
     Cells
     """
     p, n = samples.positions_mm, samples.normals
-    size = math.sqrt(_POINTS_PER_CELL * max(float(samples.areas_mm2.mean()), 1e-12))
+    size = math.sqrt(points_per_cell * max(float(samples.areas_mm2.mean()), 1e-12))
     ijk = np.floor((p - p.min(axis=0)) / size).astype(np.int64)
     dims = ijk.max(axis=0) + 1
     key = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
@@ -106,7 +110,16 @@ def make_cells(samples: SamplePoints) -> Cells:
         normal=normal,
         cos_cone=cos_cone,
         sin_cone=sin_cone,
+        frame=_frames(normal),
     )
+
+
+def _frames(normal: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(c, 2, 3): two unit vectors across each unit ``normal`` and each other."""
+    helper = np.where(np.abs(normal[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    u = np.cross(normal, helper)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    return np.ascontiguousarray(np.stack([u, np.cross(normal, u)], axis=1))
 
 
 def emitter_rows(emitters: Emitters) -> NDArray[np.float64]:

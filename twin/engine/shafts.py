@@ -1,29 +1,30 @@
-"""Shaft culling: shadow rays cleared in bundles, exactly, before any is cast.
+"""Shaft culling: shadow rays cleared, exactly, before any is cast.
 
-Most shadow segments on a body reach their LED untouched. For one cell of sample points
-(:func:`twin.engine.culling.make_cells`) and one emitter, the segments from each point to the
-emitter form a bundle; a volume that holds every segment of the bundle is its *shaft*
-(Haines & Wallace 1994). Where no triangle can meet the shaft, none of the bundle's rays is
-cast. Here the shaft is the ball about the cell's centre ``c`` reaching the emitter ``e``:
-every point of every segment lies within ``|e - c|`` of ``c`` (the points of the cell are
-nearer than the emitter). What can meet it is settled once per geometry, per cell:
+Most shadow segments on a body reach their LED untouched. A segment leaves its skin point
+``p`` along ``d`` towards the LED; it can only meet a triangle whose points rise above the
+tangent plane at ``p`` (normal ``n``) at least as steeply as the segment does. Each point's
+*horizon* bounds that rise: the largest ``sin(elevation) = n . (x - p) / |x - p|`` of any
+point ``x`` of any triangle, over the triangles that may come nearer ``p`` than each radius
+of :data:`SHELLS_MM` (a segment meets only triangles nearer its point than its length). A
+ray that leaves at least :data:`MIN_ELEVATION` above the horizon of the first shell longer
+than it meets nothing and is not cast. Triangles whose plane passes through the point (its
+own) do not count: the engine ignores them (:mod:`twin.raycast`).
 
-- **The neighbourhood** (:func:`twin.engine.backends._shaft_kernels.cell_neighbourhoods`):
-  the largest radius ``near_mm`` about ``c`` within which every triangle lies on or behind
-  the tangent plane of each of the cell's points (unless its plane passes through that
-  point: the engine ignores such a triangle for segments that start there). A segment that
-  leaves its point in front of that plane stays strictly in front of it, so it meets none of
-  them. On a convex stretch of skin the neighbourhood reaches across the body; a fold, a
-  nose or an ear ends it. The walk over a bounding-volume hierarchy of the triangles
-  (:class:`Shafts`) skips whole boxes that a bound shows behind every plane, and tests the
-  triangles near the cell point by point.
+The horizons depend on the skin and the triangles only, so they are found once per geometry
+and serve every emitter layout (:func:`twin.engine.backends._shaft_kernels.horizons`). The
+points go a cell at a time (:func:`twin.engine.culling.make_cells`), the shaft of the cell's
+rays being the space above the cell: a bounding-volume hierarchy of the triangles
+(:class:`Shafts`) is walked once per cell. A box the cell's bound shows behind every point's
+plane is skipped whole; a box far from the cell (beyond three cell radii) counts with the
+cell's bound, ``height / (distance - cell radius)``, for all its points, and is skipped when
+that cannot raise the horizon already found; the triangles near the cell are tested point by
+point, ``max(n . (v - p)) / distance(p, box)`` over the corners ``v`` and the triangle's
+bounding box. Every bound is on the safe side, and the margin of :data:`MIN_ELEVATION` keeps a
+cleared ray a hundredth of its distance clear of any triangle, far above the float32 rounding
+of a ray tracer: the matrices are identical with and without shafts (``tests/test_shafts.py``).
 
-A bundle is clear when its emitter lies in the cell's neighbourhood: ``|e - c|`` less than
-``near_mm`` by :data:`MARGIN` of the scene's extent. Its rays are not cast when they leave
-their point at least :data:`MIN_ELEVATION` (the sine of the angle) above its tangent plane;
-grazing rays are cast as before. The margins sit far above the float32 rounding of a ray
-tracer's triangles, so a ray cleared here is one the tracer would find free: matrices are
-identical with and without shafts (``tests/test_shafts.py``).
+On a convex body every horizon is below the tangent plane and only grazing rays are cast; a
+nose, an ear, a fold or an eye shield raises the horizons of the points it overlooks.
 """
 
 from __future__ import annotations
@@ -38,13 +39,24 @@ LEAF_SIZE = 4
 #: A bundle's ray is cleared only when it leaves its point at least this far (the sine of
 #: the angle) above the point's tangent plane.
 MIN_ELEVATION = 1e-2
-#: Shaft tests keep this fraction of the scene's extent (mm) clear of every boundary.
-MARGIN = 2.0**-16
+#: The radii (mm) within which each point's horizon is kept: a ray meets only triangles
+#: nearer its point than its length, so a short ray to a near LED is judged against the
+#: near skin alone.
+SHELLS_MM = np.array([8.0, 16.0, 32.0, np.inf])
+#: Sectors of azimuth about each cell's normal, each with its own horizon: a nose rising on
+#: one side of a point leaves the rays to the other side clear.
+SECTORS = 8
+#: Points per cell of the horizon search: the work near a cell grows with its points times
+#: its area, so smaller cells than the culling's cost less.
+POINTS_PER_CELL = 16
+#: Horizons found for a first matrix, to keep for later ones, only where the cell tests
+#: leave at least this many rays per point: below it they would not repay their search.
+MIN_RAYS_PER_POINT = 32.0
 
 
 @dataclass(frozen=True)
 class Shafts:
-    """The triangles that can block light, in a bounding-volume hierarchy for neighbourhoods.
+    """The triangles that can block light, in a bounding-volume hierarchy for horizons.
 
     Triangles are sorted along a Morton curve and grouped :data:`LEAF_SIZE` to a leaf; each
     level above joins pairs of nodes of the level below.
@@ -61,11 +73,6 @@ class Shafts:
         Bounding box of each node, levels one after another from the leaves up.
     level_start : (levels + 1,) int64
         First node of each level; the last level holds the root.
-    extent_mm : float, mm
-        The largest coordinate plus the diagonal of the bounding box: farther than any two
-        points of the scene are apart.
-    margin_mm : float, mm
-        :data:`MARGIN` of ``extent_mm``.
     """
 
     vertices: NDArray[np.float64]
@@ -74,8 +81,6 @@ class Shafts:
     node_lo: NDArray[np.float64]
     node_hi: NDArray[np.float64]
     level_start: NDArray[np.int64]
-    extent_mm: float
-    margin_mm: float
 
 
 def build_shafts(triangles_mm: NDArray[np.float64]) -> Shafts:
@@ -107,7 +112,6 @@ def build_shafts(triangles_mm: NDArray[np.float64]) -> Shafts:
         levels_lo.append(np.minimum.reduceat(levels_lo[-1], pairs))
         levels_hi.append(np.maximum.reduceat(levels_hi[-1], pairs))
     level_start = np.concatenate([[0], np.cumsum([len(x) for x in levels_lo])])
-    extent = float(np.abs(tri).max()) + float(np.linalg.norm(hi - lo))
     return Shafts(
         vertices=tri,
         normal=normal,
@@ -115,8 +119,6 @@ def build_shafts(triangles_mm: NDArray[np.float64]) -> Shafts:
         node_lo=np.ascontiguousarray(np.concatenate(levels_lo)),
         node_hi=np.ascontiguousarray(np.concatenate(levels_hi)),
         level_start=level_start.astype(np.int64),
-        extent_mm=extent,
-        margin_mm=MARGIN * extent,
     )
 
 

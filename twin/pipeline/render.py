@@ -251,7 +251,12 @@ def render(
     samples = scene.target.samples(at=scene.samples)
     roi = region_of_interest(scene, samples)
     triangles = scene_triangles(scene.target, scene.occluders)
-    engine = make_backend(name, triangles, workers=workers)
+    engine = make_backend(
+        name,
+        triangles,
+        workers=workers,
+        horizon_folder=None if cache is None else cache.folder / "horizons",
+    )
     end_tolerance_mm = self_tolerance_mm(triangles)
     cutoff, max_distance_mm = scene.engine.intensity_cutoff, scene.engine.max_distance_mm
 

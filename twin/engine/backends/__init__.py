@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -140,7 +141,11 @@ def resolve_backend(name: str, *, option: str = "backend") -> str:
 
 
 def make_backend(
-    name: str, triangles_mm: NDArray[np.float64], *, workers: int | None = None
+    name: str,
+    triangles_mm: NDArray[np.float64],
+    *,
+    workers: int | None = None,
+    horizon_folder: Path | None = None,
 ) -> Backend:
     """Build a backend over every triangle that can block light.
 
@@ -153,6 +158,9 @@ def make_backend(
     workers : int, optional
         Threads of the CPU backends; defaults to the number of CPUs. The cuda backend
         ignores it.
+    horizon_folder : Path, optional
+        Where the CPU backends keep the horizons of shaft culling between runs
+        (:class:`twin.engine.backends.cpu.CpuBackend`).
 
     Returns
     -------
@@ -175,4 +183,6 @@ def make_backend(
     from twin.engine.backends.cpu import CpuBackend
 
     tri = np.asarray(triangles_mm, dtype=np.float64).reshape(-1, 3, 3)
-    return CpuBackend(make_tracer(name, tri), triangles_mm=tri, workers=workers)
+    return CpuBackend(
+        make_tracer(name, tri), triangles_mm=tri, horizon_folder=horizon_folder, workers=workers
+    )

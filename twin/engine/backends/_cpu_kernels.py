@@ -64,13 +64,13 @@ def shade_pairs(
     pair_cell,
     cell_start,
     cell_count,
-    cell_centre,
     points,
     emitters,
     cos_cut,
     max_distance_mm,
-    cell_near,
-    margin_mm,
+    horizon,
+    shells_mm,
+    frame,
     min_elevation,
     out_point,
     out_emitter,
@@ -85,10 +85,10 @@ def shade_pairs(
     ``points`` is (k, 6): position (mm) and unit normal, in cell order. For each surviving
     pair writes the point and emitter index, ``(r, r cos(alpha), r cos(theta))`` in mm, and
     the shadow ray: origin at the skin point, unit direction to the emitter, and whether it
-    must be cast: not when the emitter lies within its cell's neighbourhood (nearer the
-    cell's centre than ``cell_near`` less ``margin_mm``, :mod:`twin.engine.shafts`) and the
-    ray leaves the skin with ``cos(alpha) >= min_elevation``. Returns how many pairs
-    survived.
+    must be cast: not when it leaves the skin at least ``min_elevation`` (in sine) above both
+    the tangent plane and the point's ``horizon`` (k, s, a) (:mod:`twin.engine.shafts`) in
+    the first of ``shells_mm`` longer than the ray and the ray's sector of azimuth in the
+    point's ``frame`` (k, 2, 3). Returns how many pairs survived.
     """
     k = 0
     max_d2 = max_distance_mm * max_distance_mm
@@ -98,10 +98,6 @@ def shade_pairs(
         ex, ey, ez = emitters[e, 0], emitters[e, 1], emitters[e, 2]
         ax, ay, az = emitters[e, 3], emitters[e, 4], emitters[e, 5]
         c = cos_cut[e]
-        gx = ex - cell_centre[cell, 0]
-        gy = ey - cell_centre[cell, 1]
-        gz = ez - cell_centre[cell, 2]
-        clear = math.sqrt(gx * gx + gy * gy + gz * gz) + margin_mm < cell_near[cell]
         for j in range(cell_start[cell], cell_start[cell] + cell_count[cell]):
             r, r_cos_a, r_cos_t = _pair_geometry(
                 ex, ey, ez, ax, ay, az, c,
@@ -120,7 +116,23 @@ def shade_pairs(
             out_direction[k, 0] = (ex - points[j, 0]) / r
             out_direction[k, 1] = (ey - points[j, 1]) / r
             out_direction[k, 2] = (ez - points[j, 2]) / r
-            out_cast[k] = not (clear and r_cos_a >= min_elevation * r)
+            s = 0
+            while shells_mm[s] <= r:
+                s += 1
+            across = (
+                out_direction[k, 0] * frame[j, 0, 0]
+                + out_direction[k, 1] * frame[j, 0, 1]
+                + out_direction[k, 2] * frame[j, 0, 2]
+            )
+            along = (
+                out_direction[k, 0] * frame[j, 1, 0]
+                + out_direction[k, 1] * frame[j, 1, 1]
+                + out_direction[k, 2] * frame[j, 1, 2]
+            )
+            sectors = horizon.shape[2]
+            a = math.floor((math.atan2(along, across) + math.pi) / (2 * math.pi) * sectors)
+            h = max(horizon[j, s, a % sectors], 0.0)  # -inf: nothing above the plane
+            out_cast[k] = r_cos_a < (h + min_elevation) * r
             k += 1
     return k
 

@@ -1,7 +1,7 @@
-"""Compiled CPU kernel (numba) for the neighbourhoods of shaft culling (:mod:`twin.engine.shafts`).
+"""Compiled CPU kernel (numba) for the horizons of shaft culling (:mod:`twin.engine.shafts`).
 
-:func:`cell_neighbourhoods` walks the hierarchy of :class:`twin.engine.shafts.Shafts` with an
-explicit stack and releases the GIL. All geometry is float64, in mm.
+:func:`horizons` walks the hierarchy of :class:`twin.engine.shafts.Shafts` with an explicit
+stack, a cell of sample points at a time, and releases the GIL. All geometry is float64, mm.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import numpy as np
 from twin.engine.shafts import LEAF_SIZE
 
 _STACK = 128  # two entries per level; 64 levels hold 2^64 leaves
-#: Point-by-triangle tests a cell may spend; past them its neighbourhood ends where the
-#: walk stands (about a millisecond: a cell whose points face every way would test them all).
+#: Point-by-triangle tests a cell may spend (about a millisecond); past them every ray of the
+#: cell is cast. A cell whose points face every way would otherwise test every triangle.
 _BUDGET = 1 << 18
+#: Triangles nearer a cell's centre than this many cell radii are tested point by point.
+_NEAR_RADII = 3.0
 
 
 @numba.njit(inline="always", cache=True)
@@ -26,6 +28,19 @@ def _box_distance(lo, hi, j, cx, cy, cz):  # pragma: no cover - compiled
     dy = max(lo[j, 1] - cy, 0.0, cy - hi[j, 1])
     dz = max(lo[j, 2] - cz, 0.0, cz - hi[j, 2])
     return math.sqrt(dx * dx + dy * dy + dz * dz)
+
+
+@numba.njit(inline="always", cache=True)
+def _triangle_sphere(vertices, t):  # pragma: no cover - compiled
+    """Centre and radius (mm) of a sphere around triangle ``t``: its box's."""
+    lo0 = min(vertices[t, 0, 0], vertices[t, 1, 0], vertices[t, 2, 0])
+    lo1 = min(vertices[t, 0, 1], vertices[t, 1, 1], vertices[t, 2, 1])
+    lo2 = min(vertices[t, 0, 2], vertices[t, 1, 2], vertices[t, 2, 2])
+    hi0 = max(vertices[t, 0, 0], vertices[t, 1, 0], vertices[t, 2, 0])
+    hi1 = max(vertices[t, 0, 1], vertices[t, 1, 1], vertices[t, 2, 1])
+    hi2 = max(vertices[t, 0, 2], vertices[t, 1, 2], vertices[t, 2, 2])
+    h0, h1, h2 = 0.5 * (hi0 - lo0), 0.5 * (hi1 - lo1), 0.5 * (hi2 - lo2)
+    return lo0 + h0, lo1 + h1, lo2 + h2, math.sqrt(h0 * h0 + h1 * h1 + h2 * h2)
 
 
 @numba.njit(inline="always", cache=True)
@@ -40,8 +55,46 @@ def _triangle_box_distance(vertices, t, cx, cy, cz):  # pragma: no cover - compi
     return math.sqrt(d2)
 
 
+@numba.njit(inline="always", cache=True)
+def _raise(horizon, row, shell, ratio, ax, ay, reach):  # pragma: no cover - compiled
+    """Raise ``horizon[row, shell:, sectors]`` to ``ratio`` over the azimuths of a sphere.
+
+    The sphere's centre lies at ``(ax, ay)`` in the cell's tangent frame from the point (or
+    the cell), and it spans ``reach`` there: every sector when it covers the point.
+    """
+    count = horizon.shape[2]
+    lo, hi = _sectors(count, ax, ay, reach)
+    for s in range(shell, horizon.shape[1]):
+        for k in range(lo, hi + 1):
+            sector = k % count
+            horizon[row, s, sector] = max(horizon[row, s, sector], ratio)
+
+
+@numba.njit(inline="always", cache=True)
+def _sectors(count, ax, ay, reach):  # pragma: no cover - compiled
+    """Return the sectors (first, last: may pass ``count``) a sphere spans (:func:`_raise`)."""
+    flat = math.hypot(ax, ay)
+    if flat <= reach:
+        return 0, count - 1
+    step = 2.0 * math.pi / count
+    centre = math.atan2(ay, ax) + math.pi
+    width = math.asin(reach / flat) + 1e-9
+    return math.floor((centre - width) / step), math.floor((centre + width) / step)
+
+
+@numba.njit(inline="always", cache=True)
+def _lowest(horizon, shell, ax, ay, reach):  # pragma: no cover - compiled
+    """Return the lowest ``horizon[0, shell, sector]`` over the sectors a sphere spans."""
+    count = horizon.shape[2]
+    lo, hi = _sectors(count, ax, ay, reach)
+    low = math.inf
+    for k in range(lo, hi + 1):
+        low = min(low, horizon[0, shell, k % count])
+    return low
+
+
 @numba.njit(nogil=True, cache=True)
-def cell_neighbourhoods(
+def horizons(
     cells,
     points,
     cell_start,
@@ -49,6 +102,7 @@ def cell_neighbourhoods(
     cell_centre,
     cell_radius,
     cell_normal,
+    cell_frame,
     cell_cos_cone,
     vertices,
     normal,
@@ -56,33 +110,45 @@ def cell_neighbourhoods(
     node_lo,
     node_hi,
     level_start,
-    reach_mm,
     end_tolerance_mm,
-    out_near,
+    shells_mm,
+    out_horizon,
 ):  # pragma: no cover - compiled
-    """Find each listed cell's neighbourhood radius (:mod:`twin.engine.shafts`).
+    """Find the horizon of each point of the listed cells (:mod:`twin.engine.shafts`).
 
-    ``points`` is (k, 6): position (mm) and unit normal, in cell order. Writes to
-    ``out_near`` the distance from the cell's centre to the bounding box of the nearest
-    triangle that is not behind the tangent plane of every point of the cell (a triangle
-    whose plane passes within ``end_tolerance_mm`` of a point does not count for it), or
-    ``reach_mm`` when there is none: every triangle whose box is nearer lies behind every
-    point's plane.
+    ``points`` is (k, 6): position (mm) and unit normal, in cell order; ``cell_frame`` (c, 2,
+    3) two unit vectors across each cell's normal. Writes to ``out_horizon`` (k, s, a), in
+    cell order, for each shell radius of ``shells_mm`` (s,) (increasing) and each of ``a``
+    sectors of azimuth about the cell's normal (sector ``i`` from ``2 pi i / a - pi``), an
+    upper bound on the sine of the elevation, above each point's tangent
+    plane, of every point of every triangle that may come nearer the point than the radius
+    (``-inf`` when all lie on or behind the plane; ``inf`` when the cell spent its
+    budget). A triangle whose plane passes within ``end_tolerance_mm`` of a point does not
+    count for it: the engine ignores it. For a triangle, ``max(n_p . (v - p)) / dist(p,
+    box)`` bounds it, with ``v`` its
+    corners and ``box`` its bounding box; triangles far from the cell use one bound for all
+    its points, ``n . (x - c) + spread |x - c| - lowest`` for ``n_p . (x - p)`` and the
+    distance less the cell's radius.
     """
     stack = np.empty(_STACK, np.int64)
+    far = np.empty((1, out_horizon.shape[1], out_horizon.shape[2]))
     top_level = level_start.shape[0] - 2
     for c in cells:
         cx, cy, cz = cell_centre[c, 0], cell_centre[c, 1], cell_centre[c, 2]
         nx, ny, nz = cell_normal[c, 0], cell_normal[c, 1], cell_normal[c, 2]
+        radius = cell_radius[c]
+        near = _NEAR_RADII * radius
         first, last = cell_start[c], cell_start[c] + cell_count[c]
         lowest = math.inf  # lowest n_p . (p - c)
         for j in range(first, last):
             px, py, pz = points[j, 0] - cx, points[j, 1] - cy, points[j, 2] - cz
             lowest = min(lowest, px * points[j, 3] + py * points[j, 4] + pz * points[j, 5])
+            out_horizon[j, :, :] = -math.inf
         spread = math.sqrt(max(2.0 - 2.0 * cell_cos_cone[c], 0.0))  # |n_p - n| <= spread
-        near = reach_mm
+        ux, uy, uz = cell_frame[c, 0, 0], cell_frame[c, 0, 1], cell_frame[c, 0, 2]
+        vx_, vy_, vz_ = cell_frame[c, 1, 0], cell_frame[c, 1, 1], cell_frame[c, 1, 2]
+        far[0, :, :] = -math.inf  # far triangles' horizon, for every point of the cell
         work = 0
-        # Depth-first over (level, node) pairs, pruned by the nearest failure found so far.
         # For every point p: n_p . (x - p) = n_p . (x - c) - n_p . (p - c)
         #                                 <= n . (x - c) + spread |x - c| - lowest.
         stack[0], stack[1] = top_level, 0
@@ -91,29 +157,25 @@ def cell_neighbourhoods(
             size -= 2
             level, node = stack[size], stack[size + 1]
             j = level_start[level] + node
-            if _box_distance(node_lo, node_hi, j, cx, cy, cz) >= near:
-                continue
             hx = 0.5 * (node_hi[j, 0] - node_lo[j, 0])
             hy = 0.5 * (node_hi[j, 1] - node_lo[j, 1])
             hz = 0.5 * (node_hi[j, 2] - node_lo[j, 2])
-            mx, my, mz = node_lo[j, 0] + hx, node_lo[j, 1] + hy, node_lo[j, 2] + hz
-            dx, dy, dz = mx - cx, my - cy, mz - cz
+            dx = node_lo[j, 0] + hx - cx
+            dy = node_lo[j, 1] + hy - cy
+            dz = node_lo[j, 2] + hz - cz
             half = math.sqrt(hx * hx + hy * hy + hz * hz)
             lift = dx * nx + dy * ny + dz * nz + abs(nx) * hx + abs(ny) * hy + abs(nz) * hz
-            if lift + spread * (math.sqrt(dx * dx + dy * dy + dz * dz) + half) - lowest <= 0.0:
+            lift += spread * (math.sqrt(dx * dx + dy * dy + dz * dz) + half) - lowest
+            if lift <= 0.0:
                 continue  # the whole box is behind every point's plane
-            if half <= 2.0 * cell_radius[c]:  # small and close: each point's plane exactly
-                behind = True
-                for p in range(first, last):
-                    ax, ay, az = points[p, 3], points[p, 4], points[p, 5]
-                    top = (
-                        (mx - points[p, 0]) * ax + (my - points[p, 1]) * ay
-                        + (mz - points[p, 2]) * az + abs(ax) * hx + abs(ay) * hy + abs(az) * hz
-                    )  # fmt: skip
-                    if top > 0.0:
-                        behind = False
-                        break
-                if behind:
+            gap = _box_distance(node_lo, node_hi, j, cx, cy, cz)
+            if gap >= near:  # far: below the far horizon of every shell it may reach?
+                s = 0
+                while shells_mm[s] <= gap - radius:
+                    s += 1
+                ax = dx * ux + dy * uy + dz * uz
+                ay = dx * vx_ + dy * vy_ + dz * vz_
+                if lift <= _lowest(far, s, ax, ay, half + radius) * (gap - radius):
                     continue
             if level > 0:
                 below = level_start[level] - level_start[level - 1]
@@ -123,44 +185,58 @@ def cell_neighbourhoods(
                         size += 2
                 continue
             for t in range(LEAF_SIZE * node, min(LEAF_SIZE * (node + 1), vertices.shape[0])):
-                lower = _triangle_box_distance(vertices, t, cx, cy, cz)
-                if lower >= near:
-                    continue
-                behind = True
+                top = -math.inf
                 for k in range(3):  # the bound first
                     vx = vertices[t, k, 0] - cx
                     vy = vertices[t, k, 1] - cy
                     vz = vertices[t, k, 2] - cz
-                    lift = vx * nx + vy * ny + vz * nz
-                    if lift + spread * math.sqrt(vx * vx + vy * vy + vz * vz) - lowest > 0.0:
-                        behind = False
-                        break
-                if not behind:  # then each point's plane
-                    work += last - first
-                    if work > _BUDGET:  # stop where no unvisited triangle is nearer
-                        near = min(near, _box_distance(node_lo, node_hi, node, cx, cy, cz))
-                        for s in range(0, size, 2):
-                            j = level_start[stack[s]] + stack[s + 1]
-                            near = min(near, _box_distance(node_lo, node_hi, j, cx, cy, cz))
-                        size = 0
-                        break
-                    behind = True
-                    tnx, tny, tnz = normal[t, 0], normal[t, 1], normal[t, 2]
+                    bound = vx * nx + vy * ny + vz * nz
+                    bound += spread * math.sqrt(vx * vx + vy * vy + vz * vz) - lowest
+                    top = max(top, bound)
+                if top <= 0.0:
+                    continue
+                gap = _triangle_box_distance(vertices, t, cx, cy, cz)
+                tx, ty, tz, reach = _triangle_sphere(vertices, t)
+                if gap >= near:
+                    lower = gap - radius  # no point of the cell is nearer
+                    ratio = top / lower if lower > 0.0 else math.inf
+                    s = 0
+                    while shells_mm[s] <= lower:
+                        s += 1
+                    ax = (tx - cx) * ux + (ty - cy) * uy + (tz - cz) * uz
+                    ay = (tx - cx) * vx_ + (ty - cy) * vy_ + (tz - cz) * vz_
+                    _raise(far, 0, s, ratio, ax, ay, reach + radius)
+                    continue
+                work += last - first
+                if work > _BUDGET:
                     for p in range(first, last):
-                        px, py, pz = points[p, 0], points[p, 1], points[p, 2]
-                        if abs(tnx * px + tny * py + tnz * pz - offset[t]) <= end_tolerance_mm:
-                            continue  # the engine ignores this triangle for this point
-                        for k in range(3):
-                            lift = (
-                                (vertices[t, k, 0] - px) * points[p, 3]
-                                + (vertices[t, k, 1] - py) * points[p, 4]
-                                + (vertices[t, k, 2] - pz) * points[p, 5]
-                            )
-                            if lift > 0.0:
-                                behind = False
-                                break
-                        if not behind:
-                            break
-                if not behind:
-                    near = lower
-        out_near[c] = near
+                        out_horizon[p, :, :] = math.inf
+                    size = 0
+                    break
+                tnx, tny, tnz = normal[t, 0], normal[t, 1], normal[t, 2]
+                for p in range(first, last):  # near: each point's plane
+                    px, py, pz = points[p, 0], points[p, 1], points[p, 2]
+                    if abs(tnx * px + tny * py + tnz * pz - offset[t]) <= end_tolerance_mm:
+                        continue  # the engine ignores this triangle for this point
+                    height = -math.inf
+                    for k in range(3):
+                        height = max(
+                            height,
+                            (vertices[t, k, 0] - px) * points[p, 3]
+                            + (vertices[t, k, 1] - py) * points[p, 4]
+                            + (vertices[t, k, 2] - pz) * points[p, 5],
+                        )
+                    if height <= 0.0:
+                        continue
+                    dist = _triangle_box_distance(vertices, t, px, py, pz)
+                    ratio = height / dist if dist > 0.0 else math.inf
+                    s = 0
+                    while shells_mm[s] <= dist:
+                        s += 1
+                    ax = (tx - px) * ux + (ty - py) * uy + (tz - pz) * uz
+                    ay = (tx - px) * vx_ + (ty - py) * vy_ + (tz - pz) * vz_
+                    _raise(out_horizon, p, s, ratio, ax, ay, reach)
+        for p in range(first, last):
+            for s in range(shells_mm.shape[0]):
+                for a in range(far.shape[2]):
+                    out_horizon[p, s, a] = max(out_horizon[p, s, a], far[0, s, a])

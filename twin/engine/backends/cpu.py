@@ -10,28 +10,44 @@ tracer release the GIL, so the threads run in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import itertools
 import math
 import os
+import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
 from twin.devices.emitters import Emitters
+from twin.engine import culling, shafts
 from twin.engine.backends import Cast, ProgressCallback, _shaft_kernels
 from twin.engine.backends import _cpu_kernels as _kernels
 from twin.engine.culling import Cells, cone_cosines, emitter_rows, make_cells
 from twin.engine.settings import TransferSettings
-from twin.engine.shafts import MIN_ELEVATION, Shafts, build_shafts
+from twin.engine.shafts import (
+    MIN_ELEVATION,
+    MIN_RAYS_PER_POINT,
+    POINTS_PER_CELL,
+    SECTORS,
+    SHELLS_MM,
+    Shafts,
+    build_shafts,
+)
 from twin.geometry.surface import SamplePoints
 from twin.raycast import Tracer
 from twin.units import MM2_PER_CM2
 
 _PAIRS_PER_CHUNK = 1 << 19
 _CELL_TESTS_PER_BATCH = 1 << 21
+#: The modules whose code decides the horizons, in the key of a kept copy.
+_HORIZON_CODE = (shafts, culling, _shaft_kernels)
 
 
 class CpuBackend:
@@ -42,8 +58,17 @@ class CpuBackend:
     tracer : Tracer
         Ray queries over every triangle that can block light; thread-safe.
     triangles_mm : (f, 3, 3) float64, optional, mm
-        The tracer's triangles, for shaft culling (:mod:`twin.engine.shafts`, built on the
-        first matrix); without them every ray that passes the culling tests is cast.
+        The tracer's triangles, for shaft culling (:mod:`twin.engine.shafts`); without them
+        every ray that passes the culling tests is cast.
+    horizons : {"reused", "always", "never"}, default: "reused"
+        When to find the points' horizons, which clear rays but cost about as much as the
+        rays they clear on one matrix: ``"reused"``, when they will serve again — a second
+        matrix on the same points, or a ``horizon_folder`` to keep them in and at least
+        :data:`twin.engine.shafts.MIN_RAYS_PER_POINT` rays per point; ``"always"``; or
+        ``"never"``. Kept horizons are always used.
+    horizon_folder : Path, optional
+        Where horizons are kept between runs, keyed by the points, the triangles, the end
+        tolerance and the code that finds them.
     workers : int, optional
         Threads; defaults to the number of CPUs.
 
@@ -59,13 +84,21 @@ class CpuBackend:
         tracer: Tracer,
         *,
         triangles_mm: NDArray[np.float64] | None = None,
+        horizons: Literal["reused", "always", "never"] = "reused",
+        horizon_folder: Path | None = None,
         workers: int | None = None,
     ) -> None:
         self.tracer = tracer
         self.name = tracer.name
+        self.horizons = horizons
         self._triangles_mm = triangles_mm
+        self._horizon_folder = horizon_folder
         self._shafts: Shafts | None = None
-        self._near: tuple[str, NDArray[np.float64]] | None = None
+        self._kept: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+        self._seen: set[str] = set()
+        code = b"".join(Path(m.__file__).read_bytes() for m in _HORIZON_CODE if m.__file__)
+        tri = b"" if triangles_mm is None else np.ascontiguousarray(triangles_mm).tobytes()
+        self._code_and_triangles = hashlib.blake2b(code + tri, digest_size=20).digest()
         self._workers = workers or os.cpu_count() or 1
 
     def transfer(
@@ -93,9 +126,9 @@ class CpuBackend:
         Cast
         """
         cells = make_cells(samples)
-        near = self._neighbourhoods(cells, settings)
         cos_cut = cone_cosines(emitters, settings.intensity_cutoff)
         ems = emitter_rows(emitters)
+        horizon, frame = self._horizons(samples, cells, ems, cos_cut, settings)
         n = len(emitters)
         per_batch = max(
             1,
@@ -108,7 +141,9 @@ class CpuBackend:
         candidates = rays = cleared = done = 0
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
             futures = {
-                pool.submit(self._batch, b, cells, near, ems, emitters, cos_cut, settings): (
+                pool.submit(
+                    self._batch, b, cells, horizon, frame, ems, emitters, cos_cut, settings
+                ): (
                     i,
                     len(b),
                 )
@@ -137,57 +172,134 @@ class CpuBackend:
             matrix=matrix, candidate_pairs=candidates, rays_cast=rays, rays_cleared=cleared
         )
 
-    def _neighbourhoods(self, cells: Cells, settings: TransferSettings) -> NDArray[np.float64]:
-        """Each cell's neighbourhood radius, mm (:mod:`twin.engine.shafts`); 0 without shafts.
+    def _horizons(
+        self,
+        samples: SamplePoints,
+        cells: Cells,
+        ems: NDArray[np.float64],
+        cos_cut: NDArray[np.float64],
+        settings: TransferSettings,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Each point's horizons and azimuth frame, in the order of ``cells``.
 
-        The last result is kept: it depends only on the cells, the triangles and the end
-        tolerance, so every emitter layout on the same skin reuses it.
+        Returns the horizons (k, shells, sectors), inf everywhere where there are none, and
+        the frame (k, 2, 3) their sectors are about (:mod:`twin.engine.shafts`). They depend
+        on the points, the triangles and the end tolerance only: they are kept in memory
+        and in the backend's horizon folder, and found when they will be used again (see
+        the class).
         """
         if self._shafts is None and self._triangles_mm is not None and len(self._triangles_mm):
             self._shafts = build_shafts(self._triangles_mm)
-        shafts = self._shafts
-        if shafts is None or not settings.occlusion:
-            return np.zeros(len(cells.start))
-        digest = hashlib.blake2b(cells.points.tobytes(), digest_size=16)
+        k = len(cells.points)
+        none = np.full((k, len(SHELLS_MM), SECTORS), np.inf), np.zeros((k, 2, 3))
+        if self._shafts is None or not settings.occlusion or self.horizons == "never":
+            return none
+        digest = hashlib.blake2b(self._code_and_triangles, digest_size=20)
+        digest.update(np.ascontiguousarray(samples.positions_mm).tobytes())
+        digest.update(np.ascontiguousarray(samples.normals).tobytes())
         digest.update(np.float64(settings.end_tolerance_mm).tobytes())
         key = digest.hexdigest()
-        if self._near is not None and self._near[0] == key:
-            return self._near[1]
-        near = np.zeros(len(cells.start))
-        order = np.argsort(-cells.count).astype(np.int64)  # big cells first, then spread
+        found = self._kept.get(key) or self._load_horizons(key, k)
+        if found is None:
+            wanted = (
+                self.horizons == "always"
+                or key in self._seen
+                or (
+                    self._horizon_folder is not None
+                    and _rays_per_point(cells, ems, cos_cut, settings) >= MIN_RAYS_PER_POINT
+                )
+            )
+            self._seen.add(key)
+            if not wanted:
+                return none
+            found = self._find_horizons(samples, settings)
+            self._store_horizons(key, found)
+        self._kept = {key: found}
+        horizon, frame = found
+        return (
+            np.ascontiguousarray(horizon[cells.order]),
+            np.ascontiguousarray(frame[cells.order]),
+        )
+
+    def _find_horizons(
+        self, samples: SamplePoints, settings: TransferSettings
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Run :func:`_shaft_kernels.horizons` on cells of their own; samples' order."""
+        shafts = self._shafts
+        assert shafts is not None  # built by the caller
+        k = len(samples)
+        fine = make_cells(samples, points_per_cell=POINTS_PER_CELL)
+        horizon = np.empty((k, len(SHELLS_MM), SECTORS))
+        order = np.argsort(-fine.count).astype(np.int64)  # big cells first, then spread
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
             list(
                 pool.map(
-                    lambda part: _shaft_kernels.cell_neighbourhoods(
+                    lambda part: _shaft_kernels.horizons(
                         part,
-                        cells.points,
-                        cells.start,
-                        cells.count,
-                        cells.centre,
-                        cells.radius,
-                        cells.normal,
-                        cells.cos_cone,
+                        fine.points,
+                        fine.start,
+                        fine.count,
+                        fine.centre,
+                        fine.radius,
+                        fine.normal,
+                        fine.frame,
+                        fine.cos_cone,
                         shafts.vertices,
                         shafts.normal,
                         shafts.offset,
                         shafts.node_lo,
                         shafts.node_hi,
                         shafts.level_start,
-                        shafts.extent_mm,
                         settings.end_tolerance_mm,
-                        near,
+                        SHELLS_MM,
+                        horizon,
                     ),
                     [order[i :: 4 * self._workers] for i in range(4 * self._workers)],
                 )
             )
-        self._near = (key, near)
-        return near
+        out = np.empty_like(horizon)
+        out[fine.order] = horizon
+        frame = np.empty((k, 2, 3))
+        frame[fine.order] = np.repeat(fine.frame, fine.count, axis=0)
+        return out, frame
+
+    def _load_horizons(
+        self, key: str, k: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """Return the horizons kept for ``key``; ``None`` if absent or unreadable."""
+        if self._horizon_folder is None:
+            return None
+        path = self._horizon_folder / f"{key}.npz"
+        try:
+            with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as f:
+                horizon, frame = f["horizon"], f["frame"]
+            if horizon.shape != (k, len(SHELLS_MM), SECTORS) or frame.shape != (k, 2, 3):
+                return None
+        except Exception:  # untrusted bytes (missing, truncated, another shape): find them again
+            return None
+        return horizon, frame
+
+    def _store_horizons(
+        self, key: str, found: tuple[NDArray[np.float64], NDArray[np.float64]]
+    ) -> None:
+        """Keep the horizons in the folder, atomically; a folder that fails only costs time."""
+        if self._horizon_folder is None:
+            return
+        tmp = self._horizon_folder / f".{key}.{uuid.uuid4().hex}.partial"
+        with contextlib.suppress(OSError):
+            self._horizon_folder.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.savez(fh, horizon=found[0], frame=found[1])
+            os.replace(tmp, self._horizon_folder / f"{key}.npz")
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
     def _batch(
         self,
         batch: NDArray[np.int32],
         cells: Cells,
-        near: NDArray[np.float64],
+        horizon: NDArray[np.float64],
+        frame: NDArray[np.float64],
         ems: NDArray[np.float64],
         emitters: Emitters,
         cos_cut: NDArray[np.float64],
@@ -231,13 +343,13 @@ class CpuBackend:
                 pair_c[lo:hi],
                 cells.start,
                 cells.count,
-                cells.centre,
                 cells.points,
                 ems,
                 cos_cut,
                 max_d,
-                near,
-                0.0 if self._shafts is None else self._shafts.margin_mm,
+                horizon,
+                SHELLS_MM,
+                frame,
                 MIN_ELEVATION,
                 pos,
                 emi,
@@ -284,3 +396,29 @@ def _transfer_values(
             sel = which == k
             intensity[sel] = profile.intensity_per_mw(cos_t[sel])
     return intensity * r_cos_a / (r * r * r) * MM2_PER_CM2
+
+
+def _rays_per_point(
+    cells: Cells,
+    ems: NDArray[np.float64],
+    cos_cut: NDArray[np.float64],
+    settings: TransferSettings,
+) -> float:
+    """Estimate the rays each point will cast: the cell tests on every eighth emitter."""
+    some = np.arange(0, len(ems), 8, dtype=np.int32)
+    size = len(some) * len(cells.start)
+    pair_e, pair_c = np.empty(size, np.int32), np.empty(size, np.int32)
+    k = _kernels.near_cells(
+        ems,
+        some,
+        cos_cut,
+        cells.centre,
+        cells.radius,
+        cells.normal,
+        cells.cos_cone,
+        cells.sin_cone,
+        settings.max_distance_mm,
+        pair_e,
+        pair_c,
+    )
+    return float(cells.count[pair_c[:k]].sum()) * len(ems) / max(len(some), 1) / len(cells.points)
