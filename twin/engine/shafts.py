@@ -49,8 +49,8 @@ SECTORS = 8
 #: Points per cell of the horizon search: the work near a cell grows with its points times
 #: its area, so smaller cells than the culling's cost less.
 POINTS_PER_CELL = 16
-#: Horizons found for a first matrix, to keep for later ones, only where the cell tests
-#: leave at least this many rays per point: below it they would not repay their search.
+#: Horizons are found for points that come back only where the cell tests leave at least
+#: this many rays per point: below it they would not repay their search.
 MIN_RAYS_PER_POINT = 32.0
 
 

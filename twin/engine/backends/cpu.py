@@ -61,11 +61,11 @@ class CpuBackend:
         The tracer's triangles, for shaft culling (:mod:`twin.engine.shafts`); without them
         every ray that passes the culling tests is cast.
     horizons : {"reused", "always", "never"}, default: "reused"
-        When to find the points' horizons, which clear rays but cost about as much as the
-        rays they clear on one matrix: ``"reused"``, when they will serve again — a second
-        matrix on the same points, or a ``horizon_folder`` to keep them in and at least
-        :data:`twin.engine.shafts.MIN_RAYS_PER_POINT` rays per point; ``"always"``; or
-        ``"never"``. Kept horizons are always used.
+        When to find the points' horizons, which cost about as much as the rays they clear
+        on one matrix: ``"reused"``, when the same points come back for another matrix (in
+        this backend, or in the ``horizon_folder``, which remembers the points it has seen)
+        and the cell tests leave at least :data:`twin.engine.shafts.MIN_RAYS_PER_POINT` rays
+        per point; ``"always"``; or ``"never"``. Kept horizons are always used.
     horizon_folder : Path, optional
         Where horizons are kept between runs, keyed by the points, the triangles, the end
         tolerance and the code that finds them.
@@ -201,16 +201,17 @@ class CpuBackend:
         key = digest.hexdigest()
         found = self._kept.get(key) or self._load_horizons(key, k)
         if found is None:
-            wanted = (
-                self.horizons == "always"
-                or key in self._seen
-                or (
-                    self._horizon_folder is not None
-                    and _rays_per_point(cells, ems, cos_cut, settings) >= MIN_RAYS_PER_POINT
-                )
+            folder = self._horizon_folder
+            seen = key in self._seen or (folder is not None and (folder / f"{key}.seen").exists())
+            wanted = self.horizons == "always" or (
+                seen and _rays_per_point(cells, ems, cos_cut, settings) >= MIN_RAYS_PER_POINT
             )
-            self._seen.add(key)
             if not wanted:
+                self._seen.add(key)
+                if folder is not None:
+                    with contextlib.suppress(OSError):
+                        folder.mkdir(parents=True, exist_ok=True)
+                        (folder / f"{key}.seen").touch()
                 return none
             found = self._find_horizons(samples, settings)
             self._store_horizons(key, found)
