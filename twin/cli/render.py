@@ -73,6 +73,7 @@ def _summary_table(metrics: dict, units: DoseUnits = DOSE_UNITS["mW/cm2"]) -> st
     tail = [
         f"engine {eng['backend']}: {eng['rays_cast']} shadow rays "
         f"({eng.get('rays_cleared', 0)} more cleared by shafts) in {eng['seconds']:.2f} s"
+        + (", read from the cache" if eng.get("cached") else "")
     ]
     tail += [line for line, _ in eye_lines(metrics["eye_safety"])]
     bounces = _interreflection_lines(metrics) if bounce else []

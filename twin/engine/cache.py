@@ -214,6 +214,7 @@ class TransferCache:
                 seconds=float(meta["seconds"]),
                 intensity_cutoff=float(meta["intensity_cutoff"]),
                 max_distance_mm=float(meta["max_distance_mm"]),
+                cached=True,
             )
 
         cached = self._load(key, decode)

@@ -55,6 +55,9 @@ class TransferMatrix:
         Wall time to build the matrix.
     intensity_cutoff : float
     max_distance_mm : float
+    cached : bool
+        Read from the transfer cache (:mod:`twin.engine.cache`), built ``seconds`` long
+        in an earlier run.
     """
 
     matrix: scipy.sparse.csc_array
@@ -66,6 +69,7 @@ class TransferMatrix:
     intensity_cutoff: float
     max_distance_mm: float
     indirect: IndirectTransfer | None = None
+    cached: bool = False
 
     def with_indirect(self, indirect: IndirectTransfer | None) -> TransferMatrix:
         """Return this matrix with the light surfaces return (``None``: direct light only)."""

@@ -111,6 +111,7 @@ class EngineInfo(Block):
     rays_cast: int
     rays_cleared: int
     nonzeros: int
+    cached: bool
     seconds: float
     intensity_cutoff: float
     max_distance_mm: float | None
@@ -235,6 +236,7 @@ def render_metrics(
             candidate_pairs=transfer.candidate_pairs,
             rays_cast=transfer.rays_cast,
             rays_cleared=transfer.rays_cleared,
+            cached=transfer.cached,
             nonzeros=int(transfer.matrix.nnz),
             seconds=transfer.seconds,
             intensity_cutoff=transfer.intensity_cutoff,
