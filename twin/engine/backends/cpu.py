@@ -32,8 +32,8 @@ from twin.engine.backends import _cpu_kernels as _kernels
 from twin.engine.culling import Cells, cone_cosines, emitter_rows, make_cells
 from twin.engine.settings import TransferSettings
 from twin.engine.shafts import (
+    MIN_CANDIDATES_PER_POINT,
     MIN_ELEVATION,
-    MIN_RAYS_PER_POINT,
     POINTS_PER_CELL,
     SECTORS,
     SHELLS_MM,
@@ -64,8 +64,9 @@ class CpuBackend:
         When to find the points' horizons, which cost about as much as the rays they clear
         on one matrix: ``"reused"``, when the same points come back for another matrix (in
         this backend, or in the ``horizon_folder``, which remembers the points it has seen)
-        and the cell tests leave at least :data:`twin.engine.shafts.MIN_RAYS_PER_POINT` rays
-        per point; ``"always"``; or ``"never"``. Kept horizons are always used.
+        and the cell tests leave at least
+        :data:`twin.engine.shafts.MIN_CANDIDATES_PER_POINT` pairs per point; ``"always"``;
+        or ``"never"``. Kept horizons are always used.
     horizon_folder : Path, optional
         Where horizons are kept between runs, keyed by the points, the triangles, the end
         tolerance and the code that finds them.
@@ -204,7 +205,9 @@ class CpuBackend:
             folder = self._horizon_folder
             seen = key in self._seen or (folder is not None and (folder / f"{key}.seen").exists())
             wanted = self.horizons == "always" or (
-                seen and _rays_per_point(cells, ems, cos_cut, settings) >= MIN_RAYS_PER_POINT
+                seen
+                and _candidates_per_point(cells, ems, cos_cut, settings)
+                >= MIN_CANDIDATES_PER_POINT
             )
             if not wanted:
                 self._seen.add(key)
@@ -399,13 +402,13 @@ def _transfer_values(
     return intensity * r_cos_a / (r * r * r) * MM2_PER_CM2
 
 
-def _rays_per_point(
+def _candidates_per_point(
     cells: Cells,
     ems: NDArray[np.float64],
     cos_cut: NDArray[np.float64],
     settings: TransferSettings,
 ) -> float:
-    """Estimate the rays each point will cast: the cell tests on every eighth emitter."""
+    """Estimate the pairs per point that pass the cell tests, from every eighth emitter."""
     some = np.arange(0, len(ems), 8, dtype=np.int32)
     size = len(some) * len(cells.start)
     pair_e, pair_c = np.empty(size, np.int32), np.empty(size, np.int32)
