@@ -151,3 +151,24 @@ def test_twin_render_keeps_its_matrices_unless_told_not_to(tmp_path, capsys):
             first == (tmp_path / "b" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()
         )
     capsys.readouterr()
+
+
+def test_the_cache_keeps_to_its_size_by_dropping_the_least_recently_used(tmp_path, monkeypatch):
+    import os
+    import time
+
+    cache = TransferCache(tmp_path / "cache")
+    path = helmet_scene(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    twin.render(path, cache=cache)
+    first = sorted(cache.folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)
+    size = sum(p.stat().st_size for p in first)
+    for p in first:  # written a while ago
+        os.utime(p, (time.time() - 100, time.time() - 100))
+    monkeypatch.setenv("TWIN_CACHE_MAX_MB", str(1.5 * size / 1e6))  # room for one render
+    data["emitters"]["standoff_mm"] = 12.0
+    path.write_text(yaml.safe_dump(data))
+    twin.render(path, cache=cache)
+    left = set(cache.folder.glob("*.npz"))
+    assert not set(first) & left and len(left) == 2  # the older render's entries went
+    assert sum(p.stat().st_size for p in left) <= 1.5 * size

@@ -15,7 +15,9 @@ logged as a warning and deleted. A cache folder that cannot be written (a read-o
 writable home) turns the cache off with a warning: every matrix is built, nothing fails.
 
 The cache folder is ``$TWIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/twin``, else
-``~/.cache/twin``.
+``~/.cache/twin``. It holds at most ``$TWIN_CACHE_MAX_MB`` (default
+:data:`DEFAULT_MAX_MB`) of entries: past that, storing an entry deletes the least recently
+used ones (reading an entry marks it used) down to three quarters of the limit.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _FORMAT = "twin-transfer-cache-2"
+#: Default size limit of the entries in the cache folder, MB.
+DEFAULT_MAX_MB = 4096
 #: The packages and modules (relative to ``twin/``) whose code decides a matrix's numbers.
 _NUMBER_CODE = ("engine", "raycast", "devices", "geometry/surface.py", "tissue")
 
@@ -317,7 +321,10 @@ class TransferCache:
             if not ok:
                 msg = "key or checksum mismatch"
                 raise ValueError(msg)
-            return decode(meta, arrays)
+            decoded = decode(meta, arrays)
+            with contextlib.suppress(OSError):
+                os.utime(path)  # used: the last to go
+            return decoded
         except Exception as exc:  # an entry is untrusted bytes: any failure rebuilds it
             logger.warning(
                 "%s: corrupt or stale cache entry (%s: %s); rebuilding it",
@@ -345,12 +352,33 @@ class TransferCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(buffer.getvalue())
             os.replace(tmp, self.path(key))
+            self._trim()
         except OSError as exc:  # a cache that cannot be written only costs time
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)  # a full disk leaves no partial entry
             logger.warning(
                 "%s: cannot write the cache (%s); going on without it", self.folder, exc.strerror
             )
+
+    def _trim(self) -> None:
+        """Delete the least recently used entries once they pass the size limit."""
+        try:
+            limit = float(os.environ.get("TWIN_CACHE_MAX_MB", DEFAULT_MAX_MB)) * 1e6
+        except ValueError:
+            limit = DEFAULT_MAX_MB * 1e6
+        entries = sorted(
+            ((p.stat().st_mtime, p.stat().st_size, p) for p in self.folder.glob("*.npz")),
+            key=lambda e: e[0],
+        )
+        total = sum(size for _, size, _ in entries)
+        if total <= limit:
+            return
+        for _, size, path in entries[:-1]:  # never the entry just stored
+            if total <= 0.75 * limit:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()
+                total -= size
 
 
 def _checksum(*arrays: NDArray) -> str:
