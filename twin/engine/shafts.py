@@ -36,8 +36,8 @@ from numpy.typing import NDArray
 
 #: Triangles per leaf of the hierarchy.
 LEAF_SIZE = 4
-#: A bundle's ray is cleared only when it leaves its point at least this far (the sine of
-#: the angle) above the point's tangent plane.
+#: A ray is cleared only when it leaves its point at least this far (the sine of the angle)
+#: above both the point's tangent plane and its horizon.
 MIN_ELEVATION = 1e-2
 #: The radii (mm) within which each point's horizon is kept: a ray meets only triangles
 #: nearer its point than its length, so a short ray to a near LED is judged against the

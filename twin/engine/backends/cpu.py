@@ -97,9 +97,7 @@ class CpuBackend:
         self._shafts: Shafts | None = None
         self._kept: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
         self._seen: set[str] = set()
-        code = b"".join(Path(m.__file__).read_bytes() for m in _HORIZON_CODE if m.__file__)
-        tri = b"" if triangles_mm is None else np.ascontiguousarray(triangles_mm).tobytes()
-        self._code_and_triangles = hashlib.blake2b(code + tri, digest_size=20).digest()
+        self._geometry_key = b""  # the code and the triangles, hashed on first use
         self._workers = workers or os.cpu_count() or 1
 
     def transfer(
@@ -141,14 +139,9 @@ class CpuBackend:
         results: dict[int, list] = {}
         candidates = rays = cleared = done = 0
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            shared = (cells, horizon, frame, ems, emitters, cos_cut, settings)
             futures = {
-                pool.submit(
-                    self._batch, b, cells, horizon, frame, ems, emitters, cos_cut, settings
-                ): (
-                    i,
-                    len(b),
-                )
-                for i, b in enumerate(batches)
+                pool.submit(self._batch, b, *shared): (i, len(b)) for i, b in enumerate(batches)
             }
             for fut in as_completed(futures):
                 parts, c, r, free = fut.result()
@@ -195,7 +188,12 @@ class CpuBackend:
         none = np.full((k, len(SHELLS_MM), SECTORS), np.inf), np.zeros((k, 2, 3))
         if self._shafts is None or not settings.occlusion or self.horizons == "never":
             return none
-        digest = hashlib.blake2b(self._code_and_triangles, digest_size=20)
+        if not self._geometry_key:
+            code = b"".join(Path(m.__file__).read_bytes() for m in _HORIZON_CODE if m.__file__)
+            digest = hashlib.blake2b(code, digest_size=20)
+            digest.update(np.ascontiguousarray(self._shafts.vertices).tobytes())
+            self._geometry_key = digest.digest()
+        digest = hashlib.blake2b(self._geometry_key, digest_size=20)
         digest.update(np.ascontiguousarray(samples.positions_mm).tobytes())
         digest.update(np.ascontiguousarray(samples.normals).tobytes())
         digest.update(np.float64(settings.end_tolerance_mm).tobytes())
