@@ -8,7 +8,6 @@ Helper functions are in ``_helpers.py``.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
 def _real_gpu() -> bool:
@@ -33,9 +32,12 @@ BACKENDS = ["reference", "embree"]
 
 
 @pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give each test a transfer cache of its own, so no test reads another's entries."""
-    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "twin-cache"))
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Give each test a transfer cache of its own, so no test reads another's entries (beside
+    its ``tmp_path``, not in it: tests check what they write there)."""
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path_factory.mktemp("twin-cache")))
 
 
 @pytest.fixture(params=BACKENDS)

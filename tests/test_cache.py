@@ -4,7 +4,9 @@ reuses a matrix, a geometry change builds a new one, and a damaged entry is rebu
 from __future__ import annotations
 
 import logging
+import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -131,20 +133,22 @@ def test_an_unwritable_cache_costs_time_not_the_run_and_leaves_no_partial_entry(
 
 
 def test_twin_render_keeps_its_matrices_unless_told_not_to(tmp_path, capsys):
-    """The CLI caches in $TWIN_CACHE_DIR: a re-run reads the entries and writes the same
-    files; --no-cache neither reads nor writes them."""
+    """The CLI caches in $TWIN_CACHE_DIR: a re-run reads the entries (says so) and writes the
+    same files; --no-cache neither reads nor writes them."""
     from twin.cli import main
 
-    folder = tmp_path / "twin-cache" / "transfer"  # $TWIN_CACHE_DIR (tests/conftest.py)
+    folder = Path(os.environ["TWIN_CACHE_DIR"]) / "transfer"  # tests/conftest.py
     path = helmet_scene(tmp_path)
     assert main(["render", str(path), "--out", str(tmp_path / "a"), "--no-cache"]) == 0
     assert not folder.exists()
     assert main(["render", str(path), "--out", str(tmp_path / "b")]) == 0
     entries = sorted(folder.glob("*.npz"))
     assert len(entries) == 2
-    stamps = [p.stat().st_mtime_ns for p in entries]
+    stored = {p.name: p.read_bytes() for p in entries}
+    capsys.readouterr()
     assert main(["render", str(path), "--out", str(tmp_path / "c")]) == 0
-    assert [p.stat().st_mtime_ns for p in sorted(folder.glob("*.npz"))] == stamps
+    assert "read from the cache" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in folder.glob("*.npz")} == stored  # read, not rebuilt
     for name in ("samples.csv", "surface.ply", "emitters.csv"):
         first = (tmp_path / "a" / name).read_bytes()
         assert (
@@ -154,9 +158,6 @@ def test_twin_render_keeps_its_matrices_unless_told_not_to(tmp_path, capsys):
 
 
 def test_the_cache_keeps_to_its_size_by_dropping_the_least_recently_used(tmp_path, monkeypatch):
-    import os
-    import time
-
     cache = TransferCache(tmp_path / "cache")
     path = helmet_scene(tmp_path)
     data = yaml.safe_load(path.read_text())
