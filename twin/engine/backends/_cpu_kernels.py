@@ -88,7 +88,8 @@ def shade_pairs(
     must be cast: not when it leaves the skin at least ``min_elevation`` (in sine) above both
     the tangent plane and the point's ``horizon`` (k, s, a) (:mod:`twin.engine.shafts`) in
     the first of ``shells_mm`` longer than the ray and the ray's sector of azimuth in the
-    point's ``frame`` (k, 2, 3). Returns how many pairs survived.
+    point's ``frame`` (k, 2, 3); every ray when ``horizon`` has no rows. Returns how many
+    pairs survived.
     """
     k = 0
     max_d2 = max_distance_mm * max_distance_mm
@@ -116,23 +117,26 @@ def shade_pairs(
             out_direction[k, 0] = (ex - points[j, 0]) / r
             out_direction[k, 1] = (ey - points[j, 1]) / r
             out_direction[k, 2] = (ez - points[j, 2]) / r
-            s = 0
-            while shells_mm[s] <= r:
-                s += 1
-            across = (
-                out_direction[k, 0] * frame[j, 0, 0]
-                + out_direction[k, 1] * frame[j, 0, 1]
-                + out_direction[k, 2] * frame[j, 0, 2]
-            )
-            along = (
-                out_direction[k, 0] * frame[j, 1, 0]
-                + out_direction[k, 1] * frame[j, 1, 1]
-                + out_direction[k, 2] * frame[j, 1, 2]
-            )
-            sectors = horizon.shape[2]
-            a = math.floor((math.atan2(along, across) + math.pi) / (2 * math.pi) * sectors)
-            h = max(horizon[j, s, a % sectors], 0.0)  # -inf: nothing above the plane
-            out_cast[k] = r_cos_a < (h + min_elevation) * r
+            if horizon.shape[0] == 0:  # no horizons: every ray is cast
+                out_cast[k] = True
+            else:
+                s = 0
+                while shells_mm[s] <= r:
+                    s += 1
+                across = (
+                    out_direction[k, 0] * frame[j, 0, 0]
+                    + out_direction[k, 1] * frame[j, 0, 1]
+                    + out_direction[k, 2] * frame[j, 0, 2]
+                )
+                along = (
+                    out_direction[k, 0] * frame[j, 1, 0]
+                    + out_direction[k, 1] * frame[j, 1, 1]
+                    + out_direction[k, 2] * frame[j, 1, 2]
+                )
+                sectors = horizon.shape[2]
+                a = math.floor((math.atan2(along, across) + math.pi) / (2 * math.pi) * sectors)
+                h = max(horizon[j, s, a % sectors], 0.0)  # -inf: nothing above the plane
+                out_cast[k] = r_cos_a < (h + min_elevation) * r
             k += 1
     return k
 

@@ -176,16 +176,16 @@ class CpuBackend:
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Each point's horizons and azimuth frame, in the order of ``cells``.
 
-        Returns the horizons (k, shells, sectors), inf everywhere where there are none, and
-        the frame (k, 2, 3) their sectors are about (:mod:`twin.engine.shafts`). They depend
-        on the points, the triangles and the end tolerance only: they are kept in memory
-        and in the backend's horizon folder, and found when they will be used again (see
-        the class).
+        Returns the horizons (k, shells, sectors), or (0, shells, sectors) where there are
+        none, and the frame (k, 2, 3) their sectors are about (:mod:`twin.engine.shafts`).
+        They depend on the points, the triangles and the end tolerance only: they are kept
+        in memory and in the backend's horizon folder, and found when they will be used
+        again (see the class).
         """
         if self._shafts is None and self._triangles_mm is not None and len(self._triangles_mm):
             self._shafts = build_shafts(self._triangles_mm)
         k = len(cells.points)
-        none = np.full((k, len(SHELLS_MM), SECTORS), np.inf), np.zeros((k, 2, 3))
+        none = np.zeros((0, len(SHELLS_MM), SECTORS)), np.zeros((0, 2, 3))
         if self._shafts is None or not settings.occlusion or self.horizons == "never":
             return none
         if not self._geometry_key:
@@ -363,11 +363,12 @@ class CpuBackend:
             pos, emi, geometry = pos[:m], emi[:m], geometry[:m]
             if settings.occlusion and m:
                 ray = np.flatnonzero(cast[:m])
+                every = len(ray) == m  # no copies when nothing is cleared
                 blocked = np.zeros(m, dtype=np.bool_)
                 blocked[ray] = self.tracer.occluded(
-                    origin[ray],
-                    direction[ray],
-                    geometry[ray, 0],
+                    origin[:m] if every else origin[ray],
+                    direction[:m] if every else direction[ray],
+                    geometry[:, 0] if every else geometry[ray, 0],
                     end_tolerance_mm=end_tolerance_mm,
                 )
                 rays += len(ray)
