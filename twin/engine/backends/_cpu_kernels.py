@@ -14,6 +14,7 @@ import numba
 import numpy as np
 
 from twin.engine import culling as _culling
+from twin.engine.backends._shaft_kernels import first_shell, in_frame
 
 _cell_reachable = numba.njit(inline="always", cache=True)(_culling.cell_reachable)
 _pair_geometry = numba.njit(inline="always", cache=True)(_culling.pair_geometry)
@@ -120,18 +121,9 @@ def shade_pairs(
             if horizon.shape[0] == 0:  # no horizons: every ray is cast
                 out_cast[k] = True
             else:
-                s = 0
-                while shells_mm[s] <= r:
-                    s += 1
-                across = (
-                    out_direction[k, 0] * frame[j, 0, 0]
-                    + out_direction[k, 1] * frame[j, 0, 1]
-                    + out_direction[k, 2] * frame[j, 0, 2]
-                )
-                along = (
-                    out_direction[k, 0] * frame[j, 1, 0]
-                    + out_direction[k, 1] * frame[j, 1, 1]
-                    + out_direction[k, 2] * frame[j, 1, 2]
+                s = first_shell(shells_mm, r)
+                across, along = in_frame(
+                    out_direction[k, 0], out_direction[k, 1], out_direction[k, 2], frame, j
                 )
                 sectors = horizon.shape[2]
                 a = math.floor((math.atan2(along, across) + math.pi) / (2 * math.pi) * sectors)

@@ -71,6 +71,24 @@ def _raise(horizon, row, shell, ratio, ax, ay, reach):  # pragma: no cover - com
 
 
 @numba.njit(inline="always", cache=True)
+def first_shell(shells_mm, distance_mm):  # pragma: no cover - compiled
+    """Return the first of the increasing ``shells_mm`` (last: inf) beyond ``distance_mm``."""
+    s = 0
+    while shells_mm[s] <= distance_mm:
+        s += 1
+    return s
+
+
+@numba.njit(inline="always", cache=True)
+def in_frame(dx, dy, dz, frame, row):  # pragma: no cover - compiled
+    """Return a vector's two coordinates across a normal, in ``frame[row]`` (2, 3)."""
+    return (
+        dx * frame[row, 0, 0] + dy * frame[row, 0, 1] + dz * frame[row, 0, 2],
+        dx * frame[row, 1, 0] + dy * frame[row, 1, 1] + dz * frame[row, 1, 2],
+    )
+
+
+@numba.njit(inline="always", cache=True)
 def _sectors(count, ax, ay, reach):  # pragma: no cover - compiled
     """Return the sectors (first, last: may pass ``count``) a sphere spans (:func:`_raise`)."""
     flat = math.hypot(ax, ay)
@@ -145,8 +163,6 @@ def horizons(
             lowest = min(lowest, px * points[j, 3] + py * points[j, 4] + pz * points[j, 5])
             out_horizon[j, :, :] = -math.inf
         spread = math.sqrt(max(2.0 - 2.0 * cell_cos_cone[c], 0.0))  # |n_p - n| <= spread
-        ux, uy, uz = cell_frame[c, 0, 0], cell_frame[c, 0, 1], cell_frame[c, 0, 2]
-        vx_, vy_, vz_ = cell_frame[c, 1, 0], cell_frame[c, 1, 1], cell_frame[c, 1, 2]
         far[0, :, :] = -math.inf  # far triangles' horizon, for every point of the cell
         work = 0
         # For every point p: n_p . (x - p) = n_p . (x - c) - n_p . (p - c)
@@ -170,11 +186,8 @@ def horizons(
                 continue  # the whole box is behind every point's plane
             gap = _box_distance(node_lo, node_hi, j, cx, cy, cz)
             if gap >= near:  # far: below the far horizon of every shell it may reach?
-                s = 0
-                while shells_mm[s] <= gap - radius:
-                    s += 1
-                ax = dx * ux + dy * uy + dz * uz
-                ay = dx * vx_ + dy * vy_ + dz * vz_
+                s = first_shell(shells_mm, gap - radius)
+                ax, ay = in_frame(dx, dy, dz, cell_frame, c)
                 if lift <= _lowest(far, s, ax, ay, half + radius) * (gap - radius):
                     continue
             if level > 0:
@@ -200,11 +213,8 @@ def horizons(
                 if gap >= near:
                     lower = gap - radius  # no point of the cell is nearer
                     ratio = top / lower if lower > 0.0 else math.inf
-                    s = 0
-                    while shells_mm[s] <= lower:
-                        s += 1
-                    ax = (tx - cx) * ux + (ty - cy) * uy + (tz - cz) * uz
-                    ay = (tx - cx) * vx_ + (ty - cy) * vy_ + (tz - cz) * vz_
+                    s = first_shell(shells_mm, lower)
+                    ax, ay = in_frame(tx - cx, ty - cy, tz - cz, cell_frame, c)
                     _raise(far, 0, s, ratio, ax, ay, reach + radius)
                     continue
                 work += last - first
@@ -230,11 +240,8 @@ def horizons(
                         continue
                     dist = _triangle_box_distance(vertices, t, px, py, pz)
                     ratio = height / dist if dist > 0.0 else math.inf
-                    s = 0
-                    while shells_mm[s] <= dist:
-                        s += 1
-                    ax = (tx - px) * ux + (ty - py) * uy + (tz - pz) * uz
-                    ay = (tx - px) * vx_ + (ty - py) * vy_ + (tz - pz) * vz_
+                    s = first_shell(shells_mm, dist)
+                    ax, ay = in_frame(tx - px, ty - py, tz - pz, cell_frame, c)
                     _raise(out_horizon, p, s, ratio, ax, ay, reach)
         for p in range(first, last):
             for s in range(shells_mm.shape[0]):

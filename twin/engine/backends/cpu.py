@@ -313,22 +313,8 @@ class CpuBackend:
         the rays cleared by shafts.
         """
         max_d, end_tolerance_mm = settings.max_distance_mm, settings.end_tolerance_mm
-        size = len(batch) * len(cells.start)
-        pair_e, pair_c = np.empty(size, np.int32), np.empty(size, np.int32)
-        k = _kernels.near_cells(
-            ems,
-            batch,
-            cos_cut,
-            cells.centre,
-            cells.radius,
-            cells.normal,
-            cells.cos_cone,
-            cells.sin_cone,
-            max_d,
-            pair_e,
-            pair_c,
-        )
-        pair_e, pair_c = pair_e[:k], pair_c[:k]
+        pair_e, pair_c = _near_pairs(cells, ems, batch, cos_cut, max_d)
+        k = len(pair_e)
         cum = np.cumsum(cells.count[pair_c])
         cuts = np.searchsorted(
             cum, np.arange(_PAIRS_PER_CHUNK, cum[-1] if k else 0, _PAIRS_PER_CHUNK)
@@ -409,19 +395,31 @@ def _candidates_per_point(
 ) -> float:
     """Estimate the pairs per point that pass the cell tests, from every eighth emitter."""
     some = np.arange(0, len(ems), 8, dtype=np.int32)
-    size = len(some) * len(cells.start)
+    _, pair_c = _near_pairs(cells, ems, some, cos_cut, settings.max_distance_mm)
+    return float(cells.count[pair_c].sum()) * len(ems) / max(len(some), 1) / len(cells.points)
+
+
+def _near_pairs(
+    cells: Cells,
+    ems: NDArray[np.float64],
+    batch: NDArray[np.int32],
+    cos_cut: NDArray[np.float64],
+    max_distance_mm: float,
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """List the (emitter, cell) pairs of ``batch`` that pass the cell tests, by emitter."""
+    size = len(batch) * len(cells.start)
     pair_e, pair_c = np.empty(size, np.int32), np.empty(size, np.int32)
     k = _kernels.near_cells(
         ems,
-        some,
+        batch,
         cos_cut,
         cells.centre,
         cells.radius,
         cells.normal,
         cells.cos_cone,
         cells.sin_cone,
-        settings.max_distance_mm,
+        max_distance_mm,
         pair_e,
         pair_c,
     )
-    return float(cells.count[pair_c[:k]].sum()) * len(ems) / max(len(some), 1) / len(cells.points)
+    return pair_e[:k], pair_c[:k]
