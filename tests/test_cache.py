@@ -126,10 +126,7 @@ def test_an_unwritable_cache_costs_time_not_the_run_and_leaves_no_partial_entry(
     with caplog.at_level(logging.WARNING, logger="twin.engine.cache"):
         twin.render(helmet_scene(tmp_path), cache=cache)
     assert "cannot write the cache (No space left on device)" in caplog.text
-    # No entry and nothing partial (the horizons folder only remembers the skin it saw).
-    assert [p.name for p in cache.folder.rglob("*") if p.is_file()] == [
-        p.name for p in (cache.folder / "horizons").glob("*.seen")
-    ]
+    assert [p for p in cache.folder.rglob("*") if p.is_file()] == []  # nothing partial
 
 
 def test_twin_render_keeps_its_matrices_unless_told_not_to(tmp_path, capsys):

@@ -17,6 +17,7 @@ from twin.devices.emitters import Emitters
 from twin.devices.layout import offset_shell_layout
 from twin.devices.profiles import Isotropic, Lambertian
 from twin.engine.backends.cpu import CpuBackend
+from twin.engine.cache import TransferCache
 from twin.engine.settings import TransferSettings
 from twin.engine.shafts import MIN_ELEVATION, SECTORS, SHELLS_MM, build_shafts
 from twin.engine.transfer import TransferMatrix, scene_triangles, transfer_matrix
@@ -212,19 +213,19 @@ def test_horizons_are_found_when_they_will_serve_again(tmp_path):
     never = backend(horizons="never")
     for _ in range(2):
         assert transfer_matrix(samples, emitters, never, end_tolerance_mm=tol).rays_cleared == 0
-    folder = tmp_path / "horizons"  # across runs: a second run finds them, a third reads
+    store = TransferCache(tmp_path / "horizons")  # a second run finds them, a third reads
     cleared = [
         transfer_matrix(
-            samples, emitters, backend(horizon_folder=folder), end_tolerance_mm=tol
+            samples, emitters, backend(horizon_store=store), end_tolerance_mm=tol
         ).rays_cleared
         for _ in range(3)
     ]
     assert cleared == [0, second.rays_cleared, second.rays_cleared]
-    assert len(list(folder.glob("*.npz"))) == 1
-    for entry in folder.glob("*.npz"):  # a damaged copy is found again, never trusted
-        entry.write_bytes(entry.read_bytes()[:500])
+    assert len(list(store.folder.glob("*.npz"))) == 2  # the skin's mark and its horizons
+    kept = max(store.folder.glob("*.npz"), key=lambda p: p.stat().st_size)  # the horizons
+    kept.write_bytes(kept.read_bytes()[:500])  # a damaged copy is found again, never trusted
     rebuilt = transfer_matrix(
-        samples, emitters, backend(horizon_folder=folder), end_tolerance_mm=tol
+        samples, emitters, backend(horizon_store=store), end_tolerance_mm=tol
     )
     assert_identical(rebuilt, first)
     assert rebuilt.rays_cleared == second.rays_cleared

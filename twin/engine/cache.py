@@ -304,6 +304,17 @@ class TransferCache:
         self._store(key, meta, arrays)
         return indirect
 
+    def get_arrays(self, key: str) -> dict[str, NDArray] | None:
+        """Return the arrays stored under ``key`` (:class:`~twin.engine.backends.ArrayStore`).
+
+        ``None`` when there is no sound entry; not counted in :attr:`hits`.
+        """
+        return self._load(key, lambda meta, arrays: arrays)
+
+    def put_arrays(self, key: str, arrays: dict[str, NDArray]) -> None:
+        """Store ``arrays`` (maybe none) under ``key``, as every entry is stored."""
+        self._store(key, {}, arrays)
+
     def _load(self, key: str, decode: Callable[[dict, dict[str, NDArray]], T]) -> T | None:
         """Decode the entry for ``key``; ``None`` (and the entry deleted) if it is bad."""
         path = self.path(key)

@@ -255,7 +255,7 @@ def render(
         name,
         triangles,
         workers=workers,
-        horizon_folder=None if cache is None else cache.folder / "horizons",
+        horizon_store=None if cache is None else TransferCache(cache.folder / "horizons"),
     )
     end_tolerance_mm = self_tolerance_mm(triangles)
     cutoff, max_distance_mm = scene.engine.intensity_cutoff, scene.engine.max_distance_mm

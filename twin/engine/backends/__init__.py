@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -33,6 +32,18 @@ CHOICES = ("auto", *BACKENDS)
 
 #: Called as ``progress(done, total)`` with the number of emitters finished so far.
 ProgressCallback = Callable[[int, int], None]
+
+
+class ArrayStore(Protocol):
+    """Named arrays kept between runs under a key (:class:`twin.engine.cache.TransferCache`)."""
+
+    def get_arrays(self, key: str) -> dict[str, NDArray] | None:
+        """Return the arrays stored under ``key``; ``None`` when there are none."""
+        ...
+
+    def put_arrays(self, key: str, arrays: dict[str, NDArray]) -> None:
+        """Store ``arrays`` (maybe none) under ``key``; failing only costs time."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,7 @@ def make_backend(
     triangles_mm: NDArray[np.float64],
     *,
     workers: int | None = None,
-    horizon_folder: Path | None = None,
+    horizon_store: ArrayStore | None = None,
 ) -> Backend:
     """Build a backend over every triangle that can block light.
 
@@ -158,7 +169,7 @@ def make_backend(
     workers : int, optional
         Threads of the CPU backends; defaults to the number of CPUs. The cuda backend
         ignores it.
-    horizon_folder : Path, optional
+    horizon_store : ArrayStore, optional
         Where the CPU backends keep the horizons of shaft culling between runs
         (:class:`twin.engine.backends.cpu.CpuBackend`).
 
@@ -184,5 +195,5 @@ def make_backend(
 
     tri = np.asarray(triangles_mm, dtype=np.float64).reshape(-1, 3, 3)
     return CpuBackend(
-        make_tracer(name, tri), triangles_mm=tri, horizon_folder=horizon_folder, workers=workers
+        make_tracer(name, tri), triangles_mm=tri, horizon_store=horizon_store, workers=workers
     )

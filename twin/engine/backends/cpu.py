@@ -10,13 +10,10 @@ tracer release the GIL, so the threads run in parallel.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import itertools
 import math
 import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Literal
@@ -27,7 +24,7 @@ from numpy.typing import NDArray
 
 from twin.devices.emitters import Emitters
 from twin.engine import culling, shafts
-from twin.engine.backends import Cast, ProgressCallback, _shaft_kernels
+from twin.engine.backends import ArrayStore, Cast, ProgressCallback, _shaft_kernels
 from twin.engine.backends import _cpu_kernels as _kernels
 from twin.engine.culling import Cells, cone_cosines, emitter_rows, make_cells
 from twin.engine.settings import TransferSettings
@@ -63,13 +60,13 @@ class CpuBackend:
     horizons : {"reused", "always", "never"}, default: "reused"
         When to find the points' horizons, which cost about as much as the rays they clear
         on one matrix: ``"reused"``, when the same points come back for another matrix (in
-        this backend, or in the ``horizon_folder``, which remembers the points it has seen)
+        this backend, or in the ``horizon_store``, which remembers the points it has seen)
         and the cell tests leave at least
         :data:`twin.engine.shafts.MIN_CANDIDATES_PER_POINT` pairs per point; ``"always"``;
         or ``"never"``. Kept horizons are always used.
-    horizon_folder : Path, optional
+    horizon_store : ArrayStore, optional
         Where horizons are kept between runs, keyed by the points, the triangles, the end
-        tolerance and the code that finds them.
+        tolerance and the code that finds them, with a mark for points seen before.
     workers : int, optional
         Threads; defaults to the number of CPUs.
 
@@ -86,14 +83,14 @@ class CpuBackend:
         *,
         triangles_mm: NDArray[np.float64] | None = None,
         horizons: Literal["reused", "always", "never"] = "reused",
-        horizon_folder: Path | None = None,
+        horizon_store: ArrayStore | None = None,
         workers: int | None = None,
     ) -> None:
         self.tracer = tracer
         self.name = tracer.name
         self.horizons = horizons
         self._triangles_mm = triangles_mm
-        self._horizon_folder = horizon_folder
+        self._store = horizon_store
         self._shafts: Shafts | None = None
         self._kept: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
         self._seen: set[str] = set()
@@ -179,7 +176,7 @@ class CpuBackend:
         Returns the horizons (k, shells, sectors), or (0, shells, sectors) where there are
         none, and the frame (k, 2, 3) their sectors are about (:mod:`twin.engine.shafts`).
         They depend on the points, the triangles and the end tolerance only: they are kept
-        in memory and in the backend's horizon folder, and found when they will be used
+        in memory and in the backend's horizon store, and found when they will be used
         again (see the class).
         """
         if self._shafts is None and self._triangles_mm is not None and len(self._triangles_mm):
@@ -198,10 +195,12 @@ class CpuBackend:
         digest.update(np.ascontiguousarray(samples.normals).tobytes())
         digest.update(np.float64(settings.end_tolerance_mm).tobytes())
         key = digest.hexdigest()
-        found = self._kept.get(key) or self._load_horizons(key, k)
+        found = self._kept.get(key) or self._stored_horizons(key, k)
         if found is None:
-            folder = self._horizon_folder
-            seen = key in self._seen or (folder is not None and (folder / f"{key}.seen").exists())
+            store = self._store
+            seen = key in self._seen or (
+                store is not None and store.get_arrays(f"{key}-seen") is not None
+            )
             wanted = self.horizons == "always" or (
                 seen
                 and _candidates_per_point(cells, ems, cos_cut, settings)
@@ -209,13 +208,12 @@ class CpuBackend:
             )
             if not wanted:
                 self._seen.add(key)
-                if folder is not None:
-                    with contextlib.suppress(OSError):
-                        folder.mkdir(parents=True, exist_ok=True)
-                        (folder / f"{key}.seen").touch()
+                if store is not None:
+                    store.put_arrays(f"{key}-seen", {})
                 return none
             found = self._find_horizons(samples, settings)
-            self._store_horizons(key, found)
+            if store is not None:
+                store.put_arrays(key, {"horizon": found[0], "frame": found[1]})
         self._kept = {key: found}
         horizon, frame = found
         return (
@@ -265,36 +263,17 @@ class CpuBackend:
         frame[fine.order] = np.repeat(fine.frame, fine.count, axis=0)
         return out, frame
 
-    def _load_horizons(
+    def _stored_horizons(
         self, key: str, k: int
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
-        """Return the horizons kept for ``key``; ``None`` if absent or unreadable."""
-        if self._horizon_folder is None:
+        """Return the horizons of ``k`` points kept in the store for ``key``, if any."""
+        arrays = None if self._store is None else self._store.get_arrays(key)
+        if arrays is None or set(arrays) != {"horizon", "frame"}:
             return None
-        path = self._horizon_folder / f"{key}.npz"
-        try:
-            with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as f:
-                horizon, frame = f["horizon"], f["frame"]
-            if horizon.shape != (k, len(SHELLS_MM), SECTORS) or frame.shape != (k, 2, 3):
-                return None
-        except Exception:  # untrusted bytes (missing, truncated, another shape): find them again
+        horizon, frame = arrays["horizon"], arrays["frame"]
+        if horizon.shape != (k, len(SHELLS_MM), SECTORS) or frame.shape != (k, 2, 3):
             return None
         return horizon, frame
-
-    def _store_horizons(
-        self, key: str, found: tuple[NDArray[np.float64], NDArray[np.float64]]
-    ) -> None:
-        """Keep the horizons in the folder, atomically; a folder that fails only costs time."""
-        if self._horizon_folder is None:
-            return
-        tmp = self._horizon_folder / f".{key}.{uuid.uuid4().hex}.partial"
-        with contextlib.suppress(OSError):
-            self._horizon_folder.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                np.savez(fh, horizon=found[0], frame=found[1])
-            os.replace(tmp, self._horizon_folder / f"{key}.npz")
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
 
     def _batch(
         self,
