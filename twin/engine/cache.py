@@ -377,10 +377,8 @@ class TransferCache:
             limit = float(os.environ.get("TWIN_CACHE_MAX_MB", DEFAULT_MAX_MB)) * 1e6
         except ValueError:
             limit = DEFAULT_MAX_MB * 1e6
-        entries = sorted(
-            ((p.stat().st_mtime, p.stat().st_size, p) for p in self.folder.glob("*.npz")),
-            key=lambda e: e[0],
-        )
+        stats = [(p, p.stat()) for p in self.folder.glob("*.npz")]
+        entries = sorted((st.st_mtime, st.st_size, p) for p, st in stats)
         total = sum(size for _, size, _ in entries)
         if total <= limit:
             return

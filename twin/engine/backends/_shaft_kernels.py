@@ -31,8 +31,8 @@ def _box_distance(lo, hi, j, cx, cy, cz):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always", cache=True)
-def _triangle_sphere(vertices, t):  # pragma: no cover - compiled
-    """Centre and radius (mm) of a sphere around triangle ``t``: its box's."""
+def _triangle_box(vertices, t):  # pragma: no cover - compiled
+    """Centre and half-extents (mm) of the bounding box of triangle ``t``."""
     lo0 = min(vertices[t, 0, 0], vertices[t, 1, 0], vertices[t, 2, 0])
     lo1 = min(vertices[t, 0, 1], vertices[t, 1, 1], vertices[t, 2, 1])
     lo2 = min(vertices[t, 0, 2], vertices[t, 1, 2], vertices[t, 2, 2])
@@ -40,19 +40,16 @@ def _triangle_sphere(vertices, t):  # pragma: no cover - compiled
     hi1 = max(vertices[t, 0, 1], vertices[t, 1, 1], vertices[t, 2, 1])
     hi2 = max(vertices[t, 0, 2], vertices[t, 1, 2], vertices[t, 2, 2])
     h0, h1, h2 = 0.5 * (hi0 - lo0), 0.5 * (hi1 - lo1), 0.5 * (hi2 - lo2)
-    return lo0 + h0, lo1 + h1, lo2 + h2, math.sqrt(h0 * h0 + h1 * h1 + h2 * h2)
+    return lo0 + h0, lo1 + h1, lo2 + h2, h0, h1, h2
 
 
 @numba.njit(inline="always", cache=True)
-def _triangle_box_distance(vertices, t, cx, cy, cz):  # pragma: no cover - compiled
-    """Distance from ``(cx, cy, cz)`` to the bounding box of triangle ``t`` (0 inside)."""
-    d2 = 0.0
-    for a, x in enumerate((cx, cy, cz)):
-        lo = min(vertices[t, 0, a], vertices[t, 1, a], vertices[t, 2, a])
-        hi = max(vertices[t, 0, a], vertices[t, 1, a], vertices[t, 2, a])
-        gap = max(lo - x, 0.0, x - hi)
-        d2 += gap * gap
-    return math.sqrt(d2)
+def _outside(mx, my, mz, hx, hy, hz, x, y, z):  # pragma: no cover - compiled
+    """Distance from ``(x, y, z)`` to the box of centre ``m`` and half-extents ``h`` (0 inside)."""
+    dx = max(abs(x - mx) - hx, 0.0)
+    dy = max(abs(y - my) - hy, 0.0)
+    dz = max(abs(z - mz) - hz, 0.0)
+    return math.sqrt(dx * dx + dy * dy + dz * dz)
 
 
 @numba.njit(inline="always", cache=True)
@@ -208,8 +205,9 @@ def horizons(
                     top = max(top, bound)
                 if top <= 0.0:
                     continue
-                gap = _triangle_box_distance(vertices, t, cx, cy, cz)
-                tx, ty, tz, reach = _triangle_sphere(vertices, t)
+                tx, ty, tz, bx, by, bz = _triangle_box(vertices, t)
+                reach = math.sqrt(bx * bx + by * by + bz * bz)  # a sphere around the box
+                gap = _outside(tx, ty, tz, bx, by, bz, cx, cy, cz)
                 if gap >= near:
                     lower = gap - radius  # no point of the cell is nearer
                     ratio = top / lower if lower > 0.0 else math.inf
@@ -238,7 +236,7 @@ def horizons(
                         )
                     if height <= 0.0:
                         continue
-                    dist = _triangle_box_distance(vertices, t, px, py, pz)
+                    dist = _outside(tx, ty, tz, bx, by, bz, px, py, pz)
                     ratio = height / dist if dist > 0.0 else math.inf
                     s = first_shell(shells_mm, dist)
                     ax, ay = in_frame(tx - px, ty - py, tz - pz, cell_frame, c)
