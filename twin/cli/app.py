@@ -58,7 +58,7 @@ def _cache(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache-dir",
         type=Path,
-        help="transfer-matrix cache folder (default: $TWIN_CACHE_DIR, else ~/.cache/twin)",
+        help="cache folder (default: $TWIN_CACHE_DIR/transfer, else ~/.cache/twin/transfer)",
     )
     p.add_argument("--no-cache", action="store_true", help="rebuild every transfer matrix")
 
